@@ -1,0 +1,165 @@
+"""``ModelClient``: ask the model server for predictions without ever hanging.
+
+Every request has a timeout. A request that gets no reply in time is sent again on a fresh socket,
+a bounded number of times (the zguide's Lazy Pirate pattern), then fails with
+``ModelServerTimeout``. A server that is not there at all is told apart from a slow one:
+sockets are opened with ``ZMQ_IMMEDIATE``, so a request can only be sent over a live connection,
+and if none comes up within ``connect_timeout`` the client raises ``ModelServerUnavailable``.
+
+Thread-safe: ZeroMQ sockets must not be shared between threads, so each request borrows a socket
+from a small pool and gives it back afterwards (Flask's threaded server starts a thread per
+request, so one socket per thread would open a socket per request).
+"""
+
+from __future__ import annotations
+
+import queue
+import uuid
+from typing import Callable, Protocol, TypeVar
+
+import zmq
+
+from .protocol import (
+    DEFAULT_ADDRESS,
+    DEFAULT_TOP,
+    PredictReply,
+    ServerError,
+    ServerInfo,
+    decode_reply,
+    decode_server_info,
+    encode_ping,
+    encode_request,
+)
+
+#: Seconds to wait for one reply; ResNet50 answers in about 0.1 s on a CPU.
+REQUEST_TIMEOUT_S = 5.0
+#: How many times a request is sent again after a timeout.
+REQUEST_RETRIES = 2
+#: Seconds to wait for a connection before saying the server is down.
+CONNECT_TIMEOUT_S = 0.5
+#: Idle sockets kept for reuse; more concurrent requests open (and then close) extra sockets.
+POOL_SIZE = 16
+
+
+
+class _Identified(Protocol):
+    id: str | None
+
+
+T = TypeVar("T", bound=_Identified)
+
+
+class ModelServerUnavailable(ServerError):
+    """Nothing is listening at the server's address (it is down or starting)."""
+
+    def __init__(self, message: str):
+        super().__init__("unavailable", message)
+
+
+class ModelServerTimeout(ServerError):
+    """The server is there but did not answer in time, even after retries."""
+
+    def __init__(self, message: str):
+        super().__init__("timeout", message)
+
+
+class ModelClient:
+    """A client of the model server; see the module docstring for its guarantees."""
+
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        timeout: float = REQUEST_TIMEOUT_S,
+        retries: int = REQUEST_RETRIES,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        context: zmq.Context | None = None,
+    ):
+        self.address = address
+        self.timeout = timeout
+        self.retries = retries
+        self.connect_timeout = connect_timeout
+        self._context = context or zmq.Context.instance()
+        self._idle: queue.LifoQueue[zmq.Socket] = queue.LifoQueue(maxsize=POOL_SIZE)
+        self._closed = False
+
+    def predict(self, image: bytes, top: int = DEFAULT_TOP) -> PredictReply:
+        """The ``top`` classes for an image file's bytes (JPEG, PNG, …).
+
+        Raises ``ServerError`` (with the server's code) for an image it refuses,
+        ``ModelServerUnavailable`` or ``ModelServerTimeout`` when it cannot answer.
+        """
+        request_id = uuid.uuid4().hex
+        return self._request(encode_request(image, top, request_id), request_id, decode_reply)
+
+    def ping(self) -> ServerInfo:
+        """Which model and weights the server runs; the cheapest way to see that it answers."""
+        request_id = uuid.uuid4().hex
+        return self._request(encode_ping(request_id), request_id, decode_server_info)
+
+    def _request(self, frame: bytes, request_id: str, decode: Callable[[bytes], T]) -> T:
+        if self._closed:
+            raise RuntimeError("this ModelClient is closed")
+        failure: ServerError | None = None
+        for _ in range(1 + self.retries):
+            socket = self._checkout()
+            if not socket.poll(self.connect_timeout * 1000, zmq.POLLOUT):
+                # Still reconnecting on its own: keep the socket for the next request.
+                self._checkin(socket)
+                failure = ModelServerUnavailable(
+                    f"no model server is answering at {self.address} (is it running?)"
+                )
+                continue
+            socket.send(frame)
+            if socket.poll(self.timeout * 1000, zmq.POLLIN):
+                reply = socket.recv()
+                self._checkin(socket)
+                result = decode(reply)
+                if result.id != request_id:
+                    raise ServerError(
+                        "mismatched_reply", f"the model server answered request {result.id!r}, "
+                        f"not {request_id!r}: it is not speaking this protocol correctly",
+                    )
+                return result
+            # Lazy Pirate: a REQ socket that got no reply is stuck; throw it away.
+            socket.close(linger=0)
+            failure = ModelServerTimeout(
+                f"the model server at {self.address} did not answer within {self.timeout:g} s"
+                f" ({1 + self.retries} attempts)"
+            )
+        assert failure is not None
+        raise failure
+
+    def _checkout(self) -> zmq.Socket:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            socket = self._context.socket(zmq.REQ)
+            socket.linger = 0
+            socket.setsockopt(zmq.IMMEDIATE, 1)
+            socket.connect(self.address)
+            return socket
+
+    def _checkin(self, socket: zmq.Socket) -> None:
+        if self._closed:
+            socket.close(linger=0)
+            return
+        try:
+            self._idle.put_nowait(socket)
+        except queue.Full:
+            socket.close(linger=0)
+
+    def close(self) -> None:
+        """Close the pooled sockets; requests in other threads finish with their own."""
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().close(linger=0)
+            except queue.Empty:
+                return
+
+    def __enter__(self) -> ModelClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,264 @@
+"""ResNet50 with its weights, preprocessing and prediction: the only module that imports TensorFlow.
+
+Weights come from a *source*:
+
+- ``auto`` (default): the ImageNet weights from the Keras cache, else downloaded into it; if neither
+  works within seconds, the same architecture with untrained, seeded weights and a loud warning.
+- ``imagenet``: the ImageNet weights or a clear error naming the file to place in the cache.
+- ``random``: untrained weights from a fixed seed, the same in every process and every restart.
+- a path to an ``.h5`` weights file.
+
+Untrained ResNet50 puts nearly all its probability on one class for every image: its labels mean
+nothing, but it does exactly the same computation, so its timings are real.
+
+TensorFlow is imported inside ``ResNet50Classifier.load`` (and timed there), so importing this
+module is cheap and the load-time breakdown the lab shows is honest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .images import MODEL_INPUT_SIZE
+from .labels import imagenet_classes
+from .protocol import IMAGENET, UNTRAINED, Prediction
+
+log = logging.getLogger("model_server.model")
+
+MODEL_NAME = "resnet50"
+WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+DEFAULT_SEED = 1234
+#: How long ``auto`` waits for the weights download to start before using untrained weights.
+DOWNLOAD_CONNECT_TIMEOUT_S = 5.0
+#: How long a started download may stall before it is abandoned.
+DOWNLOAD_READ_TIMEOUT_S = 30.0
+
+UNTRAINED_WARNING = (
+    "UNTRAINED WEIGHTS: this ResNet50 has random (seeded) weights, not the ImageNet ones. Its "
+    "labels are meaningless; its timings are real. To get real predictions, place "
+    f"{WEIGHTS_FILE} in ~/.keras/models/ (or let Keras download it once) and restart."
+)
+
+
+class WeightsUnavailable(RuntimeError):
+    """The requested weights cannot be had; the message says what file to place where."""
+
+
+@dataclass(frozen=True)
+class LoadTimings:
+    """Seconds spent in each step of loading the model: what a per-request monolith pays."""
+
+    import_tensorflow: float
+    build_model: float
+    load_weights: float
+    first_inference: float
+
+    @property
+    def total(self) -> float:
+        return self.import_tensorflow + self.build_model + self.load_weights + self.first_inference
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def cached_imagenet_weights() -> Path | None:
+    path = keras_cache_dir() / WEIGHTS_FILE
+    return path if path.is_file() else None
+
+
+def _imagenet_origin() -> tuple[str, str]:
+    """The URL and MD5 Keras itself uses for ResNet50's ImageNet weights."""
+    from keras.src.applications import resnet
+
+    return resnet.BASE_WEIGHTS_PATH + WEIGHTS_FILE, resnet.WEIGHTS_HASHES["resnet50"][0]
+
+
+def download_imagenet_weights(connect_timeout: float = DOWNLOAD_CONNECT_TIMEOUT_S) -> Path:
+    """Download the ImageNet weights into the Keras cache, giving up if it does not start in time.
+
+    The download runs in a daemon thread because a DNS lookup cannot be given a timeout; the file
+    is written beside its final name and moved there only when complete and its MD5 matches.
+    """
+    url, expected_md5 = _imagenet_origin()
+    target = keras_cache_dir() / WEIGHTS_FILE
+    started = threading.Event()
+    finished = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def fetch() -> None:
+        partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_READ_TIMEOUT_S) as response:
+                started.set()
+                target.parent.mkdir(parents=True, exist_ok=True)
+                digest = hashlib.md5()
+                with open(partial, "wb") as out:
+                    while chunk := response.read(1 << 20):
+                        if outcome.get("abandoned"):
+                            raise TimeoutError("abandoned")
+                        digest.update(chunk)
+                        out.write(chunk)
+            if digest.hexdigest() != expected_md5:
+                raise WeightsUnavailable(f"the downloaded {WEIGHTS_FILE} has the wrong MD5")
+            partial.replace(target)
+        except BaseException as error:  # reported to the waiting thread, never lost
+            outcome["error"] = error
+            partial.unlink(missing_ok=True)
+        finally:
+            started.set()
+            finished.set()
+
+    threading.Thread(target=fetch, name="weights-download", daemon=True).start()
+    if not started.wait(connect_timeout):
+        outcome["abandoned"] = True
+        raise WeightsUnavailable(f"the weights download did not start within {connect_timeout:g} s")
+    finished.wait()
+    if "error" in outcome:
+        error = outcome["error"]
+        raise WeightsUnavailable(f"could not download the ImageNet weights: {error}") from error
+    return target
+
+
+def _file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_weights(source: str) -> Path | None:
+    """The weights file a source means, or ``None`` for untrained weights.
+
+    Raises ``WeightsUnavailable`` for a strict source that cannot be satisfied.
+    """
+    if source == "random":
+        return None
+    if source in ("auto", IMAGENET):
+        cached = cached_imagenet_weights()
+        if cached is not None:
+            return cached
+        try:
+            return download_imagenet_weights()
+        except WeightsUnavailable as error:
+            if source == IMAGENET:
+                raise WeightsUnavailable(
+                    f"the ImageNet weights are not in the Keras cache and {error}. Place "
+                    f"{WEIGHTS_FILE} in {keras_cache_dir()}/ (or set KERAS_HOME) and start again, "
+                    "or use --weights random for untrained weights."
+                ) from None
+            log.warning("%s; using untrained weights", error)
+            return None
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise WeightsUnavailable(
+            f"weights file {path} does not exist; use auto, imagenet, random or a path to an .h5 file"
+        )
+    return path
+
+
+class ResNet50Classifier:
+    """Keras ResNet50 built once, with a compiled forward pass; thread-safe for prediction."""
+
+    def __init__(self, keras_model: Any, forward: Any, weights: str, load_timings: LoadTimings):
+        self.model_name = MODEL_NAME
+        self.weights = weights
+        self.load_timings = load_timings
+        self._keras_model = keras_model
+        self._forward = forward
+        self._classes = imagenet_classes()
+
+    @property
+    def untrained(self) -> bool:
+        return self.weights == UNTRAINED
+
+    @classmethod
+    def load(cls, weights: str = "auto", seed: int = DEFAULT_SEED) -> ResNet50Classifier:
+        """Build the model from a weights source (see the module docstring) and warm it up."""
+        started = time.perf_counter()
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import keras
+        import tensorflow as tf
+
+        imported = time.perf_counter()
+        keras.utils.set_random_seed(seed)
+        keras_model = keras.applications.ResNet50(weights=None)
+        built = time.perf_counter()
+        weights_path = resolve_weights(weights)
+        if weights_path is None:
+            log.warning(UNTRAINED_WARNING)
+            weights_label = UNTRAINED
+        else:
+            _warn_if_not_published(weights_path)
+            try:
+                keras_model.load_weights(str(weights_path))
+            except (OSError, ValueError) as error:
+                raise WeightsUnavailable(
+                    f"{weights_path} is not a ResNet50 weights file Keras can load: {error}"
+                ) from None
+            weights_label = IMAGENET if weights_path.name == WEIGHTS_FILE else str(weights_path)
+        loaded = time.perf_counter()
+
+        forward = tf.function(
+            lambda pixels: keras_model(pixels, training=False),
+            input_signature=[tf.TensorSpec((None, *MODEL_INPUT_SIZE, 3), tf.float32)],
+        )
+        classifier = cls(keras_model, forward, weights_label, LoadTimings(0, 0, 0, 0))
+        classifier.predict_batch(np.zeros((1, *MODEL_INPUT_SIZE, 3), np.uint8))
+        warmed = time.perf_counter()
+        classifier.load_timings = LoadTimings(
+            import_tensorflow=imported - started,
+            build_model=built - imported,
+            load_weights=loaded - built,
+            first_inference=warmed - loaded,
+        )
+        return classifier
+
+    def preprocess(self, pixels: np.ndarray) -> np.ndarray:
+        """ResNet50's own ``preprocess_input`` (RGB→BGR, ImageNet mean subtracted) on a batch."""
+        from keras.applications.resnet50 import preprocess_input
+
+        return preprocess_input(pixels.astype(np.float32))
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape ``(n, 1000)``, for a preprocessed float32 batch."""
+        return self._forward(batch).numpy()
+
+    def predict_batch(self, pixels: np.ndarray) -> np.ndarray:
+        """Probabilities for a uint8 batch of 224×224 RGB images."""
+        return self.infer(self.preprocess(pixels))
+
+    def top_predictions(self, probabilities: np.ndarray, top: int) -> list[Prediction]:
+        """The ``top`` most probable classes of one image, most probable first."""
+        order = np.argsort(probabilities)[::-1][:top]
+        return [
+            Prediction(self._classes[i].name, self._classes[i].wnid, float(probabilities[i]))
+            for i in order
+        ]
+
+
+def _warn_if_not_published(path: Path) -> None:
+    if path.name != WEIGHTS_FILE:
+        return
+    try:
+        _, expected_md5 = _imagenet_origin()
+    except (ImportError, AttributeError, KeyError):
+        return
+    if _file_md5(path) != expected_md5:
+        log.warning(
+            "%s does not have the MD5 of the published ImageNet weights; predictions may be wrong",
+            path,
+        )

@@ -1,0 +1,244 @@
+"""The model server's wire format: one JSON object per ZeroMQ frame, both ways.
+
+A request, as in the original write-up, is a JSON object whose ``"image"`` field holds the
+base64-encoded image file; ``"top"`` (how many classes to return) and ``"id"`` (echoed back) are
+optional. ``{"op": "ping"}`` asks the server who it is, without an image.
+
+A reply holds ``"predictions"`` (``{"label", "wnid", "probability"}`` in descending order),
+``"weights"``, ``"model"`` and per-stage ``"timings"`` in milliseconds; a failure holds
+``"error": {"code", "message"}`` instead. Both echo the request's ``"id"`` when it had one.
+
+This module imports neither TensorFlow nor ZeroMQ: the server, the clients, the web app and the
+notebooks all share it, and it is the only place that spells a field name.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+DEFAULT_ADDRESS = "tcp://127.0.0.1:5576"
+DEFAULT_TOP = 3
+#: The ``"weights"`` a reply names: these two, or the path of a weights file.
+IMAGENET = "imagenet"
+UNTRAINED = "untrained"
+NUM_CLASSES = 1000
+#: The largest request frame the server reads; a larger one drops the sender's connection.
+#: It fits a 32 MiB upload after base64 (4/3) with room for the JSON around it.
+MAX_REQUEST_BYTES = 48 * 1024 * 1024
+
+
+class ErrorCode(str, Enum):
+    """Why a request failed; clients map these to their own statuses."""
+
+    BAD_JSON = "bad_json"
+    BAD_REQUEST = "bad_request"
+    BAD_BASE64 = "bad_base64"
+    EMPTY_IMAGE = "empty_image"
+    NOT_AN_IMAGE = "not_an_image"
+    UNREADABLE_IMAGE = "unreadable_image"
+    IMAGE_TOO_LARGE = "image_too_large"
+    INTERNAL = "internal"
+
+
+class RequestError(Exception):
+    """A request the server cannot answer with predictions; the message is shown to the user."""
+
+    code = ErrorCode.BAD_REQUEST
+
+    def __init__(self, message: str, code: ErrorCode | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ServerError(Exception):
+    """The server answered with an error reply: ``code`` says why, ``message`` says what to do."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    image: bytes
+    top: int = DEFAULT_TOP
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class PingRequest:
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    wnid: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Milliseconds spent in each stage of one request inside the server."""
+
+    decode: float
+    preprocess: float
+    inference: float
+    total: float
+
+
+@dataclass(frozen=True)
+class PredictReply:
+    predictions: list[Prediction]
+    weights: str
+    model: str
+    timings: Timings
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a ping returns: enough to tell which model and weights will answer."""
+
+    model: str
+    weights: str
+    workers: int
+    id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def encode_request(image: bytes, top: int = DEFAULT_TOP, request_id: str | None = None) -> bytes:
+    message: dict[str, Any] = {"image": base64.b64encode(image).decode("ascii"), "top": top}
+    if request_id is not None:
+        message["id"] = request_id
+    return json.dumps(message).encode()
+
+
+def encode_ping(request_id: str | None = None) -> bytes:
+    message: dict[str, Any] = {"op": "ping"}
+    if request_id is not None:
+        message["id"] = request_id
+    return json.dumps(message).encode()
+
+
+def _load_object(frame: bytes, what: str) -> dict[str, Any]:
+    try:
+        message = json.loads(frame)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise RequestError(f"the {what} is not valid JSON: {error}", ErrorCode.BAD_JSON) from None
+    if not isinstance(message, dict):
+        raise RequestError(
+            f"the {what} must be a JSON object, not {type(message).__name__}", ErrorCode.BAD_JSON
+        )
+    return message
+
+
+def request_id_of(frame: bytes) -> str | None:
+    """The ``id`` of a request, if one can be read: error replies echo it whenever possible."""
+    try:
+        value = json.loads(frame).get("id")
+    except (UnicodeDecodeError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def decode_request(frame: bytes) -> PredictRequest | PingRequest:
+    """Parse and validate one request frame; raises ``RequestError`` saying what is wrong."""
+    message = _load_object(frame, "request")
+    request_id = message.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise RequestError('"id" must be a string')
+    op = message.get("op", "predict")
+    if op == "ping":
+        return PingRequest(id=request_id)
+    if op != "predict":
+        raise RequestError(f'unknown "op" {op!r}; use "predict" or "ping"')
+
+    top = message.get("top", DEFAULT_TOP)
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= NUM_CLASSES:
+        raise RequestError(f'"top" must be a whole number from 1 to {NUM_CLASSES}, not {top!r}')
+    encoded = message.get("image")
+    if encoded is None:
+        raise RequestError('the request has no "image" field (the base64-encoded image file)')
+    if not isinstance(encoded, str):
+        raise RequestError(f'"image" must be a base64 string, not {type(encoded).__name__}')
+    try:
+        image = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise RequestError(f'"image" is not valid base64: {error}', ErrorCode.BAD_BASE64) from None
+    if not image:
+        raise RequestError("the image is empty (0 bytes)", ErrorCode.EMPTY_IMAGE)
+    return PredictRequest(image=image, top=top, id=request_id)
+
+
+def encode_reply(reply: PredictReply) -> bytes:
+    message = asdict(reply)
+    if reply.id is None:
+        del message["id"]
+    return json.dumps(message).encode()
+
+
+def encode_server_info(info: ServerInfo) -> bytes:
+    message = {"op": "pong", "model": info.model, "weights": info.weights, "workers": info.workers}
+    message.update(info.extra)
+    if info.id is not None:
+        message["id"] = info.id
+    return json.dumps(message).encode()
+
+
+def encode_error(code: ErrorCode | str, message: str, request_id: str | None = None) -> bytes:
+    reply: dict[str, Any] = {"error": {"code": ErrorCode(code).value, "message": message}}
+    if request_id is not None:
+        reply["id"] = request_id
+    return json.dumps(reply).encode()
+
+
+def _raise_if_error(message: dict[str, Any]) -> None:
+    error = message.get("error")
+    if error is not None:
+        if not isinstance(error, dict):
+            raise ValueError(f"malformed error reply: {error!r}")
+        raise ServerError(str(error.get("code", "unknown")), str(error.get("message", "")))
+
+
+def decode_reply(frame: bytes) -> PredictReply:
+    """Parse a reply to a predict request; an error reply raises ``ServerError``."""
+    message = _load_object(frame, "reply")
+    _raise_if_error(message)
+    try:
+        return PredictReply(
+            predictions=[Prediction(**p) for p in message["predictions"]],
+            weights=message["weights"],
+            model=message["model"],
+            timings=Timings(**message["timings"]),
+            id=message.get("id"),
+        )
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"malformed reply from the model server: {error}") from None
+
+
+def decode_server_info(frame: bytes) -> ServerInfo:
+    message = _load_object(frame, "reply")
+    _raise_if_error(message)
+    known = {"op", "model", "weights", "workers", "id"}
+    try:
+        return ServerInfo(
+            model=message["model"],
+            weights=message["weights"],
+            workers=message["workers"],
+            id=message.get("id"),
+            extra={k: v for k, v in message.items() if k not in known},
+        )
+    except KeyError as error:
+        raise ValueError(f"malformed ping reply from the model server: {error}") from None

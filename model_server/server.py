@@ -1,0 +1,174 @@
+"""The model server: a ROUTER frontend for clients, a DEALER backend to worker request handlers.
+
+    clients (REQ, DEALER) ──tcp──▶ ROUTER frontend ═ broker ═ DEALER backend ──inproc──▶ workers
+
+The ROUTER prefixes every request with the identity of the client that sent it; the DEALER hands
+requests to the workers in turn; each worker sends its reply back with the same identity
+envelope, so the ROUTER delivers it to the client that asked, however many clients there are.
+The model is loaded once, before any socket is bound, and shared by the worker threads
+(TensorFlow releases the GIL while it computes).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import zmq
+
+from .pipeline import Classifier, classify_image
+from .protocol import (
+    MAX_REQUEST_BYTES,
+    ErrorCode,
+    PingRequest,
+    PredictReply,
+    RequestError,
+    ServerInfo,
+    decode_request,
+    encode_error,
+    encode_reply,
+    encode_server_info,
+    request_id_of,
+)
+from .settings import ServerSettings
+
+log = logging.getLogger("model_server.server")
+
+BACKEND_ENDPOINT = "inproc://model-server-workers"
+#: How often blocking loops wake up to check whether the server is stopping.
+POLL_INTERVAL_MS = 100
+#: How long the frontend may keep sending the last replies after the server stops.
+FRONTEND_LINGER_MS = 1000
+
+
+class ServerStartError(RuntimeError):
+    """The server could not start listening; the message says where and why."""
+
+
+class RequestHandler:
+    """Turns one request frame into one reply frame. Never raises: every failure is a reply."""
+
+    def __init__(self, classifier: Classifier, settings: ServerSettings):
+        self._classifier = classifier
+        self._settings = settings
+
+    def __call__(self, frame: bytes) -> bytes:
+        started = time.perf_counter()
+        try:
+            request = decode_request(frame)
+            if isinstance(request, PingRequest):
+                return encode_server_info(self.server_info(request.id))
+            predictions, timings = classify_image(
+                self._classifier, request.image, request.top, self._settings.max_pixels, started
+            )
+        except RequestError as error:
+            log.info("refused a request: %s: %s", error.code.value, error.message)
+            return encode_error(error.code, error.message, request_id_of(frame))
+        except Exception:
+            log.exception("failed to answer a request")
+            return encode_error(
+                ErrorCode.INTERNAL, "the model server failed on this request; see its log",
+                request_id_of(frame),
+            )
+        reply = PredictReply(
+            predictions, self._classifier.weights, self._classifier.model_name, timings, request.id
+        )
+        return encode_reply(reply)
+
+    def server_info(self, request_id: str | None = None) -> ServerInfo:
+        return ServerInfo(
+            model=self._classifier.model_name,
+            weights=self._classifier.weights,
+            workers=self._settings.workers,
+            id=request_id,
+        )
+
+
+class ModelServer:
+    """Binds the sockets, runs the workers and the broker until ``stop`` is set."""
+
+    def __init__(
+        self, classifier: Classifier, settings: ServerSettings, context: zmq.Context | None = None
+    ):
+        self.settings = settings
+        self._handler = RequestHandler(classifier, settings)
+        self._context = context or zmq.Context.instance()
+        self._workers_stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._frontend: zmq.Socket | None = None
+        self._backend: zmq.Socket | None = None
+
+    def bind(self) -> None:
+        """Open the frontend and the backend; raises ``ServerStartError`` if the address is taken."""
+        frontend = self._context.socket(zmq.ROUTER)
+        frontend.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
+        frontend.linger = FRONTEND_LINGER_MS
+        try:
+            frontend.bind(self.settings.address)
+        except zmq.ZMQError as error:
+            frontend.close(linger=0)
+            raise ServerStartError(
+                f"cannot listen on {self.settings.address}: {error.strerror}"
+                " (is another model server running there?)"
+            ) from None
+        backend = self._context.socket(zmq.DEALER)
+        backend.linger = 0
+        backend.bind(BACKEND_ENDPOINT)
+        self._frontend, self._backend = frontend, backend
+        for index in range(self.settings.workers):
+            thread = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
+            thread.start()
+            self._workers.append(thread)
+
+    def _work(self) -> None:
+        worker = self._context.socket(zmq.DEALER)
+        worker.linger = 0
+        worker.connect(BACKEND_ENDPOINT)
+        try:
+            while not self._workers_stop.is_set():
+                if not worker.poll(POLL_INTERVAL_MS):
+                    continue
+                *envelope, frame = worker.recv_multipart()
+                worker.send_multipart([*envelope, self._handler(frame)])
+        finally:
+            worker.close()
+
+    def serve(self, stop: threading.Event) -> None:
+        """Relay requests and replies until ``stop`` is set, then let in-flight requests finish."""
+        if self._frontend is None:
+            self.bind()
+        frontend, backend = self._frontend, self._backend
+        assert frontend is not None and backend is not None
+        poller = zmq.Poller()
+        poller.register(frontend, zmq.POLLIN)
+        poller.register(backend, zmq.POLLIN)
+        in_flight = 0
+        drain_deadline: float | None = None
+        try:
+            while True:
+                if stop.is_set() and drain_deadline is None:
+                    poller.unregister(frontend)
+                    drain_deadline = time.monotonic() + self.settings.drain_seconds
+                    log.info("stopping: finishing %d request(s) in flight", in_flight)
+                if drain_deadline is not None and (in_flight <= 0 or time.monotonic() > drain_deadline):
+                    break
+                events = dict(poller.poll(POLL_INTERVAL_MS))
+                if events.get(frontend):
+                    backend.send_multipart(frontend.recv_multipart(copy=False), copy=False)
+                    in_flight += 1
+                if events.get(backend):
+                    frontend.send_multipart(backend.recv_multipart(copy=False), copy=False)
+                    in_flight -= 1
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._workers_stop.set()
+        for thread in self._workers:
+            thread.join(timeout=POLL_INTERVAL_MS / 1000 * 50)
+        for sock in (self._backend, self._frontend):
+            if sock is not None:
+                sock.close()
+        self._frontend = self._backend = None
+        log.info("model server stopped")

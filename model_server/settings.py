@@ -1,0 +1,48 @@
+"""The model server's settings: defaults here, overridden by ``MODEL_SERVER_*`` variables, then flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+
+from .images import DEFAULT_MAX_PIXELS
+from .model import DEFAULT_SEED
+from .protocol import DEFAULT_ADDRESS
+
+ENV_PREFIX = "MODEL_SERVER_"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    #: Where clients connect (the ROUTER frontend). Loopback unless you ask for more.
+    address: str = DEFAULT_ADDRESS
+    #: auto | imagenet | random | path to an .h5 file (see model_server.model).
+    weights: str = "auto"
+    #: Worker request handlers behind the DEALER backend. Two on two cores lets one decode while
+    #: the other runs the model.
+    workers: int = 2
+    #: Seed of the untrained weights: the same seed gives the same model in every process.
+    seed: int = DEFAULT_SEED
+    #: Images with more pixels than this are refused before decoding.
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    #: On SIGTERM or Ctrl-C, how long in-flight requests may take to finish.
+    drain_seconds: float = 5.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> ServerSettings:
+        """Defaults overridden by ``MODEL_SERVER_ADDRESS``, ``MODEL_SERVER_WORKERS`` and so on."""
+        environ = os.environ if environ is None else environ
+        settings = cls()
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                default = getattr(settings, f.name)
+                try:
+                    value = type(default)(raw)
+                except ValueError:
+                    raise ValueError(
+                        f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {type(default).__name__}"
+                    ) from None
+                settings = replace(settings, **{f.name: value})
+        return settings
