@@ -1,0 +1,92 @@
+"""The web app of the split design: a Flask client of the model server, with no TensorFlow.
+
+``flask --app flask_server.app run`` serves it; ``MODEL_SERVER_ADDRESS`` says where the model
+server listens. Uploads go to the model server through ``ModelClient``; when the server is down
+the app answers 503 and recovers by itself when it comes back.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+from flask import Flask, current_app, jsonify, render_template, request
+
+from model_server.client import ModelClient
+from model_server.protocol import UNTRAINED, PredictReply, ServerError
+
+from .config import configure
+from .errors import register_error_handlers
+from .uploads import preview_data_uri, read_upload
+
+#: Seconds a health check waits for the model server.
+HEALTH_TIMEOUT_S = 1.0
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    configure(app, test_config)
+    app.extensions["model_client"] = ModelClient(
+        app.config["MODEL_SERVER_ADDRESS"],
+        timeout=app.config["MODEL_SERVER_TIMEOUT"],
+        retries=app.config["MODEL_SERVER_RETRIES"],
+        connect_timeout=app.config["MODEL_SERVER_CONNECT_TIMEOUT"],
+    )
+    app.extensions["health_client"] = ModelClient(
+        app.config["MODEL_SERVER_ADDRESS"], timeout=HEALTH_TIMEOUT_S, retries=0,
+        connect_timeout=HEALTH_TIMEOUT_S,
+    )
+    register_error_handlers(app)
+
+    @app.get("/")
+    def index():
+        return render_template("index.html")
+
+    @app.post("/uploader")
+    def upload_file():
+        filename, image = read_upload(request)
+        reply, round_trip_ms = _predict(image)
+        return render_template(
+            "result.html", filename=filename, preview=preview_data_uri(image), reply=reply,
+            round_trip_ms=round_trip_ms, untrained=reply.weights == UNTRAINED,
+        )
+
+    @app.post("/api/predict")
+    def api_predict():
+        _, image = read_upload(request)
+        reply, round_trip_ms = _predict(image)
+        return jsonify(
+            predictions=[vars(p) for p in reply.predictions], weights=reply.weights,
+            model=reply.model, timings=vars(reply.timings), round_trip_ms=round_trip_ms,
+        )
+
+    @app.get("/healthz")
+    def healthz():
+        """Always 200 while the web app runs; says whether the model server answers."""
+        return jsonify(status="ok", model_server=_model_server_status())
+
+    @app.get("/readyz")
+    def readyz():
+        """200 only when the model server answers: the web app can serve predictions."""
+        status = _model_server_status()
+        return jsonify(status="ready" if status["up"] else "unavailable", model_server=status), (
+            200 if status["up"] else 503
+        )
+
+    return app
+
+
+def _predict(image: bytes) -> tuple[PredictReply, float]:
+    client: ModelClient = current_app.extensions["model_client"]
+    started = time.perf_counter()
+    reply = client.predict(image, top=current_app.config["TOP"])
+    return reply, round((time.perf_counter() - started) * 1000, 1)
+
+
+def _model_server_status() -> dict[str, Any]:
+    client: ModelClient = current_app.extensions["health_client"]
+    try:
+        info = client.ping()
+    except ServerError as error:
+        return {"up": False, "address": client.address, "error": error.message}
+    return {"up": True, "address": client.address, "model": info.model, "weights": info.weights}

@@ -1,0 +1,82 @@
+"""How the web app answers failures: one status per kind of error, as a page or as JSON.
+
+This is the one place where model server error codes become HTTP statuses.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, make_response, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from model_server.client import ModelServerTimeout, ModelServerUnavailable
+from model_server.protocol import ErrorCode, RequestError, ServerError
+
+#: Seconds a client is asked to wait before trying again when the model server is down.
+RETRY_AFTER_S = 5
+
+_STATUS_BY_CODE = {
+    ErrorCode.IMAGE_TOO_LARGE.value: 413,
+    ErrorCode.INTERNAL.value: 502,
+    "mismatched_reply": 502,
+}
+
+
+class UploadError(Exception):
+    """The request itself is unusable (no file, empty file); always a 400."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def status_for(error: ServerError) -> int:
+    if isinstance(error, ModelServerUnavailable):
+        return 503
+    if isinstance(error, ModelServerTimeout):
+        return 504
+    return _status_for_code(error.code)
+
+
+def _status_for_code(code: str) -> int:
+    return _STATUS_BY_CODE.get(code, 400)
+
+
+def error_response(code: str, message: str, status: int):
+    """A JSON body under ``/api/``, an HTML page elsewhere; both name the code and the cause."""
+    if request.path.startswith("/api/"):
+        response = jsonify(error={"code": code, "message": message})
+    else:
+        response = make_response(render_template("error.html", code=code, message=message, status=status))
+    response.status_code = status
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(UploadError)
+    def upload_error(error: UploadError):
+        return error_response(error.code, error.message, 400)
+
+    @app.errorhandler(RequestError)
+    def bad_image(error: RequestError):
+        """The monolith decodes images itself; the same image gets the same status as via the server."""
+        return error_response(error.code.value, error.message, _status_for_code(error.code.value))
+
+    @app.errorhandler(ServerError)
+    def model_server_error(error: ServerError):
+        return error_response(error.code, error.message, status_for(error))
+
+    @app.errorhandler(413)
+    def too_large(error: HTTPException):
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        return error_response(
+            "upload_too_large", f"the upload is larger than the limit of {limit / 2**20:g} MiB", 413
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return error_response(
+            (error.name or "error").lower().replace(" ", "_"), error.description or "", error.code or 500
+        )

@@ -1,0 +1,49 @@
+"""Reading the uploaded image from a form, and a small preview of it for the result page.
+
+The uploaded file name is only ever shown (escaped by the template), never used as a path.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from flask import Request
+from PIL import Image, ImageOps
+
+from .errors import UploadError
+
+#: The form field that carries the image, on both ``/uploader`` and ``/api/predict``.
+FILE_FIELD = "file"
+PREVIEW_SIZE = (320, 320)
+
+
+def read_upload(request: Request) -> tuple[str, bytes]:
+    """The uploaded file's name and bytes; raises ``UploadError`` when there is nothing to use."""
+    upload = request.files.get(FILE_FIELD)
+    if upload is None or not upload.filename:
+        raise UploadError(
+            "no_file", f"no image was uploaded: send it as the form field '{FILE_FIELD}'"
+        )
+    data = upload.read()
+    if not data:
+        raise UploadError("empty_file", f"the uploaded file {upload.filename!r} is empty (0 bytes)")
+    return upload.filename, data
+
+
+def preview_data_uri(image: bytes) -> str | None:
+    """A small JPEG of the image as a ``data:`` URI, or ``None`` if Pillow cannot make one.
+
+    The model server has already accepted the image, so this decodes a file known to be sound;
+    a preview keeps the page small however large the upload was.
+    """
+    try:
+        with Image.open(io.BytesIO(image)) as original:
+            original.draft("RGB", PREVIEW_SIZE)
+            preview = ImageOps.exif_transpose(original).convert("RGB")
+            preview.thumbnail(PREVIEW_SIZE)
+            out = io.BytesIO()
+            preview.save(out, format="JPEG", quality=85)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
