@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 
 from model_server.pipeline import classify_image
 from model_server.protocol import UNTRAINED, PredictReply
@@ -30,6 +30,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     @app.get("/")
     def index():
         return render_template("index.html")
+
+    @app.get("/healthz")
+    def healthz():
+        """Alive: the monolith has no model to check until a request builds one."""
+        return jsonify(status="ok")
 
     @app.post("/uploader")
     def upload_file():

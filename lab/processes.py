@@ -1,0 +1,224 @@
+"""Servers run as subprocesses, from a notebook or a test, that are always stopped.
+
+``start_model_server()``, ``start_web_app()`` and ``start_monolith()`` start a server on a free
+loopback port, wait until it answers (a ping through ``ModelClient``, or ``GET /healthz``), and
+return a ``ServerProcess`` whose ``stop()`` ends it. If it dies or does not become ready, the
+error carries the end of its log.
+
+Nothing is left running: starting a server under a name that is already running stops the old one
+first (so a notebook can be run twice in one kernel), every server is stopped when the Python
+process exits normally, and on Linux each child is also told to stop if its parent dies (a killed
+Jupyter kernel, a crashed test run).
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+from model_server.client import ModelClient
+from model_server.protocol import ServerError
+
+#: Seconds a server may take to become ready; the model server imports TensorFlow first.
+START_TIMEOUT_S = 120.0
+#: Seconds a server has to exit after SIGTERM before it is killed.
+STOP_TIMEOUT_S = 15.0
+LOG_TAIL_LINES = 40
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_running: dict[str, ServerProcess] = {}
+
+
+class ServerStartFailed(RuntimeError):
+    """The server exited or did not answer in time; the message ends with its log."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the process that started it dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class ServerProcess:
+    """One server subprocess; ``address`` is what clients use (a ZeroMQ endpoint or a URL)."""
+
+    def __init__(
+        self, name: str, argv: list[str], address: str, is_ready: Callable[[], bool],
+        env: dict[str, str] | None = None,
+    ):
+        self.name = name
+        self.argv = argv
+        self.address = address
+        self._is_ready = is_ready
+        self._env = {**os.environ, **(env or {})}
+        self._process: subprocess.Popen[bytes] | None = None
+        log_dir = Path(tempfile.gettempdir()) / "resnet-zmq-lab"
+        log_dir.mkdir(exist_ok=True)
+        self.log_path = log_dir / f"{name}-{os.getpid()}.log"
+        self.ready_seconds: float | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> ServerProcess:
+        """Start the process and wait until it answers; raises ``ServerStartFailed``."""
+        previous = _running.get(self.name)
+        if previous is not None:
+            previous.stop()
+        started = time.perf_counter()
+        with open(self.log_path, "wb") as log:
+            self._process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self._env, cwd=REPO_ROOT, start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        _running[self.name] = self
+        deadline = started + timeout
+        while time.perf_counter() < deadline:
+            if self._process.poll() is not None:
+                code = self._process.returncode
+                self.stop()
+                raise ServerStartFailed(f"{self.name} exited with code {code}:\n{self.log_tail()}")
+            if self._is_ready():
+                self.ready_seconds = time.perf_counter() - started
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise ServerStartFailed(f"{self.name} was not ready after {timeout:g} s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
+        """Stop the process (SIGTERM, then SIGKILL) and return its exit code."""
+        process = self._process
+        if _running.get(self.name) is self:
+            del _running[self.name]
+        if process is None:
+            return None
+        if process.poll() is None:
+            _signal_group(process, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+        return process.returncode
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running() else "stopped"
+        return f"<{self.name} {state} at {self.address}, pid {self.pid}>"
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def stop_all() -> None:
+    """Stop every server this process started (also run at exit)."""
+    for server in list(_running.values()):
+        server.stop()
+
+
+atexit.register(stop_all)
+
+
+def _model_server_answers(address: str) -> Callable[[], bool]:
+    def ping() -> bool:
+        with ModelClient(address, timeout=1.0, retries=0, connect_timeout=0.2) as client:
+            try:
+                client.ping()
+            except ServerError:
+                return False
+            return True
+
+    return ping
+
+
+def _http_answers(url: str) -> Callable[[], bool]:
+    def get() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    return get
+
+
+def start_model_server(
+    weights: str = "random", workers: int = 2, port: int | None = None, extra_args: tuple[str, ...] = (),
+    name: str = "model-server", timeout: float = START_TIMEOUT_S,
+) -> ServerProcess:
+    """``python -m model_server`` on a free port; ``.address`` is its ZeroMQ endpoint."""
+    address = f"tcp://127.0.0.1:{port or free_port()}"
+    argv = [sys.executable, "-m", "model_server", "--address", address, "--weights", weights,
+            "--workers", str(workers), *extra_args]
+    server = ServerProcess(name, argv, address, _model_server_answers(address))
+    return server.start(timeout)
+
+
+def _start_flask(
+    app_module: str, name: str, env: dict[str, str], port: int | None, timeout: float
+) -> ServerProcess:
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "flask", "--app", app_module, "run", "--host", "127.0.0.1",
+            "--port", str(port), "--no-reload", "--no-debugger"]
+    server = ServerProcess(name, argv, url, _http_answers(f"{url}/healthz"), env)
+    return server.start(timeout)
+
+
+def start_web_app(
+    model_server_address: str, port: int | None = None, name: str = "web-app",
+    timeout: float = START_TIMEOUT_S,
+) -> ServerProcess:
+    """``flask --app flask_server.app run`` on a free port; ``.address`` is its URL."""
+    return _start_flask("flask_server.app", name, {"MODEL_SERVER_ADDRESS": model_server_address},
+                        port, timeout)
+
+
+def start_monolith(
+    weights: str = "random", port: int | None = None, name: str = "monolith",
+    timeout: float = START_TIMEOUT_S,
+) -> ServerProcess:
+    """``flask --app flask_server.monolith run`` on a free port; ``.address`` is its URL."""
+    return _start_flask("flask_server.monolith", name, {"FLASK_MODEL_WEIGHTS": weights}, port, timeout)
