@@ -1,0 +1,32 @@
+# The lab's entry points. Every target creates .venv/ (once) and installs the project into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WEIGHTS ?= auto
+
+.PHONY: setup lab serve test clean
+
+# Reinstalled only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job: the notebooks in JupyterLab.
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+## The model server and the web app together, in the foreground (Ctrl-C stops both).
+serve: setup
+	$(BIN)/python -m lab.serve --weights $(WEIGHTS)
+
+## The test suite, notebooks included.
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
