@@ -38,9 +38,9 @@ def decode_image(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             _check_pixel_count(image, max_pixels)
-            # JPEG draft mode decodes at 1/2, 1/4 or 1/8 scale when the target is that small:
-            # several times faster, and the image is shrunk to 224×224 anyway.
-            image.draft("RGB", (size[0] * 2, size[1] * 2))
+            # JPEG draft mode decodes at 1/2, 1/4 or 1/8 scale while the result stays at least
+            # as large as the target: several times faster, and it is shrunk to 224×224 anyway.
+            image.draft("RGB", size)
             image.load()
             image = ImageOps.exif_transpose(image)
             image = _to_rgb(image)
