@@ -21,8 +21,10 @@ MODEL_INPUT_SIZE = (224, 224)
 #: disk and huge in memory). 50 megapixels is a 8660×5773 photo, beyond any phone camera.
 DEFAULT_MAX_PIXELS = 50_000_000
 
-# Pillow's own bomb check fires at twice this; ours (max_pixels) is stricter and comes first.
-Image.MAX_IMAGE_PIXELS = 4 * DEFAULT_MAX_PIXELS
+# Pillow's own bomb check runs inside Image.open, before ours could, and its message names
+# neither the size nor our limit (nor honours a max_pixels above its own). Ours (max_pixels) runs
+# right after the header is read and before any pixel is decoded, so Pillow's is switched off.
+Image.MAX_IMAGE_PIXELS = None
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 
