@@ -1,0 +1,112 @@
+"""Checks of the notebooks' exercises: whose answers they check, and how they explain a failure.
+
+They check your answers in ``exercises/`` by default. ``LAB_ANSWERS=solutions`` checks the
+reference answers instead, and ``LAB_ANSWERS=/a/directory`` the modules in that directory (the
+suite uses that to check the untouched stubs, see ``tests/test_exercises.py``).
+
+Run one notebook's checks with ``pytest tests/exercises -k nb03``. They only run when asked for
+like that (or when ``LAB_ANSWERS`` is set): in a run of the whole suite the stubs would fail them,
+on purpose, so there they are left out.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent.parent
+ANSWERS_VARIABLE = "LAB_ANSWERS"
+
+
+def _asked_for(config: pytest.Config) -> bool:
+    if os.environ.get(ANSWERS_VARIABLE):
+        return True
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path == HERE or HERE in path.parents:
+            return True
+    return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if HERE in collection_path.parents and not _asked_for(config):
+        return True
+    return None
+
+
+def answers_directory() -> Path:
+    choice = os.environ.get(ANSWERS_VARIABLE) or "exercises"
+    if choice in ("exercises", "solutions"):
+        return REPO_ROOT / choice
+    return Path(choice)
+
+
+def _load_answers(module: str) -> ModuleType:
+    """Import ``<answers>/<module>.py`` afresh; a module that does not import fails with a hint."""
+    path = answers_directory() / f"{module}.py"
+    if not path.is_file():
+        pytest.fail(f"{path} does not exist: the answers for this notebook go there.", pytrace=False)
+    spec = importlib.util.spec_from_file_location(f"answers_{module}", path)
+    assert spec is not None and spec.loader is not None
+    answers = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(answers)
+    except Exception as error:  # a syntax error or a bad import in the learner's file
+        problem = f"{type(error).__name__}: {error}"
+    else:
+        return answers
+    pytest.fail(f"{path} does not import: {problem}", pytrace=False)
+
+
+def _attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call the learner's function; a stub that is not written yet fails with where to write it."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        pass  # fail outside the handler, so the report is the hint alone
+    source = getattr(fn, "__code__", None)
+    where = source.co_filename if source else "exercises/"
+    pytest.fail(
+        f"{fn.__name__} is not written yet: open {where}, read its docstring and replace "
+        "the `raise NotImplementedError(...)` with your code.",
+        pytrace=False,
+    )
+
+
+def _expect_raises(
+    expected: type[BaseException], hint: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
+) -> BaseException:
+    """Call an answer that should raise ``expected``; anything else fails with ``hint``."""
+    try:
+        result = _attempt(fn, *args, **kwargs)
+    except expected as error:
+        return error
+    except Exception as error:
+        outcome = f"raised {error!r}"
+    else:
+        outcome = f"returned {result!r}"
+    pytest.fail(f"{fn.__name__} {outcome}; {hint}", pytrace=False)
+
+
+@pytest.fixture
+def load_answers() -> Callable[[str], ModuleType]:
+    """``load_answers("nb03_model_server")``: the module of answers being checked."""
+    return _load_answers
+
+
+@pytest.fixture
+def attempt() -> Callable[..., Any]:
+    """``attempt(fn, *args)``: call an answer; an unwritten stub fails with a hint."""
+    return _attempt
+
+
+@pytest.fixture
+def expect_raises() -> Callable[..., BaseException]:
+    """``expect_raises(ValueError, hint, fn, *args)``: the answer must raise that, or fail with the hint."""
+    return _expect_raises

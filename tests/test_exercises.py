@@ -1,0 +1,146 @@
+"""The exercise checks themselves are checked: the solutions pass them, the untouched stubs fail them.
+
+Without the second half a check could pass by itself (a test that asserts nothing, a stub that
+happens to return the right thing), and a learner would be told "well done" for no work. The stubs
+checked are the committed ones (``git show HEAD:exercises/...``), so a learner's own edits to
+``exercises/`` do not change what this test sees; outside a git checkout the files on disk are used.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lab.checks import ANSWERS_VARIABLE, checks_command
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ("nb02", "nb03", "nb04", "nb05", "nb06")
+MIN_CHECKS_PER_NOTEBOOK = 3
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """Per notebook (``"nb03"``), how many checks passed and failed; and pytest's output."""
+
+    passed: dict[str, int]
+    failed: dict[str, int]
+    output: str
+
+
+def run_all_checks(answers: str | Path, report: Path) -> CheckRun:
+    """Every notebook's checks against ``answers``, in one pytest process (as a learner runs them)."""
+    env = {**os.environ, ANSWERS_VARIABLE: str(answers)}
+    finished = subprocess.run(
+        [*checks_command("nb0"), f"--junitxml={report}"], cwd=REPO_ROOT, env=env,
+        capture_output=True, text=True, timeout=300,
+    )
+    output = finished.stdout + finished.stderr
+    assert report.is_file(), f"pytest wrote no report:\n{output}"
+    passed: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        notebook = case.get("classname", "").rsplit(".", 1)[-1].removeprefix("test_")[:4]
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed[notebook] += 1
+        elif case.find("skipped") is None:
+            passed[notebook] += 1
+    return CheckRun(dict(passed), dict(failed), output)
+
+
+def _committed_stubs(target: Path) -> Path:
+    """The ``exercises/`` modules as committed, copied into ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    listing = subprocess.run(
+        ["git", "ls-tree", "--name-only", "HEAD", "exercises/"], cwd=REPO_ROOT,
+        capture_output=True, text=True,
+    )
+    names = [Path(line).name for line in listing.stdout.split() if line.endswith(".py")]
+    if listing.returncode != 0 or not names:
+        for path in (REPO_ROOT / "exercises").glob("*.py"):
+            shutil.copy(path, target / path.name)
+        return target
+    for name in names:
+        shown = subprocess.run(["git", "show", f"HEAD:exercises/{name}"], cwd=REPO_ROOT,
+                               capture_output=True, check=True)
+        (target / name).write_bytes(shown.stdout)
+    return target
+
+
+@pytest.fixture(scope="module")
+def untouched_stubs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _committed_stubs(tmp_path_factory.mktemp("stubs") / "exercises")
+
+
+@pytest.fixture(scope="module")
+def solutions_run(tmp_path_factory: pytest.TempPathFactory) -> CheckRun:
+    return run_all_checks("solutions", tmp_path_factory.mktemp("solutions") / "report.xml")
+
+
+@pytest.fixture(scope="module")
+def stubs_run(untouched_stubs: Path, tmp_path_factory: pytest.TempPathFactory) -> CheckRun:
+    return run_all_checks(untouched_stubs, tmp_path_factory.mktemp("stubs-run") / "report.xml")
+
+
+def _functions(path: Path) -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(path.read_text())
+    return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+def _is_stub(function: ast.FunctionDef) -> bool:
+    """Only a docstring and ``raise NotImplementedError(...)``."""
+    body = function.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return (len(body) == 1 and isinstance(body[0], ast.Raise) and isinstance(body[0].exc, ast.Call)
+            and getattr(body[0].exc.func, "id", None) == "NotImplementedError")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_solutions_pass_every_check(notebook: str, solutions_run: CheckRun) -> None:
+    assert solutions_run.failed.get(notebook, 0) == 0, solutions_run.output
+    assert solutions_run.passed.get(notebook, 0) >= MIN_CHECKS_PER_NOTEBOOK, solutions_run.output
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_untouched_stubs_fail_every_check(notebook: str, stubs_run: CheckRun) -> None:
+    assert stubs_run.passed.get(notebook, 0) == 0, stubs_run.output
+    assert stubs_run.failed.get(notebook, 0) >= MIN_CHECKS_PER_NOTEBOOK, stubs_run.output
+    assert "is not written yet" in stubs_run.output, "a stub's failure should say what to write where"
+
+
+def test_every_exercise_is_a_stub_with_a_solution_of_the_same_signature(untouched_stubs: Path) -> None:
+    stubs = sorted(untouched_stubs.glob("nb*.py"))
+    assert [p.stem[:4] for p in stubs] == list(NOTEBOOKS)
+    for stub_path in stubs:
+        solution_path = REPO_ROOT / "solutions" / stub_path.name
+        assert solution_path.is_file(), f"{stub_path.name} has no reference answer in solutions/"
+        stub_functions, solution_functions = _functions(stub_path), _functions(solution_path)
+        assert stub_functions.keys() == solution_functions.keys(), stub_path.name
+        for name, stub in stub_functions.items():
+            assert _is_stub(stub), f"exercises/{stub_path.name}: {name} should only raise NotImplementedError"
+            assert ast.get_docstring(stub), f"exercises/{stub_path.name}: {name} needs a docstring saying what to do"
+            assert ast.dump(stub.args) == ast.dump(solution_functions[name].args), (
+                f"{name} takes different arguments in exercises/ and solutions/"
+            )
+
+
+def test_checks_run_only_when_asked_for(tmp_path: Path) -> None:
+    """In a run of the whole suite the exercise checks are left out: the stubs would fail them."""
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+               f"--confcutdir={REPO_ROOT / 'tests' / 'exercises'}"]
+    env = {k: v for k, v in os.environ.items() if k != ANSWERS_VARIABLE}
+    whole = subprocess.run([*command, "tests", "--ignore-glob=tests/test_*.py"], cwd=REPO_ROOT,
+                           env=env, capture_output=True, text=True, timeout=120)
+    asked = subprocess.run([*command, "tests/exercises"], cwd=REPO_ROOT, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert "tests/exercises/" not in whole.stdout, whole.stdout
+    assert "tests/exercises/test_nb03_model_server.py::" in asked.stdout, asked.stdout
