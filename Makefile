@@ -24,8 +24,9 @@ lab: setup
 serve: setup
 	$(BIN)/python -m lab.serve --weights $(WEIGHTS)
 
-## The test suite, notebooks included.
+## The test suite, notebooks and a real browser included.
 test: setup
+	scripts/ensure-browser
 	$(BIN)/python -m pytest
 
 clean:
