@@ -1,0 +1,112 @@
+"""Decoding uploads with Pillow: every awkward image becomes 224×224 RGB, or a specific refusal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import imagegen
+from model_server.images import decode_image
+from model_server.protocol import ErrorCode, RequestError
+
+USABLE_IMAGES = [
+    pytest.param(imagegen.jpeg(), id="jpeg-640x480"),
+    pytest.param(imagegen.png(), id="png"),
+    pytest.param(imagegen.transparent_rgba_png(), id="rgba"),
+    pytest.param(imagegen.palette_with_transparency_png(), id="palette-transparency"),
+    pytest.param(imagegen.sixteen_bit_png(), id="16-bit"),
+    pytest.param(imagegen.cmyk_jpeg(), id="cmyk-jpeg"),
+    pytest.param(imagegen.animated_gif(), id="animated-gif"),
+    pytest.param(imagegen.exif_rotated_jpeg(), id="exif-rotated"),
+    pytest.param(imagegen.one_pixel_png(), id="1x1"),
+    pytest.param(imagegen.jpeg(3000, 20), id="very-wide"),
+]
+
+
+@pytest.mark.parametrize("image", USABLE_IMAGES)
+def test_usable_image_becomes_224x224_rgb_uint8(image):
+    pixels = decode_image(image)
+    assert pixels.shape == (224, 224, 3)
+    assert pixels.dtype == np.uint8
+
+
+def close_to(pixel, colour, tolerance=12) -> bool:
+    return bool(np.all(np.abs(pixel.astype(int) - np.array(colour)) <= tolerance))
+
+
+def test_exif_orientation_is_applied():
+    """Stored sideways (red left, blue right), shown upright: red on top, blue at the bottom."""
+    pixels = decode_image(imagegen.exif_rotated_jpeg())
+    top_right, bottom_left = pixels[5, 218], pixels[218, 5]
+    assert close_to(top_right, imagegen.RED), top_right
+    assert close_to(bottom_left, imagegen.BLUE), bottom_left
+
+
+@pytest.mark.parametrize(
+    "image", [imagegen.transparent_rgba_png(), imagegen.palette_with_transparency_png()],
+    ids=["rgba", "palette"],
+)
+def test_transparency_is_composited_over_white(image):
+    """The transparent half is black underneath; dropping alpha naively would show black."""
+    pixels = decode_image(image)
+    assert close_to(pixels[112, 20], imagegen.RED)
+    assert close_to(pixels[112, 200], imagegen.WHITE)
+
+
+def test_sixteen_bit_image_is_scaled_down_not_clipped():
+    pixels = decode_image(imagegen.sixteen_bit_png())
+    assert close_to(pixels[20, 112], (128, 128, 128), tolerance=2)  # 32768 of 65535
+    assert close_to(pixels[200, 112], imagegen.WHITE, tolerance=0)
+
+
+def test_cmyk_is_converted_to_rgb_colours():
+    assert close_to(decode_image(imagegen.cmyk_jpeg((255, 0, 0, 0)))[112, 112], (0, 255, 255))
+    assert close_to(decode_image(imagegen.cmyk_jpeg((0, 0, 0, 0)))[112, 112], imagegen.WHITE)
+
+
+def test_only_the_first_frame_of_an_animation_is_used():
+    pixels = decode_image(imagegen.animated_gif(colours=(imagegen.RED, imagegen.BLUE)))
+    assert close_to(pixels[112, 112], imagegen.RED)
+
+
+def test_one_pixel_image_fills_the_whole_input():
+    pixels = decode_image(imagegen.one_pixel_png(imagegen.BLUE))
+    assert np.all(pixels == np.array(imagegen.BLUE, dtype=np.uint8))
+
+
+BAD_IMAGES = [
+    pytest.param(imagegen.EMPTY, ErrorCode.EMPTY_IMAGE, "empty", id="empty"),
+    pytest.param(imagegen.not_an_image(), ErrorCode.NOT_AN_IMAGE, "not an image", id="text-as-jpg"),
+    pytest.param(imagegen.truncated_jpeg(), ErrorCode.UNREADABLE_IMAGE, "truncated", id="truncated"),
+    pytest.param(imagegen.png_bomb(), ErrorCode.IMAGE_TOO_LARGE, "megapixels", id="png-bomb"),
+    pytest.param(imagegen.gif_bomb(), ErrorCode.IMAGE_TOO_LARGE, "megapixels", id="gif-bomb"),
+]
+
+
+@pytest.mark.parametrize(("image", "code", "message"), BAD_IMAGES)
+def test_unusable_image_is_refused_with_its_specific_code(image, code, message):
+    with pytest.raises(RequestError) as caught:
+        decode_image(image)
+    assert caught.value.code is code
+    assert message in caught.value.message
+
+
+def test_bombs_are_small_on_disk():
+    assert len(imagegen.png_bomb()) < 100_000
+    assert len(imagegen.gif_bomb()) < 100
+
+
+def test_pixel_limit_message_names_the_size_and_the_limit():
+    with pytest.raises(RequestError) as caught:
+        decode_image(imagegen.png_bomb(20_000, 20_000))
+    assert "20000×20000" in caught.value.message
+    assert "the limit is 50 megapixels" in caught.value.message
+
+
+def test_pixel_limit_is_a_parameter():
+    image = imagegen.png(100, 100)
+    assert decode_image(image, max_pixels=10_000).shape == (224, 224, 3)
+    with pytest.raises(RequestError) as caught:
+        decode_image(image, max_pixels=9_999)
+    assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE
+

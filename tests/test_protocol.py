@@ -1,0 +1,174 @@
+"""The wire format: what a request and a reply look like, and every way a request can be wrong."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from model_server import protocol
+from model_server.protocol import (
+    ErrorCode,
+    PingRequest,
+    Prediction,
+    PredictReply,
+    PredictRequest,
+    RequestError,
+    ServerError,
+    ServerInfo,
+    Timings,
+    decode_reply,
+    decode_request,
+    decode_server_info,
+    encode_error,
+    encode_ping,
+    encode_reply,
+    encode_request,
+    encode_server_info,
+    request_id_of,
+)
+
+IMAGE = b"\xff\xd8\xff\xe0 not really a jpeg, but bytes are bytes \x00\x01\x02"
+
+
+def frame(**fields) -> bytes:
+    return json.dumps(fields).encode()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def test_request_round_trips_image_top_and_id():
+    request = decode_request(encode_request(IMAGE, top=7, request_id="abc"))
+    assert request == PredictRequest(image=IMAGE, top=7, id="abc")
+
+
+def test_original_request_with_only_an_image_gets_default_top_and_no_id():
+    """The original write-up's client sends ``{"image": base64}`` and nothing else."""
+    request = decode_request(json.dumps({"image": b64(IMAGE)}).encode())
+    assert request == PredictRequest(image=IMAGE, top=3, id=None)
+
+
+def test_request_on_the_wire_is_json_with_base64_image():
+    message = json.loads(encode_request(IMAGE, top=2, request_id="r1"))
+    assert message == {"image": b64(IMAGE), "top": 2, "id": "r1"}
+
+
+def test_ping_round_trips():
+    assert decode_request(encode_ping("p1")) == PingRequest(id="p1")
+    assert decode_request(encode_ping()) == PingRequest(id=None)
+
+
+def test_reply_round_trips():
+    reply = PredictReply(
+        predictions=[
+            Prediction("golden retriever", "n02099601", 0.75),
+            Prediction("tench", "n01440764", 0.25),
+        ],
+        weights="untrained",
+        model="resnet50",
+        timings=Timings(decode=1.5, preprocess=0.25, inference=40.0, total=42.0),
+        id="xyz",
+    )
+    assert decode_reply(encode_reply(reply)) == reply
+
+
+def test_reply_on_the_wire_has_the_documented_fields():
+    reply = PredictReply([Prediction("tench", "n01440764", 1.0)], "imagenet", "resnet50",
+                         Timings(1.0, 2.0, 3.0, 6.0))
+    message = json.loads(encode_reply(reply))
+    assert message == {
+        "predictions": [{"label": "tench", "wnid": "n01440764", "probability": 1.0}],
+        "weights": "imagenet",
+        "model": "resnet50",
+        "timings": {"decode": 1.0, "preprocess": 2.0, "inference": 3.0, "total": 6.0},
+    }
+    assert "id" not in message
+
+
+def test_server_info_round_trips_with_extra_fields():
+    info = ServerInfo(model="resnet50", weights="untrained", workers=2, id="p",
+                      extra={"version": "1"})
+    assert json.loads(encode_server_info(info))["op"] == "pong"
+    assert decode_server_info(encode_server_info(info)) == info
+
+
+def test_error_reply_raises_server_error_with_code_and_message():
+    error_frame = encode_error(ErrorCode.NOT_AN_IMAGE, "that is a shopping list", "id-9")
+    assert json.loads(error_frame) == {
+        "error": {"code": "not_an_image", "message": "that is a shopping list"}, "id": "id-9",
+    }
+    with pytest.raises(ServerError) as caught:
+        decode_reply(error_frame)
+    assert (caught.value.code, caught.value.message) == ("not_an_image", "that is a shopping list")
+
+
+def test_malformed_reply_is_a_value_error_not_a_key_error():
+    with pytest.raises(ValueError, match="malformed reply"):
+        decode_reply(frame(predictions=[], weights="untrained"))
+
+
+BAD_REQUESTS = [
+    pytest.param(b"{not json", ErrorCode.BAD_JSON, "not valid JSON", id="bad-json"),
+    pytest.param(b"\xff\xfe\x00garbage", ErrorCode.BAD_JSON, "not valid JSON", id="not-utf8"),
+    pytest.param(b"", ErrorCode.BAD_JSON, "not valid JSON", id="empty-frame"),
+    pytest.param(b'["image", "abc"]', ErrorCode.BAD_JSON, "must be a JSON object", id="array"),
+    pytest.param(b'"just a string"', ErrorCode.BAD_JSON, "must be a JSON object", id="string"),
+    pytest.param(frame(top=3), ErrorCode.BAD_REQUEST, 'no "image" field', id="missing-image"),
+    pytest.param(frame(image=None), ErrorCode.BAD_REQUEST, 'no "image" field', id="null-image"),
+    pytest.param(frame(image=[1, 2]), ErrorCode.BAD_REQUEST, "base64 string", id="image-not-str"),
+    pytest.param(frame(image="not base64!!"), ErrorCode.BAD_BASE64, "not valid base64",
+                 id="bad-base64"),
+    pytest.param(frame(image="abc"), ErrorCode.BAD_BASE64, "not valid base64", id="bad-padding"),
+    pytest.param(frame(image=""), ErrorCode.EMPTY_IMAGE, "empty", id="empty-image"),
+    pytest.param(frame(image=b64(IMAGE), top=True), ErrorCode.BAD_REQUEST, '"top"', id="top-bool"),
+    pytest.param(frame(image=b64(IMAGE), top=0), ErrorCode.BAD_REQUEST, '"top"', id="top-0"),
+    pytest.param(frame(image=b64(IMAGE), top=1001), ErrorCode.BAD_REQUEST, '"top"', id="top-1001"),
+    pytest.param(frame(image=b64(IMAGE), top=-3), ErrorCode.BAD_REQUEST, '"top"', id="top-negative"),
+    pytest.param(frame(image=b64(IMAGE), top=2.5), ErrorCode.BAD_REQUEST, '"top"', id="top-float"),
+    pytest.param(frame(image=b64(IMAGE), top="3"), ErrorCode.BAD_REQUEST, '"top"', id="top-string"),
+    pytest.param(frame(image=b64(IMAGE), op="train"), ErrorCode.BAD_REQUEST, 'unknown "op"',
+                 id="unknown-op"),
+    pytest.param(frame(image=b64(IMAGE), id=42), ErrorCode.BAD_REQUEST, '"id" must be a string',
+                 id="id-not-str"),
+]
+
+
+@pytest.mark.parametrize(("request_frame", "code", "message"), BAD_REQUESTS)
+def test_bad_request_is_refused_with_its_specific_code(request_frame, code, message):
+    with pytest.raises(RequestError) as caught:
+        decode_request(request_frame)
+    assert caught.value.code is code
+    assert message in caught.value.message
+
+
+@pytest.mark.parametrize("top", [1, 3, 1000])
+def test_top_accepts_whole_numbers_from_1_to_1000(top):
+    assert decode_request(frame(image=b64(IMAGE), top=top)).top == top
+
+
+def test_error_code_values_are_the_documented_spellings():
+    assert {code.value for code in ErrorCode} == {
+        "bad_json", "bad_request", "bad_base64", "empty_image", "not_an_image",
+        "unreadable_image", "image_too_large", "internal",
+    }
+
+
+@pytest.mark.parametrize(
+    ("request_frame", "expected"),
+    [
+        (frame(image="???", id="keep-me"), "keep-me"),
+        (frame(op="nonsense", id="and-me"), "and-me"),
+        (frame(id=7), None),
+        (b"[1, 2]", None),
+        (b"{broken", None),
+    ],
+)
+def test_error_replies_echo_the_request_id_when_it_can_be_read(request_frame, expected):
+    assert request_id_of(request_frame) == expected
+
+
+def test_one_module_names_the_default_address():
+    assert protocol.DEFAULT_ADDRESS == "tcp://127.0.0.1:5576"
