@@ -1,0 +1,270 @@
+"""ModelClient never hangs: timeouts and Lazy Pirate retries, a server that is down, thread safety.
+
+These tests need no TensorFlow: the server they talk to is either a real ZeroMQ ROUTER that never
+answers, or the real ``ModelServer`` (ROUTER, DEALER, workers) in a thread of this process, with a
+stand-in classifier that "recognises" an image by its colour so every reply shows which image it
+answers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import zmq
+
+import imagegen
+from lab.processes import free_port
+from model_server.client import ModelClient, ModelServerTimeout, ModelServerUnavailable
+from model_server.protocol import (
+    Prediction,
+    ServerError,
+    ServerInfo,
+    decode_request,
+    encode_server_info,
+)
+from model_server.server import ModelServer
+from model_server.settings import ServerSettings
+
+
+class ColourClassifier:
+    """Stands in for ResNet50: the class number is the red value of the image's top-left pixel."""
+
+    model_name = "colour-stand-in"
+    weights = "stand-in"
+
+    def preprocess(self, pixels: np.ndarray) -> np.ndarray:
+        return pixels
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        time.sleep(0.005)  # long enough for requests from many threads to overlap
+        probabilities = np.zeros((len(batch), 1000))
+        probabilities[np.arange(len(batch)), batch[:, 0, 0, 0].astype(int)] = 1.0
+        return probabilities
+
+    def top_predictions(self, probabilities: np.ndarray, top: int) -> list[Prediction]:
+        order = np.argsort(probabilities)[::-1][:top]
+        return [Prediction(f"red {i}", f"n{i:08d}", float(probabilities[i])) for i in order]
+
+
+def red_image(red: int) -> bytes:
+    return imagegen.solid_png((red, 0, 0))
+
+
+class InProcessServer:
+    """The real ``ModelServer`` in a thread, with its own ZeroMQ context, on ``address``."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self._context = zmq.Context()
+        self._stop = threading.Event()
+        settings = ServerSettings(address=address, workers=2, drain_seconds=1.0)
+        self._server = ModelServer(ColourClassifier(), settings, context=self._context)
+        self._server.bind()
+        self._thread = threading.Thread(target=self._server.serve, args=(self._stop,), daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._context.term()
+
+
+@pytest.fixture
+def colour_server():
+    server = InProcessServer(f"tcp://127.0.0.1:{free_port()}")
+    yield server
+    server.close()
+
+
+# --- timeouts and retries ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_silent_server_times_out_after_every_retry(silent_server, retries):
+    timeout = 0.3
+    client = ModelClient(silent_server.address, timeout=timeout, retries=retries)
+    started = time.monotonic()
+    with pytest.raises(ModelServerTimeout) as caught:
+        client.predict(imagegen.one_pixel_png())
+    elapsed = time.monotonic() - started
+    client.close()
+
+    expected = timeout * (1 + retries)
+    assert expected <= elapsed < expected + 1.0
+    assert f"{1 + retries} attempts" in caught.value.message
+    deadline = time.monotonic() + 1
+    while len(silent_server.received) < 1 + retries and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(silent_server.received) == 1 + retries
+    ids = {json.loads(frame)["id"] for frame in silent_server.received}
+    assert len(ids) == 1, "a retry sends the same request again"
+
+
+def test_nothing_listening_is_unavailable_quickly(dead_address):
+    client = ModelClient(dead_address, timeout=30, retries=2, connect_timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(ModelServerUnavailable) as caught:
+        client.predict(imagegen.one_pixel_png())
+    assert time.monotonic() - started < 2.0, "a server that is down is not waited for like a slow one"
+    assert dead_address in caught.value.message
+    assert caught.value.code == "unavailable"
+    client.close()
+
+
+def test_client_recovers_when_its_server_starts_later(dead_address):
+    client = ModelClient(dead_address, timeout=5, retries=1, connect_timeout=0.5)
+    with pytest.raises(ModelServerUnavailable):
+        client.ping()
+    server = InProcessServer(dead_address)
+    try:
+        assert client.ping().model == "colour-stand-in"
+        assert client.predict(red_image(42)).predictions[0].label == "red 42"
+    finally:
+        client.close()
+        server.close()
+
+
+class ForgetfulServer:
+    """A ROUTER that drops the first ``forget`` requests and answers pings after that."""
+
+    def __init__(self, forget: int):
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.received = 0
+        self._forget = forget
+        self._context = zmq.Context()
+        self._router = self._context.socket(zmq.ROUTER)
+        self._router.linger = 0
+        self._router.bind(self.address)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            if not self._router.poll(20):
+                continue
+            *envelope, frame = self._router.recv_multipart()
+            self.received += 1
+            if self.received > self._forget:
+                info = ServerInfo("forgetful", "none", 1, id=decode_request(frame).id)
+                self._router.send_multipart([*envelope, encode_server_info(info)])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._router.close()
+        self._context.term()
+
+
+@pytest.fixture
+def forgetful_server():
+    servers = []
+
+    def make(forget: int) -> ForgetfulServer:
+        servers.append(ForgetfulServer(forget))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def test_lost_request_is_answered_on_retry(forgetful_server):
+    server = forgetful_server(forget=1)
+    with ModelClient(server.address, timeout=0.3, retries=1) as client:
+        assert client.ping().model == "forgetful"
+    assert server.received == 2
+
+
+def test_next_request_after_a_timeout_is_answered(forgetful_server):
+    """The socket stuck waiting for the lost reply is thrown away, not reused (Lazy Pirate)."""
+    server = forgetful_server(forget=1)
+    with ModelClient(server.address, timeout=0.3, retries=0) as client:
+        with pytest.raises(ModelServerTimeout):
+            client.ping()
+        assert client.ping().model == "forgetful"
+
+
+# --- replies -------------------------------------------------------------------------------------
+
+
+def test_predict_returns_the_servers_answer(colour_server):
+    with ModelClient(colour_server.address, timeout=5) as client:
+        reply = client.predict(red_image(17), top=2)
+    assert [p.label for p in reply.predictions] == ["red 17", reply.predictions[1].label]
+    assert reply.predictions[0].probability == 1.0
+    assert (reply.model, reply.weights) == ("colour-stand-in", "stand-in")
+
+
+def test_server_refusal_raises_server_error_with_its_code(colour_server):
+    with ModelClient(colour_server.address, timeout=5) as client:
+        with pytest.raises(ServerError) as caught:
+            client.predict(imagegen.not_an_image())
+        assert caught.value.code == "not_an_image"
+        assert client.predict(red_image(3)).predictions[0].label == "red 3"
+
+
+def test_reply_to_another_request_is_not_accepted():
+    """A server that mixes up replies is caught, not believed."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    router.linger = 0
+    router.bind(address)
+
+    def answer_with_the_wrong_id():
+        *envelope, frame = router.recv_multipart()
+        request = decode_request(frame)
+        info = ServerInfo("m", "w", 1, id=f"not-{request.id}")
+        router.send_multipart([*envelope, encode_server_info(info)])
+
+    thread = threading.Thread(target=answer_with_the_wrong_id, daemon=True)
+    thread.start()
+    try:
+        with ModelClient(address, timeout=5, retries=0) as client:
+            with pytest.raises(ServerError) as caught:
+                client.ping()
+        assert caught.value.code == "mismatched_reply"
+    finally:
+        thread.join(timeout=5)
+        router.close()
+        context.term()
+
+
+def test_closed_client_refuses_new_requests(colour_server):
+    client = ModelClient(colour_server.address)
+    client.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.ping()
+
+
+# --- threads -------------------------------------------------------------------------------------
+
+
+def test_threads_sharing_one_client_each_get_their_own_reply(colour_server):
+    client = ModelClient(colour_server.address, timeout=10, retries=0)
+    threads, per_thread = 24, 5
+    start = threading.Barrier(threads)
+
+    def classify(thread_index: int) -> list[tuple[int, str]]:
+        start.wait()
+        answers = []
+        for request in range(per_thread):
+            red = (thread_index * per_thread + request) % 256
+            answers.append((red, client.predict(red_image(red)).predictions[0].label))
+        return answers
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(classify, range(threads)))
+    client.close()
+
+    answers = [answer for thread_answers in results for answer in thread_answers]
+    assert len(answers) == threads * per_thread
+    assert all(label == f"red {red}" for red, label in answers), [
+        (red, label) for red, label in answers if label != f"red {red}"
+    ]
