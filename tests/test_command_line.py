@@ -1,0 +1,123 @@
+"""The command lines: ``python -m model_server`` and ``python -m model_server.test_client``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+import zmq
+
+import imagegen
+from lab.processes import REPO_ROOT, start_model_server
+from model_server.client import ModelClient
+
+#: Seconds a command may take; the model server loads ResNet50 before it binds its address.
+COMMAND_TIMEOUT_S = 120
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, cwd=REPO_ROOT,
+        timeout=COMMAND_TIMEOUT_S, stdin=subprocess.DEVNULL,
+    )
+
+
+def png_b64(seed: int) -> str:
+    return base64.b64encode(imagegen.png(64, 64, seed=seed)).decode("ascii")
+
+
+def test_model_server_logs_when_it_is_ready_and_where(model_server):
+    assert f"model server ready on {model_server.address}" in model_server.log_tail(200)
+
+
+def test_model_server_on_an_address_in_use_exits_with_a_clear_message(model_server):
+    result = run("-m", "model_server", "--address", model_server.address, "--weights", "random",
+                 "--workers", "1")
+    assert result.returncode == 1
+    assert f"cannot listen on {model_server.address}" in result.stderr
+    assert "Address already in use" in result.stderr
+    with ModelClient(model_server.address, timeout=30) as client:
+        assert client.ping().model == "resnet50", "the server already there keeps running"
+
+
+def test_model_server_refuses_zero_workers():
+    result = run("-m", "model_server", "--workers", "0")
+    assert result.returncode == 2
+    assert "--workers must be at least 1" in result.stderr
+
+
+def test_sigterm_stops_the_server_cleanly_after_answering_requests_in_flight():
+    server = start_model_server(weights="random", name="sigterm-test-model-server")
+    context = zmq.Context()
+    try:
+        clients = []
+        for index in range(8):
+            socket = context.socket(zmq.DEALER)
+            socket.linger = 0
+            socket.connect(server.address)
+            socket.send(json.dumps({"image": png_b64(index), "id": f"r{index}"}).encode())
+            clients.append(socket)
+        # Once the first reply is back the server is working through the others (two workers,
+        # a tenth of a second or more per image): stop it now, with requests in flight.
+        poller = zmq.Poller()
+        for socket in clients:
+            poller.register(socket, zmq.POLLIN)
+        assert poller.poll(60_000), "no reply at all"
+        exit_code = server.stop()
+        replies = [json.loads(socket.recv()) if socket.poll(2000) else None for socket in clients]
+    finally:
+        server.stop()
+        context.destroy(linger=0)
+
+    assert exit_code == 0
+    log = server.log_tail(200)
+    in_flight = re.search(r"finishing (\d+) request\(s\) in flight", log)
+    assert in_flight and int(in_flight.group(1)) >= 1, log
+    assert "model server stopped" in log
+    assert all(reply is not None for reply in replies), "every request in flight was answered"
+    assert [reply["id"] for reply in replies] == [f"r{i}" for i in range(8)]
+    assert all(reply["predictions"] for reply in replies)
+
+
+@pytest.fixture
+def images(tmp_path):
+    paths = {
+        "photo": tmp_path / "photo.jpg",
+        "drawing": tmp_path / "drawing.png",
+        "list": tmp_path / "holiday.jpg",
+    }
+    paths["photo"].write_bytes(imagegen.jpeg())
+    paths["drawing"].write_bytes(imagegen.png())
+    paths["list"].write_bytes(imagegen.not_an_image())
+    return paths
+
+
+def test_test_client_prints_predictions_and_round_trip_time(model_server, images):
+    result = run("-m", "model_server.test_client", str(images["photo"]), str(images["drawing"]),
+                 "--address", model_server.address)
+    assert result.returncode == 0, result.stderr
+    for path in (images["photo"], images["drawing"]):
+        assert re.search(rf"{re.escape(str(path))}: [\d.]+ ms round trip .*weights untrained",
+                         result.stdout), result.stdout
+    predictions = re.findall(r"^\s+[\d.]+%\s+.+ \(n\d{8}\)$", result.stdout, re.MULTILINE)
+    assert len(predictions) == 2 * 3
+
+
+def test_test_client_exits_1_for_a_file_that_is_not_an_image(model_server, images):
+    result = run("-m", "model_server.test_client", str(images["list"]), str(images["photo"]),
+                 "--address", model_server.address)
+    assert result.returncode == 1
+    assert f"{images['list']}:" in result.stderr and "[not_an_image]" in result.stderr
+    assert f"{images['photo']}:" in result.stdout, "the other images are still classified"
+
+
+def test_test_client_exits_1_for_a_missing_file(model_server, tmp_path):
+    missing = tmp_path / "missing.jpg"
+    result = run("-m", "model_server.test_client", str(missing), "--address", model_server.address)
+    assert result.returncode == 1
+    assert f"{missing}: cannot read" in result.stderr

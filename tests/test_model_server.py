@@ -1,0 +1,216 @@
+"""The real model server subprocess: clients of every kind, many at once, and every bad input.
+
+All tests share the session's model server (``python -m model_server --weights random``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+
+import pytest
+import zmq
+
+import imagegen
+from model_server.client import ModelClient
+from model_server.protocol import MAX_REQUEST_BYTES, UNTRAINED
+
+#: Seconds a raw socket waits for a reply before the test fails (instead of hanging).
+REPLY_TIMEOUT_S = 30
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@pytest.fixture
+def zmq_context():
+    context = zmq.Context()
+    yield context
+    context.destroy(linger=0)
+
+
+@pytest.fixture
+def raw_socket(zmq_context, model_server):
+    """``raw_socket(zmq.REQ)``: a plain ZeroMQ socket connected to the model server."""
+
+    def connect(kind: int) -> zmq.Socket:
+        socket = zmq_context.socket(kind)
+        socket.linger = 0
+        socket.connect(model_server.address)
+        return socket
+
+    return connect
+
+
+def receive(socket: zmq.Socket, timeout_s: float = REPLY_TIMEOUT_S) -> list[bytes]:
+    assert socket.poll(timeout_s * 1000), f"no reply within {timeout_s} s"
+    return socket.recv_multipart()
+
+
+def test_client_gets_the_top_3_predictions(model_server):
+    with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+        reply = client.predict(imagegen.jpeg())
+    assert len(reply.predictions) == 3
+    probabilities = [p.probability for p in reply.predictions]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert all(0 <= p <= 1 for p in probabilities)
+    assert all(p.wnid.startswith("n") and p.label for p in reply.predictions)
+    assert (reply.model, reply.weights) == ("resnet50", UNTRAINED)
+
+
+def test_reply_times_each_stage(model_server):
+    with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+        timings = client.predict(imagegen.jpeg()).timings
+    assert timings.decode > 0 and timings.preprocess > 0 and timings.inference > 0
+    assert timings.total >= timings.decode + timings.preprocess + timings.inference - 0.01
+
+
+@pytest.mark.parametrize("top", [1, 5, 1000])
+def test_top_is_chosen_per_request(model_server, top):
+    with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+        predictions = client.predict(imagegen.png(), top=top).predictions
+    assert len(predictions) == top
+    assert len({p.wnid for p in predictions}) == top
+
+
+def test_ping_names_the_model_weights_and_workers(model_server):
+    with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+        info = client.ping()
+    assert (info.model, info.weights, info.workers) == ("resnet50", UNTRAINED, 2)
+
+
+def test_raw_req_socket_sending_the_originals_json_gets_predictions(raw_socket):
+    """The original write-up's client: a REQ socket and ``{"image": base64}``, nothing more."""
+    socket = raw_socket(zmq.REQ)
+    socket.send(json.dumps({"image": b64(imagegen.jpeg())}).encode())
+    [frame] = receive(socket)
+    reply = json.loads(frame)
+    assert len(reply["predictions"]) == 3
+    assert set(reply["predictions"][0]) == {"label", "wnid", "probability"}
+    assert reply["weights"] == UNTRAINED and reply["model"] == "resnet50"
+    assert set(reply["timings"]) == {"decode", "preprocess", "inference", "total"}
+    assert "id" not in reply
+
+
+@pytest.mark.parametrize("delimiter", [True, False], ids=["with-empty-frame", "without-empty-frame"])
+def test_raw_dealer_socket_gets_an_answer(raw_socket, delimiter):
+    socket = raw_socket(zmq.DEALER)
+    request = json.dumps({"image": b64(imagegen.png()), "id": "dealer-1"}).encode()
+    socket.send_multipart([b"", request] if delimiter else [request])
+    frames = receive(socket)
+    assert frames[:-1] == ([b""] if delimiter else [])
+    reply = json.loads(frames[-1])
+    assert reply["id"] == "dealer-1"
+    assert len(reply["predictions"]) == 3
+
+
+def test_sixteen_concurrent_clients_each_get_their_own_answer(model_server):
+    images = [imagegen.png(64, 64, seed=seed) for seed in range(16)]
+    with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+        alone = [client.predict(image, top=5).predictions for image in images]
+    # Distinct answers, or a mix-up between clients would go unnoticed.
+    assert len({tuple((p.wnid, p.probability) for p in answer) for answer in alone}) == len(images)
+
+    start = threading.Barrier(len(images))
+    together: list = [None] * len(images)
+    failures: list[BaseException] = []
+
+    def ask(index: int) -> None:
+        try:
+            with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S, retries=0) as own:
+                start.wait()
+                together[index] = own.predict(images[index], top=5).predictions
+        except BaseException as error:  # reported below, with the others
+            failures.append(error)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(images))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=2 * REPLY_TIMEOUT_S)
+    assert not failures, failures
+
+    for index, (mine, reference) in enumerate(zip(together, alone)):
+        assert [p.wnid for p in mine] == [p.wnid for p in reference], f"client {index}"
+        assert [p.probability for p in mine] == pytest.approx(
+            [p.probability for p in reference], abs=1e-6
+        ), f"client {index}"
+
+
+def test_concurrent_raw_dealers_get_replies_to_their_own_ids(raw_socket):
+    sockets = [raw_socket(zmq.DEALER) for _ in range(16)]
+    for index, socket in enumerate(sockets):
+        socket.send(json.dumps({"image": b64(imagegen.png(32, 32, seed=index)), "id": f"c{index}",
+                                "top": 1}).encode())
+    for index, socket in enumerate(sockets):
+        [frame] = receive(socket)
+        assert json.loads(frame)["id"] == f"c{index}"
+
+
+def request(**fields) -> bytes:
+    return json.dumps(fields).encode()
+
+
+BAD_INPUTS = [
+    pytest.param(b"{this is not json", "bad_json", id="malformed-json"),
+    pytest.param(b"\xff\xd8\xff\xe0", "bad_json", id="raw-jpeg-bytes-not-json"),
+    pytest.param(b"[1, 2, 3]", "bad_json", id="json-array"),
+    pytest.param(request(top=3), "bad_request", id="no-image-field"),
+    pytest.param(request(image="%%% not base64 %%%"), "bad_base64", id="malformed-base64"),
+    pytest.param(request(image=""), "empty_image", id="empty-image"),
+    pytest.param(request(image=b64(imagegen.not_an_image())), "not_an_image", id="not-an-image"),
+    pytest.param(request(image=b64(imagegen.truncated_jpeg())), "unreadable_image",
+                 id="truncated-jpeg"),
+    pytest.param(request(image=b64(imagegen.png_bomb())), "image_too_large", id="png-bomb"),
+    pytest.param(request(image=b64(imagegen.gif_bomb())), "image_too_large", id="gif-bomb"),
+    pytest.param(request(image=b64(imagegen.png()), top=True), "bad_request", id="top-true"),
+    pytest.param(request(image=b64(imagegen.png()), top=0), "bad_request", id="top-0"),
+    pytest.param(request(image=b64(imagegen.png()), top=1001), "bad_request", id="top-1001"),
+    pytest.param(request(image=b64(imagegen.png()), op="train"), "bad_request", id="unknown-op"),
+]
+
+
+@pytest.mark.parametrize(("frame", "code"), BAD_INPUTS)
+def test_bad_input_gets_its_error_code_and_the_next_request_is_answered(raw_socket, frame, code):
+    socket = raw_socket(zmq.REQ)
+    socket.send(frame)
+    [reply] = receive(socket)
+    error = json.loads(reply)["error"]
+    assert error["code"] == code
+    assert error["message"]
+
+    socket.send(request(image=b64(imagegen.jpeg()), id="after"))
+    [reply] = receive(socket)
+    answer = json.loads(reply)
+    assert answer["id"] == "after" and len(answer["predictions"]) == 3
+
+
+def test_bomb_refusal_names_the_pixel_limit(raw_socket):
+    socket = raw_socket(zmq.REQ)
+    socket.send(request(image=b64(imagegen.png_bomb(20_000, 20_000))))
+    [reply] = receive(socket)
+    assert "20000×20000" in json.loads(reply)["error"]["message"]
+    assert "50 megapixels" in json.loads(reply)["error"]["message"]
+
+
+def test_error_reply_echoes_the_request_id(raw_socket):
+    socket = raw_socket(zmq.REQ)
+    socket.send(request(image=b64(imagegen.not_an_image()), id="which-one"))
+    [reply] = receive(socket)
+    assert json.loads(reply) == {
+        "error": {"code": "not_an_image", "message": json.loads(reply)["error"]["message"]},
+        "id": "which-one",
+    }
+
+
+def test_oversized_frame_is_dropped_and_the_server_keeps_answering(raw_socket, model_server):
+    socket = raw_socket(zmq.DEALER)
+    socket.send(b"x" * (MAX_REQUEST_BYTES + 1))
+    assert not socket.poll(1000), "a frame above the limit is not read, so it gets no reply"
+    started = time.monotonic()
+    with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S, retries=0) as client:
+        assert client.predict(imagegen.jpeg()).predictions
+    assert time.monotonic() - started < 10
