@@ -1,0 +1,213 @@
+"""The split web app through Flask's test client, against the real model server subprocess."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+import imagegen
+
+
+def test_upload_page_has_a_labelled_file_field_named_file(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'enctype="multipart/form-data"' in page
+    assert 'action="/uploader"' in page
+    assert '<input id="file" name="file" type="file"' in page
+    assert '<label for="file">' in page
+
+
+def test_uploader_renders_the_predictions(client, upload):
+    response = upload(client, "/uploader", imagegen.jpeg(), "cat.jpg")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert page.count('<li>') == 3
+    assert page.count("<meter") == 3
+    assert "Predictions for <span class=\"filename\">cat.jpg</span>" in page
+    assert 'src="data:image/jpeg;base64,' in page
+    assert "ms</strong>" in page and "weights: untrained" in page
+
+
+def test_uploader_warns_that_the_weights_are_untrained(client, upload):
+    page = upload(client, "/uploader", imagegen.png()).get_data(as_text=True)
+    assert "Untrained weights:" in page
+    assert "These labels mean nothing" in page
+
+
+def test_uploader_shows_labels_the_api_returns(client, upload):
+    image = imagegen.jpeg(seed=5)
+    labels = [p["label"] for p in upload(client, "/api/predict", image).get_json()["predictions"]]
+    page = upload(client, "/uploader", image).get_data(as_text=True)
+    for label in labels:
+        assert f'<span class="label">{html.escape(label)}</span>' in page
+
+
+def test_malicious_file_name_is_escaped(client, upload):
+    name = "<script>alert('x')</script>.jpg"
+    response = upload(client, "/uploader", imagegen.jpeg(), name)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;.jpg" in page
+
+
+def test_file_name_is_never_used_as_a_path(client, upload, tmp_path):
+    """The name points at a file that is not an image, and at one that does not exist."""
+    existing = tmp_path / "secret.txt"
+    existing.write_bytes(b"not an image, and not to be read")
+    response = upload(client, "/uploader", imagegen.jpeg(), str(existing))
+    assert response.status_code == 200, "the uploaded bytes are classified, not the named file"
+    assert existing.read_bytes() == b"not an image, and not to be read"
+
+    would_be_written = tmp_path / "subdir" / ".." / "written.jpg"
+    assert upload(client, "/uploader", imagegen.jpeg(), str(would_be_written)).status_code == 200
+    assert not (tmp_path / "written.jpg").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.txt"]
+
+
+def test_api_predict_returns_json(client, upload):
+    response = upload(client, "/api/predict", imagegen.jpeg())
+    assert response.status_code == 200
+    body = response.get_json()
+    assert len(body["predictions"]) == 3
+    assert set(body["predictions"][0]) == {"label", "wnid", "probability"}
+    probabilities = [p["probability"] for p in body["predictions"]]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert (body["weights"], body["model"]) == ("untrained", "resnet50")
+    assert set(body["timings"]) == {"decode", "preprocess", "inference", "total"}
+    assert body["round_trip_ms"] >= body["timings"]["total"]
+
+
+def test_top_is_a_setting(model_server, make_app, upload):
+    client = make_app(model_server.address, TOP=5).test_client()
+    assert len(upload(client, "/api/predict", imagegen.png()).get_json()["predictions"]) == 5
+
+
+@pytest.mark.parametrize("path", ["/uploader", "/api/predict"])
+def test_awkward_images_are_classified(client, upload, path):
+    for image in (imagegen.cmyk_jpeg(), imagegen.sixteen_bit_png(), imagegen.animated_gif(),
+                  imagegen.palette_with_transparency_png(), imagegen.exif_rotated_jpeg(),
+                  imagegen.one_pixel_png()):
+        assert upload(client, path, image).status_code == 200
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+
+def test_missing_file_gets_400(client):
+    response = client.post("/api/predict", data={}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "no_file"
+
+
+def test_file_in_the_wrong_field_gets_400(client, upload):
+    response = upload(client, "/api/predict", imagegen.jpeg(), field="image")
+    assert response.status_code == 400
+    assert "'file'" in response.get_json()["error"]["message"]
+
+
+BAD_UPLOADS = [
+    pytest.param(imagegen.EMPTY, "empty_file", id="empty"),
+    pytest.param(imagegen.not_an_image(), "not_an_image", id="not-an-image"),
+    pytest.param(imagegen.truncated_jpeg(), "unreadable_image", id="truncated-jpeg"),
+]
+
+
+@pytest.mark.parametrize(("image", "code"), BAD_UPLOADS)
+def test_unusable_upload_gets_400_as_json(client, upload, image, code):
+    response = upload(client, "/api/predict", image, "holiday.jpg")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize(("image", "code"), BAD_UPLOADS)
+def test_unusable_upload_gets_400_as_a_page(client, upload, image, code):
+    response = upload(client, "/uploader", image, "holiday.jpg")
+    assert response.status_code == 400
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert "This image cannot be classified" in page
+    assert f"<code>{code}</code>" in page
+
+
+def test_next_upload_after_a_bad_one_is_answered(client, upload):
+    assert upload(client, "/api/predict", imagegen.not_an_image()).status_code == 400
+    assert upload(client, "/api/predict", imagegen.jpeg()).status_code == 200
+
+
+def test_upload_above_the_limit_gets_413_as_json(app, client, upload):
+    assert app.config["MAX_CONTENT_LENGTH"] == 2**20
+    response = upload(client, "/api/predict", b"\xff" * (2**20 + 1))
+    assert response.status_code == 413
+    error = response.get_json()["error"]
+    assert error["code"] == "upload_too_large"
+    assert "the limit of 1 MiB" in error["message"]
+
+
+def test_upload_above_the_limit_gets_413_as_a_page(app, client, upload):
+    response = upload(client, "/uploader", b"\xff" * (app.config["MAX_CONTENT_LENGTH"] + 1))
+    assert response.status_code == 413
+    assert response.mimetype == "text/html"
+    assert "Too large" in response.get_data(as_text=True)
+
+
+def test_upload_limit_defaults_to_at_most_32_mib(model_server, make_app):
+    app = make_app(model_server.address)
+    assert 0 < app.config["MAX_CONTENT_LENGTH"] <= 32 * 2**20
+
+
+@pytest.mark.parametrize("path", ["/api/predict", "/uploader"])
+def test_pixel_bomb_gets_413_naming_the_megapixel_limit(client, upload, path):
+    response = upload(client, path, imagegen.png_bomb(), "bomb.png")
+    assert response.status_code == 413
+    assert "the limit is 50 megapixels" in response.get_data(as_text=True)
+
+
+# --- the model server down or slow ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/predict", "/uploader"])
+def test_model_server_down_gets_503_with_retry_after(make_app, dead_address, upload, path):
+    client = make_app(dead_address, MODEL_SERVER_CONNECT_TIMEOUT=0.2).test_client()
+    response = upload(client, path, imagegen.jpeg())
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert dead_address in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/api/predict", "/uploader"])
+def test_model_server_that_never_answers_gets_504(make_app, silent_server, upload, path):
+    client = make_app(silent_server.address, MODEL_SERVER_TIMEOUT=0.3,
+                      MODEL_SERVER_RETRIES=1).test_client()
+    response = upload(client, path, imagegen.jpeg())
+    assert response.status_code == 504
+    assert "did not answer within 0.3 s" in response.get_data(as_text=True)
+    assert len(silent_server.received) == 2
+
+
+# --- health --------------------------------------------------------------------------------------
+
+
+def test_healthz_says_the_model_server_answers(client, model_server):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["model_server"]["up"] is True
+    assert body["model_server"]["weights"] == "untrained"
+    assert body["model_server"]["address"] == model_server.address
+
+
+def test_healthz_is_200_when_the_model_server_is_down(make_app, dead_address):
+    response = make_app(dead_address).test_client().get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json()["model_server"]["up"] is False
+
+
+def test_readyz_is_200_only_when_the_model_server_answers(client, make_app, dead_address):
+    assert client.get("/readyz").status_code == 200
+    response = make_app(dead_address).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "unavailable"
