@@ -1,0 +1,140 @@
+"""The same images through each way of serving ResNet50, timed from the caller's side.
+
+Four ways: the monolith web app (the model built inside every request), a cold Python process per
+request (``lab.cold_start``), the model server called directly with ``ModelClient``, and the split
+web app (HTTP to Flask, ZeroMQ to the model server). Each function cycles through the images it is
+given, so every way sees the same bytes, and fails loudly if a request does not succeed: a timing
+of an error page would be a wrong number, not a slow one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from model_server.client import ModelClient
+from model_server.protocol import PredictReply
+
+from .cold_start import STAGE_TITLES, ColdStart, run_cold_start
+from .web import ResultPage, WebResponse, read_result_page, upload
+
+#: Labels for tables and plots, one per way of serving the model.
+MONOLITH = "monolith (model built per request)"
+COLD_PROCESS = "cold process per request"
+MODEL_SERVER = "model server (ZeroMQ, direct)"
+WEB_APP = "Flask app + model server"
+
+
+class MeasurementFailed(RuntimeError):
+    """A timed request did not succeed; its timing would be meaningless."""
+
+
+@dataclass(frozen=True)
+class WebRequest:
+    filename: str
+    seconds: float
+    page: ResultPage
+
+
+@dataclass(frozen=True)
+class ServerRequest:
+    filename: str
+    seconds: float
+    reply: PredictReply
+
+
+def _cycle(images: Sequence[Path], count: int) -> Iterator[Path]:
+    if not images:
+        raise ValueError("no images to send")
+    return itertools.islice(itertools.cycle(images), count)
+
+
+def through_web_page(
+    base_url: str, images: Sequence[Path], requests: int, timeout: float, warmup: int = 0
+) -> list[WebRequest]:
+    """Upload ``requests`` images to ``/uploader`` of a web app (the monolith or the split app)."""
+    for path in _cycle(images, warmup):
+        _upload_or_fail(base_url, path, timeout)
+    timed = []
+    for path in _cycle(images, requests):
+        response = _upload_or_fail(base_url, path, timeout)
+        timed.append(WebRequest(path.name, response.seconds, read_result_page(response.body)))
+    return timed
+
+
+def _upload_or_fail(base_url: str, path: Path, timeout: float) -> WebResponse:
+    response = upload(base_url, path.read_bytes(), path.name, timeout)
+    if not response.ok:
+        page = read_result_page(response.body)
+        raise MeasurementFailed(
+            f"{base_url}/uploader answered {response.status} for {path.name}: "
+            f"{page.error_code}: {page.error_message}"
+        )
+    return response
+
+
+def through_model_server(
+    address: str, images: Sequence[Path], requests: int, timeout: float, warmup: int = 0
+) -> list[ServerRequest]:
+    """Send ``requests`` images to the model server with ``ModelClient``, one at a time."""
+    timed = []
+    with ModelClient(address, timeout=timeout) as client:
+        for path in _cycle(images, warmup):
+            client.predict(path.read_bytes())
+        for path in _cycle(images, requests):
+            image = path.read_bytes()
+            started = time.perf_counter()
+            reply = client.predict(image)
+            timed.append(ServerRequest(path.name, time.perf_counter() - started, reply))
+    return timed
+
+
+def through_cold_processes(
+    images: Sequence[Path], runs: int, weights: str, timeout: float
+) -> list[ColdStart]:
+    """Run ``runs`` cold processes, each classifying one image (``lab.cold_start``)."""
+    return [run_cold_start(path, weights, timeout) for path in _cycle(images, runs)]
+
+
+def web_request_rows(timed: Sequence[WebRequest]) -> list[dict[str, object]]:
+    """One table row per upload; the monolith's rows add the seconds it spent loading the model."""
+    rows = []
+    for number, request in enumerate(timed, start=1):
+        row: dict[str, object] = {"request": number, "image": request.filename,
+                                  "seconds": round(request.seconds, 3)}
+        for stage, seconds in (request.page.load_timings or {}).items():
+            row[STAGE_TITLES[stage]] = seconds
+        rows.append(row)
+    return rows
+
+
+def cold_process_rows(timed: Sequence[ColdStart]) -> list[dict[str, object]]:
+    """One table row per cold process: its wall time and its largest stages."""
+    shown = ("interpreter_start", "import_tensorflow", "build_model", "first_inference", "inference",
+             "interpreter_exit")
+    return [
+        {"process": number, "seconds": round(cold.wall_s, 3),
+         **{STAGE_TITLES[stage]: round(cold.stages[stage], 3) for stage in shown}}
+        for number, cold in enumerate(timed, start=1)
+    ]
+
+
+#: What a request's round trip is made of, from the server's timings and the caller's clock.
+OUTSIDE_THE_SERVER = "outside the server (ZeroMQ, JSON, base64)"
+
+
+def server_stage_medians(timed: Sequence[ServerRequest]) -> dict[str, float]:
+    """Median milliseconds of each stage inside the server, and of the rest of the round trip."""
+    if not timed:
+        raise ValueError("no requests to summarise")
+    stages = {
+        "decode": [r.reply.timings.decode for r in timed],
+        "preprocess": [r.reply.timings.preprocess for r in timed],
+        "inference": [r.reply.timings.inference for r in timed],
+        OUTSIDE_THE_SERVER: [r.seconds * 1000 - r.reply.timings.total for r in timed],
+    }
+    return {name: statistics.median(values) for name, values in stages.items()}

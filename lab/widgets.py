@@ -1,0 +1,139 @@
+"""The notebook's image uploader: an ipywidgets 8 ``FileUpload`` wired to the model server.
+
+Choosing a file sends it to the running model server and shows the image, the top 3 with
+probability bars and the round-trip time. Anything that goes wrong (not an image, the server down
+or too slow) is shown in the widget as a message: a widget callback that raised would only print
+a traceback into the browser console, where nobody sees it.
+
+The work is split so that a test can do it without a browser: ``classify_upload`` turns an upload
+into an ``UploadOutcome`` (a plain function), ``render_outcome`` turns that into HTML, and
+``ImageUploader.handle_upload`` is the callback that does both.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import ipywidgets as widgets
+
+from model_server.client import ModelClient, ModelServerTimeout, ModelServerUnavailable
+from model_server.protocol import PredictReply, ServerError
+
+from .display import predictions_html, thumbnail_data_uri, weights_note
+
+#: The widget's client gives up quickly: a person is waiting and can simply try again.
+WIDGET_TIMEOUT_S = 10.0
+WIDGET_RETRIES = 1
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What happened to one upload: a reply, or an error message for the person who uploaded."""
+
+    filename: str
+    image: bytes = field(repr=False)
+    reply: PredictReply | None = None
+    round_trip_ms: float | None = None
+    error: str | None = None
+
+    def _repr_html_(self) -> str:
+        return render_outcome(self)
+
+
+def file_from_upload(value: Sequence[Any]) -> tuple[str, bytes] | None:
+    """The name and bytes of the first file in a ``FileUpload.value``, or ``None`` if empty.
+
+    In ipywidgets 8 the value is a tuple of dicts whose ``content`` is a ``memoryview``.
+    """
+    if not value:
+        return None
+    uploaded = value[0]
+    return str(uploaded["name"]), bytes(uploaded["content"])
+
+
+def classify_upload(client: ModelClient, filename: str, image: bytes) -> UploadOutcome:
+    """Ask the model server about one uploaded file; never raises for what a user can cause."""
+    started = time.perf_counter()
+    try:
+        reply = client.predict(image)
+    except ServerError as error:
+        return UploadOutcome(filename, image, error=_error_text(error))
+    except ValueError as error:  # a reply that is not this protocol
+        return UploadOutcome(filename, image, error=f"the model server's reply was unreadable: {error}")
+    round_trip_ms = (time.perf_counter() - started) * 1000
+    return UploadOutcome(filename, image, reply=reply, round_trip_ms=round_trip_ms)
+
+
+def _error_text(error: ServerError) -> str:
+    if isinstance(error, (ModelServerUnavailable, ModelServerTimeout)):
+        return error.message[:1].upper() + error.message[1:]
+    return f"The model server refused this file ({error.code}): {error.message}"
+
+
+def render_outcome(outcome: UploadOutcome) -> str:
+    """The HTML the widget shows for one upload."""
+    name = html.escape(outcome.filename)
+    if outcome.error is not None:
+        return (f'<div class="upload-error" style="border:2px solid #c0392b;padding:8px">'
+                f"<strong>{name}</strong>: {html.escape(outcome.error)}</div>")
+    assert outcome.reply is not None and outcome.round_trip_ms is not None
+    reply = outcome.reply
+    thumbnail = thumbnail_data_uri(outcome.image)
+    picture = (f'<img src="{thumbnail}" alt="{name}" style="max-width:224px;margin-right:16px">'
+               if thumbnail else "")
+    timings = reply.timings
+    return (
+        f'<div class="upload-result">{weights_note(reply.weights)}'
+        f'<div style="display:flex;align-items:flex-start">{picture}<div>'
+        f"<h4>{name}</h4>{predictions_html(reply.predictions)}"
+        f'<p class="round-trip">Round trip: <strong>{outcome.round_trip_ms:.0f} ms</strong> '
+        f"(in the server: decode {timings.decode:.1f} ms, preprocess {timings.preprocess:.1f} ms, "
+        f"inference {timings.inference:.1f} ms)</p></div></div></div>"
+    )
+
+
+class ImageUploader:
+    """A ``FileUpload`` button and the result of the last upload below it.
+
+    Display it as the last expression of a cell. ``show_file`` sends a file without clicking,
+    through the same handler, so the notebook can also run unattended.
+    """
+
+    def __init__(self, address: str, timeout: float = WIDGET_TIMEOUT_S, retries: int = WIDGET_RETRIES):
+        self.client = ModelClient(address, timeout=timeout, retries=retries)
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Choose an image")
+        self.result = widgets.HTML(value="<em>Choose an image to classify it.</em>")
+        self.widget = widgets.VBox([self.upload, self.result])
+        self.last_outcome: UploadOutcome | None = None
+        self.upload.observe(self._on_value_change, names="value")
+
+    def _on_value_change(self, change: dict[str, Any]) -> None:
+        try:
+            self.handle_upload(change["new"])
+        except Exception as error:  # the widget boundary: show it, never a traceback
+            self.result.value = (f'<div class="upload-error">Unexpected error: '
+                                 f"{html.escape(repr(error))}</div>")
+
+    def handle_upload(self, value: Sequence[Any]) -> UploadOutcome | None:
+        """Classify the uploaded file and show the outcome; an empty value changes nothing."""
+        uploaded = file_from_upload(value)
+        if uploaded is None:
+            return None
+        self.result.value = f"<em>Classifying {html.escape(uploaded[0])}…</em>"
+        return self.show_file(*uploaded)
+
+    def show_file(self, filename: str, image: bytes) -> UploadOutcome:
+        outcome = classify_upload(self.client, filename, image)
+        self.last_outcome = outcome
+        self.result.value = render_outcome(outcome)
+        return outcome
+
+    def close(self) -> None:
+        self.client.close()
+        self.widget.close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,92 @@
+"""The widget uploader of notebook 04, driven headlessly as a click would drive it.
+
+A real image, a file that is not an image, and a model server that is down are fed to the upload
+handler (by setting ``FileUpload.value``, which is what the browser does), and the test reads what
+the widget then shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from lab.processes import free_port
+from lab.sample_images import NOT_AN_IMAGE, sample_image_bytes
+from lab.widgets import ImageUploader, file_from_upload
+
+SUNSET = sample_image_bytes()["sunset.jpg"]
+#: Seconds the widget may take to say the model server is down (a person is waiting).
+DOWN_SERVER_NOTICED_WITHIN_S = 3.0
+
+
+def _upload_value(name: str, content: bytes) -> tuple[dict, ...]:
+    """``FileUpload.value`` as ipywidgets 8 sets it after the browser sends one file."""
+    return ({"name": name, "type": "image/jpeg", "size": len(content), "content": memoryview(content),
+             "last_modified": dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)},)
+
+
+@pytest.fixture
+def uploader(model_server) -> ImageUploader:
+    widget = ImageUploader(model_server.address)
+    yield widget
+    widget.close()
+
+
+def test_an_uploaded_image_shows_picture_top_3_bars_and_round_trip(uploader: ImageUploader) -> None:
+    uploader.upload.value = _upload_value("sunset.jpg", SUNSET)
+
+    shown = uploader.result.value
+    outcome = uploader.last_outcome
+    assert outcome is not None and outcome.error is None and outcome.reply is not None
+    assert len(outcome.reply.predictions) == 3
+    assert 'src="data:image/png;base64,' in shown, "the uploaded image is shown"
+    for prediction in outcome.reply.predictions:
+        assert prediction.label in shown
+        assert f"{prediction.probability:.1%}" in shown
+    assert shown.count('class="bar"') == 3, "one probability bar per prediction"
+    assert f"{outcome.round_trip_ms:.0f} ms" in shown
+    assert "Untrained weights" in shown, "the model server runs untrained weights and the widget says so"
+
+
+def test_a_file_that_is_not_an_image_is_explained_in_the_widget(uploader: ImageUploader) -> None:
+    uploader.upload.value = _upload_value("notes<b>.txt", NOT_AN_IMAGE)
+
+    shown = uploader.result.value
+    assert 'class="upload-error"' in shown
+    assert "not_an_image" in shown and "not an image" in shown
+    assert "notes&lt;b&gt;.txt" in shown, "the file name is shown escaped"
+    assert "Traceback" not in shown
+
+
+def test_a_down_model_server_is_explained_in_the_widget_quickly() -> None:
+    widget = ImageUploader(f"tcp://127.0.0.1:{free_port()}")
+    started = time.perf_counter()
+    try:
+        widget.upload.value = _upload_value("sunset.jpg", SUNSET)
+        shown = widget.result.value
+    finally:
+        widget.close()
+    assert time.perf_counter() - started < DOWN_SERVER_NOTICED_WITHIN_S
+    assert 'class="upload-error"' in shown
+    assert "No model server is answering" in shown
+
+
+def test_an_unexpected_failure_is_shown_in_the_widget_not_raised(uploader: ImageUploader) -> None:
+    uploader.client.close()  # a closed client raises RuntimeError: nothing a user could cause
+    uploader.upload.value = _upload_value("sunset.jpg", SUNSET)
+    assert "Unexpected error" in uploader.result.value
+    assert "closed" in uploader.result.value
+
+
+def test_clearing_the_upload_keeps_the_last_result(uploader: ImageUploader) -> None:
+    uploader.upload.value = _upload_value("sunset.jpg", SUNSET)
+    shown = uploader.result.value
+    uploader.upload.value = ()
+    assert uploader.result.value == shown
+
+
+def test_file_from_upload_reads_ipywidgets_8_values() -> None:
+    assert file_from_upload(_upload_value("a.jpg", b"abc")) == ("a.jpg", b"abc")
+    assert file_from_upload(()) is None
