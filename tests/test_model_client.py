@@ -95,7 +95,7 @@ def test_silent_server_times_out_after_every_retry(silent_server, retries):
     client.close()
 
     expected = timeout * (1 + retries)
-    assert expected <= elapsed < expected + 1.0
+    assert expected * 0.95 <= elapsed < expected + 1.0
     assert f"{1 + retries} attempts" in caught.value.message
     deadline = time.monotonic() + 1
     while len(silent_server.received) < 1 + retries and time.monotonic() < deadline:
