@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 from importlib import metadata
 
 from model_server.model import WEIGHTS_FILE, cached_imagenet_weights, keras_cache_dir
@@ -50,7 +49,3 @@ def weights_source(weights: str) -> str:
                 f"LAB_WEIGHTS={weights}: the model tries to download them once, {fallback}. "
                 f"Offline, place {WEIGHTS_FILE} in {keras_cache_dir()}/ yourself.")
     return f"LAB_WEIGHTS={weights}: the weights file {weights}."
-
-
-def python_executable() -> str:
-    return sys.executable
