@@ -1,4 +1,4 @@
-"""The helpers the notebooks import from ``lab/``: timing, settings, images, pages, plots, checks.
+"""The helpers the notebooks import from ``lab/``: timing, settings, images, pages, plots, checks, load.
 
 Each notebook only calls these; if they compute a wrong number, the notebook shows it.
 """
@@ -13,7 +13,9 @@ from flask import render_template
 from werkzeug.serving import make_server
 
 from flask_server.app import create_app
-from lab import cold_start, display, measure, plots, raw_zmq, sample_images, settings, timing, web
+from lab import (
+    cold_start, concurrency, display, measure, plots, raw_zmq, sample_images, settings, timing, web,
+)
 from lab.checks import checks_command
 from lab.processes import free_port
 from model_server.client import ModelServerUnavailable
@@ -180,6 +182,13 @@ def test_a_raw_request_to_nothing_gives_up_after_its_timeout() -> None:
     assert time.perf_counter() - started < 2.0
 
 
+def test_several_clients_at_once_each_get_their_own_replies(model_server) -> None:
+    run = concurrency.run_clients(model_server.address, sample_images.sample_images(), workers=2,
+                                  clients=3, requests_per_client=2)
+    assert len(run.latencies) == 6 and run.throughput > 0
+    assert run.as_row()["clients"] == 3
+
+
 def test_html_escapes_what_came_from_outside() -> None:
     assert "tabby &lt;cat&gt;" in display.predictions_html(REPLY.predictions)
     assert "<script>" not in display.table_html([{"name": "<script>"}])
@@ -194,6 +203,7 @@ def test_plots_draw_without_a_display() -> None:
         plots.plot_server_stages({"inference": 50.0}, "one"),
         plots.plot_comparison(summaries),
         plots.plot_speed_ups({"vs the monolith app": 20.0}),
+        plots.plot_throughput([{"clients": 1, "rps": 5.0, "workers": 1}], "clients", "rps", "workers"),
     ]
     assert all(figure.axes for figure in figures)
 

@@ -90,3 +90,4 @@ def test_clearing_the_upload_keeps_the_last_result(uploader: ImageUploader) -> N
 def test_file_from_upload_reads_ipywidgets_8_values() -> None:
     assert file_from_upload(_upload_value("a.jpg", b"abc")) == ("a.jpg", b"abc")
     assert file_from_upload(()) is None
+
