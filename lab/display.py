@@ -21,7 +21,8 @@ from model_server.protocol import UNTRAINED, Prediction
 THUMBNAIL_SIZE = (224, 224)
 UNTRAINED_NOTE = (
     "<strong>Untrained weights.</strong> This ResNet50 has seeded random weights, not the "
-    "ImageNet ones (there are none on this machine and no network to fetch them). "
+    "ImageNet ones (<code>LAB_WEIGHTS=random</code> asked for them, or the ImageNet weights were "
+    "neither cached nor downloadable). "
     "<strong>Its labels are meaningless; its timings are real</strong>: it does exactly the same "
     "computation. Notebook 01 says how to get the real weights."
 )
