@@ -19,8 +19,10 @@ from .config import configure
 from .errors import register_error_handlers
 from .uploads import preview_data_uri, read_upload
 
-#: Seconds a health check waits for the model server.
+#: Seconds a health check waits for the model server's answer, and for a connection to it: a
+#: health check must answer quickly even when the model server is down.
 HEALTH_TIMEOUT_S = 1.0
+HEALTH_CONNECT_TIMEOUT_S = 0.2
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -34,7 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.extensions["health_client"] = ModelClient(
         app.config["MODEL_SERVER_ADDRESS"], timeout=HEALTH_TIMEOUT_S, retries=0,
-        connect_timeout=HEALTH_TIMEOUT_S,
+        connect_timeout=HEALTH_CONNECT_TIMEOUT_S,
     )
     register_error_handlers(app)
 

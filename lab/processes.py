@@ -35,6 +35,8 @@ START_TIMEOUT_S = 120.0
 #: Seconds a server has to exit after SIGTERM before it is killed.
 STOP_TIMEOUT_S = 15.0
 LOG_TAIL_LINES = 40
+#: Seconds one readiness probe may take (a health check may itself wait on the model server).
+PROBE_TIMEOUT_S = 3.0
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _running: dict[str, ServerProcess] = {}
@@ -176,7 +178,7 @@ def _model_server_answers(address: str) -> Callable[[], bool]:
 def _http_answers(url: str) -> Callable[[], bool]:
     def get() -> bool:
         try:
-            with urllib.request.urlopen(url, timeout=1.0) as response:
+            with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
