@@ -37,6 +37,8 @@ STOP_TIMEOUT_S = 15.0
 LOG_TAIL_LINES = 40
 #: Seconds one readiness probe may take (a health check may itself wait on the model server).
 PROBE_TIMEOUT_S = 3.0
+#: Request threads of a waitress-served app: enough for 16 concurrent clients.
+WAITRESS_THREADS = 16
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _running: dict[str, ServerProcess] = {}
@@ -198,29 +200,39 @@ def start_model_server(
     return server.start(timeout)
 
 
-def _start_flask(
-    app_module: str, name: str, env: dict[str, str], port: int | None, timeout: float
+def start_wsgi_app(
+    app_factory: str, name: str, env: dict[str, str], port: int | None, timeout: float,
+    wsgi_server: str,
 ) -> ServerProcess:
+    """Serve ``module:create_app`` with Flask's own server or with waitress (production)."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "flask", "--app", app_module, "run", "--host", "127.0.0.1",
-            "--port", str(port), "--no-reload", "--no-debugger"]
+    if wsgi_server == "flask":
+        module = app_factory.split(":")[0]
+        argv = [sys.executable, "-m", "flask", "--app", module, "run", "--host", "127.0.0.1",
+                "--port", str(port), "--no-reload", "--no-debugger"]
+    elif wsgi_server == "waitress":
+        argv = [sys.executable, "-m", "waitress", "--host", "127.0.0.1", f"--port={port}",
+                f"--threads={WAITRESS_THREADS}", "--call", app_factory]
+    else:
+        raise ValueError(f"unknown WSGI server {wsgi_server!r}; use 'flask' or 'waitress'")
     server = ServerProcess(name, argv, url, _http_answers(f"{url}/healthz"), env)
     return server.start(timeout)
 
 
 def start_web_app(
     model_server_address: str, port: int | None = None, name: str = "web-app",
-    timeout: float = START_TIMEOUT_S,
+    timeout: float = START_TIMEOUT_S, wsgi_server: str = "flask",
 ) -> ServerProcess:
-    """``flask --app flask_server.app run`` on a free port; ``.address`` is its URL."""
-    return _start_flask("flask_server.app", name, {"MODEL_SERVER_ADDRESS": model_server_address},
-                        port, timeout)
+    """The web app (``flask_server.app``) on a free port; ``.address`` is its URL."""
+    return start_wsgi_app("flask_server.app:create_app", name,
+                       {"MODEL_SERVER_ADDRESS": model_server_address}, port, timeout, wsgi_server)
 
 
 def start_monolith(
     weights: str = "random", port: int | None = None, name: str = "monolith",
     timeout: float = START_TIMEOUT_S,
 ) -> ServerProcess:
-    """``flask --app flask_server.monolith run`` on a free port; ``.address`` is its URL."""
-    return _start_flask("flask_server.monolith", name, {"FLASK_MODEL_WEIGHTS": weights}, port, timeout)
+    """The monolith (``flask_server.monolith``) on a free port; ``.address`` is its URL."""
+    return start_wsgi_app("flask_server.monolith:create_app", name, {"FLASK_MODEL_WEIGHTS": weights},
+                       port, timeout, "flask")

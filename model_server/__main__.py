@@ -28,6 +28,10 @@ def parse_settings(argv: list[str] | None = None) -> ServerSettings:
                         help="auto, imagenet, random, or a path to an .h5 file (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=defaults.workers,
                         help="worker request handlers (default: %(default)s)")
+    parser.add_argument("--max-batch", type=int, default=defaults.max_batch,
+                        help="most images per forward pass; 1 switches batching off (default: %(default)s)")
+    parser.add_argument("--max-delay-ms", type=float, default=defaults.max_delay_ms,
+                        help="longest wait for images still being decoded (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="seed of the untrained weights (default: %(default)s)")
     parser.add_argument("--max-pixels", type=int, default=defaults.max_pixels,
@@ -39,6 +43,10 @@ def parse_settings(argv: list[str] | None = None) -> ServerSettings:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.max_batch < 1:
+        parser.error("--max-batch must be at least 1")
+    if args.max_delay_ms < 0:
+        parser.error("--max-delay-ms must not be negative")
     return replace(defaults, **vars(args))
 
 

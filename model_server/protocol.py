@@ -90,12 +90,17 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Timings:
-    """Milliseconds spent in each stage of one request inside the server."""
+    """Milliseconds spent in each stage of one request inside the server.
+
+    With batching, ``preprocess`` and ``inference`` are those of the whole batch the image was
+    in, and ``queue`` is how long the decoded image waited for the model.
+    """
 
     decode: float
     preprocess: float
     inference: float
     total: float
+    queue: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,8 @@ class PredictReply:
     model: str
     timings: Timings
     id: str | None = None
+    #: How many images shared the forward pass that answered this one.
+    batch: int = 1
 
 
 @dataclass(frozen=True)
@@ -223,6 +230,7 @@ def decode_reply(frame: bytes) -> PredictReply:
             model=message["model"],
             timings=Timings(**message["timings"]),
             id=message.get("id"),
+            batch=message.get("batch", 1),
         )
     except (KeyError, TypeError) as error:
         raise ValueError(f"malformed reply from the model server: {error}") from None

@@ -17,14 +17,18 @@ import time
 
 import zmq
 
-from .pipeline import Classifier, classify_image
+from .batching import Batcher
+from .images import decode_image
+from .pipeline import Classifier
 from .protocol import (
     MAX_REQUEST_BYTES,
     ErrorCode,
     PingRequest,
+    PredictRequest,
     PredictReply,
     RequestError,
     ServerInfo,
+    Timings,
     decode_request,
     encode_error,
     encode_reply,
@@ -49,9 +53,10 @@ class ServerStartError(RuntimeError):
 class RequestHandler:
     """Turns one request frame into one reply frame. Never raises: every failure is a reply."""
 
-    def __init__(self, classifier: Classifier, settings: ServerSettings):
+    def __init__(self, classifier: Classifier, settings: ServerSettings, batcher: Batcher):
         self._classifier = classifier
         self._settings = settings
+        self._batcher = batcher
 
     def __call__(self, frame: bytes) -> bytes:
         started = time.perf_counter()
@@ -59,9 +64,7 @@ class RequestHandler:
             request = decode_request(frame)
             if isinstance(request, PingRequest):
                 return encode_server_info(self.server_info(request.id))
-            predictions, timings = classify_image(
-                self._classifier, request.image, request.top, self._settings.max_pixels, started
-            )
+            reply = self._predict(request, started)
         except RequestError as error:
             log.info("refused a request: %s: %s", error.code.value, error.message)
             return encode_error(error.code, error.message, request_id_of(frame))
@@ -71,10 +74,29 @@ class RequestHandler:
                 ErrorCode.INTERNAL, "the model server failed on this request; see its log",
                 request_id_of(frame),
             )
-        reply = PredictReply(
-            predictions, self._classifier.weights, self._classifier.model_name, timings, request.id
-        )
         return encode_reply(reply)
+
+    def _predict(self, request: PredictRequest, started: float) -> PredictReply:
+        self._batcher.decoding_started()
+        try:
+            pixels = decode_image(request.image, max_pixels=self._settings.max_pixels)
+        except BaseException:
+            self._batcher.decoding_failed()
+            raise
+        decoded = time.perf_counter()
+        result = self._batcher.submit(pixels).result()
+        predictions = self._classifier.top_predictions(result.probabilities, request.top)
+        timings = Timings(
+            decode=_ms(decoded - started),
+            preprocess=round(result.preprocess_ms, 3),
+            inference=round(result.inference_ms, 3),
+            total=_ms(time.perf_counter() - started),
+            queue=round(result.queued_ms, 3),
+        )
+        return PredictReply(
+            predictions, self._classifier.weights, self._classifier.model_name, timings,
+            request.id, batch=result.batch_size,
+        )
 
     def server_info(self, request_id: str | None = None) -> ServerInfo:
         return ServerInfo(
@@ -85,6 +107,10 @@ class RequestHandler:
         )
 
 
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
 class ModelServer:
     """Binds the sockets, runs the workers and the broker until ``stop`` is set."""
 
@@ -92,7 +118,8 @@ class ModelServer:
         self, classifier: Classifier, settings: ServerSettings, context: zmq.Context | None = None
     ):
         self.settings = settings
-        self._handler = RequestHandler(classifier, settings)
+        self._batcher = Batcher(classifier, settings.max_batch, settings.max_delay_ms)
+        self._handler = RequestHandler(classifier, settings, self._batcher)
         self._context = context or zmq.Context.instance()
         self._workers_stop = threading.Event()
         self._workers: list[threading.Thread] = []
@@ -116,6 +143,7 @@ class ModelServer:
         backend.linger = 0
         backend.bind(BACKEND_ENDPOINT)
         self._frontend, self._backend = frontend, backend
+        self._batcher.start()
         for index in range(self.settings.workers):
             thread = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
             thread.start()
@@ -167,6 +195,7 @@ class ModelServer:
         self._workers_stop.set()
         for thread in self._workers:
             thread.join(timeout=POLL_INTERVAL_MS / 1000 * 50)
+        self._batcher.stop()
         for sock in (self._backend, self._frontend):
             if sock is not None:
                 sock.close()

@@ -21,6 +21,10 @@ class ServerSettings:
     #: Worker request handlers behind the DEALER backend. Two on two cores lets one decode while
     #: the other runs the model.
     workers: int = 2
+    #: At most this many images share one forward pass (1 switches batching off).
+    max_batch: int = 8
+    #: How long a batch may wait for images that workers are still decoding.
+    max_delay_ms: float = 5.0
     #: Seed of the untrained weights: the same seed gives the same model in every process.
     seed: int = DEFAULT_SEED
     #: Images with more pixels than this are refused before decoding.

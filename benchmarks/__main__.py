@@ -1,0 +1,110 @@
+"""``python -m benchmarks``: every way of serving ResNet50, the same images, one machine, one run.
+
+Rows: the bare model (the limit), the original design (one worker, no batching), our model server
+(through the client, and through the web app under waitress and under Flask's own server), the
+model as a global inside the web process, and the monolith. Each concurrency level is run
+``--repeats`` times; the JSON keeps every run, the table shows the median run and the spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import systems
+from .load import LoadResult, run_load
+from .report import plot, ratios, table
+from .workload import photo_jpegs
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+CONCURRENCY = (1, 4, 8, 16)
+OURS = {"workers": 8, "max_batch": 8}
+ORIGINAL = {"workers": 1, "max_batch": 1}
+
+
+def _systems(quick: bool) -> dict[str, tuple]:
+    """Name → (context manager factory, concurrency levels)."""
+    levels = CONCURRENCY[:3] if quick else CONCURRENCY
+    chosen = {
+        "original design (1 worker, no batching)": (lambda: systems.model_server(**ORIGINAL), levels),
+        "our server, client": (lambda: systems.model_server(**OURS), levels),
+        "our server, web app (waitress)": (lambda: systems.web_app("waitress", **OURS), levels),
+        "our server, web app (Flask server)": (lambda: systems.web_app("flask", **OURS), levels),
+        "model in the web process (waitress)": (systems.model_in_web_process, levels),
+        "monolith": (systems.monolith, (1,)),
+    }
+    return chosen
+
+
+def _bare() -> dict:
+    output = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bare"], check=True, capture_output=True, text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    return json.loads(output.stdout)
+
+
+def _median_run(runs: list[LoadResult]) -> dict:
+    middle = sorted(runs, key=lambda run: run.throughput)[len(runs) // 2]
+    summary = middle.as_dict()
+    summary["throughput_min"] = min(run.throughput for run in runs)
+    summary["throughput_max"] = max(run.throughput for run in runs)
+    summary["median_ms_min"] = min(run.median_ms for run in runs)
+    summary["median_ms_max"] = max(run.median_ms for run in runs)
+    summary["runs"] = [run.as_dict() for run in runs]
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--requests", type=int, default=48, help="requests per level and run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per concurrency level")
+    parser.add_argument("--quick", action="store_true", help="fewer levels, one run: a smoke test")
+    parser.add_argument("--only", nargs="*", help="run only systems whose name contains these words")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    repeats = 1 if args.quick else args.repeats
+    images = photo_jpegs()
+
+    print("measuring the bare model …", flush=True)
+    results = {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M")},
+        "settings": {"ours": OURS, "original": ORIGINAL, "requests": args.requests,
+                     "repeats": repeats, "image": "640x480 JPEG"},
+        "bare": _bare(),
+        "systems": {},
+    }
+    for name, (start, levels) in _systems(args.quick).items():
+        if args.only and not any(word in name for word in args.only):
+            continue
+        print(f"{name} …", flush=True)
+        rows = {}
+        with start() as make_call:
+            for concurrency in levels:
+                requests = 3 if name == "monolith" else max(args.requests, 2 * concurrency)
+                runs = [run_load(make_call, images, concurrency, requests,
+                                 warmup=0 if name == "monolith" else 2) for _ in range(repeats)]
+                rows[concurrency] = _median_run(runs)
+                print(f"  c={concurrency}: median {rows[concurrency]['median_ms']} ms, "
+                      f"{rows[concurrency]['throughput']} img/s", flush=True)
+        results["systems"][name] = rows
+    results["ratios"] = ratios(results)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    plot(results, args.out / "results.png")
+    (args.out / "results.md").write_text(table(results))
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

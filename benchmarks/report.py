@@ -1,0 +1,90 @@
+"""Turning benchmark results into the ratios the targets name, a Markdown table and a plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+OURS = "our server, client"
+ORIGINAL = "original design (1 worker, no batching)"
+WAITRESS = "our server, web app (waitress)"
+
+
+def _row(results: dict, system: str, concurrency: int) -> dict | None:
+    return results["systems"].get(system, {}).get(concurrency)
+
+
+def ratios(results: dict) -> dict:
+    """The figures the performance targets are stated in; missing rows are left out."""
+    bare = results["bare"]
+    out: dict[str, float] = {}
+    ours_1, ours_8 = _row(results, OURS, 1), _row(results, OURS, 8)
+    if ours_1:
+        out["client_overhead_ms_at_1"] = round(ours_1["median_ms"] - bare["latency_ms"], 2)
+    web_1 = _row(results, WAITRESS, 1)
+    if web_1:
+        out["web_waitress_overhead_ms_at_1"] = round(web_1["median_ms"] - bare["latency_ms"], 2)
+    if ours_8:
+        out["ours_at_8_vs_bare_best"] = round(ours_8["throughput"] / bare["best_throughput"], 3)
+    original_8 = _row(results, ORIGINAL, 8)
+    if ours_8 and original_8:
+        out["ours_at_8_vs_original_at_8"] = round(ours_8["throughput"] / original_8["throughput"], 2)
+    monolith = _row(results, "monolith", 1)
+    if monolith and ours_1:
+        out["monolith_vs_ours_at_1"] = round(monolith["median_ms"] / ours_1["median_ms"], 1)
+    return out
+
+
+def table(results: dict) -> str:
+    bare = results["bare"]
+    lines = [
+        f"Bare model: batch 1 in {bare['latency_ms']} ms; best throughput "
+        f"{bare['best_throughput']} img/s at batch {bare['best_batch']}; "
+        f"decoding one 640×480 JPEG {bare['decode_ms']} ms.",
+        "",
+        "| system | clients | median ms | p95 ms | p99 ms | img/s (min–max) | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, rows in results["systems"].items():
+        for concurrency, row in rows.items():
+            lines.append(
+                f"| {name} | {concurrency} | {row['median_ms']} | {row['p95_ms']} | {row['p99_ms']} "
+                f"| {row['throughput']} ({row['throughput_min']}–{row['throughput_max']}) "
+                f"| {row['errors']} |"
+            )
+    lines += ["", "| ratio | value |", "| --- | ---: |"]
+    lines += [f"| {name} | {value} |" for name, value in results["ratios"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict, path: Path) -> None:
+    """Throughput against clients for every system, with the bare model's best as a line."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    for name, rows in results["systems"].items():
+        if name == "monolith":
+            continue
+        levels = [int(c) for c in rows]
+        left.errorbar(
+            levels, [rows[c]["throughput"] for c in rows],
+            yerr=[[rows[c]["throughput"] - rows[c]["throughput_min"] for c in rows],
+                  [rows[c]["throughput_max"] - rows[c]["throughput"] for c in rows]],
+            marker="o", capsize=3, label=name,
+        )
+    left.axhline(results["bare"]["best_throughput"], color="black", linestyle="--",
+                 label=f"bare model, best batch ({results['bare']['best_batch']})")
+    left.set(xlabel="concurrent clients", ylabel="images per second", title="Throughput")
+    left.legend(fontsize=8)
+
+    names = [n for n, rows in results["systems"].items() if 1 in rows or "1" in rows]
+    medians = [results["systems"][n].get(1, results["systems"][n].get("1"))["median_ms"] for n in names]
+    right.barh(names + ["bare model"], medians + [results["bare"]["latency_ms"]])
+    right.set_xscale("log")
+    right.set(xlabel="median latency, one client (ms, log scale)", title="Latency of one request")
+    right.tick_params(axis="y", labelsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
