@@ -81,6 +81,8 @@ class ServerProcess:
         log_dir.mkdir(exist_ok=True)
         self.log_path = log_dir / f"{name}-{os.getpid()}.log"
         self.ready_seconds: float | None = None
+        #: Where remote workers connect, for a broker (see ``start_broker``).
+        self.backend_address: str | None = None
 
     @property
     def pid(self) -> int | None:
@@ -197,6 +199,50 @@ def start_model_server(
     argv = [sys.executable, "-m", "model_server", "--address", address, "--weights", weights,
             "--workers", str(workers), *extra_args]
     server = ServerProcess(name, argv, address, _model_server_answers(address))
+    return server.start(timeout)
+
+
+def _port_open(address: str) -> Callable[[], bool]:
+    host, port = address.rsplit("/", 1)[-1].rsplit(":", 1)
+
+    def connect() -> bool:
+        try:
+            socket.create_connection((host, int(port)), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
+
+    return connect
+
+
+def start_broker(
+    backend_port: int | None = None, port: int | None = None, name: str = "broker",
+    timeout: float = START_TIMEOUT_S,
+) -> ServerProcess:
+    """A model server with no workers of its own (``--workers 0``), waiting for remote ones.
+
+    Ready as soon as it listens; ``.backend_address`` is where workers connect.
+    """
+    address = f"tcp://127.0.0.1:{port or free_port()}"
+    backend_address = f"tcp://127.0.0.1:{backend_port or free_port()}"
+    argv = [sys.executable, "-m", "model_server", "--address", address, "--workers", "0",
+            "--backend-address", backend_address]
+    server = ServerProcess(name, argv, address, _port_open(address))
+    server.backend_address = backend_address
+    return server.start(timeout)
+
+
+def start_remote_worker(
+    broker: ServerProcess, weights: str = "random", workers: int = 2,
+    extra_args: tuple[str, ...] = (), name: str = "remote-worker", timeout: float = START_TIMEOUT_S,
+) -> ServerProcess:
+    """``python -m model_server worker`` joined to ``broker``; ready when a ping through it answers.
+
+    Start one worker at a time: a ping could be answered by a worker that joined earlier.
+    """
+    argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
+            "--weights", weights, "--workers", str(workers), *extra_args]
+    server = ServerProcess(name, argv, broker.backend_address, _model_server_answers(broker.address))
     return server.start(timeout)
 
 

@@ -1,4 +1,8 @@
-"""``python -m model_server``: load ResNet50 once and answer requests over ZeroMQ until stopped."""
+"""``python -m model_server``: load ResNet50 once and answer requests over ZeroMQ until stopped.
+
+``python -m model_server worker --connect tcp://HOST:PORT`` runs only workers, joining a model
+server whose backend listens on TCP (``--backend-address``), for example from a GPU machine.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +19,7 @@ from .settings import ENV_PREFIX, ServerSettings
 log = logging.getLogger("model_server")
 
 
-def parse_settings(argv: list[str] | None = None) -> ServerSettings:
-    defaults = ServerSettings.from_env()
-    parser = argparse.ArgumentParser(
-        prog="python -m model_server",
-        description="Serve Keras ResNet50 over ZeroMQ: a ROUTER frontend for clients, a DEALER "
-        f"backend to worker threads. Every flag can also be set as {ENV_PREFIX}<FLAG>.",
-    )
-    parser.add_argument("--address", default=defaults.address,
-                        help="where clients connect (default: %(default)s)")
+def _add_worker_arguments(parser: argparse.ArgumentParser, defaults: ServerSettings) -> None:
     parser.add_argument("--weights", default=defaults.weights,
                         help="auto, imagenet, random, or a path to an .h5 file (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=defaults.workers,
@@ -40,46 +36,135 @@ def parse_settings(argv: list[str] | None = None) -> ServerSettings:
                         help="on stop, time allowed for requests in flight (default: %(default)s)")
     parser.add_argument("--log-level", default=defaults.log_level,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    args = parser.parse_args(argv)
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, least_workers: int) -> None:
+    if args.workers < least_workers:
+        parser.error(f"--workers must be at least {least_workers}")
     if args.max_batch < 1:
         parser.error("--max-batch must be at least 1")
     if args.max_delay_ms < 0:
         parser.error("--max-delay-ms must not be negative")
+
+
+def parse_settings(argv: list[str] | None = None) -> ServerSettings:
+    defaults = ServerSettings.from_env()
+    parser = argparse.ArgumentParser(
+        prog="python -m model_server",
+        description="Serve Keras ResNet50 over ZeroMQ: a ROUTER frontend for clients, a DEALER "
+        f"backend to worker threads. Every flag can also be set as {ENV_PREFIX}<FLAG>. "
+        "'python -m model_server worker --help' tells how to run workers on another machine.",
+    )
+    parser.add_argument("--address", default=defaults.address,
+                        help="where clients connect (default: %(default)s)")
+    parser.add_argument("--backend-address", default=defaults.backend_address,
+                        help="also accept remote workers here, e.g. tcp://127.0.0.1:5577")
+    _add_worker_arguments(parser, defaults)
+    args = parser.parse_args(argv)
+    _check(parser, args, least_workers=0)
+    if args.workers == 0 and not args.backend_address:
+        parser.error("--workers 0 needs --backend-address: someone has to answer the requests")
     return replace(defaults, **vars(args))
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_worker_settings(argv: list[str]) -> tuple[str, ServerSettings]:
+    defaults = ServerSettings.from_env()
+    parser = argparse.ArgumentParser(
+        prog="python -m model_server worker",
+        description="Load the model and answer requests for a model server started with "
+        "--backend-address; join and leave at any time.",
+    )
+    parser.add_argument("--connect", required=True,
+                        help="the model server's backend address, e.g. tcp://10.0.0.5:5577")
+    _add_worker_arguments(parser, defaults)
+    args = parser.parse_args(argv)
+    _check(parser, args, least_workers=1)
+    connect = args.connect
+    del args.connect
+    return connect, replace(defaults, **vars(args))
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def _configure_logging(settings: ServerSettings) -> None:
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def run_server(argv: list[str] | None) -> int:
     started = time.perf_counter()
     try:
         settings = parse_settings(argv)
     except ValueError as error:
         print(f"model_server: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    _configure_logging(settings)
+    stop = _stop_on_signals()
 
     from .model import ResNet50Classifier, WeightsUnavailable
     from .server import ModelServer, ServerStartError
 
     try:
-        classifier = ResNet50Classifier.load(settings.weights, seed=settings.seed)
+        classifier = (ResNet50Classifier.load(settings.weights, seed=settings.seed)
+                      if settings.workers else None)
         server = ModelServer(classifier, settings)
         server.bind()
-    except (WeightsUnavailable, ServerStartError) as error:
+    except ServerStartError as error:
         log.error("%s", error)
         return 1
-    log.info(
-        "model server ready on %s: %s, weights %s, %d worker(s), started in %.1f s",
-        settings.address, classifier.model_name, classifier.weights, settings.workers,
-        time.perf_counter() - started,
-    )
+    except WeightsUnavailable as error:
+        log.error("%s", error)
+        return 1
+    what = (f"{classifier.model_name}, weights {classifier.weights}, {settings.workers} worker(s)"
+            if classifier else "no local workers")
+    remote = f", remote workers on {settings.backend_address}" if settings.backend_address else ""
+    log.info("model server ready on %s: %s%s, started in %.1f s",
+             settings.address, what, remote, time.perf_counter() - started)
     server.serve(stop)
     return 0
+
+
+def run_worker(argv: list[str]) -> int:
+    started = time.perf_counter()
+    try:
+        connect, settings = parse_worker_settings(argv)
+    except ValueError as error:
+        print(f"model_server worker: {error}", file=sys.stderr)
+        return 2
+    _configure_logging(settings)
+    stop = _stop_on_signals()
+
+    import zmq
+
+    from .model import ResNet50Classifier, WeightsUnavailable
+    from .server import WorkerPool
+
+    try:
+        classifier = ResNet50Classifier.load(settings.weights, seed=settings.seed)
+    except WeightsUnavailable as error:
+        log.error("%s", error)
+        return 1
+    pool = WorkerPool(classifier, settings, connect, zmq.Context.instance())
+    pool.start()
+    log.info("%d worker(s) ready for %s: %s, weights %s, started in %.1f s", settings.workers,
+             connect, classifier.model_name, classifier.weights, time.perf_counter() - started)
+    while not stop.wait(0.5):
+        pass
+    pool.stop()
+    log.info("workers stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["worker"]:
+        return run_worker(argv[1:])
+    return run_server(argv)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ a bounded number of times (the zguide's Lazy Pirate pattern), then fails with
 sockets are opened with ``ZMQ_IMMEDIATE``, so a request can only be sent over a live connection,
 and if none comes up within ``connect_timeout`` the client raises ``ModelServerUnavailable``.
 
+By default the image travels as its own frame after a small JSON header, which saves the third
+that base64 adds; ``binary=False`` sends the original's single JSON frame instead.
+
 Thread-safe: ZeroMQ sockets must not be shared between threads, so each request borrows a socket
 from a small pool and gives it back afterwards (Flask's threaded server starts a thread per
 request, so one socket per thread would open a socket per request).
@@ -29,6 +32,7 @@ from .protocol import (
     decode_server_info,
     encode_ping,
     encode_request,
+    encode_request_frames,
 )
 
 #: Seconds to wait for one reply; ResNet50 answers in about 0.1 s on a CPU.
@@ -73,9 +77,11 @@ class ModelClient:
         timeout: float = REQUEST_TIMEOUT_S,
         retries: int = REQUEST_RETRIES,
         connect_timeout: float = CONNECT_TIMEOUT_S,
+        binary: bool = True,
         context: zmq.Context | None = None,
     ):
         self.address = address
+        self.binary = binary
         self.timeout = timeout
         self.retries = retries
         self.connect_timeout = connect_timeout
@@ -90,14 +96,16 @@ class ModelClient:
         ``ModelServerUnavailable`` or ``ModelServerTimeout`` when it cannot answer.
         """
         request_id = uuid.uuid4().hex
-        return self._request(encode_request(image, top, request_id), request_id, decode_reply)
+        frames = (encode_request_frames(image, top, request_id) if self.binary
+                  else [encode_request(image, top, request_id)])
+        return self._request(frames, request_id, decode_reply)
 
     def ping(self) -> ServerInfo:
         """Which model and weights the server runs; the cheapest way to see that it answers."""
         request_id = uuid.uuid4().hex
-        return self._request(encode_ping(request_id), request_id, decode_server_info)
+        return self._request([encode_ping(request_id)], request_id, decode_server_info)
 
-    def _request(self, frame: bytes, request_id: str, decode: Callable[[bytes], T]) -> T:
+    def _request(self, frames: list[bytes], request_id: str, decode: Callable[[bytes], T]) -> T:
         if self._closed:
             raise RuntimeError("this ModelClient is closed")
         failure: ServerError | None = None
@@ -110,7 +118,7 @@ class ModelClient:
                     f"no model server is answering at {self.address} (is it running?)"
                 )
                 continue
-            socket.send(frame)
+            socket.send_multipart(frames, copy=False)
             if socket.poll(self.timeout * 1000, zmq.POLLIN):
                 reply = socket.recv()
                 self._checkin(socket)

@@ -1,12 +1,15 @@
 """The model server: a ROUTER frontend for clients, a DEALER backend to worker request handlers.
 
     clients (REQ, DEALER) ──tcp──▶ ROUTER frontend ═ broker ═ DEALER backend ──inproc──▶ workers
+                                                                            └──tcp──▶ remote workers
 
 The ROUTER prefixes every request with the identity of the client that sent it; the DEALER hands
 requests to the workers in turn; each worker sends its reply back with the same identity
 envelope, so the ROUTER delivers it to the client that asked, however many clients there are.
 The model is loaded once, before any socket is bound, and shared by the worker threads
-(TensorFlow releases the GIL while it computes).
+(TensorFlow releases the GIL while it computes); their decoded images meet in a ``Batcher``.
+With ``backend_address`` set, the backend also listens on TCP, and worker processes started
+elsewhere (``python -m model_server worker --connect …``) join and leave at any time.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ BACKEND_ENDPOINT = "inproc://model-server-workers"
 POLL_INTERVAL_MS = 100
 #: How long the frontend may keep sending the last replies after the server stops.
 FRONTEND_LINGER_MS = 1000
+#: How long a stopping worker may keep sending its last replies.
+WORKER_LINGER_MS = 1000
 
 
 class ServerStartError(RuntimeError):
@@ -58,10 +63,16 @@ class RequestHandler:
         self._settings = settings
         self._batcher = batcher
 
-    def __call__(self, frame: bytes) -> bytes:
+    def __call__(self, body: list[bytes]) -> bytes:
+        """Answer a request of one JSON frame, or a JSON header and a raw image frame."""
         started = time.perf_counter()
+        frame = body[0] if body else b""
         try:
-            request = decode_request(frame)
+            if len(body) not in (1, 2):
+                raise RequestError(
+                    f"a request is one JSON frame, or a JSON header and an image frame; got {len(body)} frames"
+                )
+            request = decode_request(frame, body[1] if len(body) == 2 else None)
             if isinstance(request, PingRequest):
                 return encode_server_info(self.server_info(request.id))
             reply = self._predict(request, started)
@@ -111,56 +122,110 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
+def split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Split what a worker receives into the routing envelope and the request's own frames.
+
+    The envelope is the client's identity (added by the ROUTER), plus the empty delimiter frame
+    that REQ sockets send; a DEALER client may leave the delimiter out. Identities are never
+    empty, so an empty second frame can only be a delimiter.
+    """
+    cut = 2 if len(frames) > 2 and frames[1] == b"" else 1
+    return frames[:cut], frames[cut:]
+
+
+class WorkerPool:
+    """Worker threads that take requests from a backend endpoint, sharing one ``Batcher``.
+
+    The model server runs one on its ``inproc://`` backend; a remote worker process runs one
+    connected to the server's TCP backend.
+    """
+
+    def __init__(
+        self, classifier: Classifier, settings: ServerSettings, endpoint: str, context: zmq.Context
+    ):
+        self._settings = settings
+        self._endpoint = endpoint
+        self._context = context
+        self._batcher = Batcher(classifier, settings.max_batch, settings.max_delay_ms)
+        self._handler = RequestHandler(classifier, settings, self._batcher)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def batch_sizes(self) -> dict[int, int]:
+        return dict(self._batcher.batch_sizes)
+
+    def start(self) -> None:
+        self._batcher.start()
+        for index in range(self._settings.workers):
+            thread = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _work(self) -> None:
+        worker = self._context.socket(zmq.DEALER)
+        worker.linger = WORKER_LINGER_MS
+        worker.connect(self._endpoint)
+        try:
+            while not self._stop.is_set():
+                if not worker.poll(POLL_INTERVAL_MS):
+                    continue
+                envelope, body = split_envelope(worker.recv_multipart())
+                worker.send_multipart([*envelope, self._handler(body)])
+        finally:
+            worker.close()
+
+    def stop(self) -> None:
+        """Finish the requests being answered, then close the workers' sockets."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self._settings.drain_seconds + POLL_INTERVAL_MS / 1000)
+        self._batcher.stop()
+
+
 class ModelServer:
-    """Binds the sockets, runs the workers and the broker until ``stop`` is set."""
+    """Binds the sockets, runs the local workers and the broker until ``stop`` is set."""
 
     def __init__(
         self, classifier: Classifier, settings: ServerSettings, context: zmq.Context | None = None
     ):
         self.settings = settings
-        self._batcher = Batcher(classifier, settings.max_batch, settings.max_delay_ms)
-        self._handler = RequestHandler(classifier, settings, self._batcher)
         self._context = context or zmq.Context.instance()
-        self._workers_stop = threading.Event()
-        self._workers: list[threading.Thread] = []
+        self._pool = (
+            WorkerPool(classifier, settings, BACKEND_ENDPOINT, self._context)
+            if settings.workers > 0 else None
+        )
         self._frontend: zmq.Socket | None = None
         self._backend: zmq.Socket | None = None
 
+    def _bind(self, socket: zmq.Socket, address: str, what: str) -> None:
+        try:
+            socket.bind(address)
+        except zmq.ZMQError as error:
+            socket.close(linger=0)
+            raise ServerStartError(
+                f"cannot listen for {what} on {address}: {error.strerror}"
+                " (is another model server running there?)"
+            ) from None
+
     def bind(self) -> None:
-        """Open the frontend and the backend; raises ``ServerStartError`` if the address is taken."""
+        """Open the frontend and the backend; raises ``ServerStartError`` if an address is taken."""
         frontend = self._context.socket(zmq.ROUTER)
         frontend.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
         frontend.linger = FRONTEND_LINGER_MS
-        try:
-            frontend.bind(self.settings.address)
-        except zmq.ZMQError as error:
-            frontend.close(linger=0)
-            raise ServerStartError(
-                f"cannot listen on {self.settings.address}: {error.strerror}"
-                " (is another model server running there?)"
-            ) from None
+        self._bind(frontend, self.settings.address, "clients")
         backend = self._context.socket(zmq.DEALER)
         backend.linger = 0
         backend.bind(BACKEND_ENDPOINT)
+        if self.settings.backend_address:
+            try:
+                self._bind(backend, self.settings.backend_address, "remote workers")
+            except ServerStartError:
+                frontend.close(linger=0)
+                raise
         self._frontend, self._backend = frontend, backend
-        self._batcher.start()
-        for index in range(self.settings.workers):
-            thread = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
-            thread.start()
-            self._workers.append(thread)
-
-    def _work(self) -> None:
-        worker = self._context.socket(zmq.DEALER)
-        worker.linger = 0
-        worker.connect(BACKEND_ENDPOINT)
-        try:
-            while not self._workers_stop.is_set():
-                if not worker.poll(POLL_INTERVAL_MS):
-                    continue
-                *envelope, frame = worker.recv_multipart()
-                worker.send_multipart([*envelope, self._handler(frame)])
-        finally:
-            worker.close()
+        if self._pool is not None:
+            self._pool.start()
 
     def serve(self, stop: threading.Event) -> None:
         """Relay requests and replies until ``stop`` is set, then let in-flight requests finish."""
@@ -192,10 +257,8 @@ class ModelServer:
             self.close()
 
     def close(self) -> None:
-        self._workers_stop.set()
-        for thread in self._workers:
-            thread.join(timeout=POLL_INTERVAL_MS / 1000 * 50)
-        self._batcher.stop()
+        if self._pool is not None:
+            self._pool.stop()
         for sock in (self._backend, self._frontend):
             if sock is not None:
                 sock.close()

@@ -16,11 +16,14 @@ ENV_PREFIX = "MODEL_SERVER_"
 class ServerSettings:
     #: Where clients connect (the ROUTER frontend). Loopback unless you ask for more.
     address: str = DEFAULT_ADDRESS
+    #: Also listen for remote workers here (e.g. tcp://127.0.0.1:5577); empty: in-process only.
+    backend_address: str = ""
     #: auto | imagenet | random | path to an .h5 file (see model_server.model).
     weights: str = "auto"
-    #: Worker request handlers behind the DEALER backend. Two on two cores lets one decode while
-    #: the other runs the model.
-    workers: int = 2
+    #: Worker request handlers behind the DEALER backend: threads that decode images and wait for
+    #: the model. As many as ``max_batch`` lets a full batch form; 0 makes a pure broker for
+    #: remote workers.
+    workers: int = 8
     #: At most this many images share one forward pass (1 switches batching off).
     max_batch: int = 8
     #: How long a batch may wait for images that workers are still decoding.
