@@ -191,13 +191,16 @@ def _http_answers(url: str) -> Callable[[], bool]:
 
 
 def start_model_server(
-    weights: str = "random", workers: int = 2, port: int | None = None, extra_args: tuple[str, ...] = (),
+    weights: str = "random", workers: int | None = None, port: int | None = None, extra_args: tuple[str, ...] = (),
     name: str = "model-server", timeout: float = START_TIMEOUT_S,
 ) -> ServerProcess:
-    """``python -m model_server`` on a free port; ``.address`` is its ZeroMQ endpoint."""
+    """``python -m model_server`` on a free port; ``.address`` is its ZeroMQ endpoint.
+
+    ``workers=None`` keeps the server's own default.
+    """
     address = f"tcp://127.0.0.1:{port or free_port()}"
     argv = [sys.executable, "-m", "model_server", "--address", address, "--weights", weights,
-            "--workers", str(workers), *extra_args]
+            *(["--workers", str(workers)] if workers is not None else []), *extra_args]
     server = ServerProcess(name, argv, address, _model_server_answers(address))
     return server.start(timeout)
 
@@ -236,13 +239,24 @@ def start_remote_worker(
     broker: ServerProcess, weights: str = "random", workers: int = 2,
     extra_args: tuple[str, ...] = (), name: str = "remote-worker", timeout: float = START_TIMEOUT_S,
 ) -> ServerProcess:
-    """``python -m model_server worker`` joined to ``broker``; ready when a ping through it answers.
+    """``python -m model_server worker`` joined to ``broker``; ready once it answers a ping.
 
-    Start one worker at a time: a ping could be answered by a worker that joined earlier.
+    Pings through the broker go to the workers in turn, so readiness waits for a reply that
+    names this worker process.
     """
     argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
             "--weights", weights, "--workers", str(workers), *extra_args]
-    server = ServerProcess(name, argv, broker.backend_address, _model_server_answers(broker.address))
+    server: ServerProcess
+
+    def answered_by_this_worker() -> bool:
+        with ModelClient(broker.address, timeout=1.0, retries=0, connect_timeout=0.2) as client:
+            try:
+                worker = client.ping().worker
+            except ServerError:
+                return False
+        return worker is not None and worker.rsplit(":", 1)[-1] == str(server.pid)
+
+    server = ServerProcess(name, argv, broker.backend_address, answered_by_this_worker)
     return server.start(timeout)
 
 

@@ -113,6 +113,8 @@ class PredictReply:
     id: str | None = None
     #: How many images shared the forward pass that answered this one.
     batch: int = 1
+    #: Which worker process answered (``host:pid``): in-process or remote.
+    worker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class ServerInfo:
     weights: str
     workers: int
     id: str | None = None
+    #: Which worker process answered the ping (``host:pid``).
+    worker: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -221,8 +225,9 @@ def encode_reply(reply: PredictReply) -> bytes:
 def encode_server_info(info: ServerInfo) -> bytes:
     message = {"op": "pong", "model": info.model, "weights": info.weights, "workers": info.workers}
     message.update(info.extra)
-    if info.id is not None:
-        message["id"] = info.id
+    for name in ("id", "worker"):
+        if getattr(info, name) is not None:
+            message[name] = getattr(info, name)
     return json.dumps(message).encode()
 
 
@@ -253,6 +258,7 @@ def decode_reply(frame: bytes) -> PredictReply:
             timings=Timings(**message["timings"]),
             id=message.get("id"),
             batch=message.get("batch", 1),
+            worker=message.get("worker"),
         )
     except (KeyError, TypeError) as error:
         raise ValueError(f"malformed reply from the model server: {error}") from None
@@ -261,13 +267,14 @@ def decode_reply(frame: bytes) -> PredictReply:
 def decode_server_info(frame: bytes) -> ServerInfo:
     message = _load_object(frame, "reply")
     _raise_if_error(message)
-    known = {"op", "model", "weights", "workers", "id"}
+    known = {"op", "model", "weights", "workers", "id", "worker"}
     try:
         return ServerInfo(
             model=message["model"],
             weights=message["weights"],
             workers=message["workers"],
             id=message.get("id"),
+            worker=message.get("worker"),
             extra={k: v for k, v in message.items() if k not in known},
         )
     except KeyError as error:

@@ -15,8 +15,10 @@ elsewhere (``python -m model_server worker --connect …``) join and leave at an
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from socket import gethostname
 
 import zmq
 
@@ -49,6 +51,10 @@ POLL_INTERVAL_MS = 100
 FRONTEND_LINGER_MS = 1000
 #: How long a stopping worker may keep sending its last replies.
 WORKER_LINGER_MS = 1000
+
+
+#: How replies name the process that answered them.
+WORKER_NAME = f"{gethostname()}:{os.getpid()}"
 
 
 class ServerStartError(RuntimeError):
@@ -106,7 +112,7 @@ class RequestHandler:
         )
         return PredictReply(
             predictions, self._classifier.weights, self._classifier.model_name, timings,
-            request.id, batch=result.batch_size,
+            request.id, batch=result.batch_size, worker=WORKER_NAME,
         )
 
     def server_info(self, request_id: str | None = None) -> ServerInfo:
@@ -115,6 +121,7 @@ class RequestHandler:
             weights=self._classifier.weights,
             workers=self._settings.workers,
             id=request_id,
+            worker=WORKER_NAME,
         )
 
 

@@ -1,0 +1,128 @@
+"""Dynamic batching: images that arrive together share a forward pass, and each gets its own answer.
+
+These use the real (untrained, seeded) ResNet50: what matters is that batching never mixes up
+whose probabilities are whose, and never makes a lone request wait for company.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from benchmarks.workload import photo_jpegs
+from lab.processes import start_model_server
+from model_server.batching import Batcher
+from model_server.client import ModelClient
+from model_server.images import decode_image
+
+#: Long enough that waiting for it by mistake could not hide inside a slow machine's noise.
+LONG_DELAY_MS = 3000.0
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    from model_server.model import ResNet50Classifier
+
+    return ResNet50Classifier.load("random")
+
+
+@pytest.fixture(scope="module")
+def pixels() -> list[np.ndarray]:
+    return [decode_image(image) for image in photo_jpegs(6)]
+
+
+@pytest.fixture
+def batcher(classifier):
+    batcher = Batcher(classifier, max_batch=8, max_delay_ms=LONG_DELAY_MS)
+    batcher.start()
+    yield batcher
+    batcher.stop()
+
+
+def test_a_lone_image_does_not_wait_for_company(batcher, pixels):
+    began = time.perf_counter()
+    result = batcher.submit(pixels[0]).result(timeout=30)
+    assert result.batch_size == 1
+    assert result.queued_ms < LONG_DELAY_MS / 3, "the batcher waited although nobody was coming"
+    assert time.perf_counter() - began < LONG_DELAY_MS / 1000
+
+
+def test_images_still_being_decoded_join_the_batch(batcher, pixels):
+    batcher.decoding_started()
+    batcher.decoding_started()
+    first = batcher.submit(pixels[0])
+    time.sleep(0.2)
+    second = batcher.submit(pixels[1])
+    assert first.result(timeout=30).batch_size == 2
+    assert second.result(timeout=30).batch_size == 2
+
+
+def test_a_refused_image_stops_the_wait_for_it(batcher, pixels):
+    batcher.decoding_started()
+    batcher.decoding_started()
+    began = time.perf_counter()
+    future = batcher.submit(pixels[0])
+    batcher.decoding_failed()
+    assert future.result(timeout=30).batch_size == 1
+    assert time.perf_counter() - began < LONG_DELAY_MS / 1000
+
+
+def test_each_image_in_a_batch_gets_its_own_probabilities(batcher, classifier, pixels):
+    alone = classifier.predict_batch(np.stack(pixels))
+    for _ in pixels:
+        batcher.decoding_started()
+    futures = [batcher.submit(p) for p in pixels]
+    results = [f.result(timeout=60) for f in futures]
+    assert max(r.batch_size for r in results) > 1
+    for expected, result in zip(alone, results):
+        np.testing.assert_allclose(result.probabilities, expected, atol=1e-5)
+
+
+def test_no_batch_is_larger_than_max_batch(classifier, pixels):
+    batcher = Batcher(classifier, max_batch=2, max_delay_ms=LONG_DELAY_MS)
+    batcher.start()
+    try:
+        for _ in pixels:
+            batcher.decoding_started()
+        futures = [batcher.submit(p) for p in pixels]
+        sizes = [future.result(timeout=60).batch_size for future in futures]
+    finally:
+        batcher.stop()
+    assert max(sizes) == 2
+
+
+def test_concurrent_clients_get_their_own_answers_from_a_batching_server():
+    images = photo_jpegs(8)
+    with start_model_server("random", workers=8, extra_args=("--max-batch", "8"),
+                            name="test-batching-server") as server:
+        client = ModelClient(server.address, timeout=60, retries=0)
+        solo = {i: client.predict(image, top=5) for i, image in enumerate(images)}
+        replies: dict[int, list] = {i: [] for i in range(len(images))}
+        errors: list[BaseException] = []
+
+        def send(index: int) -> None:
+            try:
+                for _ in range(3):
+                    replies[index].append(client.predict(images[index], top=5))
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(images))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        client.close()
+    assert not errors
+    batched = [r for answers in replies.values() for r in answers if r.batch > 1]
+    assert batched, "16 concurrent requests never shared a forward pass"
+    for index, answers in replies.items():
+        for reply in answers:
+            assert [p.wnid for p in reply.predictions] == [p.wnid for p in solo[index].predictions]
+            np.testing.assert_allclose(
+                [p.probability for p in reply.predictions],
+                [p.probability for p in solo[index].predictions], atol=1e-4,
+            )
