@@ -28,6 +28,10 @@ def _add_worker_arguments(parser: argparse.ArgumentParser, defaults: ServerSetti
                         help="most images per forward pass; 1 switches batching off (default: %(default)s)")
     parser.add_argument("--max-delay-ms", type=float, default=defaults.max_delay_ms,
                         help="longest wait for images still being decoded (default: %(default)s)")
+    parser.add_argument("--intra-op-threads", type=int, default=defaults.intra_op_threads,
+                        help="TensorFlow threads inside one operation; 0: one per core (default: %(default)s)")
+    parser.add_argument("--inter-op-threads", type=int, default=defaults.inter_op_threads,
+                        help="TensorFlow operations run at once; 0: TensorFlow decides (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="seed of the untrained weights (default: %(default)s)")
     parser.add_argument("--max-pixels", type=int, default=defaults.max_pixels,
@@ -106,12 +110,11 @@ def run_server(argv: list[str] | None) -> int:
     _configure_logging(settings)
     stop = _stop_on_signals()
 
-    from .model import ResNet50Classifier, WeightsUnavailable
+    from .model import WeightsUnavailable
     from .server import ModelServer, ServerStartError
 
     try:
-        classifier = (ResNet50Classifier.load(settings.weights, seed=settings.seed)
-                      if settings.workers else None)
+        classifier = _load_classifier(settings) if settings.workers else None
         server = ModelServer(classifier, settings)
         server.bind()
     except ServerStartError as error:
@@ -141,11 +144,11 @@ def run_worker(argv: list[str]) -> int:
 
     import zmq
 
-    from .model import ResNet50Classifier, WeightsUnavailable
+    from .model import WeightsUnavailable
     from .server import WorkerPool
 
     try:
-        classifier = ResNet50Classifier.load(settings.weights, seed=settings.seed)
+        classifier = _load_classifier(settings)
     except WeightsUnavailable as error:
         log.error("%s", error)
         return 1
@@ -158,6 +161,15 @@ def run_worker(argv: list[str]) -> int:
     pool.stop()
     log.info("workers stopped")
     return 0
+
+
+def _load_classifier(settings: ServerSettings):
+    from .model import ResNet50Classifier
+
+    return ResNet50Classifier.load(
+        settings.weights, seed=settings.seed, intra_op_threads=settings.intra_op_threads,
+        inter_op_threads=settings.inter_op_threads,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -186,12 +186,22 @@ class ResNet50Classifier:
         return self.weights == UNTRAINED
 
     @classmethod
-    def load(cls, weights: str = "auto", seed: int = DEFAULT_SEED) -> ResNet50Classifier:
-        """Build the model from a weights source (see the module docstring) and warm it up."""
+    def load(
+        cls, weights: str = "auto", seed: int = DEFAULT_SEED, intra_op_threads: int = 0,
+        inter_op_threads: int = 0,
+    ) -> ResNet50Classifier:
+        """Build the model from a weights source (see the module docstring) and warm it up.
+
+        ``intra_op_threads`` (threads inside one operation) and ``inter_op_threads`` (operations
+        run at once) set TensorFlow's thread pools; 0 lets TensorFlow choose (one per core).
+        They take effect only in the first model a process loads.
+        """
         started = time.perf_counter()
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import keras
         import tensorflow as tf
+
+        _set_thread_pools(tf, intra_op_threads, inter_op_threads)
 
         imported = time.perf_counter()
         keras.utils.set_random_seed(seed)
@@ -248,6 +258,21 @@ class ResNet50Classifier:
             Prediction(self._classes[i].name, self._classes[i].wnid, float(probabilities[i]))
             for i in order
         ]
+
+
+def _set_thread_pools(tf: Any, intra_op_threads: int, inter_op_threads: int) -> None:
+    threading_config = tf.config.threading
+    wanted = (intra_op_threads, inter_op_threads)
+    current = (threading_config.get_intra_op_parallelism_threads(),
+               threading_config.get_inter_op_parallelism_threads())
+    if wanted == current:
+        return
+    try:
+        threading_config.set_intra_op_parallelism_threads(intra_op_threads)
+        threading_config.set_inter_op_parallelism_threads(inter_op_threads)
+    except RuntimeError:
+        log.warning("TensorFlow is already running: thread settings %s are ignored (still %s)",
+                    wanted, current)
 
 
 def _warn_if_not_published(path: Path) -> None:

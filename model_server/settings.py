@@ -28,6 +28,9 @@ class ServerSettings:
     max_batch: int = 8
     #: How long a batch may wait for images that workers are still decoding.
     max_delay_ms: float = 5.0
+    #: TensorFlow's threads inside one operation and operations at once; 0: one per core.
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
     #: Seed of the untrained weights: the same seed gives the same model in every process.
     seed: int = DEFAULT_SEED
     #: Images with more pixels than this are refused before decoding.
