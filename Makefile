@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WEIGHTS ?= auto
 
-.PHONY: setup lab serve test clean
+.PHONY: setup lab serve test benchmark clean
 
 # Reinstalled only when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -28,6 +28,11 @@ serve: setup
 test: setup
 	scripts/ensure-browser
 	$(BIN)/python -m pytest
+
+## Every way of serving the model, measured: writes benchmarks/results/ (takes ~15 minutes).
+benchmark: setup
+	$(BIN)/python -m pip install --quiet -e ".[benchmark]"
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

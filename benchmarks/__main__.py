@@ -9,10 +9,10 @@ model as a global inside the web process, and the monolith. Each concurrency lev
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -40,6 +40,11 @@ def _systems(quick: bool) -> dict[str, tuple]:
         "model in the web process (waitress)": (systems.model_in_web_process, levels),
         "monolith": (systems.monolith, (1,)),
     }
+    if importlib.util.find_spec("ray") is not None:
+        chosen["Ray Serve (@serve.batch), HTTP"] = (
+            lambda: systems.ray_serve(OURS["max_batch"]), levels)
+    else:
+        print("Ray Serve is not installed (pip install 'ray[serve]'): its rows are left out")
     return chosen
 
 

@@ -7,11 +7,20 @@ per load thread) whose call classifies one image and raises on failure.
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Callable, Iterator
 
 import requests
 
-from lab.processes import ServerProcess, start_model_server, start_monolith, start_web_app, start_wsgi_app
+from lab.processes import (
+    ServerProcess,
+    free_port,
+    http_answers,
+    start_model_server,
+    start_monolith,
+    start_web_app,
+    start_wsgi_app,
+)
 from model_server.client import ModelClient
 
 from .load import Call
@@ -19,6 +28,8 @@ from .load import Call
 MakeCall = Callable[[], Call]
 #: Seconds a benchmark request may take before it counts as an error.
 REQUEST_TIMEOUT_S = 120.0
+#: Ray starts its own cluster processes first.
+RAY_START_TIMEOUT_S = 300.0
 
 
 def _client_calls(server: ServerProcess) -> MakeCall:
@@ -67,3 +78,24 @@ def model_in_web_process() -> Iterator[MakeCall]:
     with start_wsgi_app("benchmarks.global_model_app:create_app", "bench-global", {}, None, 120.0,
                      "waitress") as server:
         yield _http_calls(f"{server.address}/api/predict")
+
+
+@contextlib.contextmanager
+def ray_serve(max_batch: int) -> Iterator[MakeCall]:
+    """Ray Serve with ``@serve.batch`` (an optional extra: ``pip install "ray[serve]"``)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/predict"
+    argv = [sys.executable, "-m", "benchmarks.ray_serve", "--port", str(port),
+            "--max-batch", str(max_batch)]
+    with ServerProcess("bench-ray-serve", argv, url, http_answers(url)).start(RAY_START_TIMEOUT_S):
+        def make_call() -> Call:
+            session = requests.Session()
+
+            def call(image: bytes) -> object:
+                response = session.post(url, data=image, timeout=REQUEST_TIMEOUT_S)
+                response.raise_for_status()
+                return response
+
+            return call
+
+        yield make_call

@@ -179,7 +179,7 @@ def _model_server_answers(address: str) -> Callable[[], bool]:
     return ping
 
 
-def _http_answers(url: str) -> Callable[[], bool]:
+def http_answers(url: str) -> Callable[[], bool]:
     def get() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
@@ -276,7 +276,7 @@ def start_wsgi_app(
                 f"--threads={WAITRESS_THREADS}", "--call", app_factory]
     else:
         raise ValueError(f"unknown WSGI server {wsgi_server!r}; use 'flask' or 'waitress'")
-    server = ServerProcess(name, argv, url, _http_answers(f"{url}/healthz"), env)
+    server = ServerProcess(name, argv, url, http_answers(f"{url}/healthz"), env)
     return server.start(timeout)
 
 
