@@ -217,8 +217,9 @@ def decode_request(frame: bytes, image: bytes | None = None) -> PredictRequest |
 
 def encode_reply(reply: PredictReply) -> bytes:
     message = asdict(reply)
-    if reply.id is None:
-        del message["id"]
+    for optional in ("id", "worker"):
+        if message[optional] is None:
+            del message[optional]
     return json.dumps(message).encode()
 
 

@@ -211,7 +211,7 @@ class ModelServer:
         except zmq.ZMQError as error:
             socket.close(linger=0)
             raise ServerStartError(
-                f"cannot listen for {what} on {address}: {error.strerror}"
+                f"cannot listen on {address} for {what}: {error.strerror}"
                 " (is another model server running there?)"
             ) from None
 

@@ -15,6 +15,7 @@ import zmq
 
 from flask_server.app import create_app
 from lab.processes import ServerProcess, free_port, start_model_server
+from model_server.server import split_envelope
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +49,8 @@ class SilentServer:
     def _listen(self) -> None:
         while not self._stop.is_set():
             if self._router.poll(20):
-                *_envelope, frame = self._router.recv_multipart()
-                self.received.append(frame)
+                _envelope, body = split_envelope(self._router.recv_multipart())
+                self.received.append(body[0])
 
     def close(self) -> None:
         self._stop.set()

@@ -45,10 +45,16 @@ def test_model_server_on_an_address_in_use_exits_with_a_clear_message(model_serv
         assert client.ping().model == "resnet50", "the server already there keeps running"
 
 
-def test_model_server_refuses_zero_workers():
+def test_model_server_refuses_zero_workers_without_remote_ones():
     result = run("-m", "model_server", "--workers", "0")
     assert result.returncode == 2
-    assert "--workers must be at least 1" in result.stderr
+    assert "--workers 0 needs --backend-address" in result.stderr
+
+
+def test_model_server_refuses_negative_workers():
+    result = run("-m", "model_server", "--workers", "-1")
+    assert result.returncode == 2
+    assert "--workers must be at least 0" in result.stderr
 
 
 def test_sigterm_stops_the_server_cleanly_after_answering_requests_in_flight():

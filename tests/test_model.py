@@ -7,6 +7,7 @@ ResNet50 with another seed, saved where Keras keeps its download).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -21,6 +22,7 @@ from model_server import model
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.labels import imagenet_classes
+from model_server.batching import Batcher
 from model_server.model import WEIGHTS_FILE, ResNet50Classifier, WeightsUnavailable, resolve_weights
 from model_server.protocol import IMAGENET, UNTRAINED, decode_reply, encode_request
 from model_server.server import RequestHandler
@@ -115,9 +117,20 @@ def test_untrained_answers_differ_between_images(untrained):
     assert np.abs(probabilities[0] - probabilities[1]).max() > 1e-3
 
 
+@contextlib.contextmanager
+def request_handler(classifier, settings: ServerSettings):
+    """The server's request handler with its batcher running, as a worker thread uses it."""
+    batcher = Batcher(classifier, settings.max_batch, settings.max_delay_ms)
+    batcher.start()
+    try:
+        yield RequestHandler(classifier, settings, batcher)
+    finally:
+        batcher.stop()
+
+
 def test_reply_says_which_weights_answered(untrained):
-    handler = RequestHandler(untrained, ServerSettings(weights="random"))
-    reply = decode_reply(handler(encode_request(IMAGES[0], top=3, request_id="w")))
+    with request_handler(untrained, ServerSettings(weights="random")) as handler:
+        reply = decode_reply(handler([encode_request(IMAGES[0], top=3, request_id="w")]))
     assert (reply.weights, reply.model, reply.id) == (UNTRAINED, "resnet50", "w")
 
 
@@ -301,8 +314,8 @@ def test_imagenet_weights_are_not_the_untrained_ones(imagenet_from_cache, untrai
 def test_reply_says_imagenet_weights_answered(imagenet_from_cache, stand_in_cache):
     classifier, _ = imagenet_from_cache
     _, expected = stand_in_cache
-    handler = RequestHandler(classifier, ServerSettings(weights=IMAGENET))
-    reply = decode_reply(handler(encode_request(IMAGES[0], top=1)))
+    with request_handler(classifier, ServerSettings(weights=IMAGENET)) as handler:
+        reply = decode_reply(handler([encode_request(IMAGES[0], top=1)]))
     assert reply.weights == IMAGENET
     best = imagenet_classes()[int(expected[0].argmax())]
     assert reply.predictions[0].wnid == best.wnid

@@ -83,9 +83,10 @@ def test_reply_on_the_wire_has_the_documented_fields():
         "predictions": [{"label": "tench", "wnid": "n01440764", "probability": 1.0}],
         "weights": "imagenet",
         "model": "resnet50",
-        "timings": {"decode": 1.0, "preprocess": 2.0, "inference": 3.0, "total": 6.0},
+        "timings": {"decode": 1.0, "preprocess": 2.0, "inference": 3.0, "total": 6.0, "queue": 0.0},
+        "batch": 1,
     }
-    assert "id" not in message
+    assert "id" not in message and "worker" not in message
 
 
 def test_server_info_round_trips_with_extra_fields():

@@ -76,7 +76,7 @@ def test_api_predict_returns_json(client, upload):
     probabilities = [p["probability"] for p in body["predictions"]]
     assert probabilities == sorted(probabilities, reverse=True)
     assert (body["weights"], body["model"]) == ("untrained", "resnet50")
-    assert set(body["timings"]) == {"decode", "preprocess", "inference", "total"}
+    assert set(body["timings"]) == {"decode", "preprocess", "inference", "total", "queue"}
     assert body["round_trip_ms"] >= body["timings"]["total"]
 
 
