@@ -11,8 +11,9 @@ The original write-up's figures live here too, as the only numbers the notebooks
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
+
+from model_server.settings import settings_from_env
 
 ENV_PREFIX = "LAB_"
 
@@ -37,21 +38,7 @@ class LabSettings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> LabSettings:
         """Defaults overridden by ``LAB_WEIGHTS``, ``LAB_SERVER_REQUESTS`` and so on."""
-        environ = os.environ if environ is None else environ
-        settings = cls()
-        for f in fields(cls):
-            raw = environ.get(ENV_PREFIX + f.name.upper())
-            if raw is None:
-                continue
-            default = getattr(settings, f.name)
-            try:
-                value = type(default)(raw)
-            except ValueError:
-                raise ValueError(
-                    f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {type(default).__name__}"
-                ) from None
-            settings = replace(settings, **{f.name: value})
-        return settings
+        return settings_from_env(cls, ENV_PREFIX, environ)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
+from typing import Mapping, TypeVar
 
 from .images import DEFAULT_MAX_PIXELS
 from .model import DEFAULT_SEED
@@ -40,19 +41,32 @@ class ServerSettings:
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> ServerSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
         """Defaults overridden by ``MODEL_SERVER_ADDRESS``, ``MODEL_SERVER_WORKERS`` and so on."""
-        environ = os.environ if environ is None else environ
-        settings = cls()
-        for f in fields(cls):
-            raw = environ.get(ENV_PREFIX + f.name.upper())
-            if raw is not None:
-                default = getattr(settings, f.name)
-                try:
-                    value = type(default)(raw)
-                except ValueError:
-                    raise ValueError(
-                        f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {type(default).__name__}"
-                    ) from None
-                settings = replace(settings, **{f.name: value})
-        return settings
+        return settings_from_env(cls, ENV_PREFIX, environ)
+
+
+S = TypeVar("S")
+
+
+def settings_from_env(cls: type[S], prefix: str, environ: Mapping[str, str] | None = None) -> S:
+    """A settings dataclass's defaults, each overridden by the variable ``prefix + FIELD_NAME``.
+
+    Values are converted to the type of the field's default; a value that does not convert is a
+    ``ValueError`` naming the variable.
+    """
+    environ = os.environ if environ is None else environ
+    settings = cls()
+    for f in fields(cls):
+        raw = environ.get(prefix + f.name.upper())
+        if raw is None:
+            continue
+        default = getattr(settings, f.name)
+        try:
+            value = type(default)(raw)
+        except ValueError:
+            raise ValueError(
+                f"{prefix}{f.name.upper()}={raw!r} is not a valid {type(default).__name__}"
+            ) from None
+        settings = replace(settings, **{f.name: value})
+    return settings
