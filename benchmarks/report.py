@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 OURS = "our server, client"
-ORIGINAL = "original design (1 worker, no batching)"
+ORIGINAL = "original design (1 worker, no batching, base64 JSON)"
 WAITRESS = "our server, web app (waitress)"
 
 
@@ -33,6 +33,9 @@ def ratios(results: dict) -> dict:
     original_8 = _row(results, ORIGINAL, 8)
     if ours_8 and original_8:
         out["ours_at_8_vs_original_at_8"] = round(ours_8["throughput"] / original_8["throughput"], 2)
+    base64_1 = _row(results, "our server, client, base64 JSON", 1)
+    if base64_1 and ours_1:
+        out["base64_json_minus_binary_frames_ms_at_1"] = round(base64_1["median_ms"] - ours_1["median_ms"], 2)
     monolith = _row(results, "monolith", 1)
     if monolith and ours_1:
         out["monolith_vs_ours_at_1"] = round(monolith["median_ms"] / ours_1["median_ms"], 1)
@@ -56,6 +59,13 @@ def table(results: dict) -> str:
                 f"| {row['throughput']} ({row['throughput_min']}–{row['throughput_max']}) "
                 f"| {row['errors']} |"
             )
+    footprints = results.get("footprints", {})
+    if footprints:
+        lines += ["", "| system | process | start to ready (s) | memory (MiB) |",
+                  "| --- | --- | ---: | ---: |"]
+        for name, servers in footprints.items():
+            for process, figures in servers.items():
+                lines.append(f"| {name} | {process} | {figures['ready_s']} | {figures['memory_mb']} |")
     lines += ["", "| ratio | value |", "| --- | ---: |"]
     lines += [f"| {name} | {value} |" for name, value in results["ratios"].items()]
     return "\n".join(lines) + "\n"

@@ -32,8 +32,8 @@ REQUEST_TIMEOUT_S = 120.0
 RAY_START_TIMEOUT_S = 300.0
 
 
-def _client_calls(server: ServerProcess) -> MakeCall:
-    client = ModelClient(server.address, timeout=REQUEST_TIMEOUT_S, retries=0)
+def _client_calls(server: ServerProcess, binary: bool = True) -> MakeCall:
+    client = ModelClient(server.address, timeout=REQUEST_TIMEOUT_S, retries=0, binary=binary)
     return lambda: client.predict
 
 
@@ -53,10 +53,13 @@ def _http_calls(url: str) -> MakeCall:
 
 
 @contextlib.contextmanager
-def model_server(workers: int, max_batch: int, extra: tuple[str, ...] = ()) -> Iterator[MakeCall]:
+def model_server(
+    workers: int, max_batch: int, binary: bool = True, extra: tuple[str, ...] = ()
+) -> Iterator[MakeCall]:
+    """Our server through ``ModelClient``; ``binary=False`` sends the original's base64 JSON."""
     args = ("--max-batch", str(max_batch), *extra)
     with start_model_server("random", workers=workers, extra_args=args, name="bench-model") as server:
-        yield _client_calls(server)
+        yield _client_calls(server, binary)
 
 
 @contextlib.contextmanager

@@ -158,6 +158,11 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
         pass
 
 
+def running_servers() -> list[ServerProcess]:
+    """The servers this process started and has not stopped yet."""
+    return list(_running.values())
+
+
 def stop_all() -> None:
     """Stop every server this process started (also run at exit)."""
     for server in list(_running.values()):
