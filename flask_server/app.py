@@ -17,6 +17,7 @@ from model_server.protocol import UNTRAINED, PredictReply, ServerError
 
 from .config import configure
 from .errors import register_error_handlers
+from .metrics import install_metrics
 from .uploads import preview_data_uri, read_upload
 
 #: Seconds a health check waits for the model server's answer, and for a connection to it: a
@@ -39,6 +40,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         connect_timeout=HEALTH_CONNECT_TIMEOUT_S,
     )
     register_error_handlers(app)
+    install_metrics(app)
 
     @app.get("/")
     def index():
@@ -82,7 +84,9 @@ def _predict(image: bytes) -> tuple[PredictReply, float]:
     client: ModelClient = current_app.extensions["model_client"]
     started = time.perf_counter()
     reply = client.predict(image, top=current_app.config["TOP"])
-    return reply, round((time.perf_counter() - started) * 1000, 1)
+    seconds = time.perf_counter() - started
+    current_app.extensions["metrics"].model_server_latency.observe(seconds)
+    return reply, round(seconds * 1000, 1)
 
 
 def _model_server_status() -> dict[str, Any]:

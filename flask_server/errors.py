@@ -5,7 +5,7 @@ This is the one place where model server error codes become HTTP statuses.
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from model_server.client import ModelServerTimeout, ModelServerUnavailable
@@ -49,6 +49,9 @@ def error_response(code: str, message: str, status: int):
     else:
         response = make_response(render_template("error.html", code=code, message=message, status=status))
     response.status_code = status
+    metrics = current_app.extensions.get("metrics")
+    if metrics is not None:
+        metrics.errors.labels(code, str(status)).inc()
     if status == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response

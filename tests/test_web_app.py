@@ -211,3 +211,16 @@ def test_readyz_is_200_only_when_the_model_server_answers(client, make_app, dead
     response = make_app(dead_address).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["status"] == "unavailable"
+
+
+def test_metrics_count_requests_errors_and_model_server_time(client, upload):
+    upload(client, "/api/predict", imagegen.jpeg())
+    upload(client, "/api/predict", imagegen.not_an_image())
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    text = metrics.get_data(as_text=True)
+    assert 'webapp_requests_total{route="/api/predict",status="200"} 1.0' in text
+    assert 'webapp_requests_total{route="/api/predict",status="400"} 1.0' in text
+    assert 'webapp_errors_total{code="not_an_image",status="400"} 1.0' in text
+    assert "webapp_model_server_seconds_count 1.0" in text
+    assert 'webapp_request_seconds_count{route="/api/predict"} 2.0' in text
