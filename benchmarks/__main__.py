@@ -13,8 +13,6 @@ import importlib.util
 import json
 import os
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import psutil
 from lab.processes import ServerProcess, running_servers
 
 from . import systems
+from .bare import measure_in_subprocess
 from .load import LoadResult, run_load
 from .report import plot, ratios, table
 from .workload import photo_jpegs
@@ -55,14 +54,6 @@ def _systems(quick: bool) -> dict[str, tuple]:
     return chosen
 
 
-def _bare() -> dict:
-    output = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bare"], check=True, capture_output=True, text=True,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    return json.loads(output.stdout)
-
-
 def _footprint(servers: list[ServerProcess]) -> dict[str, dict[str, float]]:
     """Seconds from start to ready, and memory (RSS of the process and its children), per server."""
     footprint = {}
@@ -92,7 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer levels, one run: a smoke test")
     parser.add_argument("--only", nargs="*", help="run only systems whose name contains these words")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--report-only", action="store_true",
+                        help="only redo the table, ratios and plot from --out's results.json")
     args = parser.parse_args(argv)
+    if args.report_only:
+        results = json.loads((args.out / "results.json").read_text())
+        if "bare_runs" in results:
+            results["bare"] = best_of(results["bare_runs"])
+        write_report(results, args.out)
+        return 0
     repeats = 1 if args.quick else args.repeats
     images = photo_jpegs()
 
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                     "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M")},
         "settings": {"ours": OURS, "original": ORIGINAL, "requests": args.requests,
                      "repeats": repeats, "image": "640x480 JPEG"},
-        "bare": _bare(),
+        "bare": measure_in_subprocess(),
         "systems": {},
         "footprints": {},
     }
@@ -125,18 +124,30 @@ def main(argv: list[str] | None = None) -> int:
         results["systems"][name] = rows
         results["footprints"][name] = footprint
     print("measuring the bare model again …", flush=True)
-    bare_runs.append(_bare())
-    # The machine is shared: the faster of the two bare runs is the limit we compare against.
-    results["bare"] = max(bare_runs, key=lambda run: run["best_throughput"])
+    bare_runs.append(measure_in_subprocess())
     results["bare_runs"] = bare_runs
-    results["ratios"] = ratios(results)
-
+    results["bare"] = best_of(bare_runs)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    plot(results, args.out / "results.png")
-    (args.out / "results.md").write_text(table(results))
-    print(table(results))
+    write_report(results, args.out)
     return 0
+
+
+def best_of(bare_runs: list[dict]) -> dict:
+    """The limit: the best latency and the best throughput that any bare run reached.
+
+    The machine is shared, so the bare model is measured before and after everything else.
+    """
+    fastest = min(bare_runs, key=lambda run: run["latency_ms"])
+    widest = max(bare_runs, key=lambda run: run["best_throughput"])
+    return {**widest, "latency_ms": fastest["latency_ms"]}
+
+
+def write_report(results: dict, out: Path) -> None:
+    results["ratios"] = ratios(results)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    plot(results, out / "results.png")
+    (out / "results.md").write_text(table(results))
+    print(table(results))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
 """The limit: the compiled model alone in one process, no decoding, no sockets.
 
 Run as ``python -m benchmarks.bare`` so that TensorFlow lives in its own process; prints JSON.
+``measure_in_subprocess()`` does that from Python (the benchmark and notebook 07 call it).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -18,6 +23,15 @@ from model_server.model import ResNet50Classifier
 from .workload import photo_jpegs
 
 BATCH_SIZES = (1, 2, 4, 8, 16)
+#: Timed runs of a batch of one; larger batches get proportionally fewer (at least 5).
+REPEATS = 15
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Lines of the subprocess's stderr kept in the error when it fails.
+ERROR_TAIL_LINES = 20
+
+
+class BareMeasurementFailed(RuntimeError):
+    """``python -m benchmarks.bare`` failed; the message ends with its stderr."""
 
 
 def _median_seconds(action, repeats: int) -> float:
@@ -30,13 +44,16 @@ def _median_seconds(action, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def measure(repeats: int = 15) -> dict:
+def measure(repeats: int = REPEATS, batch_sizes: Sequence[int] = BATCH_SIZES) -> dict:
+    """Median milliseconds per batch and images per second for each size; needs size 1."""
+    if 1 not in batch_sizes:
+        raise ValueError("batch_sizes must include 1: the latency of one image is the limit")
     classifier = ResNet50Classifier.load("random")
     images = photo_jpegs()
     pixels = np.stack([decode_image(image) for image in images])
     decode_s = _median_seconds(lambda: decode_image(images[0]), repeats * 3)
     per_batch = {}
-    for size in BATCH_SIZES:
+    for size in batch_sizes:
         batch = classifier.preprocess(np.resize(pixels, (size, *pixels.shape[1:])))
         seconds = _median_seconds(lambda: classifier.infer(batch), max(5, repeats * 4 // size))
         per_batch[size] = {"ms_per_batch": round(seconds * 1000, 2),
@@ -52,5 +69,33 @@ def measure(repeats: int = 15) -> dict:
     }
 
 
+def measure_in_subprocess(repeats: int = REPEATS, batch_sizes: Sequence[int] = BATCH_SIZES) -> dict:
+    """``measure()`` in a fresh ``python -m benchmarks.bare``, so the caller never imports TensorFlow.
+
+    The JSON's ``batches`` keys come back as strings (``"8"``), as JSON has them.
+    """
+    argv = [sys.executable, "-m", "benchmarks.bare", "--repeats", str(repeats),
+            "--batch-sizes", *(str(size) for size in batch_sizes)]
+    finished = subprocess.run(argv, capture_output=True, text=True, cwd=REPO_ROOT)
+    if finished.returncode != 0:
+        tail = "\n".join(finished.stderr.splitlines()[-ERROR_TAIL_LINES:])
+        raise BareMeasurementFailed(
+            f"python -m benchmarks.bare exited with code {finished.returncode}:\n{tail}")
+    return json.loads(finished.stdout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bare", description=__doc__)
+    parser.add_argument("--repeats", type=int, default=REPEATS,
+                        help="timed runs of a batch of one (default: %(default)s)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=list(BATCH_SIZES),
+                        help="batch sizes to time; must include 1 (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if 1 not in args.batch_sizes:
+        parser.error("--batch-sizes must include 1")
+    json.dump(measure(args.repeats, args.batch_sizes), sys.stdout)
+    return 0
+
+
 if __name__ == "__main__":
-    json.dump(measure(), sys.stdout)
+    raise SystemExit(main())

@@ -15,7 +15,8 @@ WAITRESS = "our server, web app (waitress)"
 
 
 def _row(results: dict, system: str, concurrency: int) -> dict | None:
-    return results["systems"].get(system, {}).get(concurrency)
+    rows = results["systems"].get(system, {})
+    return rows.get(concurrency, rows.get(str(concurrency)))  # str keys once read back from JSON
 
 
 def ratios(results: dict) -> dict:
@@ -87,10 +88,11 @@ def plot(results: dict, path: Path) -> None:
     left.axhline(results["bare"]["best_throughput"], color="black", linestyle="--",
                  label=f"bare model, best batch ({results['bare']['best_batch']})")
     left.set(xlabel="concurrent clients", ylabel="images per second", title="Throughput")
-    left.legend(fontsize=8)
+    left.set_ylim(bottom=0)
+    left.legend(fontsize=7, loc="lower right")
 
-    names = [n for n, rows in results["systems"].items() if 1 in rows or "1" in rows]
-    medians = [results["systems"][n].get(1, results["systems"][n].get("1"))["median_ms"] for n in names]
+    names = [n for n in results["systems"] if _row(results, n, 1)]
+    medians = [_row(results, n, 1)["median_ms"] for n in names]
     right.barh(names + ["bare model"], medians + [results["bare"]["latency_ms"]])
     right.set_xscale("log")
     right.set(xlabel="median latency, one client (ms, log scale)", title="Latency of one request")
