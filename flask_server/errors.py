@@ -17,6 +17,7 @@ RETRY_AFTER_S = 5
 _STATUS_BY_CODE = {
     ErrorCode.IMAGE_TOO_LARGE.value: 413,
     ErrorCode.INTERNAL.value: 502,
+    ErrorCode.BUSY.value: 503,
     "mismatched_reply": 502,
 }
 

@@ -63,9 +63,13 @@ def parse_settings(argv: list[str] | None = None) -> ServerSettings:
                         help="where clients connect (default: %(default)s)")
     parser.add_argument("--backend-address", default=defaults.backend_address,
                         help="also accept remote workers here, e.g. tcp://127.0.0.1:5577")
+    parser.add_argument("--max-queue", type=int, default=defaults.max_queue,
+                        help="requests in the server at once; beyond, 'busy' at once (default: %(default)s)")
     _add_worker_arguments(parser, defaults)
     args = parser.parse_args(argv)
     _check(parser, args, least_workers=0)
+    if args.max_queue < 1:
+        parser.error("--max-queue must be at least 1")
     if args.workers == 0 and not args.backend_address:
         parser.error("--workers 0 needs --backend-address: someone has to answer the requests")
     return replace(defaults, **vars(args))

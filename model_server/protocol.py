@@ -44,6 +44,7 @@ class ErrorCode(str, Enum):
     UNREADABLE_IMAGE = "unreadable_image"
     IMAGE_TOO_LARGE = "image_too_large"
     INTERNAL = "internal"
+    BUSY = "busy"
 
 
 class RequestError(Exception):

@@ -255,13 +255,24 @@ class ModelServer:
                     break
                 events = dict(poller.poll(POLL_INTERVAL_MS))
                 if events.get(frontend):
-                    backend.send_multipart(frontend.recv_multipart(copy=False), copy=False)
-                    in_flight += 1
+                    request = frontend.recv_multipart()
+                    if in_flight >= self.settings.max_queue:
+                        frontend.send_multipart(self._busy_reply(request))
+                    else:
+                        backend.send_multipart(request, copy=False)
+                        in_flight += 1
                 if events.get(backend):
                     frontend.send_multipart(backend.recv_multipart(copy=False), copy=False)
                     in_flight -= 1
         finally:
             self.close()
+
+    def _busy_reply(self, request: list[bytes]) -> list[bytes]:
+        """Refuse a request at once when ``max_queue`` are already waiting: better than a timeout."""
+        envelope, body = split_envelope(request)
+        message = (f"the model server is busy ({self.settings.max_queue} requests waiting); "
+                   "try again in a moment")
+        return [*envelope, encode_error(ErrorCode.BUSY, message, request_id_of(body[0] if body else b""))]
 
     def close(self) -> None:
         if self._pool is not None:

@@ -32,6 +32,8 @@ class ServerSettings:
     #: TensorFlow's threads inside one operation and operations at once; 0: one per core.
     intra_op_threads: int = 0
     inter_op_threads: int = 0
+    #: Requests inside the server at once (being answered or waiting); beyond, "busy" at once.
+    max_queue: int = 64
     #: Seed of the untrained weights: the same seed gives the same model in every process.
     seed: int = DEFAULT_SEED
     #: Images with more pixels than this are refused before decoding.

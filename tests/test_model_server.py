@@ -14,8 +14,9 @@ import pytest
 import zmq
 
 import imagegen
+from lab.processes import start_model_server
 from model_server.client import ModelClient
-from model_server.protocol import MAX_REQUEST_BYTES, UNTRAINED
+from model_server.protocol import MAX_REQUEST_BYTES, UNTRAINED, encode_request
 from model_server.settings import ServerSettings
 
 #: Seconds a raw socket waits for a reply before the test fails (instead of hanging).
@@ -215,3 +216,36 @@ def test_oversized_frame_is_dropped_and_the_server_keeps_answering(raw_socket, m
     with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S, retries=0) as client:
         assert client.predict(imagegen.jpeg()).predictions
     assert time.monotonic() - started < 10
+
+
+def test_a_full_server_answers_busy_at_once_and_keeps_serving():
+    """Beyond --max-queue requests the broker refuses at once, without losing the others."""
+    image = imagegen.jpeg()
+    with start_model_server("random", workers=1, extra_args=("--max-batch", "1", "--max-queue", "1"),
+                            name="test-busy-server") as server:
+        context = zmq.Context.instance()
+        sockets = []
+        for index in range(6):
+            dealer = context.socket(zmq.DEALER)
+            dealer.linger = 0
+            dealer.connect(server.address)
+            sockets.append(dealer)
+        try:
+            time.sleep(0.5)  # let every connection come up, so the requests arrive together
+            for index, dealer in enumerate(sockets):
+                dealer.send_multipart([b"", encode_request(image, request_id=f"r{index}")])
+            replies = {}
+            for dealer in sockets:
+                assert dealer.poll(REPLY_TIMEOUT_S * 1000), "a request was lost"
+                message = json.loads(dealer.recv_multipart()[-1])
+                replies[message["id"]] = message
+        finally:
+            for dealer in sockets:
+                dealer.close()
+        busy = [m for m in replies.values() if "error" in m]
+        answered = [m for m in replies.values() if "predictions" in m]
+        assert len(replies) == 6
+        assert busy and answered, replies
+        assert all(m["error"]["code"] == "busy" for m in busy)
+        with ModelClient(server.address, timeout=REPLY_TIMEOUT_S) as client:
+            assert client.predict(image).predictions
