@@ -66,8 +66,15 @@ class Batcher:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop after the batch being run; images still queued get an error, not silence."""
         self._stop.set()
         self._thread.join(timeout=10)
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            item.future.set_exception(RuntimeError("the model server is stopping"))
 
     def decoding_started(self) -> None:
         """A worker has begun decoding an image: its pixels are coming soon."""

@@ -46,13 +46,13 @@ def classify_image(
     inferred = time.perf_counter()
     predictions = classifier.top_predictions(probabilities, top)
     timings = Timings(
-        decode=_ms(decoded - started),
-        preprocess=_ms(preprocessed - decoded),
-        inference=_ms(inferred - preprocessed),
-        total=_ms(time.perf_counter() - started),
+        decode=milliseconds(decoded - started),
+        preprocess=milliseconds(preprocessed - decoded),
+        inference=milliseconds(inferred - preprocessed),
+        total=milliseconds(time.perf_counter() - started),
     )
     return predictions, timings
 
 
-def _ms(seconds: float) -> float:
+def milliseconds(seconds: float) -> float:
     return round(seconds * 1000.0, 3)

@@ -24,7 +24,7 @@ import zmq
 
 from .batching import Batcher
 from .images import decode_image
-from .pipeline import Classifier
+from .pipeline import Classifier, milliseconds
 from .protocol import (
     MAX_REQUEST_BYTES,
     ErrorCode,
@@ -49,6 +49,8 @@ BACKEND_ENDPOINT = "inproc://model-server-workers"
 POLL_INTERVAL_MS = 100
 #: How long the frontend may keep sending the last replies after the server stops.
 FRONTEND_LINGER_MS = 1000
+#: Seconds a worker waits for the batcher's answer before replying with an internal error.
+BATCH_TIMEOUT_S = 120.0
 #: How long a stopping worker may keep sending its last replies.
 WORKER_LINGER_MS = 1000
 
@@ -101,13 +103,13 @@ class RequestHandler:
             self._batcher.decoding_failed()
             raise
         decoded = time.perf_counter()
-        result = self._batcher.submit(pixels).result()
+        result = self._batcher.submit(pixels).result(timeout=BATCH_TIMEOUT_S)
         predictions = self._classifier.top_predictions(result.probabilities, request.top)
         timings = Timings(
-            decode=_ms(decoded - started),
+            decode=milliseconds(decoded - started),
             preprocess=round(result.preprocess_ms, 3),
             inference=round(result.inference_ms, 3),
-            total=_ms(time.perf_counter() - started),
+            total=milliseconds(time.perf_counter() - started),
             queue=round(result.queued_ms, 3),
         )
         return PredictReply(
@@ -123,10 +125,6 @@ class RequestHandler:
             id=request_id,
             worker=WORKER_NAME,
         )
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000.0, 3)
 
 
 def split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
