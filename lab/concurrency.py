@@ -1,92 +1,295 @@
-"""Several clients at once against one model server: throughput and latency (notebook 07).
+"""Several clients at once against a model server, and the bare model as the limit (notebook 07).
 
-Each client is a thread with its own ``ModelClient`` (its own sockets), started together behind a
-barrier, sending its requests one after another. ``ModelClient`` checks that every reply carries
-its request's id, so a reply routed to the wrong client would fail the run, not skew it.
+The load is the benchmark's own: ``benchmarks.load.run_load`` (N client threads, each sending a
+request, waiting for its reply and sending the next) on ``benchmarks.workload.photo_jpegs``. This
+module only keeps every reply as well, so the notebook can show how many images shared each forward
+pass (``reply.batch``) and which worker process answered (``reply.worker``), and it fails loudly
+when a request fails: a timing that includes errors is a wrong number, not a slow one.
 """
 
 from __future__ import annotations
 
 import statistics
-import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
+from benchmarks.bare import measure_in_subprocess
+from benchmarks.load import Call, LoadResult, run_load
 from model_server.client import ModelClient
-from model_server.protocol import ServerError
+from model_server.protocol import PredictReply, ServerError, encode_request, encode_request_frames
 
 #: How many clients send at once, in the notebook's runs.
-CLIENT_COUNTS = (1, 2, 4)
-#: How many workers the model server gets, in the notebook's runs.
-WORKER_COUNTS = (1, 2)
-REQUESTS_PER_CLIENT = 6
+CONCURRENCY = (1, 4, 8)
+#: Requests timed at each concurrency level (shared out among the clients).
+REQUESTS_PER_LEVEL = 48
+#: Requests each client sends one at a time before timing starts; their replies are not counted.
+WARMUP = 1
+#: Seconds one request may take under load before it counts as failed.
+REQUEST_TIMEOUT_S = 60.0
+#: The bare model's timed runs of a batch of one, and the batch sizes tried: up to 8, the most our
+#: server puts in one batch (the benchmark also tries 16).
+BARE_REPEATS = 8
+BARE_BATCH_SIZES = (1, 2, 4, 8)
+#: How far a server may seem to beat the bare model before that counts as a sign of a busy machine.
+NOISE_MARGIN = 0.05
+#: The wire-format comparison: one client, this many images, each sent in both formats.
+WIRE_REQUESTS = 30
+
+ORIGINAL_DESIGN = "original design: 1 worker, no batching, base64 JSON"
+OUR_SERVER = "our server: 8 workers, batches of up to 8, two frames"
+BINARY_FRAMES = "two frames: JSON header + image bytes"
+BASE64_JSON = "one frame: base64 in JSON (the original's)"
 
 
 class LoadFailed(RuntimeError):
-    """A request failed during a load run; the message says which client and why."""
+    """Requests failed during a load run; the message gives how many and the first error."""
 
 
 @dataclass(frozen=True)
-class LoadRun:
-    workers: int
-    clients: int
-    #: Seconds from the start of the first request to the end of the last.
-    seconds: float
-    #: Seconds of each request, from every client.
-    latencies: tuple[float, ...]
+class LoadLevel:
+    """One concurrency level against one server: the benchmark's numbers and what the replies said."""
+
+    server: str
+    result: LoadResult
+    #: Batch size → how many timed replies came from a forward pass of that size.
+    batches: Mapping[int, int]
+    #: Worker process (``host:pid``) → how many timed replies it sent.
+    workers: Mapping[str, int]
 
     @property
-    def throughput(self) -> float:
-        """Requests answered per second, by all clients together."""
-        return len(self.latencies) / self.seconds
+    def clients(self) -> int:
+        return self.result.concurrency
 
     @property
-    def median_latency(self) -> float:
-        return statistics.median(self.latencies)
+    def mean_batch(self) -> float:
+        """The batch size the average request shared its forward pass with."""
+        return sum(size * count for size, count in self.batches.items()) / sum(self.batches.values())
 
-    def as_row(self) -> dict[str, float]:
+    def as_row(self) -> dict[str, object]:
         return {
-            "workers": self.workers,
+            "server": self.server,
             "clients": self.clients,
-            "requests": len(self.latencies),
-            "requests per second": round(self.throughput, 2),
-            "median latency (ms)": round(self.median_latency * 1000),
+            "requests": self.result.requests,
+            "images per second": self.result.throughput,
+            "median (ms)": self.result.median_ms,
+            "p95 (ms)": self.result.p95_ms,
+            "batch sizes seen (size×replies)": batch_counts_text(self.batches),
         }
 
 
-def run_clients(
-    address: str, images: Sequence[Path], workers: int, clients: int,
-    requests_per_client: int = REQUESTS_PER_CLIENT, timeout: float = 30.0,
-) -> LoadRun:
-    """``clients`` threads each send ``requests_per_client`` images at once; ``workers`` is a label."""
-    payloads = [path.read_bytes() for path in images]
-    barrier = threading.Barrier(clients + 1)
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    failures: list[str] = []
+def batch_counts_text(batches: Mapping[int, int]) -> str:
+    """``{1: 3, 8: 16}`` as ``"1×3, 8×16"``."""
+    return ", ".join(f"{size}×{count}" for size, count in sorted(batches.items()))
 
-    def client_thread(index: int) -> None:
-        with ModelClient(address, timeout=timeout) as client:
-            barrier.wait()
-            for number in range(requests_per_client):
-                image = payloads[(index + number) % len(payloads)]
-                started = time.perf_counter()
-                try:
-                    client.predict(image)
-                except ServerError as error:
-                    failures.append(f"client {index}, request {number}: {error}")
-                    return
-                latencies[index].append(time.perf_counter() - started)
 
-    threads = [threading.Thread(target=client_thread, args=(i,), daemon=True) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    if failures:
-        raise LoadFailed("; ".join(failures))
-    return LoadRun(workers, clients, seconds, tuple(s for per_client in latencies for s in per_client))
+def _recording_calls(
+    client: ModelClient, replies: list[PredictReply], failures: list[BaseException], skip: int
+):
+    """``make_call`` for ``run_load``: each client's call keeps its replies after its ``skip`` warm-ups.
+
+    ``run_load`` counts a failed call and carries on; the failure is kept here to say what it was.
+    """
+
+    def make_call() -> Call:
+        sent = 0
+
+        def call(image: bytes) -> PredictReply:
+            nonlocal sent
+            sent += 1
+            try:
+                reply = client.predict(image)
+            except ServerError as error:
+                failures.append(error)
+                raise
+            if sent > skip:
+                replies.append(reply)
+            return reply
+
+        return call
+
+    return make_call
+
+
+def under_load(
+    server: str, address: str, images: Sequence[bytes], binary: bool = True,
+    levels: Sequence[int] = CONCURRENCY, requests: int = REQUESTS_PER_LEVEL,
+    timeout: float = REQUEST_TIMEOUT_S,
+) -> list[LoadLevel]:
+    """``run_load`` at each concurrency level against the model server at ``address``.
+
+    ``server`` labels the rows; ``binary=False`` sends the original's base64 JSON. Raises
+    ``LoadFailed`` if any request fails.
+    """
+    measured = []
+    with ModelClient(address, timeout=timeout, retries=0, binary=binary) as client:
+        for concurrency in levels:
+            replies: list[PredictReply] = []
+            failures: list[BaseException] = []
+            make_call = _recording_calls(client, replies, failures, WARMUP)
+            try:
+                result = run_load(make_call, list(images), concurrency, requests, warmup=WARMUP)
+            except ServerError as error:
+                raise LoadFailed(f"{server}: a warm-up request failed: {error}") from error
+            if result.errors:
+                raise LoadFailed(f"{server}, {concurrency} clients: {result.errors} of "
+                                 f"{result.requests} requests failed; the first: {failures[0]}")
+            measured.append(LoadLevel(server, result, Counter(r.batch for r in replies),
+                                      Counter(r.worker for r in replies)))
+    return measured
+
+
+def side_by_side(original: Sequence[LoadLevel], ours: Sequence[LoadLevel]) -> list[dict[str, object]]:
+    """At each number of clients both were measured at: ours against the original design."""
+    theirs = {level.clients: level.result for level in original}
+    return [{
+        "clients": mine.clients,
+        "throughput: ours ÷ original": round(mine.result.throughput / theirs[mine.clients].throughput, 2),
+        "median (ms): original": theirs[mine.clients].median_ms,
+        "median (ms): ours": mine.result.median_ms,
+        "ours: images per forward pass": round(mine.mean_batch, 1),
+    } for mine in ours if mine.clients in theirs]
+
+
+@dataclass(frozen=True)
+class BareModel:
+    """The compiled model alone in one process: no decoding, no sockets (``benchmarks.bare``)."""
+
+    #: Milliseconds for one image (batch of one).
+    latency_ms: float
+    best_batch: int
+    #: Images per second at ``best_batch``.
+    best_throughput: float
+    #: Milliseconds to decode one of the photos (a cost the servers pay and the bare model not).
+    decode_ms: float
+    #: Batch size → (milliseconds per batch, images per second).
+    batches: Mapping[int, tuple[float, float]]
+
+    @classmethod
+    def from_measurement(cls, measured: Mapping) -> BareModel:
+        """From the JSON that ``python -m benchmarks.bare`` prints."""
+        return cls(
+            latency_ms=measured["latency_ms"], best_batch=int(measured["best_batch"]),
+            best_throughput=measured["best_throughput"], decode_ms=measured["decode_ms"],
+            batches={int(size): (row["ms_per_batch"], row["throughput"])
+                     for size, row in measured["batches"].items()},
+        )
+
+    @property
+    def batch_one_throughput(self) -> float:
+        return self.batches[1][1]
+
+    @property
+    def batching_gain(self) -> float:
+        """How many times the images per second of single images the best batch gives: all that
+        batching can add to a server's throughput on this machine."""
+        return self.best_throughput / self.batch_one_throughput
+
+    def as_rows(self) -> list[dict[str, object]]:
+        return [{"batch size": size, "ms per batch": ms, "images per second": throughput}
+                for size, (ms, throughput) in sorted(self.batches.items())]
+
+
+def measure_bare_model(
+    repeats: int = BARE_REPEATS, batch_sizes: Sequence[int] = BARE_BATCH_SIZES
+) -> BareModel:
+    """Time the bare model in its own process (it imports TensorFlow; the notebook does not)."""
+    return BareModel.from_measurement(measure_in_subprocess(repeats, batch_sizes))
+
+
+def against_limit(levels: Sequence[LoadLevel], bare: BareModel) -> list[dict[str, object]]:
+    """Each level's throughput as a share of the bare model's best, and its latency above batch 1."""
+    return [{
+        "server": level.server,
+        "clients": level.clients,
+        "images per second": level.result.throughput,
+        "÷ bare best": round(level.result.throughput / bare.best_throughput, 2),
+        "median − bare batch-1 (ms)": round(level.result.median_ms - bare.latency_ms, 1),
+    } for level in levels]
+
+
+def impossible_results(levels: Sequence[LoadLevel], bare: BareModel) -> list[str]:
+    """Signs that the machine was busy with something else while one of them was measured.
+
+    No server can answer faster than the model alone: a level above the bare model's best
+    throughput, or a median below its batch-1 time, means the two were measured under different
+    loads, and the ratios between them say little.
+    """
+    signs = []
+    for level in levels:
+        if level.result.throughput > bare.best_throughput * (1 + NOISE_MARGIN):
+            signs.append(f"{level.server}, {level.clients} clients: {level.result.throughput} images/s, "
+                         f"above the bare model's best ({bare.best_throughput})")
+        if level.result.median_ms < bare.latency_ms * (1 - NOISE_MARGIN):
+            signs.append(f"{level.server}, {level.clients} clients: median {level.result.median_ms} ms, "
+                         f"below the bare model's batch-1 time ({bare.latency_ms} ms)")
+    return signs
+
+
+@dataclass(frozen=True)
+class WireFormatRun:
+    """One wire format at one client: each request's milliseconds, and the bytes one request sends."""
+
+    label: str
+    binary: bool
+    latencies_ms: tuple[float, ...]
+    request_bytes: int
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.latencies_ms)
+
+    @property
+    def quartiles_ms(self) -> tuple[float, float]:
+        """The 25th and 75th percentiles: half the requests took between these."""
+        low, _, high = statistics.quantiles(self.latencies_ms, n=4)
+        return low, high
+
+    def as_row(self) -> dict[str, object]:
+        low, high = self.quartiles_ms
+        return {
+            "wire format": self.label,
+            "bytes per request": self.request_bytes,
+            "requests": len(self.latencies_ms),
+            "median (ms)": round(self.median_ms, 1),
+            "middle half (ms)": f"{low:.1f}–{high:.1f}",
+        }
+
+
+def request_bytes(image: bytes, binary: bool) -> int:
+    """What one request for ``image`` puts on the wire, in bytes (frames summed)."""
+    frames = encode_request_frames(image) if binary else [encode_request(image)]
+    return sum(len(frame) for frame in frames)
+
+
+def paired_difference_ms(binary: WireFormatRun, base64_json: WireFormatRun) -> float:
+    """Median over the pairs of (base64 JSON − two frames): positive when base64 is slower."""
+    return statistics.median(b - a for a, b in zip(binary.latencies_ms, base64_json.latencies_ms))
+
+
+def compare_wire_formats(
+    address: str, images: Sequence[bytes], requests: int = WIRE_REQUESTS,
+    timeout: float = REQUEST_TIMEOUT_S,
+) -> list[WireFormatRun]:
+    """Two frames, then base64 JSON (the list's order), one client, the formats taking turns.
+
+    Each image is sent in both formats one right after the other, the first of the pair
+    alternating: on a shared machine the load drifts by more than the difference being measured,
+    and timing one format for a while and then the other would measure the drift.
+    """
+    latencies: dict[bool, list[float]] = {True: [], False: []}
+    with ModelClient(address, timeout=timeout, retries=0, binary=True) as binary_client, \
+            ModelClient(address, timeout=timeout, retries=0, binary=False) as base64_client:
+        clients = {True: binary_client, False: base64_client}
+        for client in clients.values():
+            client.predict(images[0])
+        for index in range(requests):
+            image = images[index % len(images)]
+            for binary in ((True, False) if index % 2 == 0 else (False, True)):
+                began = time.perf_counter()
+                clients[binary].predict(image)
+                latencies[binary].append((time.perf_counter() - began) * 1000.0)
+    return [WireFormatRun(BINARY_FRAMES if binary else BASE64_JSON, binary, tuple(latencies[binary]),
+                          round(statistics.mean(request_bytes(image, binary) for image in images)))
+            for binary in (True, False)]

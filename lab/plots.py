@@ -7,7 +7,7 @@ cell's result) and a test can make plots without a display.
 from __future__ import annotations
 
 import textwrap
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
@@ -16,11 +16,17 @@ from .cold_start import STAGE_TITLES
 from .settings import ORIGINAL, OriginalFigures
 from .timing import Summary
 
+if TYPE_CHECKING:
+    from .concurrency import BareModel, LoadLevel, WireFormatRun
+
 OURS = "#3b6fb6"
 REFERENCE = "#bbbbbb"
 SLOW = "#c0392b"
 #: Characters per line of a bar's label under the axis.
 LABEL_WIDTH = 18
+#: Notebook 07: one colour per server (the original design first), one per number of clients.
+_SERVER_COLOURS = [SLOW, OURS, "#16a085"]
+_CLIENT_COLOURS = ["#a6bddb", "#3690c0", "#034e7b", "#8e44ad"]
 
 
 def _finish(fig: Figure) -> Figure:
@@ -125,15 +131,111 @@ def plot_speed_ups(speed_ups: Mapping[str, float], original: OriginalFigures = O
     return _finish(fig)
 
 
-def plot_throughput(rows: Sequence[Mapping[str, float]], x: str, y: str, group: str) -> Figure:
-    """Lines of ``y`` against ``x``, one per value of ``group`` (notebook 07)."""
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    for value in sorted({row[group] for row in rows}):
-        points = sorted((row[x], row[y]) for row in rows if row[group] == value)
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"{group} = {value:g}")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.legend()
+def plot_under_load(levels: Sequence[LoadLevel]) -> Figure:
+    """Images per second and median latency against the number of clients, one line per server."""
+    fig, (throughput, latency) = plt.subplots(1, 2, figsize=(10, 3.8))
+    servers = list(dict.fromkeys(level.server for level in levels))
+    for index, server in enumerate(servers):
+        mine = sorted((level for level in levels if level.server == server), key=lambda level: level.clients)
+        clients = [level.clients for level in mine]
+        style = {"marker": "o", "color": _SERVER_COLOURS[index % len(_SERVER_COLOURS)],
+                 "label": textwrap.fill(server, 34)}
+        throughput.plot(clients, [level.result.throughput for level in mine], **style)
+        latency.plot(clients, [level.result.median_ms for level in mine], **style)
+    for ax, title, unit in ((throughput, "Throughput", "images per second"),
+                            (latency, "Median latency", "milliseconds")):
+        ax.set_xlabel("clients sending at once")
+        ax.set_xticks(sorted({level.clients for level in levels}))
+        ax.set_ylabel(unit)
+        ax.set_ylim(bottom=0)
+        ax.set_title(title)
+    throughput.legend(fontsize=8, loc="lower right")
+    return _finish(fig)
+
+
+def plot_batch_sizes(levels: Sequence[LoadLevel]) -> Figure:
+    """For each number of clients, the share of requests answered in a batch of each size."""
+    largest = max(size for level in levels for size in level.batches)
+    sizes = list(range(1, largest + 1))
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    width = 0.8 / len(levels)
+    for index, level in enumerate(levels):
+        total = sum(level.batches.values())
+        shares = [100 * level.batches.get(size, 0) / total for size in sizes]
+        ax.bar([size + (index - (len(levels) - 1) / 2) * width for size in sizes], shares, width=width,
+               color=_CLIENT_COLOURS[index % len(_CLIENT_COLOURS)],
+               label=f"{level.clients} client{'s' if level.clients > 1 else ''}: "
+                     f"{level.mean_batch:.1f} on average")
+    ax.set_xticks(sizes)
+    ax.set_xlabel("images in the forward pass that answered the request (reply.batch)")
+    ax.set_ylabel("% of requests")
+    ax.set_title(f"Batch sizes seen by {levels[0].server.split(':')[0]}")
+    ax.legend(fontsize=8)
+    return _finish(fig)
+
+
+def plot_against_limit(levels: Sequence[LoadLevel], bare: BareModel) -> Figure:
+    """Throughput as a share of the bare model's best batched throughput, per server and clients."""
+    servers = list(dict.fromkeys(level.server for level in levels))
+    clients = sorted({level.clients for level in levels})
+    width = 0.8 / len(servers)
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for index, server in enumerate(servers):
+        by_clients = {level.clients: level for level in levels if level.server == server}
+        positions = [i + (index - (len(servers) - 1) / 2) * width for i, c in enumerate(clients)
+                     if c in by_clients]
+        shares = [by_clients[c].result.throughput / bare.best_throughput for c in clients
+                  if c in by_clients]
+        bars = ax.bar(positions, shares, width=width, label=textwrap.fill(server, 30),
+                      color=_SERVER_COLOURS[index % len(_SERVER_COLOURS)])
+        ax.bar_label(bars, labels=[f"{s:.0%}" for s in shares], padding=2, fontsize=8)
+    limit = f"bare model, batch {bare.best_batch}: {bare.best_throughput:.1f} images/s"
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label=textwrap.fill(limit, 30))
+    single = f"bare model, batch 1: {bare.batch_one_throughput:.1f} images/s"
+    ax.axhline(1 / bare.batching_gain, color="black", linestyle=":", linewidth=1,
+               label=textwrap.fill(single, 30))
+    ax.set_xticks(range(len(clients)), [f"{c} client{'s' if c > 1 else ''}" for c in clients])
+    ax.set_ylabel("÷ the bare model's best throughput")
+    highest = max(level.result.throughput for level in levels) / bare.best_throughput
+    ax.set_ylim(0, max(1.0, highest) * 1.15)
+    ax.set_title("How close each server gets to the model's own speed")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+    return _finish(fig)
+
+
+def plot_wire_formats(runs: Sequence[WireFormatRun]) -> Figure:
+    """Median latency at one client per wire format, whiskers over the middle half of the requests."""
+    labels = [textwrap.fill(f"{run.label} ({run.request_bytes / 1024:.0f} KiB)", 30) for run in runs]
+    medians = [run.median_ms for run in runs]
+    errors = [[run.median_ms - run.quartiles_ms[0] for run in runs],
+              [run.quartiles_ms[1] - run.median_ms for run in runs]]
+    fig, ax = plt.subplots(figsize=(8, 2.8))
+    bars = ax.barh(labels, medians, xerr=errors, capsize=6,
+                   color=[OURS if run.binary else SLOW for run in runs])
+    ax.bar_label(bars, labels=[f"{m:.1f} ms" for m in medians], padding=8)
+    ax.set_xlim(0, max(run.quartiles_ms[1] for run in runs) * 1.3)
+    ax.set_xlabel("median ms per request at one client (whiskers: the middle half of the requests)")
+    ax.invert_yaxis()
+    ax.set_title("The same images, two wire formats")
+    return _finish(fig)
+
+
+def plot_answers_per_worker(phases: Mapping[str, Mapping[str, int]]) -> Figure:
+    """Replies per worker process, one group of bars per phase (both running, one stopped)."""
+    workers = list(dict.fromkeys(name for counts in phases.values() for name in counts))
+    width = 0.8 / len(phases)
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    for index, (phase, counts) in enumerate(phases.items()):
+        values = [counts.get(worker, 0) for worker in workers]
+        bars = ax.bar([i + (index - (len(phases) - 1) / 2) * width for i in range(len(workers))],
+                      values, width=width, label=phase,
+                      color=_CLIENT_COLOURS[index % len(_CLIENT_COLOURS)])
+        ax.bar_label(bars, padding=2, fontsize=8)
+    ax.set_xticks(range(len(workers)), workers)
+    ax.set_ylabel("replies")
+    ax.set_ylim(0, max(max(c.values(), default=0) for c in phases.values()) * 1.25 + 1)
+    ax.set_title("Which worker process answered (reply.worker)")
+    ax.legend(fontsize=8)
     return _finish(fig)
 
 

@@ -12,9 +12,13 @@ import pytest
 from flask import render_template
 from werkzeug.serving import make_server
 
+from benchmarks.bare import BareMeasurementFailed, measure_in_subprocess
+from benchmarks.load import LoadResult
+from benchmarks.workload import photo_jpegs
 from flask_server.app import create_app
 from lab import (
-    cold_start, concurrency, display, measure, plots, raw_zmq, sample_images, settings, timing, web,
+    cold_start, concurrency, display, measure, plots, raw_zmq, remote_workers, sample_images, settings,
+    timing, web,
 )
 from lab.checks import checks_command
 from lab.processes import free_port
@@ -182,11 +186,115 @@ def test_a_raw_request_to_nothing_gives_up_after_its_timeout() -> None:
     assert time.perf_counter() - started < 2.0
 
 
-def test_several_clients_at_once_each_get_their_own_replies(model_server) -> None:
-    run = concurrency.run_clients(model_server.address, sample_images.sample_images(), workers=2,
-                                  clients=3, requests_per_client=2)
-    assert len(run.latencies) == 6 and run.throughput > 0
-    assert run.as_row()["clients"] == 3
+BARE = concurrency.BareModel.from_measurement({
+    "latency_ms": 50.0, "best_batch": "8", "best_throughput": 40.0, "decode_ms": 3.0,
+    "batches": {"1": {"ms_per_batch": 50.0, "throughput": 20.0},
+                "8": {"ms_per_batch": 200.0, "throughput": 40.0}},
+})
+
+
+def _level(server: str, clients: int, throughput: float, median_ms: float,
+           batches: dict[int, int]) -> concurrency.LoadLevel:
+    result = LoadResult(clients, sum(batches.values()), 0, 1.0, median_ms, median_ms, median_ms, throughput)
+    return concurrency.LoadLevel(server, result, batches, {"host:1": sum(batches.values())})
+
+
+def test_every_timed_reply_under_load_is_counted_with_its_batch_and_worker(model_server) -> None:
+    levels = concurrency.under_load("ours", model_server.address, photo_jpegs(3), levels=(1, 3),
+                                    requests=6)
+    assert [level.clients for level in levels] == [1, 3]
+    for level in levels:
+        assert level.result.errors == 0 and level.result.throughput > 0
+        assert sum(level.batches.values()) == level.result.requests == 6, "warm-ups counted or replies lost"
+        assert all(1 <= size <= 8 for size in level.batches)
+        assert [worker.rsplit(":", 1)[1] for worker in level.workers] == [str(model_server.pid)]
+    assert levels[1].as_row()["batch sizes seen (size×replies)"] == concurrency.batch_counts_text(
+        levels[1].batches)
+
+
+def test_a_load_run_against_no_server_fails_and_says_why(dead_address) -> None:
+    with pytest.raises(concurrency.LoadFailed, match="no model server is answering"):
+        concurrency.under_load("nobody", dead_address, photo_jpegs(1), levels=(1,), requests=2, timeout=1.0)
+
+
+def test_batch_counts_read_as_size_times_replies() -> None:
+    assert concurrency.batch_counts_text({8: 16, 1: 3}) == "1×3, 8×16"
+    assert _level("ours", 8, 30.0, 200.0, {1: 2, 4: 4, 8: 2}).mean_batch == (2 + 16 + 16) / 8
+
+
+def test_ours_is_set_beside_the_original_at_the_same_number_of_clients() -> None:
+    original = [_level("original", c, 20.0, 50.0 * c, {1: 4}) for c in (1, 8)]
+    ours = [_level("ours", c, 20.0 * c, 50.0, {c: 4}) for c in (1, 4, 8)]
+    rows = concurrency.side_by_side(original, ours)
+    assert [row["clients"] for row in rows] == [1, 8]
+    assert rows[1]["throughput: ours ÷ original"] == 8.0
+    assert rows[1]["ours: images per forward pass"] == 8.0
+
+
+def test_the_bare_model_is_the_limit_each_level_is_divided_by() -> None:
+    assert BARE.batches == {1: (50.0, 20.0), 8: (200.0, 40.0)} and BARE.best_batch == 8
+    (row,) = concurrency.against_limit([_level("ours", 8, 30.0, 80.0, {8: 4})], BARE)
+    assert row["÷ bare best"] == 0.75
+    assert BARE.batch_one_throughput == 20.0 and BARE.batching_gain == 2.0
+    assert row["median − bare batch-1 (ms)"] == 30.0
+
+
+def test_a_server_faster_than_the_bare_model_is_called_out() -> None:
+    plausible = _level("ours", 8, 39.0, 300.0, {8: 8})
+    too_fast = _level("ours", 1, 45.0, 30.0, {1: 8})
+    assert concurrency.impossible_results([plausible], BARE) == []
+    signs = concurrency.impossible_results([plausible, too_fast], BARE)
+    assert len(signs) == 2 and "above the bare model's best" in signs[0] and "below" in signs[1]
+
+
+def test_the_bare_model_subprocess_fails_with_its_error_message() -> None:
+    with pytest.raises(BareMeasurementFailed, match="--batch-sizes must include 1"):
+        measure_in_subprocess(repeats=1, batch_sizes=(2,))
+
+
+def test_the_bare_model_is_timed_in_its_own_process() -> None:
+    bare = concurrency.measure_bare_model(repeats=1, batch_sizes=(1, 2))
+    assert set(bare.batches) == {1, 2} and bare.best_batch in (1, 2)
+    assert bare.latency_ms == bare.batches[1][0] > 0
+    assert bare.best_throughput == max(throughput for _, throughput in bare.batches.values())
+
+
+def test_base64_json_puts_a_third_more_bytes_on_the_wire() -> None:
+    image = photo_jpegs(1)[0]
+    ratio = concurrency.request_bytes(image, binary=False) / concurrency.request_bytes(image, binary=True)
+    assert 1.3 < ratio < 1.4
+
+
+def test_wire_formats_take_turns_request_by_request(model_server) -> None:
+    binary, base64_json = concurrency.compare_wire_formats(model_server.address, photo_jpegs(2), requests=3)
+    assert (binary.binary, base64_json.binary) == (True, False)
+    assert len(binary.latencies_ms) == len(base64_json.latencies_ms) == 3
+    assert base64_json.request_bytes > binary.request_bytes
+    assert binary.as_row()["wire format"] == concurrency.BINARY_FRAMES
+
+
+def test_the_wire_format_difference_is_taken_pair_by_pair() -> None:
+    binary = concurrency.WireFormatRun("two frames", True, (50.0, 90.0, 70.0), 40_000)
+    base64_json = concurrency.WireFormatRun("base64", False, (52.0, 91.0, 80.0), 53_000)
+    assert concurrency.paired_difference_ms(binary, base64_json) == 2.0
+    assert binary.median_ms == 70.0 and binary.as_row()["requests"] == 3
+
+
+def test_replies_are_counted_per_worker_process(model_server) -> None:
+    answers = remote_workers.answered_by(model_server.address, photo_jpegs(2), requests=3)
+    per_phase = remote_workers.answers_per_process(
+        {"first": answers, "second": {"elsewhere:1": 2}}, [model_server])
+    assert per_phase == {"first": {model_server.name: 3},
+                         "second": {model_server.name: 0, "another process (elsewhere:1)": 2}}
+    rows = remote_workers.worker_rows(per_phase, [model_server])
+    assert rows[0] == {"worker process": model_server.name, "pid": model_server.pid, "running now": "yes",
+                       "replies: first": 3, "replies: second": 0}
+    assert rows[1]["replies: second"] == 2 and rows[1]["pid"] == ""
+
+
+def test_a_command_line_reads_as_typed(model_server) -> None:
+    assert remote_workers.command_line(model_server).startswith(
+        f"python -m model_server --address {model_server.address}")
 
 
 def test_html_escapes_what_came_from_outside() -> None:
@@ -197,13 +305,20 @@ def test_html_escapes_what_came_from_outside() -> None:
 
 def test_plots_draw_without_a_display() -> None:
     summaries = [timing.summarise(measure.MONOLITH, [5.0, 6.0]), timing.summarise(measure.WEB_APP, [0.2, 0.3])]
+    levels = [_level("original", 1, 20.0, 50.0, {1: 4}), _level("original", 8, 20.0, 400.0, {1: 8}),
+              _level("ours", 1, 20.0, 50.0, {1: 4}), _level("ours", 8, 35.0, 220.0, {4: 2, 8: 6})]
     figures = [
         plots.plot_cold_stages(dict.fromkeys(cold_start.STAGES, 1.0)),
         plots.plot_requests({measure.MONOLITH: [5.0, 6.0]}),
         plots.plot_server_stages({"inference": 50.0}, "one"),
         plots.plot_comparison(summaries),
         plots.plot_speed_ups({"vs the monolith app": 20.0}),
-        plots.plot_throughput([{"clients": 1, "rps": 5.0, "workers": 1}], "clients", "rps", "workers"),
+        plots.plot_under_load(levels),
+        plots.plot_batch_sizes(levels[2:]),
+        plots.plot_against_limit(levels, BARE),
+        plots.plot_wire_formats([concurrency.WireFormatRun("two frames", True, (50.0, 52.0, 49.0), 40_000),
+                                 concurrency.WireFormatRun("base64", False, (51.0, 53.0, 50.0), 53_000)]),
+        plots.plot_answers_per_worker({"both": {"a": 6, "b": 6}, "after a left": {"a": 0, "b": 12}}),
     ]
     assert all(figure.axes for figure in figures)
 
