@@ -219,10 +219,10 @@ def impossible_results(levels: Sequence[LoadLevel], bare: BareModel) -> list[str
     signs = []
     for level in levels:
         if level.result.throughput > bare.best_throughput * (1 + NOISE_MARGIN):
-            signs.append(f"{level.server}, {level.clients} clients: {level.result.throughput} images/s, "
+            signs.append(f"{level.server}, {level.clients} at once: {level.result.throughput} images/s, "
                          f"above the bare model's best ({bare.best_throughput})")
         if level.result.median_ms < bare.latency_ms * (1 - NOISE_MARGIN):
-            signs.append(f"{level.server}, {level.clients} clients: median {level.result.median_ms} ms, "
+            signs.append(f"{level.server}, {level.clients} at once: median {level.result.median_ms} ms, "
                          f"below the bare model's batch-1 time ({bare.latency_ms} ms)")
     return signs
 
