@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
+from typing import Callable
 
 import pytest
 import zmq
@@ -33,9 +34,14 @@ def dead_address() -> str:
 
 
 class SilentServer:
-    """A real ZeroMQ ROUTER that receives requests and never answers: a hung model server."""
+    """A real ZeroMQ ROUTER that receives requests and never answers: a hung model server.
 
-    def __init__(self) -> None:
+    Given ``answer`` (request header frame → reply frame), it answers every request with it
+    instead, e.g. the way a full server says "busy".
+    """
+
+    def __init__(self, answer: Callable[[bytes], bytes] | None = None) -> None:
+        self._answer = answer
         self.address = f"tcp://127.0.0.1:{free_port()}"
         self.received: list[bytes] = []
         self._context = zmq.Context()
@@ -49,14 +55,30 @@ class SilentServer:
     def _listen(self) -> None:
         while not self._stop.is_set():
             if self._router.poll(20):
-                _envelope, body = split_envelope(self._router.recv_multipart())
+                envelope, body = split_envelope(self._router.recv_multipart())
                 self.received.append(body[0])
+                if self._answer is not None:
+                    self._router.send_multipart([*envelope, self._answer(body[0])])
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
         self._router.close()
         self._context.term()
+
+
+@pytest.fixture
+def scripted_server():
+    """``scripted_server(answer)``: a ``SilentServer`` that answers every request with ``answer``."""
+    servers = []
+
+    def make(answer: Callable[[bytes], bytes]) -> SilentServer:
+        servers.append(SilentServer(answer))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
 
 
 @pytest.fixture

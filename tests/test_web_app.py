@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import html
-import threading
 
 import pytest
-import zmq
 
 import imagegen
-from lab.processes import free_port
 from model_server.protocol import ErrorCode, encode_error, request_id_of
-from model_server.server import split_envelope
 
 
 def test_upload_page_has_a_labelled_file_field_named_file(client):
@@ -231,39 +227,14 @@ def test_metrics_count_requests_errors_and_model_server_time(client, upload):
     assert 'webapp_request_seconds_count{route="/api/predict"} 2.0' in text
 
 
-class BusyServer:
-    """A real ROUTER that answers every request the way a full model server does: 'busy'."""
-
-    def __init__(self) -> None:
-        self.address = f"tcp://127.0.0.1:{free_port()}"
-        self._router = zmq.Context.instance().socket(zmq.ROUTER)
-        self._router.linger = 0
-        self._router.bind(self.address)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._answer, daemon=True)
-        self._thread.start()
-
-    def _answer(self) -> None:
-        while not self._stop.is_set():
-            if self._router.poll(20):
-                envelope, body = split_envelope(self._router.recv_multipart())
-                reply = encode_error(ErrorCode.BUSY, "the model server is busy", request_id_of(body[0]))
-                self._router.send_multipart([*envelope, reply])
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._router.close()
+def _busy(header: bytes) -> bytes:
+    return encode_error(ErrorCode.BUSY, "the model server is busy", request_id_of(header))
 
 
-def test_a_busy_model_server_gets_503_with_retry_after(make_app, upload):
-    busy = BusyServer()
-    try:
-        client = make_app(busy.address).test_client()
-        api = upload(client, "/api/predict", imagegen.jpeg())
-        page = upload(client, "/uploader", imagegen.jpeg())
-    finally:
-        busy.close()
+def test_a_busy_model_server_gets_503_with_retry_after(make_app, upload, scripted_server):
+    client = make_app(scripted_server(_busy).address).test_client()
+    api = upload(client, "/api/predict", imagegen.jpeg())
+    page = upload(client, "/uploader", imagegen.jpeg())
     assert (api.status_code, api.get_json()["error"]["code"]) == (503, "busy")
     assert api.headers["Retry-After"].isdigit()
     assert page.status_code == 503 and b"The model server is busy" in page.data
