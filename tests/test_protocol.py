@@ -153,7 +153,7 @@ def test_top_accepts_whole_numbers_from_1_to_1000(top):
 def test_error_code_values_are_the_documented_spellings():
     assert {code.value for code in ErrorCode} == {
         "bad_json", "bad_request", "bad_base64", "empty_image", "not_an_image",
-        "unreadable_image", "image_too_large", "internal",
+        "unreadable_image", "image_too_large", "internal", "busy",
     }
 
 
