@@ -36,11 +36,11 @@ def dead_address() -> str:
 class SilentServer:
     """A real ZeroMQ ROUTER that receives requests and never answers: a hung model server.
 
-    Given ``answer`` (request header frame → reply frame), it answers every request with it
-    instead, e.g. the way a full server says "busy".
+    Given ``answer`` (request header frame → reply frame, or ``None`` to stay silent), it answers
+    requests with it instead, e.g. the way a full server says "busy".
     """
 
-    def __init__(self, answer: Callable[[bytes], bytes] | None = None) -> None:
+    def __init__(self, answer: Callable[[bytes], bytes | None] | None = None) -> None:
         self._answer = answer
         self.address = f"tcp://127.0.0.1:{free_port()}"
         self.received: list[bytes] = []
@@ -57,8 +57,9 @@ class SilentServer:
             if self._router.poll(20):
                 envelope, body = split_envelope(self._router.recv_multipart())
                 self.received.append(body[0])
-                if self._answer is not None:
-                    self._router.send_multipart([*envelope, self._answer(body[0])])
+                reply = self._answer(body[0]) if self._answer is not None else None
+                if reply is not None:
+                    self._router.send_multipart([*envelope, reply])
 
     def close(self) -> None:
         self._stop.set()
@@ -72,7 +73,7 @@ def scripted_server():
     """``scripted_server(answer)``: a ``SilentServer`` that answers every request with ``answer``."""
     servers = []
 
-    def make(answer: Callable[[bytes], bytes]) -> SilentServer:
+    def make(answer: Callable[[bytes], bytes | None]) -> SilentServer:
         servers.append(SilentServer(answer))
         return servers[-1]
 

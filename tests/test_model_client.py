@@ -129,56 +129,27 @@ def test_client_recovers_when_its_server_starts_later(dead_address):
         server.close()
 
 
-class ForgetfulServer:
-    """A ROUTER that drops the first ``forget`` requests and answers pings after that."""
-
-    def __init__(self, forget: int):
-        self.address = f"tcp://127.0.0.1:{free_port()}"
-        self.received = 0
-        self._forget = forget
-        self._context = zmq.Context()
-        self._router = self._context.socket(zmq.ROUTER)
-        self._router.linger = 0
-        self._router.bind(self.address)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            if not self._router.poll(20):
-                continue
-            *envelope, frame = self._router.recv_multipart()
-            self.received += 1
-            if self.received > self._forget:
-                info = ServerInfo("forgetful", "none", 1, id=decode_request(frame).id)
-                self._router.send_multipart([*envelope, encode_server_info(info)])
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._router.close()
-        self._context.term()
-
-
 @pytest.fixture
-def forgetful_server():
-    servers = []
+def forgetful_server(scripted_server):
+    """``forgetful_server(forget)``: drops the first ``forget`` requests, answers pings after that."""
 
-    def make(forget: int) -> ForgetfulServer:
-        servers.append(ForgetfulServer(forget))
-        return servers[-1]
+    def make(forget: int):
+        def answer(header: bytes) -> bytes | None:
+            if len(server.received) <= forget:
+                return None
+            return encode_server_info(ServerInfo("forgetful", "none", 1, id=decode_request(header).id))
 
-    yield make
-    for server in servers:
-        server.close()
+        server = scripted_server(answer)
+        return server
+
+    return make
 
 
 def test_lost_request_is_answered_on_retry(forgetful_server):
     server = forgetful_server(forget=1)
     with ModelClient(server.address, timeout=0.3, retries=1) as client:
         assert client.ping().model == "forgetful"
-    assert server.received == 2
+    assert len(server.received) == 2
 
 
 def test_next_request_after_a_timeout_is_answered(forgetful_server):
