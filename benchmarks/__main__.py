@@ -23,6 +23,8 @@ from lab.processes import ServerProcess, running_servers
 from . import systems
 from .bare import measure_in_subprocess
 from .load import LoadResult, run_load
+from .overhead import ROUNDS as OVERHEAD_ROUNDS
+from .overhead import measure as measure_overhead
 from .report import plot, ratios, table
 from .workload import photo_jpegs
 
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per concurrency level")
     parser.add_argument("--quick", action="store_true", help="fewer levels, one run: a smoke test")
     parser.add_argument("--only", nargs="*", help="run only systems whose name contains these words")
+    parser.add_argument("--overhead-rounds", type=int, default=OVERHEAD_ROUNDS,
+                        help="rounds of the paired overhead measurement; 0 skips it")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--report-only", action="store_true",
                         help="only redo the table, ratios and plot from --out's results.json")
@@ -123,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{rows[concurrency]['throughput']} img/s", flush=True)
         results["systems"][name] = rows
         results["footprints"][name] = footprint
+    if args.overhead_rounds and not args.quick:
+        print("measuring the overhead of one request, in pairs with the bare model …", flush=True)
+        results["overhead"] = measure_overhead(args.overhead_rounds)
     print("measuring the bare model again …", flush=True)
     bare_runs.append(measure_in_subprocess())
     results["bare_runs"] = bare_runs

@@ -37,6 +37,10 @@ def ratios(results: dict) -> dict:
     base64_1 = _row(results, "our server, client, base64 JSON", 1)
     if base64_1 and ours_1:
         out["base64_json_minus_binary_frames_ms_at_1"] = round(base64_1["median_ms"] - ours_1["median_ms"], 2)
+    paired = results.get("overhead")
+    if paired:
+        out["paired_client_minus_bare_ms_at_1"] = paired["client_minus_bare_ms"]["median"]
+        out["paired_web_waitress_minus_bare_ms_at_1"] = paired["web_minus_bare_ms"]["median"]
     monolith = _row(results, "monolith", 1)
     if monolith and ours_1:
         out["monolith_vs_ours_at_1"] = round(monolith["median_ms"] / ours_1["median_ms"], 1)
@@ -67,6 +71,13 @@ def table(results: dict) -> str:
         for name, servers in footprints.items():
             for process, figures in servers.items():
                 lines.append(f"| {name} | {process} | {figures['ready_s']} | {figures['memory_mb']} |")
+    paired = results.get("overhead")
+    if paired:
+        lines += ["", f"One request at a time, {paired['rounds']} rounds in which the bare model, "
+                  "the client and the web app (waitress) take turns:", "",
+                  "| milliseconds | median | quartiles |", "| --- | ---: | ---: |"]
+        lines += [f"| {name} | {figures['median']} | {figures['q1']}–{figures['q3']} |"
+                  for name, figures in paired.items() if isinstance(figures, dict)]
     lines += ["", "| ratio | value |", "| --- | ---: |"]
     lines += [f"| {name} | {value} |" for name, value in results["ratios"].items()]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,221 @@
+"""What serving adds to one request, measured in pairs: the bare model and the servers take turns.
+
+Measuring each system in its own block (all bare runs, then all server runs) mixes the serving
+overhead with the drift of a shared machine between blocks: two bare runs of one benchmark here
+differed by 21 ms, more than the overhead being judged. So each round times one bare batch-1
+forward pass (in a probe process that holds its own model), one request through ``ModelClient``
+and one through the web app over HTTP, in rotating order, and the overhead is the median of the
+per-round differences. The server's own timings split each request into decoding, queueing,
+inference and the rest (the wire, JSON, the client).
+
+Run ``python -m benchmarks.overhead``; prints JSON. The probe is ``python -m benchmarks.overhead
+--probe``: it reads one line per measurement from stdin and answers the milliseconds of one
+forward pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import select
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterator
+
+import requests
+
+from lab.processes import REPO_ROOT, start_model_server, start_web_app
+from model_server.client import ModelClient
+
+from .workload import photo_jpegs
+
+ROUNDS = 60
+#: Rounds run first and thrown away: the first requests of a fresh process are slow.
+WARMUP_ROUNDS = 5
+#: Pause between two timed calls, so that one system's threads are idle when the next one runs.
+PAUSE_S = 0.03
+#: Seconds the probe may take to load its model, and then one forward pass.
+PROBE_START_TIMEOUT_S = 180.0
+PROBE_CALL_TIMEOUT_S = 30.0
+REQUEST_TIMEOUT_S = 60.0
+SERVER_SETTINGS = ("--max-batch", "8")
+
+
+class ProbeFailed(RuntimeError):
+    """The bare-model probe exited or did not answer in time; the message ends with its stderr."""
+
+
+class BareModelProbe:
+    """A process holding the bare compiled model; ``forward_ms()`` times one batch-1 pass in it."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.overhead", "--probe"], cwd=REPO_ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self._read_line(PROBE_START_TIMEOUT_S)  # "ready"
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def forward_ms(self) -> float:
+        assert self._process.stdin is not None
+        self._process.stdin.write(b"go\n")
+        self._process.stdin.flush()
+        return float(self._read_line(PROBE_CALL_TIMEOUT_S))
+
+    def _read_line(self, timeout: float) -> str:
+        stdout = self._process.stdout
+        assert stdout is not None
+        readable, _, _ = select.select([stdout], [], [], timeout)
+        line = stdout.readline() if readable else b""
+        if not line:
+            self.close()
+            stderr = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
+            tail = "\n".join(stderr.splitlines()[-20:])
+            raise ProbeFailed(f"the bare-model probe did not answer within {timeout:.0f} s:\n{tail}")
+        return line.decode().strip()
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+
+    def __enter__(self) -> BareModelProbe:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def run_probe() -> int:
+    """The probe's side: load the model, then time one forward pass per line read from stdin."""
+    import numpy as np
+
+    from model_server.images import decode_image
+    from model_server.model import ResNet50Classifier
+
+    classifier = ResNet50Classifier.load("random")
+    batch = classifier.preprocess(decode_image(photo_jpegs(1)[0])[np.newaxis])
+    classifier.infer(batch)
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        began = time.perf_counter()
+        classifier.infer(batch)
+        print(round((time.perf_counter() - began) * 1000, 3), flush=True)
+    return 0
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round's milliseconds: the bare pass, the two requests, and the server's own split."""
+
+    bare: float
+    client: float
+    web: float
+    server_total: float
+    server_inference: float
+    server_decode: float
+    server_queue: float
+
+
+def _timed(call: Callable[[], object]) -> tuple[float, object]:
+    began = time.perf_counter()
+    result = call()
+    return (time.perf_counter() - began) * 1000, result
+
+
+def measure_rounds(
+    probe: BareModelProbe, client: ModelClient, web_url: str, images: list[bytes], rounds: int,
+) -> list[Round]:
+    """``rounds`` rounds of (bare, client, web) in rotating order, after a few thrown away."""
+    session = requests.Session()
+    measured = []
+    for index in range(-WARMUP_ROUNDS, rounds):
+        image = images[index % len(images)]
+        figures: dict[str, object] = {}
+        steps = {
+            "bare": lambda: (probe.forward_ms(), None),
+            "client": lambda: _timed(lambda: client.predict(image)),
+            "web": lambda: _timed(lambda: session.post(
+                web_url, files={"file": ("photo.jpg", image, "image/jpeg")},
+                timeout=REQUEST_TIMEOUT_S).raise_for_status()),
+        }
+        names = list(steps)
+        for name in names[index % 3:] + names[:index % 3]:
+            figures[name] = steps[name]()
+            time.sleep(PAUSE_S)
+        if index < 0:
+            continue
+        (bare, _), (client_ms, reply), (web_ms, _) = figures["bare"], figures["client"], figures["web"]
+        measured.append(Round(
+            bare=bare, client=client_ms, web=web_ms, server_total=reply.timings.total,
+            server_inference=reply.timings.inference, server_decode=reply.timings.decode,
+            server_queue=reply.timings.queue,
+        ))
+    return measured
+
+
+def _quartiles(values: list[float]) -> dict[str, float]:
+    q1, median, q3 = statistics.quantiles(values, n=4)
+    return {"median": round(median, 2), "q1": round(q1, 2), "q3": round(q3, 2)}
+
+
+def summarize(rounds: list[Round]) -> dict:
+    """Medians of each system and of the per-round differences that the targets are stated in."""
+    def column(pick: Callable[[Round], float]) -> dict[str, float]:
+        return _quartiles([pick(r) for r in rounds])
+
+    return {
+        "rounds": len(rounds),
+        "bare_ms": column(lambda r: r.bare),
+        "client_ms": column(lambda r: r.client),
+        "web_ms": column(lambda r: r.web),
+        "client_minus_bare_ms": column(lambda r: r.client - r.bare),
+        "web_minus_bare_ms": column(lambda r: r.web - r.bare),
+        "server_inference_minus_bare_ms": column(lambda r: r.server_inference - r.bare),
+        "server_decode_ms": column(lambda r: r.server_decode),
+        "server_queue_ms": column(lambda r: r.server_queue),
+        "wire_and_client_ms": column(lambda r: r.client - r.server_total),
+        "every_round": [asdict(r) for r in rounds],
+    }
+
+
+@contextlib.contextmanager
+def _servers() -> Iterator[tuple[ModelClient, str]]:
+    with start_model_server("random", extra_args=SERVER_SETTINGS, name="overhead-model") as model, \
+            start_web_app(model.address, name="overhead-web", wsgi_server="waitress") as web, \
+            ModelClient(model.address, timeout=REQUEST_TIMEOUT_S, retries=0) as client:
+        yield client, f"{web.address}/api/predict"
+
+
+def measure(rounds: int = ROUNDS) -> dict:
+    """Start the probe, our model server and the web app (waitress); measure; stop them all."""
+    images = photo_jpegs()
+    with BareModelProbe() as probe, _servers() as (client, web_url):
+        return summarize(measure_rounds(probe, client, web_url, images, rounds))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed rounds (default: %(default)s)")
+    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.probe:
+        return run_probe()
+    if args.rounds < 4:
+        parser.error("--rounds must be at least 4 (quartiles need them)")
+    summary = measure(args.rounds)
+    json.dump({k: v for k, v in summary.items() if k != "every_round"}, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
