@@ -5,8 +5,11 @@ whatever is waiting (at most ``max_batch`` images) and runs the model once. ResN
 a batch of 8 in about 60% of the time of 8 single images, so under load this is most of the
 throughput there is.
 
-It never makes a lone request wait for company: the batcher waits up to ``max_delay_ms`` for more
-images only while some worker is still decoding one, i.e. when company is known to be coming.
+It never makes a lone request wait for company: the batcher waits (at most ``max_delay_ms``) for
+more images only when company is known to be coming: while some worker is still decoding one, or
+right after a batch of several, whose clients send their next images as soon as they have their
+answers. Without the second rule, 8 clients lock into batches of 1 and 7: the one image that came
+back first always finds the model free and goes alone.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class Batcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
         self.batch_sizes: dict[int, int] = {}
+        self._last_batch_size = 0
+        self._last_batch_done = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -94,9 +99,13 @@ class Batcher:
             self._queue.put(_Item(pixels, future, time.perf_counter()))
         return future
 
-    def _company_expected(self) -> bool:
+    def _company_expected(self, collected: int) -> bool:
+        """A worker is decoding an image, or clients of the last batch may still come back."""
         with self._lock:
-            return self._decoding > 0
+            if self._decoding > 0:
+                return True
+        returning = collected < self._last_batch_size
+        return returning and time.perf_counter() - self._last_batch_done < self.max_delay_s
 
     def _collect(self, first: _Item) -> list[_Item]:
         batch = [first]
@@ -108,7 +117,7 @@ class Batcher:
             except queue.Empty:
                 pass
             remaining = deadline - time.perf_counter()
-            if remaining <= 0 or not self._company_expected():
+            if remaining <= 0 or not self._company_expected(len(batch)):
                 break
             try:
                 batch.append(self._queue.get(timeout=min(remaining, 0.0005)))
@@ -137,6 +146,7 @@ class Batcher:
                 continue
             size = len(batch)
             self.batch_sizes[size] = self.batch_sizes.get(size, 0) + 1
+            self._last_batch_size, self._last_batch_done = size, time.perf_counter()
             for index, item in enumerate(batch):
                 item.future.set_result(BatchResult(
                     probabilities=probabilities[index], batch_size=size,
