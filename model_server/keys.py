@@ -29,6 +29,9 @@ CLIENTS_DIR = "clients"
 WORKERS_DIR = "workers"
 PUBLIC_SUFFIX = ".key"
 SECRET_SUFFIX = ".key_secret"
+#: The variables that give a client (the web app, the test client) its CURVE key files.
+CLIENT_SECRET_KEY_VARIABLE = "MODEL_SERVER_CLIENT_SECRET_KEY"
+SERVER_PUBLIC_KEY_VARIABLE = "MODEL_SERVER_SERVER_PUBLIC_KEY"
 #: Secret key files and the directories holding them: their owner only.
 SECRET_FILE_MODE = 0o600
 KEY_DIR_MODE = 0o700
@@ -166,11 +169,13 @@ def main(argv: list[str]) -> int:
     print(f"""Keys written under {keys.path}. Secret files ({SECRET_SUFFIX}) are readable by you only.
 
 The model server (keep server{SECRET_SUFFIX} on the server machine only):
-  python -m model_server --secret-key {keys.server_secret} \\
-      --authorized-clients {keys.clients} --authorized-workers {keys.workers} --address tcp://0.0.0.0:5576
+  python -m model_server --address tcp://0.0.0.0:5576 --backend-address tcp://0.0.0.0:5577 \\
+      --secret-key {keys.server_secret} \\
+      --authorized-clients {keys.clients} --authorized-workers {keys.workers}
 Each client gets its own {SECRET_SUFFIX} file and the server's public key, e.g. the web app:
-  MODEL_SERVER_CLIENT_SECRET_KEY={keys.client_secret(clients[0] if clients else 'NAME')} \\
-  MODEL_SERVER_SERVER_PUBLIC_KEY={keys.server_public} flask --app flask_server.app run
+  MODEL_SERVER_ADDRESS=tcp://SERVER:5576 \\
+  {CLIENT_SECRET_KEY_VARIABLE}={keys.client_secret(clients[0] if clients else 'NAME')} \\
+  {SERVER_PUBLIC_KEY_VARIABLE}={keys.server_public} flask --app flask_server.app run
 Each worker machine gets its own {SECRET_SUFFIX} file and the server's public key:
   python -m model_server worker --connect tcp://SERVER:5577 \\
       --secret-key {keys.worker_secret(workers[0] if workers else 'NAME')} --server-public-key {keys.server_public}

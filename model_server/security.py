@@ -24,16 +24,20 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import recv_monitor_message
 
-from .keys import KeyFileError, KeyPair, load_authorized_keys, load_public_key
+from .keys import (
+    CLIENT_SECRET_KEY_VARIABLE,
+    SERVER_PUBLIC_KEY_VARIABLE,
+    KeyFileError,
+    KeyPair,
+    load_authorized_keys,
+    load_public_key,
+)
 
 if TYPE_CHECKING:
     from .settings import ServerSettings
 
 log = logging.getLogger("model_server.security")
 
-#: The variables that give a client (the web app, the test client) its CURVE key files.
-CLIENT_SECRET_KEY_VARIABLE = "MODEL_SERVER_CLIENT_SECRET_KEY"
-SERVER_PUBLIC_KEY_VARIABLE = "MODEL_SERVER_SERVER_PUBLIC_KEY"
 #: ZAP domains: which list of keys a connection is checked against.
 CLIENTS_DOMAIN = "clients"
 WORKERS_DOMAIN = "workers"

@@ -31,6 +31,7 @@ from lab.processes import (
 from model_server.client import ModelClient, ModelServerRefused
 from model_server.keys import KeyDirectory, load_authorized_keys, load_public_key
 from model_server.security import ClientKeys, is_loopback
+from model_server.settings import ServerSettings
 
 #: Seconds a command may take; the refusals below come before any model is loaded.
 COMMAND_TIMEOUT_S = 120
@@ -316,3 +317,25 @@ def test_no_code_can_turn_received_bytes_into_objects(package):
         for name in _names(node) if name in FORBIDDEN_NAMES
     ]
     assert not found, found
+
+
+def test_the_test_client_uses_keys_and_reports_a_refusal(secured_server, keys, tmp_path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(imagegen.jpeg())
+    keyed = run("-m", "model_server.test_client", str(photo), "--address", secured_server.address,
+                "--secret-key", str(keys.client_secret()), "--server-public-key", str(keys.server_public))
+    unkeyed = run("-m", "model_server.test_client", str(photo), "--address", secured_server.address)
+    assert keyed.returncode == 0, keyed.stderr
+    assert f"{photo}: " in keyed.stdout
+    assert unkeyed.returncode == 1
+    assert "requires CURVE keys" in unkeyed.stderr and "[refused]" in unkeyed.stderr
+
+
+@pytest.mark.parametrize("raw, value", [("1", True), ("yes", True), ("0", False), ("false", False)])
+def test_the_insecure_opt_in_reads_from_the_environment_as_a_yes_or_no(raw, value):
+    assert ServerSettings.from_env({"MODEL_SERVER_INSECURE_PUBLIC": raw}).insecure_public is value
+
+
+def test_an_unclear_yes_or_no_in_the_environment_is_an_error():
+    with pytest.raises(ValueError, match="MODEL_SERVER_INSECURE_PUBLIC='maybe' is not a valid bool"):
+        ServerSettings.from_env({"MODEL_SERVER_INSECURE_PUBLIC": "maybe"})
