@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import pickle
+import socket
 import stat
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from lab.processes import (
 from model_server.client import ModelClient, ModelServerRefused
 from model_server.keys import KeyDirectory, load_authorized_keys, load_public_key
 from model_server.security import ClientKeys, is_loopback
+from model_server.server import ModelServer, ServerStartError
 from model_server.settings import ServerSettings
 
 #: Seconds a command may take; the refusals below come before any model is loaded.
@@ -157,6 +159,21 @@ def test_insecure_public_listens_anyway_and_says_so():
         log = server.log_tail()
     assert f"listening on {address} with no encryption and no authentication" in log
     assert "WARNING" in log
+
+
+def test_the_server_class_refuses_a_public_address_too():
+    """Not only the command line: ``ModelServer.bind`` itself checks, before binding anything."""
+    address = f"tcp://0.0.0.0:{free_port()}"
+    settings = ServerSettings(address=address, workers=0, backend_address=f"tcp://127.0.0.1:{free_port()}")
+    server = ModelServer(None, settings, context=zmq.Context())
+    with pytest.raises(ServerStartError, match=f"refusing to listen on {address}"):
+        server.bind()
+    assert _port_is_free(int(address.rsplit(":", 1)[1]))
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_model_server_with_a_missing_key_file_exits_with_a_clear_message(tmp_path):
