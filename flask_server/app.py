@@ -1,9 +1,10 @@
 """The web app of the split design: a Flask client of the model server, with no TensorFlow.
 
 ``flask --app flask_server.app run`` serves it; ``MODEL_SERVER_ADDRESS`` says where the model
-server listens, and ``MODEL_SERVER_CLIENT_SECRET_KEY`` with ``MODEL_SERVER_SERVER_PUBLIC_KEY`` its
-CURVE key files when the model server requires keys. Uploads go to the model server through ``ModelClient``; when the server is down
-the app answers 503 and recovers by itself when it comes back.
+server listens, and ``MODEL_SERVER_CLIENT_SECRET_KEY`` with ``MODEL_SERVER_SERVER_PUBLIC_KEY``
+name the web app's CURVE key files when the model server requires keys. Uploads go to the model
+server through ``ModelClient``; when the server is down the app answers 503 and recovers by itself
+when it comes back.
 """
 
 from __future__ import annotations

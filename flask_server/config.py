@@ -8,8 +8,8 @@ from typing import Any, Mapping
 from flask import Flask
 
 from model_server.client import CONNECT_TIMEOUT_S, REQUEST_RETRIES, REQUEST_TIMEOUT_S
-from model_server.protocol import DEFAULT_ADDRESS, DEFAULT_TOP
 from model_server.keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE
+from model_server.protocol import DEFAULT_ADDRESS, DEFAULT_TOP
 
 #: The variable that tells the web app where the model server listens.
 ADDRESS_VARIABLE = "MODEL_SERVER_ADDRESS"

@@ -166,6 +166,8 @@ def main(argv: list[str]) -> int:
     except (KeyFileError, OSError) as error:
         print(f"model_server keygen: {error}", file=sys.stderr)
         return 1
+    client = keys.client_secret(clients[0] if clients else "NAME")
+    worker = keys.worker_secret(workers[0] if workers else "NAME")
     print(f"""Keys written under {keys.path}. Secret files ({SECRET_SUFFIX}) are readable by you only.
 
 The model server (keep server{SECRET_SUFFIX} on the server machine only):
@@ -174,11 +176,11 @@ The model server (keep server{SECRET_SUFFIX} on the server machine only):
       --authorized-clients {keys.clients} --authorized-workers {keys.workers}
 Each client gets its own {SECRET_SUFFIX} file and the server's public key, e.g. the web app:
   MODEL_SERVER_ADDRESS=tcp://SERVER:5576 \\
-  {CLIENT_SECRET_KEY_VARIABLE}={keys.client_secret(clients[0] if clients else 'NAME')} \\
+  {CLIENT_SECRET_KEY_VARIABLE}={client} \\
   {SERVER_PUBLIC_KEY_VARIABLE}={keys.server_public} flask --app flask_server.app run
 Each worker machine gets its own {SECRET_SUFFIX} file and the server's public key:
   python -m model_server worker --connect tcp://SERVER:5577 \\
-      --secret-key {keys.worker_secret(workers[0] if workers else 'NAME')} --server-public-key {keys.server_public}
-The server accepts the public {PUBLIC_SUFFIX} files in {CLIENTS_DIR}/ and {WORKERS_DIR}/ (read when it starts):
-delete one there and restart the server to lock that client or worker out.""")
+      --secret-key {worker} --server-public-key {keys.server_public}
+The server accepts the public {PUBLIC_SUFFIX} files in {CLIENTS_DIR}/ and {WORKERS_DIR}/, read when it
+starts: delete one there and restart the server to lock that client or worker out.""")
     return 0

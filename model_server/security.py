@@ -131,8 +131,10 @@ def is_loopback(address: str) -> bool:
 
 
 def check_exposure(settings: ServerSettings) -> list[str]:
-    """The addresses reachable from the network with no CURVE; raises ``InsecureAddress``
-    unless ``insecure_public`` accepts them (the caller then logs a warning for each)."""
+    """The addresses the server would expose to the network without CURVE.
+
+    Raises ``InsecureAddress`` unless ``insecure_public`` accepts them; the caller then warns.
+    """
     if settings.secret_key:
         return []
     exposed = [address for address in (settings.address, settings.backend_address)

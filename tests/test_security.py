@@ -188,7 +188,8 @@ def test_model_server_with_a_missing_key_file_exits_with_a_clear_message(tmp_pat
 # --- clients: allowed and refused -------------------------------------------------------------
 
 def test_a_client_with_an_authorized_key_gets_predictions(secured_server, keys):
-    with ModelClient(secured_server.address, timeout=60, keys=ClientKeys.load(keys.client_secret(), keys.server_public)) as client:
+    authorized = ClientKeys.load(keys.client_secret(), keys.server_public)
+    with ModelClient(secured_server.address, timeout=60, keys=authorized) as client:
         reply = client.predict(imagegen.jpeg())
     assert len(reply.predictions) == 3
 
