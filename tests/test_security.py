@@ -256,12 +256,15 @@ def test_a_web_app_without_keys_answers_503_refused(secured_server, make_app, up
 
 # --- remote workers: allowed and refused ------------------------------------------------------
 
-def test_only_an_authorized_worker_receives_work(keys, stranger):
+@pytest.mark.parametrize("intruder_key", ["stranger's worker key", "our own client key"])
+def test_only_an_authorized_worker_receives_work(keys, stranger, intruder_key):
+    """A worker key nobody authorized, or a key authorized only to send requests, gets no work."""
+    secret_key = stranger.worker_secret() if intruder_key.startswith("stranger") else keys.client_secret()
     with start_broker(keys=keys, name="secured-broker") as broker, \
             start_remote_worker(broker, workers=1, keys=keys, name="authorized-worker") as allowed:
         argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
                 "--weights", "random", "--workers", "1",
-                "--secret-key", str(stranger.worker_secret()), "--server-public-key", str(keys.server_public)]
+                "--secret-key", str(secret_key), "--server-public-key", str(keys.server_public)]
         intruder: ServerProcess
 
         def loaded() -> bool:
