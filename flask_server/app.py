@@ -1,8 +1,10 @@
 """The web app of the split design: a Flask client of the model server, with no TensorFlow.
 
 ``flask --app flask_server.app run`` serves it; ``MODEL_SERVER_ADDRESS`` says where the model
-server listens. Uploads go to the model server through ``ModelClient``; when the server is down
-the app answers 503 and recovers by itself when it comes back.
+server listens, and ``MODEL_SERVER_CLIENT_SECRET_KEY`` with ``MODEL_SERVER_SERVER_PUBLIC_KEY``
+name the web app's CURVE key files when the model server requires keys. Uploads go to the model
+server through ``ModelClient``; when the server is down the app answers 503 and recovers by itself
+when it comes back.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from flask import Flask, current_app, jsonify, render_template, request
 
 from model_server.client import ModelClient
 from model_server.protocol import UNTRAINED, PredictReply, ServerError
+from model_server.security import ClientKeys
 
-from .config import configure
+from .config import KEY_VARIABLES, configure
 from .errors import register_error_handlers
+from .headers import install_security_headers
 from .metrics import install_metrics
 from .uploads import preview_data_uri, read_upload
 
@@ -29,17 +33,20 @@ HEALTH_CONNECT_TIMEOUT_S = 0.2
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     configure(app, test_config)
+    keys = ClientKeys.from_files(*(app.config[name] for name in KEY_VARIABLES))
     app.extensions["model_client"] = ModelClient(
         app.config["MODEL_SERVER_ADDRESS"],
         timeout=app.config["MODEL_SERVER_TIMEOUT"],
         retries=app.config["MODEL_SERVER_RETRIES"],
         connect_timeout=app.config["MODEL_SERVER_CONNECT_TIMEOUT"],
+        keys=keys,
     )
     app.extensions["health_client"] = ModelClient(
         app.config["MODEL_SERVER_ADDRESS"], timeout=HEALTH_TIMEOUT_S, retries=0,
-        connect_timeout=HEALTH_CONNECT_TIMEOUT_S,
+        connect_timeout=HEALTH_CONNECT_TIMEOUT_S, keys=keys,
     )
     register_error_handlers(app)
+    install_security_headers(app)
     install_metrics(app)
 
     @app.get("/")

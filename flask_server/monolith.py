@@ -18,6 +18,7 @@ from model_server.protocol import UNTRAINED, PredictReply
 
 from .config import configure
 from .errors import register_error_handlers
+from .headers import install_security_headers
 from .uploads import preview_data_uri, read_upload
 
 
@@ -26,6 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     configure(app, test_config, MODEL_WEIGHTS="auto")
     app.jinja_env.globals["monolith"] = True
     register_error_handlers(app)
+    install_security_headers(app)
 
     @app.get("/")
     def index():

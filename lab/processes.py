@@ -27,8 +27,10 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from model_server.client import ModelClient
+from model_server.client import ModelClient, ModelServerRefused
+from model_server.keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE, KeyDirectory
 from model_server.protocol import ServerError
+from model_server.security import ClientKeys
 
 #: Seconds a server may take to become ready; the model server imports TensorFlow first.
 START_TIMEOUT_S = 120.0
@@ -83,6 +85,8 @@ class ServerProcess:
         self.ready_seconds: float | None = None
         #: Where remote workers connect, for a broker (see ``start_broker``).
         self.backend_address: str | None = None
+        #: The keys a client needs to talk to this model server, when it requires CURVE keys.
+        self.client_keys: ClientKeys | None = None
 
     @property
     def pid(self) -> int | None:
@@ -110,7 +114,12 @@ class ServerProcess:
                 code = self._process.returncode
                 self.stop()
                 raise ServerStartFailed(f"{self.name} exited with code {code}:\n{self.log_tail()}")
-            if self._is_ready():
+            try:
+                ready = self._is_ready()
+            except ModelServerRefused as error:
+                self.stop()
+                raise ServerStartFailed(f"{self.name} refused us: {error.message}") from None
+            if ready:
                 self.ready_seconds = time.perf_counter() - started
                 return self
             time.sleep(0.1)
@@ -172,11 +181,14 @@ def stop_all() -> None:
 atexit.register(stop_all)
 
 
-def _model_server_answers(address: str) -> Callable[[], bool]:
+def _model_server_answers(address: str, keys: ClientKeys | None = None) -> Callable[[], bool]:
+    """A readiness probe; a server that refuses our keys raises ``ModelServerRefused`` at once."""
     def ping() -> bool:
-        with ModelClient(address, timeout=1.0, retries=0, connect_timeout=0.2) as client:
+        with ModelClient(address, timeout=1.0, retries=0, connect_timeout=0.2, keys=keys) as client:
             try:
                 client.ping()
+            except ModelServerRefused:
+                raise
             except ServerError:
                 return False
             return True
@@ -197,17 +209,32 @@ def http_answers(url: str) -> Callable[[], bool]:
 
 def start_model_server(
     weights: str = "random", workers: int | None = None, port: int | None = None, extra_args: tuple[str, ...] = (),
-    name: str = "model-server", timeout: float = START_TIMEOUT_S,
+    name: str = "model-server", timeout: float = START_TIMEOUT_S, keys: KeyDirectory | None = None,
 ) -> ServerProcess:
     """``python -m model_server`` on a free port; ``.address`` is its ZeroMQ endpoint.
 
-    ``workers=None`` keeps the server's own default.
+    ``workers=None`` keeps the server's own default. With ``keys`` (what ``keygen`` wrote) the
+    server requires CURVE keys; ``.client_keys`` are those of the client named ``client``.
     """
     address = f"tcp://127.0.0.1:{port or free_port()}"
     argv = [sys.executable, "-m", "model_server", "--address", address, "--weights", weights,
-            *(["--workers", str(workers)] if workers is not None else []), *extra_args]
-    server = ServerProcess(name, argv, address, _model_server_answers(address))
+            *(["--workers", str(workers)] if workers is not None else []),
+            *_server_key_args(keys, workers=False), *extra_args]
+    client_keys = _client_keys(keys)
+    server = ServerProcess(name, argv, address, _model_server_answers(address, client_keys))
+    server.client_keys = client_keys
     return server.start(timeout)
+
+
+def _server_key_args(keys: KeyDirectory | None, workers: bool) -> list[str]:
+    if keys is None:
+        return []
+    args = ["--secret-key", str(keys.server_secret), "--authorized-clients", str(keys.clients)]
+    return args + (["--authorized-workers", str(keys.workers)] if workers else [])
+
+
+def _client_keys(keys: KeyDirectory | None, name: str = "client") -> ClientKeys | None:
+    return None if keys is None else ClientKeys.load(keys.client_secret(name), keys.server_public)
 
 
 def _port_open(address: str) -> Callable[[], bool]:
@@ -225,36 +252,42 @@ def _port_open(address: str) -> Callable[[], bool]:
 
 def start_broker(
     backend_port: int | None = None, port: int | None = None, name: str = "broker",
-    timeout: float = START_TIMEOUT_S,
+    timeout: float = START_TIMEOUT_S, keys: KeyDirectory | None = None,
 ) -> ServerProcess:
     """A model server with no workers of its own (``--workers 0``), waiting for remote ones.
 
-    Ready as soon as it listens; ``.backend_address`` is where workers connect.
+    Ready as soon as it listens; ``.backend_address`` is where workers connect. With ``keys``
+    it requires CURVE keys of clients and of workers.
     """
     address = f"tcp://127.0.0.1:{port or free_port()}"
     backend_address = f"tcp://127.0.0.1:{backend_port or free_port()}"
     argv = [sys.executable, "-m", "model_server", "--address", address, "--workers", "0",
-            "--backend-address", backend_address]
+            "--backend-address", backend_address, *_server_key_args(keys, workers=True)]
     server = ServerProcess(name, argv, address, _port_open(address))
     server.backend_address = backend_address
+    server.client_keys = _client_keys(keys)
     return server.start(timeout)
 
 
 def start_remote_worker(
     broker: ServerProcess, weights: str = "random", workers: int = 2,
     extra_args: tuple[str, ...] = (), name: str = "remote-worker", timeout: float = START_TIMEOUT_S,
+    keys: KeyDirectory | None = None, key_name: str = "worker",
 ) -> ServerProcess:
     """``python -m model_server worker`` joined to ``broker``; ready once it answers a ping.
 
     Pings through the broker go to the workers in turn, so readiness waits for a reply that
-    names this worker process.
+    names this worker process. With ``keys`` the worker uses the key pair named ``key_name``.
     """
+    key_args = [] if keys is None else [
+        "--secret-key", str(keys.worker_secret(key_name)), "--server-public-key", str(keys.server_public)]
     argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
-            "--weights", weights, "--workers", str(workers), *extra_args]
+            "--weights", weights, "--workers", str(workers), *key_args, *extra_args]
     server: ServerProcess
 
     def answered_by_this_worker() -> bool:
-        with ModelClient(broker.address, timeout=1.0, retries=0, connect_timeout=0.2) as client:
+        with ModelClient(broker.address, timeout=1.0, retries=0, connect_timeout=0.2,
+                         keys=broker.client_keys) as client:
             try:
                 worker = client.ping().worker
             except ServerError:
@@ -287,11 +320,18 @@ def start_wsgi_app(
 
 def start_web_app(
     model_server_address: str, port: int | None = None, name: str = "web-app",
-    timeout: float = START_TIMEOUT_S, wsgi_server: str = "flask",
+    timeout: float = START_TIMEOUT_S, wsgi_server: str = "flask", keys: KeyDirectory | None = None,
+    key_name: str = "client",
 ) -> ServerProcess:
-    """The web app (``flask_server.app``) on a free port; ``.address`` is its URL."""
-    return start_wsgi_app("flask_server.app:create_app", name,
-                       {"MODEL_SERVER_ADDRESS": model_server_address}, port, timeout, wsgi_server)
+    """The web app (``flask_server.app``) on a free port; ``.address`` is its URL.
+
+    With ``keys`` it talks to the model server as the client named ``key_name``.
+    """
+    env = {"MODEL_SERVER_ADDRESS": model_server_address}
+    if keys is not None:
+        env[CLIENT_SECRET_KEY_VARIABLE] = str(keys.client_secret(key_name))
+        env[SERVER_PUBLIC_KEY_VARIABLE] = str(keys.server_public)
+    return start_wsgi_app("flask_server.app:create_app", name, env, port, timeout, wsgi_server)
 
 
 def start_monolith(

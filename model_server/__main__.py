@@ -2,6 +2,7 @@
 
 ``python -m model_server worker --connect tcp://HOST:PORT`` runs only workers, joining a model
 server whose backend listens on TCP (``--backend-address``), for example from a GPU machine.
+``python -m model_server keygen DIR`` writes the CURVE keys that let it listen beyond loopback.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import threading
 import time
 from dataclasses import replace
 
+from .keys import KeyFileError
+from .security import InsecureAddress, check_exposure, worker_keys
 from .settings import ENV_PREFIX, ServerSettings
 
 log = logging.getLogger("model_server")
@@ -57,7 +60,8 @@ def parse_settings(argv: list[str] | None = None) -> ServerSettings:
         prog="python -m model_server",
         description="Serve Keras ResNet50 over ZeroMQ: a ROUTER frontend for clients, a DEALER "
         f"backend to worker threads. Every flag can also be set as {ENV_PREFIX}<FLAG>. "
-        "'python -m model_server worker --help' tells how to run workers on another machine.",
+        "'python -m model_server worker --help' tells how to run workers on another machine; "
+        "'python -m model_server keygen --help' how to make the keys needed to listen beyond it.",
     )
     parser.add_argument("--address", default=defaults.address,
                         help="where clients connect (default: %(default)s)")
@@ -65,6 +69,15 @@ def parse_settings(argv: list[str] | None = None) -> ServerSettings:
                         help="also accept remote workers here, e.g. tcp://127.0.0.1:5577")
     parser.add_argument("--max-queue", type=int, default=defaults.max_queue,
                         help="requests in the server at once; beyond, 'busy' at once (default: %(default)s)")
+    parser.add_argument("--secret-key", default=defaults.secret_key, metavar="FILE",
+                        help="the server's CURVE secret key (server.key_secret from 'keygen'): "
+                        "encrypt and authenticate every connection")
+    parser.add_argument("--authorized-clients", default=defaults.authorized_clients, metavar="DIR",
+                        help="with --secret-key: public keys (*.key) allowed to send requests")
+    parser.add_argument("--authorized-workers", default=defaults.authorized_workers, metavar="DIR",
+                        help="with --secret-key: public keys (*.key) allowed to join as workers")
+    parser.add_argument("--insecure-public", action="store_true", default=defaults.insecure_public,
+                        help="listen on a non-loopback address without keys (refused otherwise)")
     _add_worker_arguments(parser, defaults)
     args = parser.parse_args(argv)
     _check(parser, args, least_workers=0)
@@ -72,7 +85,12 @@ def parse_settings(argv: list[str] | None = None) -> ServerSettings:
         parser.error("--max-queue must be at least 1")
     if args.workers == 0 and not args.backend_address:
         parser.error("--workers 0 needs --backend-address: someone has to answer the requests")
-    return replace(defaults, **vars(args))
+    settings = replace(defaults, **vars(args))
+    try:
+        check_exposure(settings)
+    except InsecureAddress as error:
+        parser.error(str(error))
+    return settings
 
 
 def parse_worker_settings(argv: list[str]) -> tuple[str, ServerSettings]:
@@ -84,6 +102,10 @@ def parse_worker_settings(argv: list[str]) -> tuple[str, ServerSettings]:
     )
     parser.add_argument("--connect", required=True,
                         help="the model server's backend address, e.g. tcp://10.0.0.5:5577")
+    parser.add_argument("--secret-key", default=defaults.secret_key, metavar="FILE",
+                        help="this worker's CURVE secret key (workers/NAME.key_secret from 'keygen')")
+    parser.add_argument("--server-public-key", default=defaults.server_public_key, metavar="FILE",
+                        help="the model server's public key (server.key from 'keygen')")
     _add_worker_arguments(parser, defaults)
     args = parser.parse_args(argv)
     _check(parser, args, least_workers=1)
@@ -130,8 +152,9 @@ def run_server(argv: list[str] | None) -> int:
     what = (f"{classifier.model_name}, weights {classifier.weights}, {settings.workers} worker(s)"
             if classifier else "no local workers")
     remote = f", remote workers on {settings.backend_address}" if settings.backend_address else ""
-    log.info("model server ready on %s: %s%s, started in %.1f s",
-             settings.address, what, remote, time.perf_counter() - started)
+    curve = ", CURVE keys required" if settings.secret_key else ""
+    log.info("model server ready on %s: %s%s%s, started in %.1f s",
+             settings.address, what, remote, curve, time.perf_counter() - started)
     server.serve(stop)
     return 0
 
@@ -152,11 +175,12 @@ def run_worker(argv: list[str]) -> int:
     from .server import WorkerPool
 
     try:
+        keys = worker_keys(settings)
         classifier = _load_classifier(settings)
-    except WeightsUnavailable as error:
+    except (KeyFileError, WeightsUnavailable) as error:
         log.error("%s", error)
         return 1
-    pool = WorkerPool(classifier, settings, connect, zmq.Context.instance())
+    pool = WorkerPool(classifier, settings, connect, zmq.Context.instance(), keys)
     pool.start()
     log.info("%d worker(s) ready for %s: %s, weights %s, started in %.1f s", settings.workers,
              connect, classifier.model_name, classifier.weights, time.perf_counter() - started)
@@ -180,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["worker"]:
         return run_worker(argv[1:])
+    if argv[:1] == ["keygen"]:
+        from .keys import main as keygen
+
+        return keygen(argv[1:])
     return run_server(argv)
 
 

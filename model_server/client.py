@@ -9,6 +9,10 @@ and if none comes up within ``connect_timeout`` the client raises ``ModelServerU
 By default the image travels as its own frame after a small JSON header, which saves the third
 that base64 adds; ``binary=False`` sends the original's single JSON frame instead.
 
+With ``keys`` (``security.ClientKeys``) the client speaks CURVE, as a model server listening
+beyond loopback requires. A server that refuses the client's key, or wants keys the client does
+not have, is reported at once as ``ModelServerRefused`` instead of a timeout.
+
 Thread-safe: ZeroMQ sockets must not be shared between threads, so each request borrows a socket
 from a small pool and gives it back afterwards (Flask's threaded server starts a thread per
 request, so one socket per thread would open a socket per request).
@@ -17,6 +21,7 @@ request, so one socket per thread would open a socket per request).
 from __future__ import annotations
 
 import queue
+import time
 import uuid
 from typing import Callable, Protocol, TypeVar
 
@@ -34,6 +39,7 @@ from .protocol import (
     encode_request,
     encode_request_frames,
 )
+from .security import ClientKeys, HandshakeWatch, secure_client_socket
 
 #: Seconds to wait for one reply; ResNet50 answers in about 0.1 s on a CPU.
 REQUEST_TIMEOUT_S = 5.0
@@ -60,6 +66,44 @@ class ModelServerUnavailable(ServerError):
         super().__init__("unavailable", message)
 
 
+class ModelServerRefused(ModelServerUnavailable):
+    """The server is there but the security handshake failed: a key is missing, unknown or wrong."""
+
+    def __init__(self, message: str):
+        ServerError.__init__(self, "refused", message)
+
+
+class _Connection:
+    """A REQ socket to the server, and the watch on its security handshakes."""
+
+    def __init__(self, context: zmq.Context, address: str, keys: ClientKeys | None):
+        self.socket = context.socket(zmq.REQ)
+        self.socket.linger = 0
+        self.socket.setsockopt(zmq.IMMEDIATE, 1)
+        secure_client_socket(self.socket, keys)
+        self.handshake = HandshakeWatch(self.socket, address, keys)
+        self.socket.connect(address)
+
+    def wait_until_connected(self, timeout_s: float) -> bool:
+        """Whether a request can be sent within ``timeout_s``; raises ``ModelServerRefused`` as
+        soon as the server turns this client away."""
+        poller = zmq.Poller()
+        poller.register(self.socket, zmq.POLLOUT)
+        poller.register(self.handshake.socket, zmq.POLLIN)
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self.socket in dict(poller.poll(remaining * 1000)):
+                return True
+            failure = self.handshake.check()
+            if failure is not None:
+                raise ModelServerRefused(failure)
+        return False
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+        self.handshake.close()
+
+
 class ModelServerTimeout(ServerError):
     """The server is there but did not answer in time, even after retries."""
 
@@ -79,14 +123,16 @@ class ModelClient:
         connect_timeout: float = CONNECT_TIMEOUT_S,
         binary: bool = True,
         context: zmq.Context | None = None,
+        keys: ClientKeys | None = None,
     ):
         self.address = address
+        self.keys = keys
         self.binary = binary
         self.timeout = timeout
         self.retries = retries
         self.connect_timeout = connect_timeout
         self._context = context or zmq.Context.instance()
-        self._idle: queue.LifoQueue[zmq.Socket] = queue.LifoQueue(maxsize=POOL_SIZE)
+        self._idle: queue.LifoQueue[_Connection] = queue.LifoQueue(maxsize=POOL_SIZE)
         self._closed = False
 
     def predict(self, image: bytes, top: int = DEFAULT_TOP) -> PredictReply:
@@ -110,18 +156,24 @@ class ModelClient:
             raise RuntimeError("this ModelClient is closed")
         failure: ServerError | None = None
         for _ in range(1 + self.retries):
-            socket = self._checkout()
-            if not socket.poll(self.connect_timeout * 1000, zmq.POLLOUT):
+            connection = self._checkout()
+            try:
+                connected = connection.wait_until_connected(self.connect_timeout)
+            except ModelServerRefused:
+                connection.close()
+                raise
+            if not connected:
                 # Still reconnecting on its own: keep the socket for the next request.
-                self._checkin(socket)
+                self._checkin(connection)
                 failure = ModelServerUnavailable(
                     f"no model server is answering at {self.address} (is it running?)"
                 )
                 continue
+            socket = connection.socket
             socket.send_multipart(frames, copy=False)
             if socket.poll(self.timeout * 1000, zmq.POLLIN):
                 reply = socket.recv()
-                self._checkin(socket)
+                self._checkin(connection)
                 result = decode(reply)
                 if result.id != request_id:
                     raise ServerError(
@@ -130,7 +182,7 @@ class ModelClient:
                     )
                 return result
             # Lazy Pirate: a REQ socket that got no reply is stuck; throw it away.
-            socket.close(linger=0)
+            connection.close()
             failure = ModelServerTimeout(
                 f"the model server at {self.address} did not answer within {self.timeout:g} s"
                 f" ({1 + self.retries} attempts)"
@@ -138,31 +190,27 @@ class ModelClient:
         assert failure is not None
         raise failure
 
-    def _checkout(self) -> zmq.Socket:
+    def _checkout(self) -> _Connection:
         try:
             return self._idle.get_nowait()
         except queue.Empty:
-            socket = self._context.socket(zmq.REQ)
-            socket.linger = 0
-            socket.setsockopt(zmq.IMMEDIATE, 1)
-            socket.connect(self.address)
-            return socket
+            return _Connection(self._context, self.address, self.keys)
 
-    def _checkin(self, socket: zmq.Socket) -> None:
+    def _checkin(self, connection: _Connection) -> None:
         if self._closed:
-            socket.close(linger=0)
+            connection.close()
             return
         try:
-            self._idle.put_nowait(socket)
+            self._idle.put_nowait(connection)
         except queue.Full:
-            socket.close(linger=0)
+            connection.close()
 
     def close(self) -> None:
         """Close the pooled sockets; requests in other threads finish with their own."""
         self._closed = True
         while True:
             try:
-                self._idle.get_nowait().close(linger=0)
+                self._idle.get_nowait().close()
             except queue.Empty:
                 return
 

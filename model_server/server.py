@@ -40,6 +40,15 @@ from .protocol import (
     encode_server_info,
     request_id_of,
 )
+from .security import (
+    CLIENTS_DOMAIN,
+    WORKERS_DOMAIN,
+    ClientKeys,
+    ServerKeys,
+    secure_client_socket,
+    secure_server_socket,
+    start_security,
+)
 from .settings import ServerSettings
 
 log = logging.getLogger("model_server.server")
@@ -142,13 +151,15 @@ class WorkerPool:
     """Worker threads that take requests from a backend endpoint, sharing one ``Batcher``.
 
     The model server runs one on its ``inproc://`` backend; a remote worker process runs one
-    connected to the server's TCP backend.
+    connected to the server's TCP backend (with ``keys`` when the server uses CURVE).
     """
 
     def __init__(
-        self, classifier: Classifier, settings: ServerSettings, endpoint: str, context: zmq.Context
+        self, classifier: Classifier, settings: ServerSettings, endpoint: str, context: zmq.Context,
+        keys: ClientKeys | None = None,
     ):
         self._settings = settings
+        self._keys = keys
         self._endpoint = endpoint
         self._context = context
         self._batcher = Batcher(classifier, settings.max_batch, settings.max_delay_ms)
@@ -170,6 +181,7 @@ class WorkerPool:
     def _work(self) -> None:
         worker = self._context.socket(zmq.DEALER)
         worker.linger = WORKER_LINGER_MS
+        secure_client_socket(worker, self._keys)
         worker.connect(self._endpoint)
         try:
             while not self._stop.is_set():
@@ -202,6 +214,7 @@ class ModelServer:
         )
         self._frontend: zmq.Socket | None = None
         self._backend: zmq.Socket | None = None
+        self._authenticator = None
 
     def _bind(self, socket: zmq.Socket, address: str, what: str) -> None:
         try:
@@ -214,23 +227,44 @@ class ModelServer:
             ) from None
 
     def bind(self) -> None:
-        """Open the frontend and the backend; raises ``ServerStartError`` if an address is taken."""
+        """Open the frontend and the backend; raises ``ServerStartError`` if an address is taken,
+        or is exposed without CURVE keys (see ``security``)."""
+        keys = self._start_security()
         frontend = self._context.socket(zmq.ROUTER)
+        secure_server_socket(frontend, keys, CLIENTS_DOMAIN)
         frontend.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
         frontend.linger = FRONTEND_LINGER_MS
-        self._bind(frontend, self.settings.address, "clients")
+        try:
+            self._bind(frontend, self.settings.address, "clients")
+        except ServerStartError:
+            self._stop_security()
+            raise
         backend = self._context.socket(zmq.DEALER)
         backend.linger = 0
+        secure_server_socket(backend, keys, WORKERS_DOMAIN)
         backend.bind(BACKEND_ENDPOINT)
         if self.settings.backend_address:
             try:
                 self._bind(backend, self.settings.backend_address, "remote workers")
             except ServerStartError:
                 frontend.close(linger=0)
+                self._stop_security()
                 raise
         self._frontend, self._backend = frontend, backend
         if self._pool is not None:
             self._pool.start()
+
+    def _start_security(self) -> ServerKeys | None:
+        try:
+            keys, self._authenticator = start_security(self.settings, self._context)
+        except (ValueError, zmq.ZMQError) as error:
+            raise ServerStartError(str(error)) from None
+        return keys
+
+    def _stop_security(self) -> None:
+        if self._authenticator is not None:
+            self._authenticator.stop()
+            self._authenticator = None
 
     def serve(self, stop: threading.Event) -> None:
         """Relay requests and replies until ``stop`` is set, then let in-flight requests finish."""
@@ -279,4 +313,5 @@ class ModelServer:
             if sock is not None:
                 sock.close()
         self._frontend = self._backend = None
+        self._stop_security()
         log.info("model server stopped")

@@ -43,6 +43,16 @@ class ServerSettings:
     #: On SIGTERM or Ctrl-C, how long in-flight requests may take to finish.
     drain_seconds: float = 5.0
     log_level: str = "INFO"
+    #: This process's CURVE secret key file (``*.key_secret``): the server's own, or a remote
+    #: worker's. For the server it switches on encryption and authentication (see ``security``).
+    secret_key: str = ""
+    #: Server: directories of the public keys (``*.key``) allowed to send requests / join as workers.
+    authorized_clients: str = ""
+    authorized_workers: str = ""
+    #: Remote worker: the model server's public key file (``server.key``).
+    server_public_key: str = ""
+    #: Listen on a non-loopback address without CURVE keys (refused otherwise).
+    insecure_public: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -67,10 +77,22 @@ def settings_from_env(cls: type[S], prefix: str, environ: Mapping[str, str] | No
             continue
         default = getattr(settings, f.name)
         try:
-            value = type(default)(raw)
+            value = _parse_bool(raw) if isinstance(default, bool) else type(default)(raw)
         except ValueError:
             raise ValueError(
                 f"{prefix}{f.name.upper()}={raw!r} is not a valid {type(default).__name__}"
             ) from None
         settings = replace(settings, **{f.name: value})
     return settings
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
+             "0": False, "false": False, "no": False, "off": False, "": False}
+
+
+def _parse_bool(raw: str) -> bool:
+    """``bool("0")`` is true; environment variables need their own reading."""
+    try:
+        return _BOOLEANS[raw.strip().lower()]
+    except KeyError:
+        raise ValueError(raw) from None

@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 from .client import ModelClient
+from .keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE, KeyFileError
 from .protocol import DEFAULT_ADDRESS, DEFAULT_TOP, ServerError
+from .security import ClientKeys
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,10 +24,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="the model server (default: %(default)s)")
     parser.add_argument("--top", type=int, default=DEFAULT_TOP, help="classes to show per image")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait per attempt")
+    parser.add_argument("--secret-key", default=os.environ.get(CLIENT_SECRET_KEY_VARIABLE),
+                        metavar="FILE", help="this client's CURVE secret key, when the server requires keys")
+    parser.add_argument("--server-public-key", default=os.environ.get(SERVER_PUBLIC_KEY_VARIABLE),
+                        metavar="FILE", help="the model server's public key (server.key)")
     args = parser.parse_args(argv)
+    try:
+        keys = ClientKeys.from_files(args.secret_key, args.server_public_key)
+    except KeyFileError as error:
+        parser.error(str(error))
 
     failures = 0
-    with ModelClient(args.address, timeout=args.timeout) as client:
+    with ModelClient(args.address, timeout=args.timeout, keys=keys) as client:
         for path in args.images:
             try:
                 image = path.read_bytes()

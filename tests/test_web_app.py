@@ -7,7 +7,15 @@ import html
 import pytest
 
 import imagegen
-from model_server.protocol import ErrorCode, encode_error, request_id_of
+from model_server.protocol import (
+    ErrorCode,
+    Prediction,
+    PredictReply,
+    Timings,
+    encode_error,
+    encode_reply,
+    request_id_of,
+)
 
 
 def test_upload_page_has_a_labelled_file_field_named_file(client):
@@ -238,3 +246,36 @@ def test_a_busy_model_server_gets_503_with_retry_after(make_app, upload, scripte
     assert (api.status_code, api.get_json()["error"]["code"]) == (503, "busy")
     assert api.headers["Retry-After"].isdigit()
     assert page.status_code == 503 and b"The model server is busy" in page.data
+
+
+HOSTILE = "<script>alert('x')</script>"
+HOSTILE_ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+
+
+def _hostile_reply(header: bytes) -> bytes:
+    """A model server whose every string is markup: labels, class ids, model and weights names."""
+    request_id = request_id_of(header)
+    return encode_reply(PredictReply(
+        [Prediction(f"{HOSTILE} {rank}", f"<b>n0{rank}</b>", 0.5 / rank) for rank in (1, 2, 3)],
+        weights=f"/tmp/{HOSTILE}.h5", model="<img src=x onerror=alert(1)>",
+        timings=Timings(1.0, 1.0, 1.0, 3.0), id=request_id,
+    ))
+
+
+def test_everything_a_model_server_says_is_shown_escaped(make_app, upload, scripted_server):
+    client = make_app(scripted_server(_hostile_reply).address).test_client()
+    response = upload(client, "/uploader", imagegen.jpeg(), filename="<i>photo</i>.jpg")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<script>" not in page and "<img src=x" not in page and "<b>" not in page and "<i>" not in page
+    assert page.count(HOSTILE_ESCAPED) >= 4, "three labels and the weights, shown as text"
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "&lt;i&gt;photo&lt;/i&gt;.jpg" in page
+
+
+def test_an_error_message_from_the_model_server_is_shown_escaped(make_app, upload, scripted_server):
+    server = scripted_server(lambda header: encode_error(ErrorCode.NOT_AN_IMAGE, HOSTILE, request_id_of(header)))
+    response = upload(make_app(server.address).test_client(), "/uploader", imagegen.jpeg())
+    assert response.status_code == 400
+    assert "<script>" not in response.get_data(as_text=True)
+    assert HOSTILE_ESCAPED in response.get_data(as_text=True)

@@ -105,3 +105,17 @@ def test_a_down_model_server_gets_a_friendly_page(page, photo):
         _screenshot(page, "model-server-down-phone.png")
         assert page.get_by_role("heading", name="The model server is not available").is_visible()
         assert "Please try again" in page.content()
+
+
+def test_the_content_security_policy_lets_the_page_show_everything_it_needs(page, web_app, photo):
+    """The policy allows no scripts; the stylesheet and the preview must still load."""
+    violations = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    _upload(page, web_app.address, photo)
+    preview_width = page.get_by_alt_text("The uploaded image, holiday <photo>.jpg").evaluate(
+        "image => image.naturalWidth")
+    stylesheet_rules = page.evaluate("document.styleSheets[0].cssRules.length")
+    assert violations == []
+    assert preview_width > 0, "the preview (a data: image) was blocked"
+    assert stylesheet_rules > 0, "the stylesheet was blocked"

@@ -77,3 +77,28 @@ def test_web_app_recovers_by_itself_when_the_model_server_comes_back():
     finally:
         web_app.stop()
         model_server.stop()
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/"), ("post", "/uploader"), ("post", "/api/predict"), ("get", "/no-such-page"),
+    ("get", "/metrics"),
+])
+def test_every_response_carries_the_security_headers(web_app, method, path):
+    files = {"file": ("photo.jpg", imagegen.jpeg(), "image/jpeg")} if method == "post" else None
+    response = requests.request(method, f"{web_app.address}{path}", files=files, timeout=HTTP_TIMEOUT_S)
+    assert response.status_code in (200, 404)
+    headers = response.headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    policy = dict(part.strip().split(" ", 1) for part in headers["Content-Security-Policy"].split(";"))
+    assert policy["default-src"] == "'none'", "no scripts, no plugins, nothing not listed"
+    assert policy["frame-ancestors"] == "'none'"
+    assert "script-src" not in policy
+
+
+def test_an_upload_above_the_limit_gets_413_before_it_is_read(web_app):
+    limit = 16 * 2**20
+    response = post_image(f"{web_app.address}/api/predict", b"\xff" * (limit + 1))
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "upload_too_large"

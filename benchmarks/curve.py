@@ -1,0 +1,130 @@
+"""``python -m benchmarks.curve``: what CURVE encryption and authentication cost per request.
+
+The client sends real photo-sized JPEGs to a ZeroMQ ROUTER in this process that answers at
+once, so the round trip is the transport alone: without keys, and with CURVE keys made by
+``keygen`` and checked by the same ZAP handler the model server uses. Also timed: a fresh client's
+first request, which pays for the connection and its handshake. Prints milliseconds and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import zmq
+
+from model_server.client import ModelClient
+from model_server.keys import KeyPair, keygen, load_authorized_keys
+from model_server.protocol import PredictReply, Prediction, Timings, decode_request, encode_reply
+from model_server.security import CLIENTS_DOMAIN, ClientKeys, ServerKeys, secure_server_socket, start_authenticator
+from model_server.server import split_envelope
+
+from .workload import photo_jpegs
+
+REQUESTS = 300
+REPEATS = 5
+FRESH_CLIENTS = 50
+POLL_MS = 50
+
+
+class InstantServer:
+    """A ROUTER that answers every request with the same small reply, optionally behind CURVE."""
+
+    def __init__(self, context: zmq.Context, keys: ServerKeys | None):
+        self._authenticator = start_authenticator(context, keys) if keys else None
+        self._router = context.socket(zmq.ROUTER)
+        self._router.linger = 0
+        secure_server_socket(self._router, keys, CLIENTS_DOMAIN)
+        self.address = f"tcp://127.0.0.1:{self._router.bind_to_random_port('tcp://127.0.0.1')}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._answer, daemon=True)
+        self._thread.start()
+
+    def _answer(self) -> None:
+        while not self._stop.is_set():
+            if self._router.poll(POLL_MS):
+                envelope, body = split_envelope(self._router.recv_multipart())
+                request = decode_request(body[0], body[1] if len(body) == 2 else None)
+                reply = PredictReply([Prediction("tabby", "n02123045", 1.0)], "none", "instant",
+                                     Timings(0, 0, 0, 0), request.id)
+                self._router.send_multipart([*envelope, encode_reply(reply)])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._router.close()
+        if self._authenticator is not None:
+            self._authenticator.stop()
+
+
+def _run(client: ModelClient, image: bytes, requests: int) -> float:
+    """Milliseconds per request, ``requests`` in a row."""
+    started = time.perf_counter()
+    for _ in range(requests):
+        client.predict(image)
+    return (time.perf_counter() - started) / requests * 1000
+
+
+def _first_request(address: str, keys: ClientKeys | None, image: bytes) -> float:
+    started = time.perf_counter()
+    with ModelClient(address, keys=keys) as fresh:
+        fresh.predict(image)
+    return (time.perf_counter() - started) * 1000
+
+
+def measure(targets: dict[str, tuple[str, ClientKeys | None]], image: bytes) -> dict[str, dict[str, float]]:
+    """Median per-request time of each target, their runs interleaved so that other load on the
+    machine falls on all of them alike."""
+    clients = {name: ModelClient(address, keys=keys) for name, (address, keys) in targets.items()}
+    runs: dict[str, list[float]] = {name: [] for name in targets}
+    firsts: dict[str, list[float]] = {name: [] for name in targets}
+    try:
+        for client in clients.values():
+            _run(client, image, REQUESTS // 10)
+        for _ in range(REPEATS):
+            for name, client in clients.items():
+                runs[name].append(_run(client, image, REQUESTS))
+        for _ in range(FRESH_CLIENTS):
+            for name, (address, keys) in targets.items():
+                firsts[name].append(_first_request(address, keys, image))
+    finally:
+        for client in clients.values():
+            client.close()
+    return {name: {"round_trip_ms": statistics.median(runs[name]),
+                   "first_request_ms": statistics.median(firsts[name])} for name in targets}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m benchmarks.curve", description=__doc__).parse_args(argv)
+    image = photo_jpegs(1)[0]
+    context = zmq.Context()
+    with tempfile.TemporaryDirectory() as tmp:
+        keys = keygen(Path(tmp) / "keys", ["client"], [])
+        server_keys = ServerKeys(KeyPair.load(keys.server_secret), load_authorized_keys(keys.clients),
+                                 frozenset())
+        client_keys = ClientKeys.load(keys.client_secret(), keys.server_public)
+        plain_server, curve_server = InstantServer(context, None), InstantServer(context, server_keys)
+        try:
+            results = measure({"no keys": (plain_server.address, None),
+                               "CURVE": (curve_server.address, client_keys)}, image)
+        finally:
+            plain_server.close()
+            curve_server.close()
+    context.term()
+    print(f"{len(image) / 1024:.0f} KiB JPEG: median of {REPEATS} runs of {REQUESTS} requests, "
+          f"and of {FRESH_CLIENTS} fresh clients' first requests, interleaved")
+    for name, result in results.items():
+        print(f"  {name:8} round trip {result['round_trip_ms']:.3f} ms, "
+              f"fresh client's first request {result['first_request_ms']:.2f} ms")
+    plain, curve = results["no keys"], results["CURVE"]
+    print(f"  CURVE / no keys: round trip ×{curve['round_trip_ms'] / plain['round_trip_ms']:.2f}, "
+          f"first request ×{curve['first_request_ms'] / plain['first_request_ms']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

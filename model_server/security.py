@@ -1,0 +1,270 @@
+"""Who may talk to the model server: loopback by default, CURVE keys when exposed.
+
+The model server listens on 127.0.0.1 unless told otherwise. Listening on anything else (another
+interface, ``0.0.0.0``, ``*``) needs CURVE: with ``secret_key`` set, every TCP connection to the
+frontend and the backend is encrypted, and a ZAP handler (pyzmq's ``ThreadAuthenticator``) accepts
+only the public keys found in ``authorized_clients`` (frontend: who may send requests) and
+``authorized_workers`` (backend: who may join as a worker, and so see users' images). A
+non-loopback address without keys is refused unless ``insecure_public`` says it is meant.
+
+Clients and workers call ``secure_client_socket`` before they connect. ``HandshakeWatch`` lets a
+client tell "the server refused my key" from "nobody is there" at once, instead of timing out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import zmq
+from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils.monitor import recv_monitor_message
+
+from .keys import (
+    CLIENT_SECRET_KEY_VARIABLE,
+    SERVER_PUBLIC_KEY_VARIABLE,
+    KeyFileError,
+    KeyPair,
+    load_authorized_keys,
+    load_public_key,
+)
+
+if TYPE_CHECKING:
+    from .settings import ServerSettings
+
+log = logging.getLogger("model_server.security")
+
+#: ZAP domains: which list of keys a connection is checked against.
+CLIENTS_DOMAIN = "clients"
+WORKERS_DOMAIN = "workers"
+LOOPBACK_NAMES = {"localhost", "lo"}
+#: Events a client's socket monitor reports: the outcome of each security handshake.
+HANDSHAKE_EVENTS = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
+
+
+class InsecureAddress(ValueError):
+    """A non-loopback address without CURVE keys and without the explicit opt-in."""
+
+
+@dataclass(frozen=True)
+class ClientKeys:
+    """What a client or a worker needs: its own key pair and the public key of the server."""
+
+    own: KeyPair
+    server_public: bytes
+
+    @classmethod
+    def load(cls, secret_key_file: str | Path, server_public_key_file: str | Path) -> ClientKeys:
+        return cls(KeyPair.load(secret_key_file), load_public_key(server_public_key_file))
+
+    @classmethod
+    def from_files(cls, secret_key_file: str | Path | None,
+                   server_public_key_file: str | Path | None) -> ClientKeys | None:
+        """Both files, or neither (no CURVE); one without the other is a ``KeyFileError``."""
+        if not secret_key_file and not server_public_key_file:
+            return None
+        if not secret_key_file or not server_public_key_file:
+            raise KeyFileError(
+                "a CURVE client needs both its own secret key file and the server's public key"
+                " file; only one was given"
+            )
+        return cls.load(secret_key_file, server_public_key_file)
+
+
+@dataclass(frozen=True)
+class ServerKeys:
+    """The server's own key pair and the public keys it accepts, per role."""
+
+    own: KeyPair
+    authorized_clients: frozenset[bytes]
+    authorized_workers: frozenset[bytes]
+
+
+def server_keys(settings: ServerSettings) -> ServerKeys | None:
+    """The keys ``settings`` name, loaded; ``None`` when CURVE is off. Raises ``KeyFileError``."""
+    if not settings.secret_key:
+        if settings.authorized_clients or settings.authorized_workers:
+            raise KeyFileError("authorized keys without the server's own --secret-key: give both")
+        return None
+    if not settings.authorized_clients:
+        raise KeyFileError("--secret-key needs --authorized-clients: the directory of the public"
+                           " keys allowed to send requests")
+    if settings.backend_address and not settings.authorized_workers:
+        raise KeyFileError("--secret-key with --backend-address needs --authorized-workers: the"
+                           " directory of the public keys allowed to join as workers")
+    return ServerKeys(
+        KeyPair.load(settings.secret_key),
+        load_authorized_keys(settings.authorized_clients),
+        load_authorized_keys(settings.authorized_workers) if settings.authorized_workers else frozenset(),
+    )
+
+
+def worker_keys(settings: ServerSettings) -> ClientKeys | None:
+    """A remote worker's keys (its ``secret_key`` and ``server_public_key``), or ``None``."""
+    return ClientKeys.from_files(settings.secret_key, settings.server_public_key)
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a ZeroMQ endpoint can only be reached from this machine.
+
+    ``inproc://`` and ``ipc://`` never leave it; ``tcp://`` is local for 127.0.0.0/8, ``::1``,
+    ``localhost`` and the ``lo`` interface. Anything else (``*``, ``0.0.0.0``, a name, another
+    interface) may be reachable from the network.
+    """
+    transport, _, rest = address.partition("://")
+    if transport in ("inproc", "ipc"):
+        return True
+    host = rest.rsplit(":", 1)[0].strip("[]")
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: ServerSettings) -> list[str]:
+    """The addresses the server would expose to the network without CURVE.
+
+    Raises ``InsecureAddress`` unless ``insecure_public`` accepts them; the caller then warns.
+    """
+    if settings.secret_key:
+        return []
+    exposed = [address for address in (settings.address, settings.backend_address)
+               if address and not is_loopback(address)]
+    if exposed and not settings.insecure_public:
+        raise InsecureAddress(
+            f"refusing to listen on {', '.join(exposed)} without CURVE keys: anyone who can reach "
+            "it could send requests or join as a worker and see users' images. Create keys with "
+            "'python -m model_server keygen DIR' and pass --secret-key, --authorized-clients and "
+            "--authorized-workers, or use a loopback address (tcp://127.0.0.1:PORT); "
+            "--insecure-public listens anyway"
+        )
+    return exposed
+
+
+class _AuthorizedKeys:
+    """A ZAP credentials provider: accepts the keys of one role, logs the first refusal of a key."""
+
+    def __init__(self, role: str, keys: frozenset[bytes]):
+        self._role = role
+        self._keys = keys
+        self._refused: set[bytes] = set()
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        if key in self._keys:
+            return True
+        level = logging.DEBUG if key in self._refused else logging.WARNING
+        self._refused.add(key)
+        log.log(level, "refused a %s whose public key is not authorized: %s", self._role,
+                key.decode("ascii", "replace"))
+        return False
+
+
+def start_authenticator(context: zmq.Context, keys: ServerKeys) -> ThreadAuthenticator:
+    """Check every CURVE connection in ``context`` against the authorized keys of its role."""
+    authenticator = ThreadAuthenticator(context, log=logging.getLogger("model_server.zap"))
+    authenticator.start()
+    authenticator.configure_curve_callback(CLIENTS_DOMAIN, _AuthorizedKeys("client", keys.authorized_clients))
+    authenticator.configure_curve_callback(WORKERS_DOMAIN, _AuthorizedKeys("worker", keys.authorized_workers))
+    return authenticator
+
+
+def start_security(
+    settings: ServerSettings, context: zmq.Context
+) -> tuple[ServerKeys | None, ThreadAuthenticator | None]:
+    """Check the addresses, load the keys, and start the authenticator when there are keys.
+
+    Raises ``InsecureAddress`` or ``KeyFileError`` (both ``ValueError``) with what to do.
+    """
+    for address in check_exposure(settings):
+        log.warning("listening on %s with no encryption and no authentication (--insecure-public):"
+                    " anyone who can reach it can send requests or join as a worker", address)
+    keys = server_keys(settings)
+    if keys is None:
+        return None, None
+    return keys, start_authenticator(context, keys)
+
+
+def secure_server_socket(socket: zmq.Socket, keys: ServerKeys | None, domain: str) -> None:
+    """Make ``socket`` a CURVE server for ``domain``'s keys; call before ``bind``. No-op without keys.
+
+    Only TCP connections are secured: the local workers' ``inproc://`` connection stays as it is.
+    """
+    if keys is None:
+        return
+    socket.curve_server = True
+    socket.curve_publickey = keys.own.public
+    socket.curve_secretkey = keys.own.secret
+    socket.zap_domain = domain.encode()
+
+
+def secure_client_socket(socket: zmq.Socket, keys: ClientKeys | None) -> None:
+    """Make ``socket`` a CURVE client of the server ``keys`` trust; call before ``connect``."""
+    if keys is None:
+        return
+    socket.curve_serverkey = keys.server_public
+    socket.curve_publickey = keys.own.public
+    socket.curve_secretkey = keys.own.secret
+
+
+class HandshakeWatch:
+    """Reports a failed security handshake on a client socket, to fail at once with the reason.
+
+    ZeroMQ retries a refused connection quietly forever; its socket monitor is the only place
+    that says the server refused our key, or that one side speaks CURVE and the other does not.
+    A failure "with no detail" is also what a server stopping mid-handshake causes, so only
+    ``NO_DETAIL_FAILURES`` of them in a row count.
+    """
+
+    NO_DETAIL_FAILURES = 2
+
+    def __init__(self, socket: zmq.Socket, address: str, keys: ClientKeys | None):
+        # A fresh name: libzmq frees a closed socket's monitor endpoint later, asynchronously.
+        self._monitor = socket.get_monitor_socket(
+            HANDSHAKE_EVENTS, f"inproc://handshake-watch-{uuid.uuid4().hex}"
+        )
+        self._address = address
+        self._keys = keys
+        self._no_detail_failures = 0
+        self.failure: str | None = None
+
+    @property
+    def socket(self) -> zmq.Socket:
+        """Readable (``POLLIN``) when a handshake has an outcome to report."""
+        return self._monitor
+
+    def check(self) -> str | None:
+        """Read the outcomes so far; the reason of the last failure if no handshake succeeded since."""
+        while self._monitor.poll(0):
+            event = recv_monitor_message(self._monitor)["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._no_detail_failures, self.failure = 0, None
+            elif event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                self._no_detail_failures += 1
+                if self._no_detail_failures >= self.NO_DETAIL_FAILURES:
+                    self.failure = self._reason(event)
+            else:
+                self.failure = self._reason(event)
+        return self.failure
+
+    def _reason(self, event: int) -> str:
+        where = f"the model server at {self._address}"
+        if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            return (f"{where} refused our key: add our public key to its authorized keys"
+                    " (and restart it)")
+        if self._keys is None:
+            return (f"{where} requires CURVE keys: give this client its secret key file and the"
+                    f" server's public key ({CLIENT_SECRET_KEY_VARIABLE}, {SERVER_PUBLIC_KEY_VARIABLE})")
+        return (f"the security handshake with {where} failed: it does not use CURVE, or the server"
+                " public key we were given is not its key")
+
+    def close(self) -> None:
+        self._monitor.close(linger=0)
