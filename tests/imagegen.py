@@ -16,6 +16,9 @@ from PIL import Image
 #: EXIF tag 0x0112: how the camera was held. 6 means "rotate 90° clockwise to display".
 EXIF_ORIENTATION = 0x0112
 ROTATE_90_CLOCKWISE = 6
+#: TIFF tag 338, ExtraSamples: 1 means the alpha channel is premultiplied ("associated").
+TIFF_EXTRA_SAMPLES = 338
+ASSOCIATED_ALPHA = 1
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -93,6 +96,85 @@ def exif_rotated_jpeg(size: tuple[int, int] = (200, 100)) -> bytes:
     exif = Image.Exif()
     exif[EXIF_ORIENTATION] = ROTATE_90_CLOCKWISE
     return _save(Image.fromarray(pixels), "JPEG", quality=95, exif=exif.tobytes())
+
+
+def _half_red_half_transparent(size: tuple[int, int]) -> Image.Image:
+    image = Image.new("RGBA", size, (0, 0, 0, 0))
+    image.paste((*RED, 255), (0, 0, size[0] // 2, size[1]))
+    return image
+
+
+def webp(width: int = 320, height: int = 240, seed: int = 0, lossless: bool = False) -> bytes:
+    """An RGB WebP of random pixels, lossy (as cameras and browsers save them) or lossless."""
+    return _save(Image.fromarray(noise_rgb(width, height, seed)), "WEBP", quality=80, lossless=lossless)
+
+
+def webp_with_alpha(size: tuple[int, int] = (64, 48), lossless: bool = True) -> bytes:
+    """A WebP with an alpha channel: the left half opaque red, the right half fully transparent."""
+    return _save(_half_red_half_transparent(size), "WEBP", quality=90, lossless=lossless)
+
+
+def tiff(width: int = 320, height: int = 240, seed: int = 0, compression: str | None = None) -> bytes:
+    """An RGB TIFF of random pixels; ``compression`` is Pillow's name (``"tiff_lzw"``, ``"jpeg"``...)."""
+    return _save(Image.fromarray(noise_rgb(width, height, seed)), "TIFF", compression=compression)
+
+
+def bilevel_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A 1-bit fax-style TIFF (CCITT Group 4): the left half black, the right half white."""
+    image = Image.new("1", size, 1)
+    image.paste(0, (0, 0, size[0] // 2, size[1]))
+    return _save(image, "TIFF", compression="group4")
+
+
+def sixteen_bit_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A 16-bit greyscale TIFF (mode I;16): top half at mid grey (32768), bottom half full white."""
+    pixels = np.full((size[1], size[0]), 65535, dtype=np.uint16)
+    pixels[: size[1] // 2] = 32768
+    return _save(Image.fromarray(pixels), "TIFF", compression="tiff_adobe_deflate")
+
+
+def float_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A 32-bit floating-point TIFF (mode F) in the usual 0–1 range: top half 0.5, bottom half 1.0."""
+    pixels = np.ones((size[1], size[0]), dtype=np.float32)
+    pixels[: size[1] // 2] = 0.5
+    return _save(Image.fromarray(pixels), "TIFF")
+
+
+def multipage_tiff(colours=(RED, BLUE), size: tuple[int, int] = (40, 30)) -> bytes:
+    """A TIFF with one solid page per colour (as scanners make them); only the first is classified."""
+    pages = [Image.new("RGB", size, colour) for colour in colours]
+    return _save(pages[0], "TIFF", save_all=True, append_images=pages[1:], compression="tiff_lzw")
+
+
+def premultiplied_alpha_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A grey TIFF with premultiplied alpha (Pillow's mode "La"): left half opaque grey 200,
+    right half fully transparent.
+
+    Pillow writes alpha as unassociated, so the ExtraSamples tag is then rewritten to
+    "associated": the pixels (transparent ones are 0) are the same either way.
+    """
+    image = Image.new("LA", size, (0, 0))
+    image.paste((200, 255), (0, 0, size[0] // 2, size[1]))
+    data = bytearray(_save(image, "TIFF"))
+    (directory,) = struct.unpack_from("<I", data, 4)
+    (entries,) = struct.unpack_from("<H", data, directory)
+    for entry in range(directory + 2, directory + 2 + 12 * entries, 12):
+        if struct.unpack_from("<H", data, entry)[0] == TIFF_EXTRA_SAMPLES:
+            struct.pack_into("<H", data, entry + 8, ASSOCIATED_ALPHA)
+            return bytes(data)
+    raise AssertionError("Pillow wrote no ExtraSamples tag")
+
+
+def colour_key_png(size: tuple[int, int] = (64, 48)) -> bytes:
+    """An RGB PNG whose black is transparent (a tRNS colour key, no alpha channel); left half red."""
+    image = Image.new("RGB", size, (0, 0, 0))
+    image.paste(RED, (0, 0, size[0] // 2, size[1]))
+    return _save(image, "PNG", transparency=(0, 0, 0))
+
+
+def strip(width: int, height: int, fmt: str = "PNG", seed: int = 0) -> bytes:
+    """An image of extreme aspect ratio (``strip(10000, 1)``): random pixels, any format."""
+    return _save(Image.fromarray(noise_rgb(width, height, seed)), fmt)
 
 
 def truncated_jpeg() -> bytes:
