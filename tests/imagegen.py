@@ -6,6 +6,7 @@ from disk and nothing is downloaded, so the suite runs offline on a fresh machin
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -16,8 +17,10 @@ from PIL import Image
 #: EXIF tag 0x0112: how the camera was held. 6 means "rotate 90° clockwise to display".
 EXIF_ORIENTATION = 0x0112
 ROTATE_90_CLOCKWISE = 6
-#: TIFF tag 338, ExtraSamples: 1 means the alpha channel is premultiplied ("associated").
-TIFF_EXTRA_SAMPLES = 338
+#: TIFF tags that the generators below rewrite; 3 is the type of a 16-bit value (SHORT).
+TIFF_IMAGE_WIDTH, TIFF_IMAGE_LENGTH, TIFF_EXTRA_SAMPLES = 256, 257, 338
+TIFF_SHORT = 3
+#: ExtraSamples 1: the alpha channel is premultiplied ("associated").
 ASSOCIATED_ALPHA = 1
 
 RED = (255, 0, 0)
@@ -156,13 +159,8 @@ def premultiplied_alpha_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
     image = Image.new("LA", size, (0, 0))
     image.paste((200, 255), (0, 0, size[0] // 2, size[1]))
     data = bytearray(_save(image, "TIFF"))
-    (directory,) = struct.unpack_from("<I", data, 4)
-    (entries,) = struct.unpack_from("<H", data, directory)
-    for entry in range(directory + 2, directory + 2 + 12 * entries, 12):
-        if struct.unpack_from("<H", data, entry)[0] == TIFF_EXTRA_SAMPLES:
-            struct.pack_into("<H", data, entry + 8, ASSOCIATED_ALPHA)
-            return bytes(data)
-    raise AssertionError("Pillow wrote no ExtraSamples tag")
+    _set_tiff_tag(data, TIFF_EXTRA_SAMPLES, ASSOCIATED_ALPHA)
+    return bytes(data)
 
 
 def colour_key_png(size: tuple[int, int] = (64, 48)) -> bytes:
@@ -179,7 +177,11 @@ def strip(width: int, height: int, fmt: str = "PNG", seed: int = 0) -> bytes:
 
 def truncated_jpeg() -> bytes:
     """The first half of a valid JPEG, as an interrupted upload leaves it."""
-    data = jpeg()
+    return truncated(jpeg())
+
+
+def truncated(data: bytes) -> bytes:
+    """The first half of a file, as an interrupted upload leaves it."""
     return data[: len(data) // 2]
 
 
@@ -213,9 +215,75 @@ def gif_bomb(width: int = 20_000, height: int = 20_000) -> bytes:
     return bytes(data)
 
 
+def webp_bomb() -> bytes:
+    """A tiny lossless WebP whose header claims 16383×16383 pixels, WebP's largest size."""
+    data = bytearray(_save(Image.new("RGB", (1, 1)), "WEBP", lossless=True))
+    assert data[12:16] == b"VP8L", "Pillow wrote a lossless WebP without extended features"
+    # After the signature byte: 14 bits width - 1, 14 bits height - 1, then 4 bits of flags.
+    (header,) = struct.unpack_from("<I", data, 21)
+    struct.pack_into("<I", data, 21, (header & ~(2**28 - 1)) | 16382 | 16382 << 14)
+    return bytes(data)
+
+
+def tiff_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A 16×16 TIFF whose directory claims ``width``×``height`` pixels."""
+    data = bytearray(tiff(16, 16))
+    _set_tiff_tag(data, TIFF_IMAGE_WIDTH, width)
+    _set_tiff_tag(data, TIFF_IMAGE_LENGTH, height)
+    return bytes(data)
+
+
+def _set_tiff_tag(data: bytearray, tag: int, value: int) -> None:
+    """Overwrite a one-value SHORT or LONG tag of a little-endian TIFF's first directory."""
+    (directory,) = struct.unpack_from("<I", data, 4)
+    (entries,) = struct.unpack_from("<H", data, directory)
+    for entry in range(directory + 2, directory + 2 + 12 * entries, 12):
+        found, kind = struct.unpack_from("<HH", data, entry)
+        if found == tag:
+            struct.pack_into("<H" if kind == TIFF_SHORT else "<I", data, entry + 8, value)
+            return
+    raise AssertionError(f"Pillow wrote no TIFF tag {tag}")
+
+
 def not_an_image() -> bytes:
     """Text that a user saved as ``holiday.jpg``."""
     return b"This is a shopping list, not a photo.\nmilk\neggs\n" * 20
 
 
 EMPTY = b""
+
+
+@functools.cache
+def awkward_images() -> dict[str, bytes]:
+    """Every awkward kind of image file that must still be classified, by a name for test ids."""
+    return {
+        "rgba-png": transparent_rgba_png(),
+        "palette-transparency-png": palette_with_transparency_png(),
+        "colour-key-png": colour_key_png(),
+        "16-bit-png": sixteen_bit_png(),
+        "cmyk-jpeg": cmyk_jpeg(),
+        "animated-gif": animated_gif(),
+        "exif-rotated-jpeg": exif_rotated_jpeg(),
+        "1x1-png": one_pixel_png(),
+        "webp-lossy": webp(),
+        "webp-lossless": webp(lossless=True),
+        "webp-lossy-alpha": webp_with_alpha(lossless=False),
+        "webp-lossless-alpha": webp_with_alpha(lossless=True),
+        "tiff-rgb": tiff(),
+        "tiff-lzw": tiff(compression="tiff_lzw"),
+        "tiff-deflate": tiff(compression="tiff_adobe_deflate"),
+        "tiff-jpeg": tiff(compression="jpeg"),
+        "tiff-packbits": tiff(compression="packbits"),
+        "tiff-1-bit-group4": bilevel_tiff(),
+        "tiff-16-bit": sixteen_bit_tiff(),
+        "tiff-float": float_tiff(),
+        "tiff-multipage": multipage_tiff(),
+        "tiff-premultiplied-alpha": premultiplied_alpha_tiff(),
+        "10000x1-png": strip(10_000, 1),
+        "1x10000-png": strip(1, 10_000),
+        "3x4000-jpeg": strip(3, 4000, "JPEG"),
+        "3000x20-jpeg": strip(3000, 20, "JPEG"),
+        "65000x2-jpeg": strip(65_000, 2, "JPEG"),
+        "1x20000-tiff": strip(1, 20_000, "TIFF"),
+        "8000x1-webp": strip(8000, 1, "WEBP"),
+    }

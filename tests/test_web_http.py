@@ -43,6 +43,42 @@ def test_http_upload_that_is_not_an_image_gets_400(web_app):
     assert response.json()["error"]["code"] == "not_an_image"
 
 
+@pytest.mark.parametrize(
+    "image", [pytest.param(image, id=name) for name, image in imagegen.awkward_images().items()]
+)
+def test_awkward_image_gets_predictions_as_json_and_as_a_page(web_app, image):
+    answer = post_image(f"{web_app.address}/api/predict", image)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == 3
+    page = post_image(f"{web_app.address}/uploader", image)
+    assert page.status_code == 200, page.text
+    assert page.text.count("<meter") == 3
+    assert 'src="data:image/jpeg;base64,' in page.text, "the page shows a preview of the upload"
+
+
+UNUSABLE_UPLOADS = [
+    pytest.param(imagegen.EMPTY, 400, "empty_file", id="empty"),
+    pytest.param(imagegen.not_an_image(), 400, "not_an_image", id="text"),
+    pytest.param(imagegen.truncated_jpeg(), 400, "unreadable_image", id="truncated-jpeg"),
+    pytest.param(imagegen.truncated(imagegen.webp()), 400, "unreadable_image", id="truncated-webp"),
+    pytest.param(imagegen.truncated(imagegen.tiff()), 400, "unreadable_image", id="truncated-tiff"),
+    pytest.param(imagegen.png_bomb(), 413, "image_too_large", id="png-bomb"),
+    pytest.param(imagegen.gif_bomb(), 413, "image_too_large", id="gif-bomb"),
+    pytest.param(imagegen.webp_bomb(), 413, "image_too_large", id="webp-bomb"),
+    pytest.param(imagegen.tiff_bomb(), 413, "image_too_large", id="tiff-bomb"),
+]
+
+
+@pytest.mark.parametrize(("image", "status", "code"), UNUSABLE_UPLOADS)
+def test_unusable_upload_gets_its_status_and_code_and_the_next_is_answered(web_app, image, status, code):
+    refused = post_image(f"{web_app.address}/api/predict", image)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (status, code)
+    assert refused.json()["error"]["message"]
+    page = post_image(f"{web_app.address}/uploader", image)
+    assert page.status_code == status and f"<code>{code}</code>" in page.text
+    assert post_image(f"{web_app.address}/api/predict", imagegen.jpeg()).status_code == 200
+
+
 def test_upload_page_is_served(web_app):
     response = requests.get(f"{web_app.address}/", timeout=HTTP_TIMEOUT_S)
     assert response.status_code == 200
