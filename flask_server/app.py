@@ -15,6 +15,7 @@ from flask import Flask, current_app, jsonify, render_template, request
 from model_server.client import ModelClient
 from model_server.protocol import UNTRAINED, PredictReply, ServerError
 
+from .api import prediction_json
 from .config import configure
 from .errors import register_error_handlers
 from .metrics import install_metrics
@@ -59,10 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     def api_predict():
         _, image = read_upload(request)
         reply, round_trip_ms = _predict(image)
-        return jsonify(
-            predictions=[vars(p) for p in reply.predictions], weights=reply.weights,
-            model=reply.model, timings=vars(reply.timings), round_trip_ms=round_trip_ms,
-        )
+        return prediction_json(reply, round_trip_ms)
 
     @app.get("/healthz")
     def healthz():
