@@ -73,7 +73,7 @@ def web_app(wsgi_server: str, workers: int, max_batch: int) -> Iterator[MakeCall
 @contextlib.contextmanager
 def monolith() -> Iterator[MakeCall]:
     with start_monolith("random", name="bench-monolith") as server:
-        yield _http_calls(f"{server.address}/uploader")
+        yield _http_calls(f"{server.address}/api/predict")
 
 
 @contextlib.contextmanager

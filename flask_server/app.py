@@ -18,6 +18,7 @@ from model_server.client import ModelClient
 from model_server.protocol import UNTRAINED, PredictReply, ServerError
 from model_server.security import ClientKeys
 
+from .api import prediction_json
 from .config import KEY_VARIABLES, configure
 from .errors import register_error_handlers
 from .headers import install_security_headers
@@ -66,10 +67,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     def api_predict():
         _, image = read_upload(request)
         reply, round_trip_ms = _predict(image)
-        return jsonify(
-            predictions=[vars(p) for p in reply.predictions], weights=reply.weights,
-            model=reply.model, timings=vars(reply.timings), round_trip_ms=round_trip_ms,
-        )
+        return prediction_json(reply, round_trip_ms)
 
     @app.get("/healthz")
     def healthz():

@@ -74,9 +74,17 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(error: HTTPException):
+        """Werkzeug also answers 413 for a small form with too many parts or a large text field."""
         limit = app.config["MAX_CONTENT_LENGTH"]
+        if limit is not None and (request.content_length is None or request.content_length > limit):
+            return error_response(
+                "upload_too_large", f"the upload is larger than the limit of {limit / 2**20:g} MiB", 413
+            )
         return error_response(
-            "upload_too_large", f"the upload is larger than the limit of {limit / 2**20:g} MiB", 413
+            "form_too_large",
+            f"the form has more than {app.config['MAX_FORM_PARTS']} parts or a text field above "
+            f"{app.config['MAX_FORM_MEMORY_SIZE'] / 1000:g} KB: send only the image, as the file field 'file'",
+            413,
         )
 
     @app.errorhandler(HTTPException)

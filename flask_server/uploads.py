@@ -9,7 +9,9 @@ import base64
 import io
 
 from flask import Request
-from PIL import Image, ImageOps
+
+from model_server.images import open_rgb
+from model_server.protocol import RequestError
 
 from .errors import UploadError
 
@@ -32,18 +34,17 @@ def read_upload(request: Request) -> tuple[str, bytes]:
 
 
 def preview_data_uri(image: bytes) -> str | None:
-    """A small JPEG of the image as a ``data:`` URI, or ``None`` if Pillow cannot make one.
+    """A small JPEG of the image as a ``data:`` URI, or ``None`` if it cannot be made.
 
-    The model server has already accepted the image, so this decodes a file known to be sound;
-    a preview keeps the page small however large the upload was.
+    The model server has already accepted the image, so this decodes a file known to be sound,
+    the same way the model server does (16-bit, transparency, orientation): the preview shows
+    what the model saw. A preview keeps the page small however large the upload was.
     """
     try:
-        with Image.open(io.BytesIO(image)) as original:
-            original.draft("RGB", PREVIEW_SIZE)
-            preview = ImageOps.exif_transpose(original).convert("RGB")
-            preview.thumbnail(PREVIEW_SIZE)
-            out = io.BytesIO()
-            preview.save(out, format="JPEG", quality=85)
-    except (OSError, ValueError, Image.DecompressionBombError):
+        preview = open_rgb(image, draft_size=PREVIEW_SIZE)
+    except RequestError:
         return None
+    preview.thumbnail(PREVIEW_SIZE)
+    out = io.BytesIO()
+    preview.save(out, format="JPEG", quality=85)
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")

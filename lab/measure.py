@@ -20,7 +20,7 @@ from model_server.client import ModelClient
 from model_server.protocol import PredictReply
 
 from .cold_start import STAGE_TITLES, ColdStart, run_cold_start
-from .web import ResultPage, WebResponse, read_result_page, upload
+from .web import ApiAnswer, predict_json, read_answer
 
 #: Labels for tables and plots, one per way of serving the model.
 MONOLITH = "monolith (model built per request)"
@@ -37,7 +37,7 @@ class MeasurementFailed(RuntimeError):
 class WebRequest:
     filename: str
     seconds: float
-    page: ResultPage
+    answer: ApiAnswer
 
 
 @dataclass(frozen=True)
@@ -53,28 +53,28 @@ def _cycle(images: Sequence[Path], count: int) -> Iterator[Path]:
     return itertools.islice(itertools.cycle(images), count)
 
 
-def through_web_page(
+def through_web_api(
     base_url: str, images: Sequence[Path], requests: int, timeout: float, warmup: int = 0
 ) -> list[WebRequest]:
-    """Upload ``requests`` images to ``/uploader`` of a web app (the monolith or the split app)."""
+    """Upload ``requests`` images to ``/api/predict`` of a web app (the monolith or the split app)."""
     for path in _cycle(images, warmup):
-        _upload_or_fail(base_url, path, timeout)
+        _predict_or_fail(base_url, path, timeout)
     timed = []
     for path in _cycle(images, requests):
-        response = _upload_or_fail(base_url, path, timeout)
-        timed.append(WebRequest(path.name, response.seconds, read_result_page(response.body)))
+        seconds, answer = _predict_or_fail(base_url, path, timeout)
+        timed.append(WebRequest(path.name, seconds, answer))
     return timed
 
 
-def _upload_or_fail(base_url: str, path: Path, timeout: float) -> WebResponse:
-    response = upload(base_url, path.read_bytes(), path.name, timeout)
+def _predict_or_fail(base_url: str, path: Path, timeout: float) -> tuple[float, ApiAnswer]:
+    response = predict_json(base_url, path.read_bytes(), path.name, timeout)
+    answer = read_answer(response)
     if not response.ok:
-        page = read_result_page(response.body)
         raise MeasurementFailed(
-            f"{base_url}/uploader answered {response.status} for {path.name}: "
-            f"{page.error_code}: {page.error_message}"
+            f"{base_url}/api/predict answered {response.status} for {path.name}: "
+            f"{answer.error_code}: {answer.error_message}"
         )
-    return response
+    return response.seconds, answer
 
 
 def through_model_server(
@@ -106,7 +106,7 @@ def web_request_rows(timed: Sequence[WebRequest]) -> list[dict[str, object]]:
     for number, request in enumerate(timed, start=1):
         row: dict[str, object] = {"request": number, "image": request.filename,
                                   "seconds": round(request.seconds, 3)}
-        for stage, seconds in (request.page.load_timings or {}).items():
+        for stage, seconds in (request.answer.load_timings or {}).items():
             row[STAGE_TITLES[stage]] = seconds
         rows.append(row)
     return rows

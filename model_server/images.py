@@ -1,9 +1,10 @@
 """Turning an uploaded image file into the 224×224 RGB pixels ResNet50 takes, with Pillow.
 
-Any mode becomes RGB (transparency over white, 16-bit scaled down), the EXIF orientation is
-applied, only the first frame of an animation is used, and a file whose pixel count would blow up
-memory is refused before it is decoded. No TensorFlow here: decoding is plain CPU work that the
-server's workers and the tests do without the model.
+Any mode becomes RGB (transparency over white, 16-bit and floating-point scaled down), the EXIF
+orientation is applied, only the first frame of an animation or a multi-page TIFF is used, and a
+file whose pixel count would blow up memory is refused before it is decoded. No TensorFlow here:
+decoding is plain CPU work that the server's workers, the web app's preview and the tests do
+without the model.
 """
 
 from __future__ import annotations
@@ -25,13 +26,28 @@ DEFAULT_MAX_PIXELS = 50_000_000
 # right after the header is read and before any pixel is decoded, so Pillow's is switched off.
 Image.MAX_IMAGE_PIXELS = None
 
-_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+#: Modes with more than 8 bits per channel (16-bit and 32-bit integers, 32-bit floats).
+_HIGH_DEPTH_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
+#: Premultiplied alpha, which Pillow converts to the plain kind but not straight to RGB.
+_PREMULTIPLIED = {"La": "LA", "RGBa": "RGBA"}
 
 
 def decode_image(
     data: bytes, size: tuple[int, int] = MODEL_INPUT_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> np.ndarray:
     """Decode an image file into a ``size[1]×size[0]×3`` uint8 array; raises ``RequestError``."""
+    image = open_rgb(data, max_pixels, draft_size=size)
+    return np.asarray(image.resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def open_rgb(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: tuple[int, int] = MODEL_INPUT_SIZE
+) -> Image.Image:
+    """The file's first frame, upright and in RGB, at its own size or a little above ``draft_size``.
+
+    Raises ``RequestError`` with a specific code for an empty file, a file that is not an image,
+    a corrupt or truncated one, and one above ``max_pixels``.
+    """
     if not data:
         raise RequestError("the image is empty (0 bytes)", ErrorCode.EMPTY_IMAGE)
     try:
@@ -39,11 +55,10 @@ def decode_image(
         _check_pixel_count(image, max_pixels)
         # JPEG draft mode decodes at 1/2, 1/4 or 1/8 scale while the result stays at least
         # as large as the target: several times faster, and it is shrunk to 224×224 anyway.
-        image.draft("RGB", size)
+        image.draft("RGB", draft_size)
         image.load()
         image = ImageOps.exif_transpose(image)
-        image = _to_rgb(image)
-        image = image.resize(size, Image.Resampling.BILINEAR)
+        return _to_rgb(image)
     except RequestError:
         raise
     except UnidentifiedImageError:
@@ -55,7 +70,6 @@ def decode_image(
         raise RequestError(
             f"the image data is truncated or corrupt: {error}", ErrorCode.UNREADABLE_IMAGE
         ) from None
-    return np.asarray(image, dtype=np.uint8)
 
 
 def _check_pixel_count(image: Image.Image, max_pixels: int) -> None:
@@ -71,15 +85,28 @@ def _check_pixel_count(image: Image.Image, max_pixels: int) -> None:
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode == "RGB":
-        return image
-    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
-        pixels = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if pixels.max(initial=0) > 255 else 255.0
-        scaled = np.clip(pixels * (255.0 / peak), 0, 255).astype(np.uint8)
-        return Image.fromarray(scaled, mode="L").convert("RGB")
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+    if image.mode in _HIGH_DEPTH_MODES:
+        return _scaled_to_8_bits(image).convert("RGB")
+    if image.mode in _PREMULTIPLIED:
+        image = image.convert(_PREMULTIPLIED[image.mode])
+    if image.has_transparency_data:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def _scaled_to_8_bits(image: Image.Image) -> Image.Image:
+    """Greyscale with more than 8 bits, scaled by its likely range rather than clipped at 255.
+
+    The range is a guess from the brightest pixel: 0–1 for floating point (the usual convention),
+    0–255 for data that never exceeds it, 0–65535 otherwise. NaN and infinities count as black.
+    """
+    pixels = np.asarray(image, dtype=np.float64)
+    pixels = np.where(np.isfinite(pixels), pixels, 0.0)
+    brightest = pixels.max(initial=0.0)
+    if image.mode == "F" and brightest <= 1.0:
+        peak = 1.0
+    else:
+        peak = 255.0 if brightest <= 255 else 65535.0
+    return Image.fromarray(np.clip(pixels * (255.0 / peak), 0, 255).astype(np.uint8), mode="L")

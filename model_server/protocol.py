@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import reprlib
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -150,6 +151,9 @@ def _load_object(frame: bytes, what: str) -> dict[str, Any]:
         message = json.loads(frame)
     except (UnicodeDecodeError, ValueError) as error:
         raise RequestError(f"the {what} is not valid JSON: {error}", ErrorCode.BAD_JSON) from None
+    except RecursionError:
+        # A few hundred KB of "[[[[..." exhaust Python's stack in the json module.
+        raise RequestError(f"the {what} is nested too deeply to read", ErrorCode.BAD_JSON) from None
     if not isinstance(message, dict):
         raise RequestError(
             f"the {what} must be a JSON object, not {type(message).__name__}", ErrorCode.BAD_JSON
@@ -157,11 +161,17 @@ def _load_object(frame: bytes, what: str) -> dict[str, Any]:
     return message
 
 
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value for an error message, cut short: the message must not echo a huge request back."""
+    text = reprlib.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def request_id_of(frame: bytes) -> str | None:
     """The ``id`` of a request, if one can be read: error replies echo it whenever possible."""
     try:
         value = json.loads(frame).get("id")
-    except (UnicodeDecodeError, ValueError, AttributeError):
+    except (UnicodeDecodeError, ValueError, AttributeError, RecursionError):
         return None
     return value if isinstance(value, str) else None
 
@@ -193,11 +203,13 @@ def decode_request(frame: bytes, image: bytes | None = None) -> PredictRequest |
     if op == "ping":
         return PingRequest(id=request_id)
     if op != "predict":
-        raise RequestError(f'unknown "op" {op!r}; use "predict" or "ping"')
+        raise RequestError(f'unknown "op" {_shown(op)}; use "predict" or "ping"')
 
     top = message.get("top", DEFAULT_TOP)
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= NUM_CLASSES:
-        raise RequestError(f'"top" must be a whole number from 1 to {NUM_CLASSES}, not {top!r}')
+        raise RequestError(
+            f'"top" must be a whole number from 1 to {NUM_CLASSES}, not {_shown(top)}'
+        )
     encoded = message.get("image")
     if image is not None:
         if encoded is not None:

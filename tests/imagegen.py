@@ -6,6 +6,7 @@ from disk and nothing is downloaded, so the suite runs offline on a fresh machin
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -16,6 +17,11 @@ from PIL import Image
 #: EXIF tag 0x0112: how the camera was held. 6 means "rotate 90° clockwise to display".
 EXIF_ORIENTATION = 0x0112
 ROTATE_90_CLOCKWISE = 6
+#: TIFF tags that the generators below rewrite; 3 is the type of a 16-bit value (SHORT).
+TIFF_IMAGE_WIDTH, TIFF_IMAGE_LENGTH, TIFF_EXTRA_SAMPLES = 256, 257, 338
+TIFF_SHORT = 3
+#: ExtraSamples 1: the alpha channel is premultiplied ("associated").
+ASSOCIATED_ALPHA = 1
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -95,9 +101,87 @@ def exif_rotated_jpeg(size: tuple[int, int] = (200, 100)) -> bytes:
     return _save(Image.fromarray(pixels), "JPEG", quality=95, exif=exif.tobytes())
 
 
+def _half_red_half_transparent(size: tuple[int, int]) -> Image.Image:
+    image = Image.new("RGBA", size, (0, 0, 0, 0))
+    image.paste((*RED, 255), (0, 0, size[0] // 2, size[1]))
+    return image
+
+
+def webp(width: int = 320, height: int = 240, seed: int = 0, lossless: bool = False) -> bytes:
+    """An RGB WebP of random pixels, lossy (as cameras and browsers save them) or lossless."""
+    return _save(Image.fromarray(noise_rgb(width, height, seed)), "WEBP", quality=80, lossless=lossless)
+
+
+def webp_with_alpha(size: tuple[int, int] = (64, 48), lossless: bool = True) -> bytes:
+    """A WebP with an alpha channel: the left half opaque red, the right half fully transparent."""
+    return _save(_half_red_half_transparent(size), "WEBP", quality=90, lossless=lossless)
+
+
+def tiff(width: int = 320, height: int = 240, seed: int = 0, compression: str | None = None) -> bytes:
+    """An RGB TIFF of random pixels; ``compression`` is Pillow's name (``"tiff_lzw"``, ``"jpeg"``...)."""
+    return _save(Image.fromarray(noise_rgb(width, height, seed)), "TIFF", compression=compression)
+
+
+def bilevel_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A 1-bit fax-style TIFF (CCITT Group 4): the left half black, the right half white."""
+    image = Image.new("1", size, 1)
+    image.paste(0, (0, 0, size[0] // 2, size[1]))
+    return _save(image, "TIFF", compression="group4")
+
+
+def sixteen_bit_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A 16-bit greyscale TIFF (mode I;16): top half at mid grey (32768), bottom half full white."""
+    pixels = np.full((size[1], size[0]), 65535, dtype=np.uint16)
+    pixels[: size[1] // 2] = 32768
+    return _save(Image.fromarray(pixels), "TIFF", compression="tiff_adobe_deflate")
+
+
+def float_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A 32-bit floating-point TIFF (mode F) in the usual 0–1 range: top half 0.5, bottom half 1.0."""
+    pixels = np.ones((size[1], size[0]), dtype=np.float32)
+    pixels[: size[1] // 2] = 0.5
+    return _save(Image.fromarray(pixels), "TIFF")
+
+
+def multipage_tiff(colours=(RED, BLUE), size: tuple[int, int] = (40, 30)) -> bytes:
+    """A TIFF with one solid page per colour (as scanners make them); only the first is classified."""
+    pages = [Image.new("RGB", size, colour) for colour in colours]
+    return _save(pages[0], "TIFF", save_all=True, append_images=pages[1:], compression="tiff_lzw")
+
+
+def premultiplied_alpha_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A grey TIFF with premultiplied alpha (Pillow's mode "La"): left half opaque grey 200,
+    right half fully transparent.
+
+    Pillow writes alpha as unassociated, so the ExtraSamples tag is then rewritten to
+    "associated": the pixels (transparent ones are 0) are the same either way.
+    """
+    image = Image.new("LA", size, (0, 0))
+    image.paste((200, 255), (0, 0, size[0] // 2, size[1]))
+    data = bytearray(_save(image, "TIFF"))
+    _set_tiff_tag(data, TIFF_EXTRA_SAMPLES, ASSOCIATED_ALPHA)
+    return bytes(data)
+
+
+def colour_key_png(size: tuple[int, int] = (64, 48)) -> bytes:
+    """An RGB PNG whose black is transparent (a tRNS colour key, no alpha channel); left half red."""
+    image = Image.new("RGB", size, (0, 0, 0))
+    image.paste(RED, (0, 0, size[0] // 2, size[1]))
+    return _save(image, "PNG", transparency=(0, 0, 0))
+
+
+def strip(width: int, height: int, fmt: str = "PNG", seed: int = 0) -> bytes:
+    """An image of extreme aspect ratio (``strip(10000, 1)``): random pixels, any format."""
+    return _save(Image.fromarray(noise_rgb(width, height, seed)), fmt)
+
+
 def truncated_jpeg() -> bytes:
     """The first half of a valid JPEG, as an interrupted upload leaves it."""
-    data = jpeg()
+    return truncated(jpeg())
+
+
+def truncated(data: bytes) -> bytes:
+    """The first half of a file, as an interrupted upload leaves it."""
     return data[: len(data) // 2]
 
 
@@ -131,9 +215,75 @@ def gif_bomb(width: int = 20_000, height: int = 20_000) -> bytes:
     return bytes(data)
 
 
+def webp_bomb() -> bytes:
+    """A tiny lossless WebP whose header claims 16383×16383 pixels, WebP's largest size."""
+    data = bytearray(_save(Image.new("RGB", (1, 1)), "WEBP", lossless=True))
+    assert data[12:16] == b"VP8L", "Pillow wrote a lossless WebP without extended features"
+    # After the signature byte: 14 bits width - 1, 14 bits height - 1, then 4 bits of flags.
+    (header,) = struct.unpack_from("<I", data, 21)
+    struct.pack_into("<I", data, 21, (header & ~(2**28 - 1)) | 16382 | 16382 << 14)
+    return bytes(data)
+
+
+def tiff_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A 16×16 TIFF whose directory claims ``width``×``height`` pixels."""
+    data = bytearray(tiff(16, 16))
+    _set_tiff_tag(data, TIFF_IMAGE_WIDTH, width)
+    _set_tiff_tag(data, TIFF_IMAGE_LENGTH, height)
+    return bytes(data)
+
+
+def _set_tiff_tag(data: bytearray, tag: int, value: int) -> None:
+    """Overwrite a one-value SHORT or LONG tag of a little-endian TIFF's first directory."""
+    (directory,) = struct.unpack_from("<I", data, 4)
+    (entries,) = struct.unpack_from("<H", data, directory)
+    for entry in range(directory + 2, directory + 2 + 12 * entries, 12):
+        found, kind = struct.unpack_from("<HH", data, entry)
+        if found == tag:
+            struct.pack_into("<H" if kind == TIFF_SHORT else "<I", data, entry + 8, value)
+            return
+    raise AssertionError(f"Pillow wrote no TIFF tag {tag}")
+
+
 def not_an_image() -> bytes:
     """Text that a user saved as ``holiday.jpg``."""
     return b"This is a shopping list, not a photo.\nmilk\neggs\n" * 20
 
 
 EMPTY = b""
+
+
+@functools.cache
+def awkward_images() -> dict[str, bytes]:
+    """Every awkward kind of image file that must still be classified, by a name for test ids."""
+    return {
+        "rgba-png": transparent_rgba_png(),
+        "palette-transparency-png": palette_with_transparency_png(),
+        "colour-key-png": colour_key_png(),
+        "16-bit-png": sixteen_bit_png(),
+        "cmyk-jpeg": cmyk_jpeg(),
+        "animated-gif": animated_gif(),
+        "exif-rotated-jpeg": exif_rotated_jpeg(),
+        "1x1-png": one_pixel_png(),
+        "webp-lossy": webp(),
+        "webp-lossless": webp(lossless=True),
+        "webp-lossy-alpha": webp_with_alpha(lossless=False),
+        "webp-lossless-alpha": webp_with_alpha(lossless=True),
+        "tiff-rgb": tiff(),
+        "tiff-lzw": tiff(compression="tiff_lzw"),
+        "tiff-deflate": tiff(compression="tiff_adobe_deflate"),
+        "tiff-jpeg": tiff(compression="jpeg"),
+        "tiff-packbits": tiff(compression="packbits"),
+        "tiff-1-bit-group4": bilevel_tiff(),
+        "tiff-16-bit": sixteen_bit_tiff(),
+        "tiff-float": float_tiff(),
+        "tiff-multipage": multipage_tiff(),
+        "tiff-premultiplied-alpha": premultiplied_alpha_tiff(),
+        "10000x1-png": strip(10_000, 1),
+        "1x10000-png": strip(1, 10_000),
+        "3x4000-jpeg": strip(3, 4000, "JPEG"),
+        "3000x20-jpeg": strip(3000, 20, "JPEG"),
+        "65000x2-jpeg": strip(65_000, 2, "JPEG"),
+        "1x20000-tiff": strip(1, 20_000, "TIFF"),
+        "8000x1-webp": strip(8000, 1, "WEBP"),
+    }

@@ -12,14 +12,7 @@ from model_server.protocol import ErrorCode, RequestError
 USABLE_IMAGES = [
     pytest.param(imagegen.jpeg(), id="jpeg-640x480"),
     pytest.param(imagegen.png(), id="png"),
-    pytest.param(imagegen.transparent_rgba_png(), id="rgba"),
-    pytest.param(imagegen.palette_with_transparency_png(), id="palette-transparency"),
-    pytest.param(imagegen.sixteen_bit_png(), id="16-bit"),
-    pytest.param(imagegen.cmyk_jpeg(), id="cmyk-jpeg"),
-    pytest.param(imagegen.animated_gif(), id="animated-gif"),
-    pytest.param(imagegen.exif_rotated_jpeg(), id="exif-rotated"),
-    pytest.param(imagegen.one_pixel_png(), id="1x1"),
-    pytest.param(imagegen.jpeg(3000, 20), id="very-wide"),
+    *(pytest.param(image, id=name) for name, image in imagegen.awkward_images().items()),
 ]
 
 
@@ -43,8 +36,10 @@ def test_exif_orientation_is_applied():
 
 
 @pytest.mark.parametrize(
-    "image", [imagegen.transparent_rgba_png(), imagegen.palette_with_transparency_png()],
-    ids=["rgba", "palette"],
+    "image",
+    [imagegen.transparent_rgba_png(), imagegen.palette_with_transparency_png(), imagegen.colour_key_png(),
+     imagegen.webp_with_alpha(lossless=True), imagegen.webp_with_alpha(lossless=False)],
+    ids=["rgba", "palette", "rgb-colour-key", "webp-lossless", "webp-lossy"],
 )
 def test_transparency_is_composited_over_white(image):
     """The transparent half is black underneath; dropping alpha naively would show black."""
@@ -59,14 +54,49 @@ def test_sixteen_bit_image_is_scaled_down_not_clipped():
     assert close_to(pixels[200, 112], imagegen.WHITE, tolerance=0)
 
 
+def test_premultiplied_alpha_is_composited_over_white():
+    pixels = decode_image(imagegen.premultiplied_alpha_tiff())
+    assert close_to(pixels[112, 20], (200, 200, 200))
+    assert close_to(pixels[112, 200], imagegen.WHITE)
+
+
+@pytest.mark.parametrize(
+    "image", [imagegen.sixteen_bit_tiff(), imagegen.float_tiff()], ids=["16-bit", "float-0-to-1"]
+)
+def test_high_depth_tiff_is_scaled_to_its_range(image):
+    pixels = decode_image(image)
+    assert close_to(pixels[20, 112], (128, 128, 128), tolerance=2)
+    assert close_to(pixels[200, 112], imagegen.WHITE, tolerance=0)
+
+
+def test_bilevel_tiff_keeps_black_and_white():
+    pixels = decode_image(imagegen.bilevel_tiff())
+    assert close_to(pixels[112, 20], (0, 0, 0), tolerance=0)
+    assert close_to(pixels[112, 200], imagegen.WHITE, tolerance=0)
+
+
 def test_cmyk_is_converted_to_rgb_colours():
     assert close_to(decode_image(imagegen.cmyk_jpeg((255, 0, 0, 0)))[112, 112], (0, 255, 255))
     assert close_to(decode_image(imagegen.cmyk_jpeg((0, 0, 0, 0)))[112, 112], imagegen.WHITE)
 
 
-def test_only_the_first_frame_of_an_animation_is_used():
-    pixels = decode_image(imagegen.animated_gif(colours=(imagegen.RED, imagegen.BLUE)))
-    assert close_to(pixels[112, 112], imagegen.RED)
+@pytest.mark.parametrize(
+    "image",
+    [imagegen.animated_gif(colours=(imagegen.RED, imagegen.BLUE)),
+     imagegen.multipage_tiff(colours=(imagegen.RED, imagegen.BLUE))],
+    ids=["animated-gif", "multipage-tiff"],
+)
+def test_only_the_first_frame_or_page_is_used(image):
+    assert close_to(decode_image(image)[112, 112], imagegen.RED)
+
+
+@pytest.mark.parametrize("size", [(10_000, 1), (1, 10_000)], ids=["10000x1", "1x10000"])
+def test_a_one_pixel_strip_is_stretched_over_the_whole_input(size):
+    """Every row (or column) of the input repeats the strip: nothing is padded or lost."""
+    pixels = decode_image(imagegen.strip(*size))
+    repeated = pixels[0] if size[1] == 1 else pixels[:, 0]
+    assert np.all(pixels == (repeated[np.newaxis] if size[1] == 1 else repeated[:, np.newaxis]))
+    assert len(np.unique(repeated, axis=0)) > 100, "the strip's pixels are kept, not one colour"
 
 
 def test_one_pixel_image_fills_the_whole_input():
@@ -80,6 +110,12 @@ BAD_IMAGES = [
     pytest.param(imagegen.truncated_jpeg(), ErrorCode.UNREADABLE_IMAGE, "truncated", id="truncated"),
     pytest.param(imagegen.png_bomb(), ErrorCode.IMAGE_TOO_LARGE, "megapixels", id="png-bomb"),
     pytest.param(imagegen.gif_bomb(), ErrorCode.IMAGE_TOO_LARGE, "megapixels", id="gif-bomb"),
+    pytest.param(imagegen.webp_bomb(), ErrorCode.IMAGE_TOO_LARGE, "16383×16383", id="webp-bomb"),
+    pytest.param(imagegen.tiff_bomb(), ErrorCode.IMAGE_TOO_LARGE, "30000×30000", id="tiff-bomb"),
+    pytest.param(imagegen.truncated(imagegen.webp()), ErrorCode.UNREADABLE_IMAGE, "truncated",
+                 id="truncated-webp"),
+    pytest.param(imagegen.truncated(imagegen.tiff()), ErrorCode.UNREADABLE_IMAGE, "truncated",
+                 id="truncated-tiff"),
 ]
 
 
@@ -94,6 +130,8 @@ def test_unusable_image_is_refused_with_its_specific_code(image, code, message):
 def test_bombs_are_small_on_disk():
     assert len(imagegen.png_bomb()) < 100_000
     assert len(imagegen.gif_bomb()) < 100
+    assert len(imagegen.webp_bomb()) < 100
+    assert len(imagegen.tiff_bomb()) < 1000
 
 
 def test_pixel_limit_message_names_the_size_and_the_limit():

@@ -152,6 +152,16 @@ def test_concurrent_raw_dealers_get_replies_to_their_own_ids(raw_socket):
         assert json.loads(frame)["id"] == f"c{index}"
 
 
+@pytest.mark.parametrize(
+    "image", [pytest.param(image, id=name) for name, image in imagegen.awkward_images().items()]
+)
+def test_awkward_image_gets_predictions(model_server, image):
+    with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+        reply = client.predict(image)
+    assert len(reply.predictions) == 3
+    assert all(0 <= p.probability <= 1 for p in reply.predictions)
+
+
 def request(**fields) -> bytes:
     return json.dumps(fields).encode()
 
@@ -168,6 +178,12 @@ BAD_INPUTS = [
                  id="truncated-jpeg"),
     pytest.param(request(image=b64(imagegen.png_bomb())), "image_too_large", id="png-bomb"),
     pytest.param(request(image=b64(imagegen.gif_bomb())), "image_too_large", id="gif-bomb"),
+    pytest.param(request(image=b64(imagegen.webp_bomb())), "image_too_large", id="webp-bomb"),
+    pytest.param(request(image=b64(imagegen.tiff_bomb())), "image_too_large", id="tiff-bomb"),
+    pytest.param(request(image=b64(imagegen.truncated(imagegen.webp()))), "unreadable_image",
+                 id="truncated-webp"),
+    pytest.param(request(image=b64(imagegen.truncated(imagegen.tiff()))), "unreadable_image",
+                 id="truncated-tiff"),
     pytest.param(request(image=b64(imagegen.png()), top=True), "bad_request", id="top-true"),
     pytest.param(request(image=b64(imagegen.png()), top=0), "bad_request", id="top-0"),
     pytest.param(request(image=b64(imagegen.png()), top=1001), "bad_request", id="top-1001"),

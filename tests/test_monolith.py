@@ -55,3 +55,25 @@ def test_monolith_refuses_an_empty_upload_before_loading_the_model(monolith, upl
     response = upload(monolith, "/uploader", imagegen.EMPTY, "empty.jpg")
     assert response.status_code == 400
     assert "<code>empty_file</code>" in response.get_data(as_text=True)
+
+
+def test_monolith_api_answers_the_split_apps_json_plus_its_load_timings(monolith, upload, client):
+    image = imagegen.jpeg(seed=3)
+    answer = upload(monolith, "/api/predict", image, "dog.jpg")
+    assert answer.status_code == 200 and answer.mimetype == "application/json"
+    mine, split = answer.get_json(), upload(client, "/api/predict", image, "dog.jpg").get_json()
+    assert set(mine) == set(split) | {"load_timings"}
+    assert set(mine["timings"]) == set(split["timings"])
+    assert [p["wnid"] for p in mine["predictions"]] == [p["wnid"] for p in split["predictions"]], (
+        "the monolith and the model server do the same computation"
+    )
+    assert set(mine["load_timings"]) == {"import_tensorflow", "build_model", "load_weights",
+                                         "first_inference"}
+    assert mine["load_timings"]["build_model"] > 0 and mine["load_timings"]["first_inference"] > 0
+    assert mine["round_trip_ms"] / 1000 >= mine["load_timings"]["build_model"]
+
+
+def test_monolith_api_refuses_an_empty_upload_as_json(monolith, upload):
+    response = upload(monolith, "/api/predict", imagegen.EMPTY, "empty.jpg")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "empty_file"

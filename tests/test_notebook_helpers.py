@@ -5,70 +5,29 @@ Each notebook only calls these; if they compute a wrong number, the notebook sho
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
-from flask import render_template
-from werkzeug.serving import make_server
 
 from benchmarks.bare import BareMeasurementFailed, measure_in_subprocess
 from benchmarks.load import LoadResult
 from benchmarks.workload import photo_jpegs
-from flask_server.app import create_app
+from fakes import REPLY, web_apps_with_fake_model
 from lab import (
     cold_start, concurrency, display, measure, plots, raw_zmq, remote_workers, sample_images, settings,
     timing, web,
 )
 from lab.checks import checks_command
 from lab.processes import free_port
-from model_server.client import ModelServerUnavailable
 from model_server.images import decode_image
-from model_server.model import LoadTimings
-from model_server.protocol import PredictReply, Prediction, ServerInfo, Timings
-
-REPLY = PredictReply(
-    [Prediction("tabby <cat>", "n02123045", 0.8), Prediction("tiger cat", "n02123159", 0.15),
-     Prediction("lynx", "n02127052", 0.05)],
-    "untrained", "resnet50", Timings(2.0, 0.5, 50.0, 52.5),
-)
-
-
-class FakeModelClient:
-    """Stands in for ``ModelClient`` inside the web app: answers ``REPLY`` or is down."""
-
-    def __init__(self, down: bool = False):
-        self.down = down
-        self.address = "tcp://127.0.0.1:1"
-
-    def predict(self, image: bytes, top: int = 3) -> PredictReply:
-        if self.down:
-            raise ModelServerUnavailable(f"no model server is answering at {self.address}")
-        return REPLY
-
-    def ping(self) -> ServerInfo:
-        return ServerInfo("resnet50", "untrained", 1)
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture
-def web_app_url():
-    """The real split web app over HTTP, its model server client replaced by a fake."""
-    servers = []
-
-    def serve(down: bool = False) -> str:
-        app = create_app({"TESTING": True})
-        app.extensions["model_client"] = FakeModelClient(down)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield serve
-    for server in servers:
-        server.shutdown()
+def web_app_with_fake_model():
+    """``web_app_with_fake_model("down")``: the URL of the real split web app over real HTTP,
+    its model server client a ``fakes.FakeModelClient`` (no TensorFlow, no model server)."""
+    with web_apps_with_fake_model() as serve:
+        yield serve
 
 
 def test_a_summary_gives_median_and_spread() -> None:
@@ -122,43 +81,55 @@ def test_sample_images_are_the_same_every_time_and_all_decode(tmp_path) -> None:
         assert decode_image(path.read_bytes()).shape == (224, 224, 3)
 
 
-def test_result_page_of_the_web_app_is_read_back(web_app_url) -> None:
-    response = web.upload(web_app_url(), b"any bytes: the fake model server accepts them", "cat.jpg", 5)
-    page = web.read_result_page(response.body)
+def test_the_page_a_notebook_shows_is_the_main_element(web_app_with_fake_model) -> None:
+    response = web.upload(web_app_with_fake_model(), b"any bytes: the fake model server accepts them", "cat.jpg", 5)
     assert response.status == 200 and response.seconds > 0
-    assert [(p.label, p.wnid) for p in page.predictions] == [(p.label, p.wnid) for p in REPLY.predictions]
-    assert [p.probability for p in page.predictions] == pytest.approx([0.8, 0.15, 0.05])
-    assert page.weights == "untrained"
-    assert page.load_timings is None
-    assert page.main_html.startswith("<main>")
+    shown = web.main_element(response.body)
+    assert shown.startswith("<main>") and shown.endswith("</main>")
+    assert "tabby &lt;cat&gt;" in shown and "<link" not in shown
 
 
-def test_result_page_of_the_monolith_gives_its_load_timings() -> None:
-    app = create_app({"TESTING": True})
-    with app.test_request_context():
-        html = render_template(
-            "result.html", filename="cat.jpg", preview=None, reply=REPLY, round_trip_ms=4321.0,
-            untrained=True, load_timings=LoadTimings(5.25, 1.5, 0.01, 2.75),
-        )
-    page = web.read_result_page(html)
-    assert page.load_timings == {"import_tensorflow": 5.25, "build_model": 1.5, "load_weights": 0.01,
-                                 "first_inference": 2.75}
+def test_an_api_answer_is_read_back(web_app_with_fake_model) -> None:
+    answer = web.read_answer(web.predict_json(web_app_with_fake_model(), b"any bytes", "cat.jpg", 5))
+    assert answer.predictions == REPLY.predictions
+    assert answer.weights == REPLY.weights
+    assert answer.load_timings is None and answer.error_code is None
 
 
-def test_error_page_is_read_back(web_app_url) -> None:
-    response = web.upload(web_app_url(down=True), b"x", "cat.jpg", 5)
-    page = web.read_result_page(response.body)
+def test_an_api_error_is_read_back(web_app_with_fake_model) -> None:
+    response = web.predict_json(web_app_with_fake_model("down"), b"x", "cat.jpg", 5)
+    answer = web.read_answer(response)
     assert response.status == 503
-    assert page.error_code == "unavailable"
-    assert "no model server is answering" in page.error_message
-    assert page.predictions == []
+    assert answer.error_code == "unavailable"
+    assert "no model server is answering" in answer.error_message
+    assert answer.predictions == []
 
 
-def test_a_failed_request_is_not_timed(web_app_url, tmp_path) -> None:
+def test_requests_through_the_api_are_timed_one_row_each(web_app_with_fake_model, tmp_path) -> None:
+    images = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    for image in images:
+        image.write_bytes(b"x")
+    timed = measure.through_web_api(web_app_with_fake_model(), images, requests=3, timeout=5, warmup=1)
+    assert [request.filename for request in timed] == ["a.jpg", "b.jpg", "a.jpg"]
+    assert all(request.seconds > 0 and request.answer.predictions == REPLY.predictions for request in timed)
+    rows = measure.web_request_rows(timed)
+    assert [row["request"] for row in rows] == [1, 2, 3]
+    assert set(rows[0]) == {"request", "image", "seconds"}, "the split app has no loading stages"
+
+
+def test_the_monoliths_loading_stages_become_columns() -> None:
+    stages = {"import_tensorflow": 5.25, "build_model": 1.5, "load_weights": 0.01, "first_inference": 2.75}
+    timed = [measure.WebRequest("cat.jpg", 9.6, web.ApiAnswer(REPLY.predictions, load_timings=stages))]
+    (row,) = measure.web_request_rows(timed)
+    for stage, seconds in stages.items():
+        assert row[cold_start.STAGE_TITLES[stage]] == seconds
+
+
+def test_a_failed_request_is_not_timed(web_app_with_fake_model, tmp_path) -> None:
     image = tmp_path / "cat.jpg"
     image.write_bytes(b"x")
     with pytest.raises(measure.MeasurementFailed, match="answered 503 for cat.jpg: unavailable"):
-        measure.through_web_page(web_app_url(down=True), [image], requests=1, timeout=5)
+        measure.through_web_api(web_app_with_fake_model("down"), [image], requests=1, timeout=5)
 
 
 def test_server_stage_medians_split_the_round_trip() -> None:

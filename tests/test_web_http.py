@@ -43,6 +43,84 @@ def test_http_upload_that_is_not_an_image_gets_400(web_app):
     assert response.json()["error"]["code"] == "not_an_image"
 
 
+@pytest.mark.parametrize(
+    "image", [pytest.param(image, id=name) for name, image in imagegen.awkward_images().items()]
+)
+def test_awkward_image_gets_predictions_as_json_and_as_a_page(web_app, image):
+    answer = post_image(f"{web_app.address}/api/predict", image)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == 3
+    page = post_image(f"{web_app.address}/uploader", image)
+    assert page.status_code == 200, page.text
+    assert page.text.count("<meter") == 3
+    assert 'src="data:image/jpeg;base64,' in page.text, "the page shows a preview of the upload"
+
+
+UNUSABLE_UPLOADS = [
+    pytest.param(imagegen.EMPTY, 400, "empty_file", id="empty"),
+    pytest.param(imagegen.not_an_image(), 400, "not_an_image", id="text"),
+    pytest.param(imagegen.truncated_jpeg(), 400, "unreadable_image", id="truncated-jpeg"),
+    pytest.param(imagegen.truncated(imagegen.webp()), 400, "unreadable_image", id="truncated-webp"),
+    pytest.param(imagegen.truncated(imagegen.tiff()), 400, "unreadable_image", id="truncated-tiff"),
+    pytest.param(imagegen.png_bomb(), 413, "image_too_large", id="png-bomb"),
+    pytest.param(imagegen.gif_bomb(), 413, "image_too_large", id="gif-bomb"),
+    pytest.param(imagegen.webp_bomb(), 413, "image_too_large", id="webp-bomb"),
+    pytest.param(imagegen.tiff_bomb(), 413, "image_too_large", id="tiff-bomb"),
+]
+
+
+@pytest.mark.parametrize(("image", "status", "code"), UNUSABLE_UPLOADS)
+def test_unusable_upload_gets_its_status_and_code_and_the_next_is_answered(web_app, image, status, code):
+    refused = post_image(f"{web_app.address}/api/predict", image)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (status, code)
+    assert refused.json()["error"]["message"]
+    page = post_image(f"{web_app.address}/uploader", image)
+    assert page.status_code == status and f"<code>{code}</code>" in page.text
+    assert post_image(f"{web_app.address}/api/predict", imagegen.jpeg()).status_code == 200
+
+
+BOUNDARY = "lab-boundary"
+
+
+def multipart(*parts: tuple[bytes, bytes], boundary: str = BOUNDARY, closed: bool = True) -> bytes:
+    """A multipart body written by hand: ``(Content-Disposition header value, data)`` per part."""
+    body = b"".join(f"--{boundary}\r\n".encode() + b"Content-Disposition: form-data; " + disposition
+                    + b"\r\n\r\n" + data + b"\r\n" for disposition, data in parts)
+    return body + (f"--{boundary}--\r\n".encode() if closed else b"")
+
+
+IMAGE_PART = (b'name="file"; filename="photo.png"', imagegen.png(16, 16))
+FORM = f"multipart/form-data; boundary={BOUNDARY}"
+HOSTILE_BODIES = [
+    pytest.param(b"", FORM, 400, "no_file", id="empty-body"),
+    pytest.param(multipart(IMAGE_PART), "multipart/form-data", 400, "no_file", id="no-boundary"),
+    pytest.param(multipart(IMAGE_PART, boundary="other"), FORM, 400, "no_file", id="wrong-boundary"),
+    pytest.param(multipart(IMAGE_PART, closed=False), FORM, 400, "no_file", id="unterminated"),
+    pytest.param(multipart((b'name="file"', IMAGE_PART[1])), FORM, 400, "no_file", id="no-filename"),
+    pytest.param(imagegen.png(16, 16), "image/png", 400, "no_file", id="raw-image-body"),
+    pytest.param(b'{"image": "iVBORw0KGgo="}', "application/json", 400, "no_file", id="json-body"),
+    pytest.param(multipart(*[(f'name="f{i}"'.encode(), b"x") for i in range(2000)], IMAGE_PART), FORM,
+                 413, "form_too_large", id="2000-form-fields"),
+    pytest.param(multipart((b'name="note"', b"x" * 600_000), IMAGE_PART), FORM, 413, "form_too_large",
+                 id="600-kb-text-field"),
+    pytest.param(multipart((b'name="file"; filename="../../etc/passwd"', IMAGE_PART[1])), FORM, 200, None,
+                 id="path-as-filename"),
+    pytest.param(multipart(IMAGE_PART, IMAGE_PART), FORM, 200, None, id="two-files"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "code"), HOSTILE_BODIES)
+def test_hostile_http_body_gets_its_status_and_the_next_upload_is_answered(
+    web_app, body, content_type, status, code
+):
+    response = requests.post(f"{web_app.address}/api/predict", data=body,
+                             headers={"Content-Type": content_type}, timeout=HTTP_TIMEOUT_S)
+    assert response.status_code == status, response.text
+    if code is not None:
+        assert response.json()["error"]["code"] == code and response.json()["error"]["message"]
+    assert post_image(f"{web_app.address}/api/predict", imagegen.jpeg()).status_code == 200
+
+
 def test_upload_page_is_served(web_app):
     response = requests.get(f"{web_app.address}/", timeout=HTTP_TIMEOUT_S)
     assert response.status_code == 200

@@ -1,7 +1,7 @@
 """Checks for notebook 05's exercise: ``predict_over_http`` against the real web app.
 
 The web app is ``flask_server.app`` served over real HTTP on a free port, with its model server
-client replaced by a fake (so no TensorFlow and no model server are needed).
+client replaced by ``fakes.FakeModelClient`` (so no TensorFlow and no model server are needed).
 """
 
 from __future__ import annotations
@@ -11,54 +11,17 @@ import time
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
-from flask_server.app import create_app
-from model_server.client import ModelServerUnavailable
-from model_server.protocol import PredictReply, Prediction, ServerInfo, Timings
+from fakes import REPLY, SLOW_REPLY_S, web_apps_with_fake_model
 
 IMAGE = b"\xff\xd8\xff\xe0 pretend JPEG bytes"
-SLOW_REPLY_S = 3.0
-
-
-class FakeModelClient:
-    def __init__(self, behaviour: str):
-        self.behaviour = behaviour
-        self.address = "tcp://127.0.0.1:1"
-
-    def predict(self, image: bytes, top: int = 3) -> PredictReply:
-        if self.behaviour == "down":
-            raise ModelServerUnavailable(f"no model server is answering at {self.address}")
-        if self.behaviour == "slow":
-            time.sleep(SLOW_REPLY_S)
-        return PredictReply(
-            [Prediction("tabby", "n02123045", 0.8), Prediction("tiger cat", "n02123159", 0.1),
-             Prediction("lynx", "n02127052", 0.05)],
-            "imagenet", "resnet50", Timings(1.0, 1.0, 50.0, 52.0),
-        )
-
-    def ping(self) -> ServerInfo:
-        return ServerInfo("resnet50", "imagenet", 1)
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture
 def web_app():
-    servers = []
-
-    def serve(behaviour: str) -> str:
-        app = create_app({"TESTING": True})
-        app.extensions["model_client"] = FakeModelClient(behaviour)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield serve
-    for server in servers:
-        server.shutdown()
+    """``web_app("down")``: the URL of the real web app, its model server a fake that is down."""
+    with web_apps_with_fake_model() as serve:
+        yield serve
 
 
 @pytest.fixture
@@ -73,7 +36,7 @@ def test_predictions_come_back_as_label_and_probability(nb05, attempt, web_app):
     except nb05.PredictionFailed as error:
         pytest.fail(f"the web app answered {error}: send the image as the form field 'file' "
                     "to POST {base_url}/api/predict", pytrace=False)
-    assert top == [("tabby", 0.8), ("tiger cat", 0.1), ("lynx", 0.05)], (
+    assert top == [(p.label, p.probability) for p in REPLY.predictions], (
         f"expected [(label, probability), ...] from the JSON's 'predictions', got {top!r}"
     )
 
