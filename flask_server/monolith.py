@@ -45,7 +45,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
         classifier = ResNet50Classifier.load(current_app.config["MODEL_WEIGHTS"])
         predictions, timings = classify_image(classifier, image, current_app.config["TOP"])
-        reply = PredictReply(predictions, classifier.weights, classifier.model_name, timings)
+        reply = PredictReply(predictions, classifier.weights, classifier.model_name, timings,
+                             runtime=classifier.runtime, precision=classifier.precision)
         return render_template(
             "result.html", filename=filename, preview=preview_data_uri(image), reply=reply,
             round_trip_ms=round((time.perf_counter() - started) * 1000, 1),

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import replace
 
+from .protocol import PRECISIONS, RUNTIMES
 from .settings import ENV_PREFIX, ServerSettings
 
 log = logging.getLogger("model_server")
@@ -22,6 +23,12 @@ log = logging.getLogger("model_server")
 def _add_worker_arguments(parser: argparse.ArgumentParser, defaults: ServerSettings) -> None:
     parser.add_argument("--weights", default=defaults.weights,
                         help="auto, imagenet, random, or a path to an .h5 file (default: %(default)s)")
+    parser.add_argument("--runtime", default=defaults.runtime, choices=RUNTIMES,
+                        help="what runs the model; openvino needs the [openvino] extra (default: %(default)s)")
+    parser.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
+                        help="bf16 only with openvino, on a CPU with AVX512_BF16 or AMX (default: %(default)s)")
+    parser.add_argument("--openvino-cache", default=defaults.openvino_cache,
+                        help="folder of the converted OpenVINO models (default: ~/.cache/resnet_zmq_lab/openvino)")
     parser.add_argument("--workers", type=int, default=defaults.workers,
                         help="worker request handlers (default: %(default)s)")
     parser.add_argument("--max-batch", type=int, default=defaults.max_batch,
@@ -43,6 +50,9 @@ def _add_worker_arguments(parser: argparse.ArgumentParser, defaults: ServerSetti
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, least_workers: int) -> None:
+    if args.runtime not in RUNTIMES or args.precision not in PRECISIONS:  # choices skip defaults
+        parser.error(f"--runtime must be one of {', '.join(RUNTIMES)} and --precision one of "
+                     f"{', '.join(PRECISIONS)}; got {args.runtime!r} and {args.precision!r}")
     if args.workers < least_workers:
         parser.error(f"--workers must be at least {least_workers}")
     if args.max_batch < 1:
@@ -115,6 +125,7 @@ def run_server(argv: list[str] | None) -> int:
     stop = _stop_on_signals()
 
     from .model import WeightsUnavailable
+    from .runtimes import RuntimeUnavailable
     from .server import ModelServer, ServerStartError
 
     try:
@@ -124,11 +135,11 @@ def run_server(argv: list[str] | None) -> int:
     except ServerStartError as error:
         log.error("%s", error)
         return 1
-    except WeightsUnavailable as error:
+    except (WeightsUnavailable, RuntimeUnavailable) as error:
         log.error("%s", error)
         return 1
-    what = (f"{classifier.model_name}, weights {classifier.weights}, {settings.workers} worker(s)"
-            if classifier else "no local workers")
+    what = (f"{classifier.model_name} on {classifier.runtime} {classifier.precision}, weights "
+            f"{classifier.weights}, {settings.workers} worker(s)" if classifier else "no local workers")
     remote = f", remote workers on {settings.backend_address}" if settings.backend_address else ""
     log.info("model server ready on %s: %s%s, started in %.1f s",
              settings.address, what, remote, time.perf_counter() - started)
@@ -149,17 +160,19 @@ def run_worker(argv: list[str]) -> int:
     import zmq
 
     from .model import WeightsUnavailable
+    from .runtimes import RuntimeUnavailable
     from .server import WorkerPool
 
     try:
         classifier = _load_classifier(settings)
-    except WeightsUnavailable as error:
+    except (WeightsUnavailable, RuntimeUnavailable) as error:
         log.error("%s", error)
         return 1
     pool = WorkerPool(classifier, settings, connect, zmq.Context.instance())
     pool.start()
-    log.info("%d worker(s) ready for %s: %s, weights %s, started in %.1f s", settings.workers,
-             connect, classifier.model_name, classifier.weights, time.perf_counter() - started)
+    log.info("%d worker(s) ready for %s: %s on %s %s, weights %s, started in %.1f s",
+             settings.workers, connect, classifier.model_name, classifier.runtime,
+             classifier.precision, classifier.weights, time.perf_counter() - started)
     while not stop.wait(0.5):
         pass
     pool.stop()
@@ -168,12 +181,9 @@ def run_worker(argv: list[str]) -> int:
 
 
 def _load_classifier(settings: ServerSettings):
-    from .model import ResNet50Classifier
+    from .runtimes import load_classifier
 
-    return ResNet50Classifier.load(
-        settings.weights, seed=settings.seed, intra_op_threads=settings.intra_op_threads,
-        inter_op_threads=settings.inter_op_threads,
-    )
+    return load_classifier(settings)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,6 +115,7 @@ class RequestHandler:
         return PredictReply(
             predictions, self._classifier.weights, self._classifier.model_name, timings,
             request.id, batch=result.batch_size, worker=WORKER_NAME,
+            runtime=self._classifier.runtime, precision=self._classifier.precision,
         )
 
     def server_info(self, request_id: str | None = None) -> ServerInfo:
@@ -124,6 +125,8 @@ class RequestHandler:
             workers=self._settings.workers,
             id=request_id,
             worker=WORKER_NAME,
+            runtime=self._classifier.runtime,
+            precision=self._classifier.precision,
         )
 
 
