@@ -61,7 +61,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         reply, round_trip_ms = _predict(image)
         return jsonify(
             predictions=[vars(p) for p in reply.predictions], weights=reply.weights,
-            model=reply.model, timings=vars(reply.timings), round_trip_ms=round_trip_ms,
+            model=reply.model, runtime=reply.runtime, precision=reply.precision,
+            timings=vars(reply.timings), round_trip_ms=round_trip_ms,
         )
 
     @app.get("/healthz")
@@ -85,7 +86,9 @@ def _predict(image: bytes) -> tuple[PredictReply, float]:
     started = time.perf_counter()
     reply = client.predict(image, top=current_app.config["TOP"])
     seconds = time.perf_counter() - started
-    current_app.extensions["metrics"].model_server_latency.observe(seconds)
+    metrics = current_app.extensions["metrics"]
+    metrics.model_server_latency.observe(seconds)
+    metrics.predictions.labels(reply.runtime or "unknown", reply.precision or "unknown").inc()
     return reply, round(seconds * 1000, 1)
 
 
@@ -95,4 +98,5 @@ def _model_server_status() -> dict[str, Any]:
         info = client.ping()
     except ServerError as error:
         return {"up": False, "address": client.address, "error": error.message}
-    return {"up": True, "address": client.address, "model": info.model, "weights": info.weights}
+    return {"up": True, "address": client.address, "model": info.model, "weights": info.weights,
+            "runtime": info.runtime, "precision": info.precision}

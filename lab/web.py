@@ -69,6 +69,8 @@ class ResultPage:
 
     predictions: list[Prediction] = field(default_factory=list)
     weights: str | None = None
+    #: The runtime and precision that answered, e.g. "openvino f32" (None from older servers).
+    runtime: str | None = None
     #: Seconds per loading stage, shown only by the monolith (it loads the model per request).
     load_timings: dict[str, float] | None = None
     error_code: str | None = None
@@ -122,6 +124,8 @@ def read_result_page(html: str) -> ResultPage:
     timing = " ".join(texts.get("timing", []))
     if match := _WEIGHTS.search(timing):
         page.weights = match.group(1).strip()
+    if texts.get("runtime"):
+        page.runtime = texts["runtime"][0]
     if match := _LOAD_TIMINGS.search(timing):
         page.load_timings = dict(zip(
             ("import_tensorflow", "build_model", "load_weights", "first_inference"),
