@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 
 import imagegen
+from benchmarks import accuracy
 from benchmarks.workload import photo_jpegs
 from lab.processes import REPO_ROOT, ServerProcess, free_port, start_broker, start_remote_worker
+from lab.web import read_result_page
 from model_server.batching import Batcher
 from model_server.client import ModelClient
 from model_server.images import decode_image
@@ -40,15 +42,16 @@ from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW, ServerError
 from model_server.runtimes import RuntimeUnavailable
 
 #: Probabilities of OpenVINO f32 and TensorFlow may differ by this much (measured: under 2e-6).
-F32_TOLERANCE = 1e-5
+F32_TOLERANCE = accuracy.TOLERANCE[F32]
 #: bf16 keeps 8 bits of mantissa; on a Xeon with AMX the issue measured differences up to 1e-3.
 #: Not measured here (this CPU has no bf16): the bound leaves room for other images and CPUs.
-BF16_TOLERANCE = 1e-2
+BF16_TOLERANCE = accuracy.TOLERANCE[BF16]
 TOP = 5
 #: Photos and the awkward kinds users upload: each gives the model a different answer.
 IMAGES = [imagegen.jpeg(seed=seed) for seed in range(3)] + photo_jpegs(3) + [
     imagegen.exif_rotated_jpeg(), imagegen.solid_png((0, 128, 255)), imagegen.cmyk_jpeg(),
 ]
+NAMED_IMAGES = {f"image-{index}": image for index, image in enumerate(IMAGES)}
 #: Runs first in a fresh interpreter: every import of TensorFlow or Keras fails and is reported
 #: on stderr, so that code catching the ImportError cannot hide the attempt.
 BLOCK_TENSORFLOW = textwrap.dedent(
@@ -130,26 +133,36 @@ def test_numpy_preprocessing_is_keras_preprocess_input():
 
 
 def test_openvino_f32_gives_tensorflows_probabilities_and_top5(ov_classifier, tf_classifier):
-    pixels = pixel_batch()
-    theirs = tf_classifier.predict_batch(pixels)
-    ours = ov_classifier.predict_batch(pixels)
-    assert ours.shape == theirs.shape == (len(IMAGES), 1000)
-    np.testing.assert_allclose(ours, theirs, rtol=0, atol=F32_TOLERANCE)
-    assert top_classes(ours) == top_classes(theirs)
-    assert len({tuple(top) for top in top_classes(ours)}) > 1, "the images should differ"
+    agreement = accuracy.compare(tf_classifier, ov_classifier, NAMED_IMAGES)
+    assert len(agreement.images) == len(IMAGES)
+    assert agreement.max_abs_diff <= F32_TOLERANCE
+    assert agreement.top5_agreement == 1.0
+    assert len({tuple(image.reference_top5) for image in agreement.images}) > 1, "images should differ"
+
+
+def test_the_comparison_sees_a_difference_when_there_is_one(tf_classifier):
+    """``compare`` against a model that answers differently: the check above can fail."""
+
+    class Shifted:
+        def preprocess(self, pixels):
+            return tf_classifier.preprocess(pixels)
+
+        def infer(self, batch):
+            return np.roll(tf_classifier.infer(batch), 1, axis=-1)
+
+    agreement = accuracy.compare(tf_classifier, Shifted(), NAMED_IMAGES)
+    assert agreement.max_abs_diff > F32_TOLERANCE and agreement.top1_agreement == 0.0
 
 
 @pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bf16 arithmetic (OpenVINO lists no "
                     "BF16 capability): the bf16 accuracy check runs on a CPU with AVX512_BF16 or AMX")
 def test_openvino_bf16_stays_close_to_tensorflow(ir_cache, tf_classifier):
     bf16 = OpenVINOClassifier.load("random", precision=BF16, cache_dir=ir_cache)
-    pixels = pixel_batch()
-    theirs = tf_classifier.predict_batch(pixels)
-    ours = bf16.predict_batch(pixels)
-    np.testing.assert_allclose(ours, theirs, rtol=0, atol=BF16_TOLERANCE)
-    for mine, reference in zip(top_classes(ours), top_classes(theirs)):
-        assert mine[0] == reference[0]
-        assert len(set(mine) & set(reference)) >= TOP - 1
+    agreement = accuracy.compare(tf_classifier, bf16, NAMED_IMAGES)
+    assert agreement.max_abs_diff <= BF16_TOLERANCE
+    assert agreement.top1_agreement == 1.0
+    for image in agreement.images:
+        assert len(set(image.reference_top5) & set(image.candidate_top5)) >= TOP - 1, image
 
 
 def test_openvino_answers_in_f32_as_asked(ov_classifier):
@@ -385,3 +398,26 @@ def test_remote_openvino_worker_answers_through_the_broker(ir_cache, ov_classifi
     expected = ov_classifier.predict_batch(pixel_batch(IMAGES[2:3]))[0]
     assert [p.probability for p in reply.predictions] == pytest.approx(
         np.sort(expected)[::-1][:TOP].tolist(), abs=F32_TOLERANCE)
+
+
+# --- the web app shows which runtime answered ------------------------------------------------------
+
+
+def test_web_app_shows_and_counts_the_runtime_that_answered(openvino_server, make_app, upload):
+    web = make_app(openvino_server.address).test_client()
+    page = upload(web, "/uploader", IMAGES[0])
+    assert page.status_code == 200
+    assert read_result_page(page.get_data(as_text=True)).runtime == "openvino f32"
+    api = upload(web, "/api/predict", IMAGES[0]).get_json()
+    assert (api["runtime"], api["precision"]) == (OPENVINO, F32)
+    health = web.get("/healthz").get_json()["model_server"]
+    assert (health["runtime"], health["precision"]) == (OPENVINO, F32)
+    metrics = web.get("/metrics").get_data(as_text=True)
+    assert 'webapp_predictions_total{precision="f32",runtime="openvino"} 2.0' in metrics
+
+
+def test_web_app_on_tensorflow_says_tensorflow(client, upload):
+    api = upload(client, "/api/predict", IMAGES[0]).get_json()
+    assert (api["runtime"], api["precision"]) == (TENSORFLOW, F32)
+    page = upload(client, "/uploader", IMAGES[0]).get_data(as_text=True)
+    assert read_result_page(page).runtime == "tensorflow f32"
