@@ -50,6 +50,8 @@ DEVICE = "CPU"
 #: Names of the IR's files inside its cache entry, and of the note saying what it holds.
 IR_XML = f"{MODEL_NAME}.xml"
 IR_INFO = "info.json"
+#: The cache's note of each weights file's fingerprint, by path, size and modification time.
+FINGERPRINTS = "weights-fingerprints.json"
 #: The packages whose versions key the cache: a new one may convert or build differently.
 KEYED_PACKAGES = ("keras", "tensorflow", "openvino")
 #: The CPU capability OpenVINO lists when it can compute in bf16 (AVX512_BF16 or AMX).
@@ -137,6 +139,33 @@ class IRCache:
 
     def __init__(self, directory: Path | str | None = None):
         self.directory = Path(directory).expanduser() if directory else default_cache_dir()
+
+    def fingerprint(self, weights_path: Path | None, seed: int) -> str:
+        """``weights_fingerprint``, remembered per file while its size and modification time stay.
+
+        Hashing ImageNet's 98 MB weights takes about half a second: longer than the rest of a
+        start from the cache.
+        """
+        if weights_path is None:
+            return weights_fingerprint(None, seed)
+        stat = weights_path.stat()
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        name = str(weights_path.resolve())
+        notes_path = self.directory / FINGERPRINTS
+        try:
+            notes = json.loads(notes_path.read_text())
+        except (OSError, ValueError):
+            notes = {}
+        note = notes.get(name)
+        if isinstance(note, dict) and note.get("stamp") == stamp:
+            return str(note["fingerprint"])
+        fingerprint = weights_fingerprint(weights_path, seed)
+        notes[name] = {"stamp": stamp, "fingerprint": fingerprint}
+        self.directory.mkdir(parents=True, exist_ok=True)
+        staging = notes_path.with_name(f".{FINGERPRINTS}.{os.getpid()}")
+        staging.write_text(json.dumps(notes, indent=2))
+        staging.replace(notes_path)
+        return fingerprint
 
     def ir_path(self, key: str) -> Path:
         return self.directory / key / IR_XML
@@ -233,9 +262,9 @@ class OpenVINOClassifier:
         if weights_path is None:
             log.warning(UNTRAINED_WARNING)
         versions = package_versions()
-        fingerprint = weights_fingerprint(weights_path, seed)
-        key = cache_key(fingerprint, versions)
         cache = IRCache(cache_dir)
+        fingerprint = cache.fingerprint(weights_path, seed)
+        key = cache_key(fingerprint, versions)
         ir_path = cache.lookup(key)
         from_cache = ir_path is not None
         if ir_path is None:

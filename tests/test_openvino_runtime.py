@@ -235,6 +235,21 @@ def test_weights_fingerprint_is_the_files_content_or_the_seed(tmp_path):
     assert weights_fingerprint(None, 1) != weights_fingerprint(None, 2)
 
 
+def test_the_cache_remembers_a_files_fingerprint_until_the_file_changes(tmp_path):
+    weights = tmp_path / "weights.h5"
+    weights.write_bytes(b"weights" * 1000)
+    cache = IRCache(tmp_path / "cache")
+    assert cache.fingerprint(weights, 1) == weights_fingerprint(weights, 1)
+    notes_path = tmp_path / "cache" / "weights-fingerprints.json"
+    notes = json.loads(notes_path.read_text())
+    notes[str(weights.resolve())]["fingerprint"] = "remembered"
+    notes_path.write_text(json.dumps(notes))
+    assert cache.fingerprint(weights, 1) == "remembered", "an unchanged file is not hashed again"
+    weights.write_bytes(b"Weights" * 1000)
+    os.utime(weights, ns=(1, 1))
+    assert cache.fingerprint(weights, 1) == weights_fingerprint(weights, 1) != "remembered"
+
+
 def test_package_versions_are_read_without_importing_them():
     versions = package_versions()
     assert set(versions) == {"keras", "tensorflow", "openvino"}
