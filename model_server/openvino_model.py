@@ -290,6 +290,9 @@ class OpenVINOClassifier:
             import_openvino=imported - started, convert=converted - imported,
             read_ir=read - converted, compile=compiled_at - read, first_inference=warmed - compiled_at,
         )
+        log.info("OpenVINO %s ready in %.2f s (%s; %s)", precision, classifier.load_timings.total,
+                 "IR from the cache" if from_cache else "converted now", ", ".join(
+                     f"{step} {seconds:.2f} s" for step, seconds in vars(classifier.load_timings).items()))
         return classifier
 
     @property
