@@ -1,7 +1,8 @@
 """Prometheus metrics of the web app at ``GET /metrics`` (prometheus-client).
 
 Requests by route and status, their latency, the model server's round trip, predictions by the
-runtime and precision that computed them, and every error by its code. Each app gets its own registry, so several apps in one process (tests) do not collide.
+runtime and precision that computed them, and every error by its code. Each app gets its own
+registry, so several apps in one process (tests) do not collide.
 """
 
 from __future__ import annotations

@@ -90,8 +90,8 @@ def render_outcome(outcome: UploadOutcome) -> str:
         f'<div style="display:flex;align-items:flex-start">{picture}<div>'
         f"<h4>{name}</h4>{predictions_html(reply.predictions)}"
         f'<p class="round-trip">Round trip: <strong>{outcome.round_trip_ms:.0f} ms</strong> '
-        f"({html.escape(runtime_text(reply))}; in the server: decode {timings.decode:.1f} ms, preprocess {timings.preprocess:.1f} ms, "
-        f"inference {timings.inference:.1f} ms)</p></div></div></div>"
+        f"({html.escape(runtime_text(reply))}; in the server: decode {timings.decode:.1f} ms, "
+        f"preprocess {timings.preprocess:.1f} ms, inference {timings.inference:.1f} ms)</p></div></div></div>"
     )
 
 
