@@ -2,7 +2,9 @@
 
 Rows: the bare model (the limit), the original design (one worker, no batching), our model server
 (through the client, and through the web app under waitress and under Flask's own server), the
-model as a global inside the web process, and the monolith. Each concurrency level is run
+model as a global inside the web process, and the monolith; with the [openvino] extra, our server
+on OpenVINO f32 (and bf16 where the CPU has it), each against its own bare limit, and the start to
+ready of each runtime. Each concurrency level is run
 ``--repeats`` times; the JSON keeps every run, the table shows the median run and the spread.
 """
 
@@ -20,18 +22,34 @@ import psutil
 
 from lab.processes import ServerProcess, running_servers
 
+from model_server.protocol import BF16, F32, OPENVINO
+
 from . import systems
 from .bare import measure_in_subprocess
 from .load import LoadResult, run_load
 from .overhead import ROUNDS as OVERHEAD_ROUNDS
 from .overhead import measure as measure_overhead
-from .report import plot, ratios, table
+from .report import openvino_system, plot, ratios, table
+from .startup import start_to_ready
 from .workload import photo_jpegs
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CONCURRENCY = (1, 4, 8, 16)
 OURS = {"workers": 8, "max_batch": 8}
 ORIGINAL = {"workers": 1, "max_batch": 1, "binary": False}
+
+
+def openvino_precisions() -> list[str]:
+    """f32, and bf16 where OpenVINO says this CPU has it; none without the [openvino] extra."""
+    if importlib.util.find_spec("openvino") is None:
+        print("OpenVINO is not installed (pip install -e '.[openvino]'): its rows are left out")
+        return []
+    from model_server.openvino_model import BF16_CAPABILITY, cpu_capabilities, import_openvino
+
+    if BF16_CAPABILITY in cpu_capabilities(import_openvino().Core()):
+        return [F32, BF16]
+    print("This CPU has no bf16 arithmetic (no AVX512_BF16 or AMX): the OpenVINO bf16 row is left out")
+    return [F32]
 
 
 def _systems(quick: bool) -> dict[str, tuple]:
@@ -43,6 +61,10 @@ def _systems(quick: bool) -> dict[str, tuple]:
         "our server, client, base64 JSON": (
             lambda: systems.model_server(**OURS, binary=False), levels[:1]),
         "our server, client": (lambda: systems.model_server(**OURS), levels),
+        **{openvino_system(precision): (
+            lambda precision=precision: systems.model_server(
+                **OURS, extra=systems.runtime_args(OPENVINO, precision)), levels)
+           for precision in openvino_precisions()},
         "our server, web app (waitress)": (lambda: systems.web_app("waitress", **OURS), levels),
         "our server, web app (Flask server)": (lambda: systems.web_app("flask", **OURS), levels),
         "model in the web process (waitress)": (systems.model_in_web_process, levels),
@@ -94,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads((args.out / "results.json").read_text())
         if "bare_runs" in results:
             results["bare"] = best_of(results["bare_runs"])
+        for precision, runs in results.get("bare_openvino_runs", {}).items():
+            results["bare_openvino"][precision] = best_of(runs)
         write_report(results, args.out)
         return 0
     repeats = 1 if args.quick else args.repeats
@@ -110,9 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         "footprints": {},
     }
     bare_runs = [results["bare"]]
-    for name, (start, levels) in _systems(args.quick).items():
-        if args.only and not any(word in name for word in args.only):
-            continue
+    chosen = {name: system for name, system in _systems(args.quick).items()
+              if not args.only or any(word in name for word in args.only)}
+    precisions = [p for p in (F32, BF16) if openvino_system(p) in chosen]
+    openvino_bare_runs = {}
+    for precision in precisions:
+        print(f"measuring the bare model on OpenVINO {precision} …", flush=True)
+        openvino_bare_runs[precision] = [measure_in_subprocess(runtime=OPENVINO, precision=precision)]
+    for name, (start, levels) in chosen.items():
         print(f"{name} …", flush=True)
         rows = {}
         with start() as make_call:
@@ -134,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     bare_runs.append(measure_in_subprocess())
     results["bare_runs"] = bare_runs
     results["bare"] = best_of(bare_runs)
+    for precision, runs in openvino_bare_runs.items():
+        runs.append(measure_in_subprocess(runtime=OPENVINO, precision=precision))
+        results.setdefault("bare_openvino_runs", {})[precision] = runs
+        results.setdefault("bare_openvino", {})[precision] = best_of(runs)
+    for precision in precisions:
+        print(f"start to ready, TensorFlow and OpenVINO {precision} …", flush=True)
+        results.setdefault("start_to_ready", {}).update(start_to_ready(precision))
     args.out.mkdir(parents=True, exist_ok=True)
     write_report(results, args.out)
     return 0

@@ -2,6 +2,7 @@
 
 Run as ``python -m benchmarks.bare`` so that TensorFlow lives in its own process; prints JSON.
 ``measure_in_subprocess()`` does that from Python (the benchmark and notebook 07 call it).
+``--runtime openvino`` (and ``--precision``) measures the OpenVINO runtime's limit instead.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Sequence
 import numpy as np
 
 from model_server.images import decode_image
-from model_server.model import ResNet50Classifier
+from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
+from model_server.runtimes import load_classifier
+from model_server.settings import ServerSettings
 
 from .workload import photo_jpegs
 
@@ -44,11 +47,14 @@ def _median_seconds(action, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def measure(repeats: int = REPEATS, batch_sizes: Sequence[int] = BATCH_SIZES) -> dict:
+def measure(
+    repeats: int = REPEATS, batch_sizes: Sequence[int] = BATCH_SIZES, runtime: str = TENSORFLOW,
+    precision: str = F32,
+) -> dict:
     """Median milliseconds per batch and images per second for each size; needs size 1."""
     if 1 not in batch_sizes:
         raise ValueError("batch_sizes must include 1: the latency of one image is the limit")
-    classifier = ResNet50Classifier.load("random")
+    classifier = load_classifier(ServerSettings(weights="random", runtime=runtime, precision=precision))
     images = photo_jpegs()
     pixels = np.stack([decode_image(image) for image in images])
     decode_s = _median_seconds(lambda: decode_image(images[0]), repeats * 3)
@@ -66,16 +72,22 @@ def measure(repeats: int = REPEATS, batch_sizes: Sequence[int] = BATCH_SIZES) ->
         "decode_ms": round(decode_s * 1000, 2),
         "batches": per_batch,
         "load_timings": vars(classifier.load_timings),
+        "runtime": classifier.runtime,
+        "precision": classifier.precision,
     }
 
 
-def measure_in_subprocess(repeats: int = REPEATS, batch_sizes: Sequence[int] = BATCH_SIZES) -> dict:
+def measure_in_subprocess(
+    repeats: int = REPEATS, batch_sizes: Sequence[int] = BATCH_SIZES, runtime: str = TENSORFLOW,
+    precision: str = F32,
+) -> dict:
     """``measure()`` in a fresh ``python -m benchmarks.bare``, so the caller never imports TensorFlow.
 
     The JSON's ``batches`` keys come back as strings (``"8"``), as JSON has them.
     """
     argv = [sys.executable, "-m", "benchmarks.bare", "--repeats", str(repeats),
-            "--batch-sizes", *(str(size) for size in batch_sizes)]
+            "--batch-sizes", *(str(size) for size in batch_sizes), "--runtime", runtime,
+            "--precision", precision]
     finished = subprocess.run(argv, capture_output=True, text=True, cwd=REPO_ROOT)
     if finished.returncode != 0:
         tail = "\n".join(finished.stderr.splitlines()[-ERROR_TAIL_LINES:])
@@ -90,10 +102,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="timed runs of a batch of one (default: %(default)s)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=list(BATCH_SIZES),
                         help="batch sizes to time; must include 1 (default: %(default)s)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=TENSORFLOW)
+    parser.add_argument("--precision", choices=PRECISIONS, default=F32)
     args = parser.parse_args(argv)
     if 1 not in args.batch_sizes:
         parser.error("--batch-sizes must include 1")
-    json.dump(measure(args.repeats, args.batch_sizes), sys.stdout)
+    json.dump(measure(args.repeats, args.batch_sizes, args.runtime, args.precision), sys.stdout)
     return 0
 
 

@@ -14,6 +14,11 @@ ORIGINAL = "original design (1 worker, no batching, base64 JSON)"
 WAITRESS = "our server, web app (waitress)"
 
 
+def openvino_system(precision: str) -> str:
+    """The benchmark's name for our server through the client, on OpenVINO at ``precision``."""
+    return f"{OURS}, OpenVINO {precision}"
+
+
 def _row(results: dict, system: str, concurrency: int) -> dict | None:
     rows = results["systems"].get(system, {})
     return rows.get(concurrency, rows.get(str(concurrency)))  # str keys once read back from JSON
@@ -44,6 +49,31 @@ def ratios(results: dict) -> dict:
     monolith = _row(results, "monolith", 1)
     if monolith and ours_1:
         out["monolith_vs_ours_at_1"] = round(monolith["median_ms"] / ours_1["median_ms"], 1)
+    out.update(openvino_ratios(results))
+    return out
+
+
+def openvino_ratios(results: dict) -> dict:
+    """The OpenVINO targets: each precision against its own bare limit, and start to ready."""
+    out: dict[str, float] = {}
+    monolith = _row(results, "monolith", 1)
+    for precision, bare in results.get("bare_openvino", {}).items():
+        system = openvino_system(precision)
+        at_1, at_8 = _row(results, system, 1), _row(results, system, 8)
+        if at_1:
+            out[f"openvino_{precision}_client_overhead_ms_at_1"] = round(
+                at_1["median_ms"] - bare["latency_ms"], 2)
+        if at_8:
+            out[f"openvino_{precision}_at_8_vs_own_bare_best"] = round(
+                at_8["throughput"] / bare["best_throughput"], 3)
+        if at_1 and monolith:
+            out[f"monolith_vs_openvino_{precision}_at_1"] = round(monolith["median_ms"] / at_1["median_ms"], 1)
+        ours_1 = _row(results, OURS, 1)
+        if at_1 and ours_1:
+            out[f"tensorflow_vs_openvino_{precision}_median_at_1"] = round(
+                ours_1["median_ms"] / at_1["median_ms"], 2)
+    for name, seconds in results.get("start_to_ready", {}).items():
+        out[f"start_to_ready_s: {name}"] = seconds
     return out
 
 
@@ -53,6 +83,9 @@ def table(results: dict) -> str:
         f"Bare model: batch 1 in {bare['latency_ms']} ms; best throughput "
         f"{bare['best_throughput']} img/s at batch {bare['best_batch']}; "
         f"decoding one 640×480 JPEG {bare['decode_ms']} ms.",
+        *(f"Bare model on OpenVINO {precision}: batch 1 in {limit['latency_ms']} ms; best throughput "
+          f"{limit['best_throughput']} img/s at batch {limit['best_batch']}."
+          for precision, limit in results.get("bare_openvino", {}).items()),
         "",
         "| system | clients | median ms | p95 ms | p99 ms | img/s (min–max) | errors |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

@@ -62,6 +62,11 @@ def model_server(
         yield _client_calls(server, binary)
 
 
+def runtime_args(runtime: str, precision: str) -> tuple[str, ...]:
+    """The model server's flags for a runtime and precision."""
+    return ("--runtime", runtime, "--precision", precision)
+
+
 @contextlib.contextmanager
 def web_app(wsgi_server: str, workers: int, max_batch: int) -> Iterator[MakeCall]:
     args = ("--max-batch", str(max_batch))

@@ -16,8 +16,10 @@ from model_server.protocol import PredictReply
 
 
 def prediction_json(reply: PredictReply, round_trip_ms: float, **extra: Any) -> Response:
-    """``predictions``, ``weights``, ``model``, the server's ``timings`` (ms) and ``round_trip_ms``."""
+    """``predictions``, ``weights``, ``model``, ``runtime`` and ``precision``, the server's
+    ``timings`` (ms) and ``round_trip_ms``."""
     return jsonify(
         predictions=[asdict(p) for p in reply.predictions], weights=reply.weights, model=reply.model,
+        runtime=reply.runtime, precision=reply.precision,
         timings=asdict(reply.timings), round_trip_ms=round_trip_ms, **extra,
     )

@@ -90,7 +90,9 @@ def _predict(image: bytes) -> tuple[PredictReply, float]:
     started = time.perf_counter()
     reply = client.predict(image, top=current_app.config["TOP"])
     seconds = time.perf_counter() - started
-    current_app.extensions["metrics"].model_server_latency.observe(seconds)
+    metrics = current_app.extensions["metrics"]
+    metrics.model_server_latency.observe(seconds)
+    metrics.predictions.labels(reply.runtime or "unknown", reply.precision or "unknown").inc()
     return reply, round(seconds * 1000, 1)
 
 
@@ -100,4 +102,5 @@ def _model_server_status() -> dict[str, Any]:
         info = client.ping()
     except ServerError as error:
         return {"up": False, "address": client.address, "error": error.message}
-    return {"up": True, "address": client.address, "model": info.model, "weights": info.weights}
+    return {"up": True, "address": client.address, "model": info.model, "weights": info.weights,
+            "runtime": info.runtime, "precision": info.precision}

@@ -1,7 +1,8 @@
 """Prometheus metrics of the web app at ``GET /metrics`` (prometheus-client).
 
-Requests by route and status, their latency, the model server's round trip and every error by its
-code. Each app gets its own registry, so several apps in one process (tests) do not collide.
+Requests by route and status, their latency, the model server's round trip, predictions by the
+runtime and precision that computed them, and every error by its code. Each app gets its own
+registry, so several apps in one process (tests) do not collide.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class WebMetrics:
         self.model_server_latency = Histogram(
             "webapp_model_server_seconds", "Round trip of a prediction to the model server",
             buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.predictions = Counter(
+            "webapp_predictions", "Predictions answered, by the model server's runtime and precision",
+            ["runtime", "precision"], registry=self.registry)
         self.errors = Counter("webapp_errors", "Error answers by their code",
                               ["code", "status"], registry=self.registry)
 

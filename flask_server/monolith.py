@@ -67,5 +67,6 @@ def _classify_with_a_new_model(image: bytes) -> tuple[PredictReply, float, LoadT
     started = time.perf_counter()
     classifier = ResNet50Classifier.load(current_app.config["MODEL_WEIGHTS"])
     predictions, timings = classify_image(classifier, image, current_app.config["TOP"])
-    reply = PredictReply(predictions, classifier.weights, classifier.model_name, timings)
+    reply = PredictReply(predictions, classifier.weights, classifier.model_name, timings,
+                         runtime=classifier.runtime, precision=classifier.precision)
     return reply, round((time.perf_counter() - started) * 1000, 1), classifier.load_timings

@@ -18,7 +18,14 @@ from typing import Mapping, Sequence
 from benchmarks.bare import measure_in_subprocess
 from benchmarks.load import Call, LoadResult, run_load
 from model_server.client import ModelClient
-from model_server.protocol import PredictReply, ServerError, encode_request, encode_request_frames
+from model_server.protocol import (
+    F32,
+    TENSORFLOW,
+    PredictReply,
+    ServerError,
+    encode_request,
+    encode_request_frames,
+)
 
 #: How many clients send at once, in the notebook's runs.
 CONCURRENCY = (1, 4, 8)
@@ -192,10 +199,11 @@ class BareModel:
 
 
 def measure_bare_model(
-    repeats: int = BARE_REPEATS, batch_sizes: Sequence[int] = BARE_BATCH_SIZES
+    repeats: int = BARE_REPEATS, batch_sizes: Sequence[int] = BARE_BATCH_SIZES,
+    runtime: str = TENSORFLOW, precision: str = F32,
 ) -> BareModel:
     """Time the bare model in its own process (it imports TensorFlow; the notebook does not)."""
-    return BareModel.from_measurement(measure_in_subprocess(repeats, batch_sizes))
+    return BareModel.from_measurement(measure_in_subprocess(repeats, batch_sizes, runtime, precision))
 
 
 def against_limit(levels: Sequence[LoadLevel], bare: BareModel) -> list[dict[str, object]]:

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from IPython.display import HTML
 from PIL import Image, UnidentifiedImageError
 
-from model_server.protocol import UNTRAINED, Prediction
+from model_server.protocol import UNTRAINED, PredictReply, Prediction, ServerInfo
 
 THUMBNAIL_SIZE = (224, 224)
 UNTRAINED_NOTE = (
@@ -34,6 +34,13 @@ def weights_note(weights: str) -> str:
         return (f'<div style="border:2px solid #c0392b;background:#fdecea;padding:8px;'
                 f'margin:6px 0">&#9888; {UNTRAINED_NOTE}</div>')
     return f"<p>Weights: <code>{html.escape(weights)}</code>: the labels are real predictions.</p>"
+
+
+def runtime_text(reply: PredictReply | ServerInfo) -> str:
+    """Which runtime computed the answer, e.g. "openvino f32"; older servers do not say."""
+    if reply.runtime is None:
+        return "runtime not reported"
+    return f"{reply.runtime} {reply.precision}"
 
 
 def predictions_html(predictions: Sequence[Prediction]) -> str:

@@ -22,7 +22,7 @@ import ipywidgets as widgets
 from model_server.client import ModelClient, ModelServerTimeout, ModelServerUnavailable
 from model_server.protocol import PredictReply, ServerError
 
-from .display import predictions_html, thumbnail_data_uri, weights_note
+from .display import predictions_html, runtime_text, thumbnail_data_uri, weights_note
 
 #: The widget's client gives up quickly: a person is waiting and can simply try again.
 WIDGET_TIMEOUT_S = 10.0
@@ -90,8 +90,8 @@ def render_outcome(outcome: UploadOutcome) -> str:
         f'<div style="display:flex;align-items:flex-start">{picture}<div>'
         f"<h4>{name}</h4>{predictions_html(reply.predictions)}"
         f'<p class="round-trip">Round trip: <strong>{outcome.round_trip_ms:.0f} ms</strong> '
-        f"(in the server: decode {timings.decode:.1f} ms, preprocess {timings.preprocess:.1f} ms, "
-        f"inference {timings.inference:.1f} ms)</p></div></div></div>"
+        f"({html.escape(runtime_text(reply))}; in the server: decode {timings.decode:.1f} ms, "
+        f"preprocess {timings.preprocess:.1f} ms, inference {timings.inference:.1f} ms)</p></div></div></div>"
     )
 
 

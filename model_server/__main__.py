@@ -16,6 +16,7 @@ import time
 from dataclasses import replace
 
 from .keys import KeyFileError
+from .protocol import PRECISIONS, RUNTIMES
 from .security import InsecureAddress, check_exposure, worker_keys
 from .settings import ENV_PREFIX, ServerSettings
 
@@ -25,6 +26,12 @@ log = logging.getLogger("model_server")
 def _add_worker_arguments(parser: argparse.ArgumentParser, defaults: ServerSettings) -> None:
     parser.add_argument("--weights", default=defaults.weights,
                         help="auto, imagenet, random, or a path to an .h5 file (default: %(default)s)")
+    parser.add_argument("--runtime", default=defaults.runtime, choices=RUNTIMES,
+                        help="what runs the model; openvino needs the [openvino] extra (default: %(default)s)")
+    parser.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
+                        help="bf16 only with openvino, on a CPU with AVX512_BF16 or AMX (default: %(default)s)")
+    parser.add_argument("--openvino-cache", default=defaults.openvino_cache,
+                        help="folder of the converted OpenVINO models (default: ~/.cache/resnet_zmq_lab/openvino)")
     parser.add_argument("--workers", type=int, default=defaults.workers,
                         help="worker request handlers (default: %(default)s)")
     parser.add_argument("--max-batch", type=int, default=defaults.max_batch,
@@ -46,6 +53,9 @@ def _add_worker_arguments(parser: argparse.ArgumentParser, defaults: ServerSetti
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, least_workers: int) -> None:
+    if args.runtime not in RUNTIMES or args.precision not in PRECISIONS:  # choices skip defaults
+        parser.error(f"--runtime must be one of {', '.join(RUNTIMES)} and --precision one of "
+                     f"{', '.join(PRECISIONS)}; got {args.runtime!r} and {args.precision!r}")
     if args.workers < least_workers:
         parser.error(f"--workers must be at least {least_workers}")
     if args.max_batch < 1:
@@ -137,6 +147,7 @@ def run_server(argv: list[str] | None) -> int:
     stop = _stop_on_signals()
 
     from .model import WeightsUnavailable
+    from .runtimes import RuntimeUnavailable
     from .server import ModelServer, ServerStartError
 
     try:
@@ -146,11 +157,11 @@ def run_server(argv: list[str] | None) -> int:
     except ServerStartError as error:
         log.error("%s", error)
         return 1
-    except WeightsUnavailable as error:
+    except (WeightsUnavailable, RuntimeUnavailable) as error:
         log.error("%s", error)
         return 1
-    what = (f"{classifier.model_name}, weights {classifier.weights}, {settings.workers} worker(s)"
-            if classifier else "no local workers")
+    what = (f"{classifier.model_name} on {classifier.runtime} {classifier.precision}, weights "
+            f"{classifier.weights}, {settings.workers} worker(s)" if classifier else "no local workers")
     remote = f", remote workers on {settings.backend_address}" if settings.backend_address else ""
     curve = ", CURVE keys required" if settings.secret_key else ""
     log.info("model server ready on %s: %s%s%s, started in %.1f s",
@@ -172,18 +183,20 @@ def run_worker(argv: list[str]) -> int:
     import zmq
 
     from .model import WeightsUnavailable
+    from .runtimes import RuntimeUnavailable
     from .server import WorkerPool
 
     try:
         keys = worker_keys(settings)
         classifier = _load_classifier(settings)
-    except (KeyFileError, WeightsUnavailable) as error:
+    except (KeyFileError, WeightsUnavailable, RuntimeUnavailable) as error:
         log.error("%s", error)
         return 1
     pool = WorkerPool(classifier, settings, connect, zmq.Context.instance(), keys)
     pool.start()
-    log.info("%d worker(s) ready for %s: %s, weights %s, started in %.1f s", settings.workers,
-             connect, classifier.model_name, classifier.weights, time.perf_counter() - started)
+    log.info("%d worker(s) ready for %s: %s on %s %s, weights %s, started in %.1f s",
+             settings.workers, connect, classifier.model_name, classifier.runtime,
+             classifier.precision, classifier.weights, time.perf_counter() - started)
     while not stop.wait(0.5):
         pass
     pool.stop()
@@ -192,12 +205,9 @@ def run_worker(argv: list[str]) -> int:
 
 
 def _load_classifier(settings: ServerSettings):
-    from .model import ResNet50Classifier
+    from .runtimes import load_classifier
 
-    return ResNet50Classifier.load(
-        settings.weights, seed=settings.seed, intra_op_threads=settings.intra_op_threads,
-        inter_op_threads=settings.inter_op_threads,
-    )
+    return load_classifier(settings)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,8 @@ import numpy as np
 
 from .images import MODEL_INPUT_SIZE
 from .labels import imagenet_classes
-from .protocol import IMAGENET, UNTRAINED, Prediction
+from .preprocessing import preprocess_resnet50
+from .protocol import F32, IMAGENET, TENSORFLOW, UNTRAINED, Prediction
 
 log = logging.getLogger("model_server.model")
 
@@ -170,8 +171,18 @@ def resolve_weights(source: str) -> Path | None:
     return path
 
 
+def weights_label(path: Path | None) -> str:
+    """What replies call the weights from ``path``: imagenet, untrained, or the file's path."""
+    if path is None:
+        return UNTRAINED
+    return IMAGENET if path.name == WEIGHTS_FILE else str(path)
+
+
 class ResNet50Classifier:
     """Keras ResNet50 built once, with a compiled forward pass; thread-safe for prediction."""
+
+    runtime = TENSORFLOW
+    precision = F32
 
     def __init__(self, keras_model: Any, forward: Any, weights: str, load_timings: LoadTimings):
         self.model_name = MODEL_NAME
@@ -179,11 +190,15 @@ class ResNet50Classifier:
         self.load_timings = load_timings
         self._keras_model = keras_model
         self._forward = forward
-        self._classes = imagenet_classes()
 
     @property
     def untrained(self) -> bool:
         return self.weights == UNTRAINED
+
+    @property
+    def keras_model(self) -> Any:
+        """The Keras model itself, e.g. for converting it to another runtime."""
+        return self._keras_model
 
     @classmethod
     def load(
@@ -210,7 +225,6 @@ class ResNet50Classifier:
         weights_path = resolve_weights(weights)
         if weights_path is None:
             log.warning(UNTRAINED_WARNING)
-            weights_label = UNTRAINED
         else:
             _warn_if_not_published(weights_path)
             try:
@@ -219,14 +233,13 @@ class ResNet50Classifier:
                 raise WeightsUnavailable(
                     f"{weights_path} is not a ResNet50 weights file Keras can load: {error}"
                 ) from None
-            weights_label = IMAGENET if weights_path.name == WEIGHTS_FILE else str(weights_path)
         loaded = time.perf_counter()
 
         forward = tf.function(
             lambda pixels: keras_model(pixels, training=False),
             input_signature=[tf.TensorSpec((None, *MODEL_INPUT_SIZE, 3), tf.float32)],
         )
-        classifier = cls(keras_model, forward, weights_label, LoadTimings(0, 0, 0, 0))
+        classifier = cls(keras_model, forward, weights_label(weights_path), LoadTimings(0, 0, 0, 0))
         classifier.predict_batch(np.zeros((1, *MODEL_INPUT_SIZE, 3), np.uint8))
         warmed = time.perf_counter()
         classifier.load_timings = LoadTimings(
@@ -238,10 +251,8 @@ class ResNet50Classifier:
         return classifier
 
     def preprocess(self, pixels: np.ndarray) -> np.ndarray:
-        """ResNet50's own ``preprocess_input`` (RGB→BGR, ImageNet mean subtracted) on a batch."""
-        from keras.applications.resnet50 import preprocess_input
-
-        return preprocess_input(pixels.astype(np.float32))
+        """ResNet50's own preprocessing (RGB→BGR, ImageNet mean subtracted) on a batch."""
+        return preprocess_resnet50(pixels)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities, shape ``(n, 1000)``, for a preprocessed float32 batch."""
@@ -253,11 +264,14 @@ class ResNet50Classifier:
 
     def top_predictions(self, probabilities: np.ndarray, top: int) -> list[Prediction]:
         """The ``top`` most probable classes of one image, most probable first."""
-        order = np.argsort(probabilities)[::-1][:top]
-        return [
-            Prediction(self._classes[i].name, self._classes[i].wnid, float(probabilities[i]))
-            for i in order
-        ]
+        return top_predictions(probabilities, top)
+
+
+def top_predictions(probabilities: np.ndarray, top: int) -> list[Prediction]:
+    """The ``top`` most probable ImageNet classes of one image, most probable first."""
+    classes = imagenet_classes()
+    order = np.argsort(probabilities)[::-1][:top]
+    return [Prediction(classes[i].name, classes[i].wnid, float(probabilities[i])) for i in order]
 
 
 def _set_thread_pools(tf: Any, intra_op_threads: int, inter_op_threads: int) -> None:

@@ -16,10 +16,14 @@ from .protocol import Prediction, Timings
 
 
 class Classifier(Protocol):
-    """What the pipeline needs of a model (``model.ResNet50Classifier`` is one)."""
+    """What the pipeline needs of a model (``model.ResNet50Classifier`` and
+    ``openvino_model.OpenVINOClassifier`` are two)."""
 
     model_name: str
     weights: str
+    #: ``protocol.TENSORFLOW`` or ``protocol.OPENVINO``, and ``protocol.F32`` or ``protocol.BF16``.
+    runtime: str
+    precision: str
 
     def preprocess(self, pixels: np.ndarray) -> np.ndarray: ...
 

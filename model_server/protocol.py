@@ -6,7 +6,8 @@ optional. The same request may instead come as two frames: the JSON without ``"i
 image file's raw bytes (no base64). ``{"op": "ping"}`` asks the server who it is, without an image.
 
 A reply holds ``"predictions"`` (``{"label", "wnid", "probability"}`` in descending order),
-``"weights"``, ``"model"`` and per-stage ``"timings"`` in milliseconds; a failure holds
+``"weights"``, ``"model"``, ``"runtime"`` and ``"precision"`` (which engine computed it, at which
+number format) and per-stage ``"timings"`` in milliseconds; a failure holds
 ``"error": {"code", "message"}`` instead. Both echo the request's ``"id"`` when it had one.
 
 This module imports neither TensorFlow nor ZeroMQ: the server, the clients, the web app and the
@@ -28,6 +29,14 @@ DEFAULT_TOP = 3
 #: The ``"weights"`` a reply names: these two, or the path of a weights file.
 IMAGENET = "imagenet"
 UNTRAINED = "untrained"
+#: The ``"runtime"`` a reply names: the engine that ran the model.
+TENSORFLOW = "tensorflow"
+OPENVINO = "openvino"
+RUNTIMES = (TENSORFLOW, OPENVINO)
+#: The ``"precision"`` a reply names: the number format of the model's arithmetic.
+F32 = "f32"
+BF16 = "bf16"
+PRECISIONS = (F32, BF16)
 NUM_CLASSES = 1000
 #: The largest request frame the server reads; a larger one drops the sender's connection.
 #: It fits a 32 MiB upload after base64 (4/3) with room for the JSON around it.
@@ -117,6 +126,9 @@ class PredictReply:
     batch: int = 1
     #: Which worker process answered (``host:pid``): in-process or remote.
     worker: str | None = None
+    #: Which runtime computed the answer, at which precision (absent from older servers' replies).
+    runtime: str | None = None
+    precision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +141,8 @@ class ServerInfo:
     id: str | None = None
     #: Which worker process answered the ping (``host:pid``).
     worker: str | None = None
+    runtime: str | None = None
+    precision: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -230,7 +244,7 @@ def decode_request(frame: bytes, image: bytes | None = None) -> PredictRequest |
 
 def encode_reply(reply: PredictReply) -> bytes:
     message = asdict(reply)
-    for optional in ("id", "worker"):
+    for optional in ("id", "worker", "runtime", "precision"):
         if message[optional] is None:
             del message[optional]
     return json.dumps(message).encode()
@@ -239,7 +253,7 @@ def encode_reply(reply: PredictReply) -> bytes:
 def encode_server_info(info: ServerInfo) -> bytes:
     message = {"op": "pong", "model": info.model, "weights": info.weights, "workers": info.workers}
     message.update(info.extra)
-    for name in ("id", "worker"):
+    for name in ("id", "worker", "runtime", "precision"):
         if getattr(info, name) is not None:
             message[name] = getattr(info, name)
     return json.dumps(message).encode()
@@ -273,6 +287,8 @@ def decode_reply(frame: bytes) -> PredictReply:
             id=message.get("id"),
             batch=message.get("batch", 1),
             worker=message.get("worker"),
+            runtime=message.get("runtime"),
+            precision=message.get("precision"),
         )
     except (KeyError, TypeError) as error:
         raise ValueError(f"malformed reply from the model server: {error}") from None
@@ -281,7 +297,7 @@ def decode_reply(frame: bytes) -> PredictReply:
 def decode_server_info(frame: bytes) -> ServerInfo:
     message = _load_object(frame, "reply")
     _raise_if_error(message)
-    known = {"op", "model", "weights", "workers", "id", "worker"}
+    known = {"op", "model", "weights", "workers", "id", "worker", "runtime", "precision"}
     try:
         return ServerInfo(
             model=message["model"],
@@ -289,6 +305,8 @@ def decode_server_info(frame: bytes) -> ServerInfo:
             workers=message["workers"],
             id=message.get("id"),
             worker=message.get("worker"),
+            runtime=message.get("runtime"),
+            precision=message.get("precision"),
             extra={k: v for k, v in message.items() if k not in known},
         )
     except KeyError as error:

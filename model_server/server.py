@@ -124,6 +124,7 @@ class RequestHandler:
         return PredictReply(
             predictions, self._classifier.weights, self._classifier.model_name, timings,
             request.id, batch=result.batch_size, worker=WORKER_NAME,
+            runtime=self._classifier.runtime, precision=self._classifier.precision,
         )
 
     def server_info(self, request_id: str | None = None) -> ServerInfo:
@@ -133,6 +134,8 @@ class RequestHandler:
             workers=self._settings.workers,
             id=request_id,
             worker=WORKER_NAME,
+            runtime=self._classifier.runtime,
+            precision=self._classifier.precision,
         )
 
 

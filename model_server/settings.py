@@ -8,7 +8,7 @@ from typing import Mapping, TypeVar
 
 from .images import DEFAULT_MAX_PIXELS
 from .model import DEFAULT_SEED
-from .protocol import DEFAULT_ADDRESS
+from .protocol import DEFAULT_ADDRESS, F32, TENSORFLOW
 
 ENV_PREFIX = "MODEL_SERVER_"
 
@@ -21,6 +21,12 @@ class ServerSettings:
     backend_address: str = ""
     #: auto | imagenet | random | path to an .h5 file (see model_server.model).
     weights: str = "auto"
+    #: What runs the model: tensorflow (the lab's default) or openvino (the optional extra).
+    runtime: str = TENSORFLOW
+    #: f32, or bf16 (OpenVINO only, and only on a CPU with bf16 arithmetic: AVX512_BF16 or AMX).
+    precision: str = F32
+    #: Where OpenVINO keeps the models it converted from Keras (empty: the default cache folder).
+    openvino_cache: str = ""
     #: Worker request handlers behind the DEALER backend: threads that decode images and wait for
     #: the model. As many as ``max_batch`` lets a full batch form; 0 makes a pure broker for
     #: remote workers.

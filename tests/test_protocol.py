@@ -173,3 +173,25 @@ def test_error_replies_echo_the_request_id_when_it_can_be_read(request_frame, ex
 
 def test_one_module_names_the_default_address():
     assert protocol.DEFAULT_ADDRESS == "tcp://127.0.0.1:5576"
+
+
+def test_runtime_and_precision_travel_in_replies_and_pings():
+    reply = PredictReply([Prediction("tench", "n01440764", 1.0)], "untrained", "resnet50",
+                         Timings(1.0, 2.0, 3.0, 6.0), runtime="openvino", precision="f32")
+    message = json.loads(encode_reply(reply))
+    assert (message["runtime"], message["precision"]) == ("openvino", "f32")
+    assert decode_reply(encode_reply(reply)) == reply
+    info = ServerInfo(model="resnet50", weights="untrained", workers=2, runtime="openvino", precision="bf16")
+    assert decode_server_info(encode_server_info(info)) == info
+    assert decode_server_info(encode_server_info(info)).extra == {}
+
+
+def test_replies_of_older_servers_without_runtime_still_decode():
+    old = {"predictions": [{"label": "tench", "wnid": "n01440764", "probability": 1.0}],
+           "weights": "imagenet", "model": "resnet50",
+           "timings": {"decode": 1.0, "preprocess": 2.0, "inference": 3.0, "total": 6.0}}
+    reply = decode_reply(json.dumps(old).encode())
+    assert (reply.runtime, reply.precision) == (None, None)
+    info = decode_server_info(json.dumps({"op": "pong", "model": "resnet50", "weights": "imagenet",
+                                          "workers": 1}).encode())
+    assert (info.runtime, info.precision) == (None, None)

@@ -1,0 +1,50 @@
+"""Which engine runs ResNet50: TensorFlow (the lab's default) or OpenVINO (an optional extra).
+
+Both give a classifier with the same interface (``pipeline.Classifier``), so the batcher, the
+workers, the server and the protocol do not care which one answers; replies say which did.
+Neither runtime is imported here: only the one chosen is loaded.
+"""
+
+from __future__ import annotations
+
+from .pipeline import Classifier
+from .protocol import BF16, F32, OPENVINO, PRECISIONS, RUNTIMES, TENSORFLOW
+from .settings import ServerSettings
+
+
+class RuntimeUnavailable(RuntimeError):
+    """The runtime or precision asked for cannot run here; the message says what to do instead."""
+
+
+def check_choice(runtime: str, precision: str) -> None:
+    """Raise ``ValueError`` for a runtime or precision this server does not know."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; use {' or '.join(RUNTIMES)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use {' or '.join(PRECISIONS)}")
+
+
+def load_classifier(settings: ServerSettings) -> Classifier:
+    """The model of ``settings.runtime`` at ``settings.precision``, loaded and warmed up.
+
+    Raises ``RuntimeUnavailable`` (e.g. bf16 on a CPU without it) or ``model.WeightsUnavailable``.
+    """
+    check_choice(settings.runtime, settings.precision)
+    if settings.runtime == TENSORFLOW:
+        if settings.precision != F32:
+            raise RuntimeUnavailable(
+                f"--precision {BF16} is offered with --runtime {OPENVINO} only; TensorFlow here "
+                f"runs in {F32}"
+            )
+        from .model import ResNet50Classifier
+
+        return ResNet50Classifier.load(
+            settings.weights, seed=settings.seed, intra_op_threads=settings.intra_op_threads,
+            inter_op_threads=settings.inter_op_threads,
+        )
+    from .openvino_model import OpenVINOClassifier
+
+    return OpenVINOClassifier.load(
+        settings.weights, seed=settings.seed, precision=settings.precision,
+        cache_dir=settings.openvino_cache or None, threads=settings.intra_op_threads,
+    )

@@ -1,0 +1,438 @@
+"""The OpenVINO runtime: same answers as TensorFlow, a cached IR that starts without TensorFlow,
+bf16 refused where the CPU lacks it, and the same protocol, batching and workers as TensorFlow.
+
+The module converts the untrained, seeded Keras ResNet50 once into its own cache folder; every
+test that needs the IR reads it from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import imagegen
+from benchmarks import accuracy
+from benchmarks.workload import photo_jpegs
+from lab.processes import REPO_ROOT, ServerProcess, free_port, start_broker, start_remote_worker
+from lab.web import main_element
+from model_server.batching import Batcher
+from model_server.client import ModelClient
+from model_server.images import decode_image
+from model_server.labels import imagenet_classes
+from model_server.model import DEFAULT_SEED, ResNet50Classifier
+from model_server.openvino_model import (
+    BF16_CAPABILITY,
+    IRCache,
+    OpenVINOClassifier,
+    cache_key,
+    cpu_capabilities,
+    import_openvino,
+    package_versions,
+    weights_fingerprint,
+)
+from model_server.preprocessing import preprocess_resnet50
+from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW, ServerError
+from model_server.runtimes import RuntimeUnavailable
+
+#: Probabilities of OpenVINO f32 and TensorFlow may differ by this much (measured: under 2e-6).
+F32_TOLERANCE = accuracy.TOLERANCE[F32]
+#: bf16 keeps 8 bits of mantissa; on a Xeon with AMX the issue measured differences up to 1e-3.
+#: Not measured here (this CPU has no bf16): the bound leaves room for other images and CPUs.
+BF16_TOLERANCE = accuracy.TOLERANCE[BF16]
+TOP = 5
+#: Photos and the awkward kinds users upload: each gives the model a different answer.
+IMAGES = [imagegen.jpeg(seed=seed) for seed in range(3)] + photo_jpegs(3) + [
+    imagegen.exif_rotated_jpeg(), imagegen.solid_png((0, 128, 255)), imagegen.cmyk_jpeg(),
+]
+NAMED_IMAGES = {f"image-{index}": image for index, image in enumerate(IMAGES)}
+#: Runs first in a fresh interpreter: every import of TensorFlow or Keras fails and is reported
+#: on stderr, so that code catching the ImportError cannot hide the attempt.
+BLOCK_TENSORFLOW = textwrap.dedent(
+    """
+    import importlib.abc, sys
+
+    class BlockTensorFlow(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("tensorflow", "keras"):
+                print(f"BLOCKED IMPORT {name}", file=sys.stderr, flush=True)
+                raise ImportError(f"{name} is blocked")
+            return None
+
+    sys.meta_path.insert(0, BlockTensorFlow())
+    """
+)
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
+
+
+def pixel_batch(images=IMAGES) -> np.ndarray:
+    return np.stack([decode_image(image) for image in images])
+
+
+def top_classes(probabilities: np.ndarray, top: int = TOP) -> list[list[int]]:
+    return np.argsort(probabilities, axis=-1)[..., ::-1][..., :top].tolist()
+
+
+def cpu_has_bf16() -> bool:
+    openvino = import_openvino()
+    return BF16_CAPABILITY in cpu_capabilities(openvino.Core())
+
+
+@pytest.fixture(scope="module")
+def ir_cache(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("openvino-ir"))
+
+
+@pytest.fixture(scope="module")
+def first_load(ir_cache) -> tuple[OpenVINOClassifier, list[tuple]]:
+    """The load that converts the module's IR, and the network calls Python made meanwhile."""
+    calls: list[tuple] = []
+    recording = threading.Event()
+
+    def audit(event: str, args: tuple) -> None:
+        if recording.is_set() and event in ("socket.connect", "socket.getaddrinfo", "urllib.Request"):
+            calls.append((event, args))
+
+    sys.addaudithook(audit)  # hooks cannot be removed; this one records only while converting
+    recording.set()
+    try:
+        classifier = OpenVINOClassifier.load("random", cache_dir=ir_cache)
+    finally:
+        recording.clear()
+    return classifier, calls
+
+
+@pytest.fixture(scope="module")
+def ov_classifier(ir_cache, first_load) -> OpenVINOClassifier:
+    return OpenVINOClassifier.load("random", cache_dir=ir_cache)
+
+
+@pytest.fixture(scope="module")
+def tf_classifier() -> ResNet50Classifier:
+    return ResNet50Classifier.load("random")
+
+
+# --- the same answers as TensorFlow ---------------------------------------------------------------
+
+
+def test_numpy_preprocessing_is_keras_preprocess_input():
+    from keras.applications.resnet50 import preprocess_input
+
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    np.testing.assert_allclose(preprocess_resnet50(pixels), preprocess_input(pixels.astype(np.float32)),
+                               atol=1e-4)
+
+
+def test_openvino_f32_gives_tensorflows_probabilities_and_top5(ov_classifier, tf_classifier):
+    agreement = accuracy.compare(tf_classifier, ov_classifier, NAMED_IMAGES)
+    assert len(agreement.images) == len(IMAGES)
+    assert agreement.max_abs_diff <= F32_TOLERANCE
+    assert agreement.top5_agreement == 1.0
+    assert len({tuple(image.reference_top5) for image in agreement.images}) > 1, "images should differ"
+
+
+def test_the_comparison_sees_a_difference_when_there_is_one(tf_classifier):
+    """``compare`` against a model that answers differently: the check above can fail."""
+
+    class Shifted:
+        def preprocess(self, pixels):
+            return tf_classifier.preprocess(pixels)
+
+        def infer(self, batch):
+            return np.roll(tf_classifier.infer(batch), 1, axis=-1)
+
+    agreement = accuracy.compare(tf_classifier, Shifted(), NAMED_IMAGES)
+    assert agreement.max_abs_diff > F32_TOLERANCE and agreement.top1_agreement == 0.0
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bf16 arithmetic (OpenVINO lists no "
+                    "BF16 capability): the bf16 accuracy check runs on a CPU with AVX512_BF16 or AMX")
+def test_openvino_bf16_stays_close_to_tensorflow(ir_cache, tf_classifier):
+    bf16 = OpenVINOClassifier.load("random", precision=BF16, cache_dir=ir_cache)
+    agreement = accuracy.compare(tf_classifier, bf16, NAMED_IMAGES)
+    assert agreement.max_abs_diff <= BF16_TOLERANCE
+    assert agreement.top1_agreement == 1.0
+    for image in agreement.images:
+        assert len(set(image.reference_top5) & set(image.candidate_top5)) >= TOP - 1, image
+
+
+def test_openvino_answers_in_f32_as_asked(ov_classifier):
+    openvino = import_openvino()
+    assert ov_classifier.precision == F32 and ov_classifier.runtime == OPENVINO
+    assert ov_classifier._compiled.get_property("INFERENCE_PRECISION_HINT") == openvino.Type.f32
+
+
+# --- bf16 and unknown runtimes are refused --------------------------------------------------------
+
+
+@pytest.mark.skipif(cpu_has_bf16(), reason="this CPU can compute in bf16, so nothing is refused")
+def test_bf16_is_refused_with_a_reason_where_the_cpu_lacks_it(ir_cache):
+    with pytest.raises(RuntimeUnavailable, match=r"bf16 arithmetic \(AVX512_BF16 or AMX\).*--precision f32"):
+        OpenVINOClassifier.load("random", precision=BF16, cache_dir=ir_cache)
+
+
+def run_model_server(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "model_server", "--address", f"tcp://127.0.0.1:{free_port()}", *args],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, env=env,
+    )
+
+
+@pytest.mark.skipif(cpu_has_bf16(), reason="this CPU can compute in bf16, so nothing is refused")
+def test_model_server_refuses_bf16_here_and_exits(ir_cache):
+    finished = run_model_server("--runtime", "openvino", "--precision", "bf16", "--weights", "random",
+                                "--openvino-cache", ir_cache)
+    assert finished.returncode == 1
+    assert "--precision bf16 needs a CPU with bf16 arithmetic" in finished.stderr
+
+
+def test_tensorflow_runtime_refuses_bf16():
+    finished = run_model_server("--runtime", "tensorflow", "--precision", "bf16", "--weights", "random")
+    assert finished.returncode == 1
+    assert "bf16 is offered with --runtime openvino only" in finished.stderr
+
+
+@pytest.mark.parametrize("args, env", [
+    (("--runtime", "onnx"), {}),
+    ((), {"MODEL_SERVER_RUNTIME": "onnx"}),
+    ((), {"MODEL_SERVER_PRECISION": "f16"}),
+])
+def test_unknown_runtime_or_precision_is_a_usage_error(args, env):
+    finished = run_model_server(*args, env={**os.environ, **env})
+    assert finished.returncode == 2
+    assert "onnx" in finished.stderr or "f16" in finished.stderr
+    assert "tensorflow" in finished.stderr and "openvino" in finished.stderr
+
+
+# --- the IR cache ---------------------------------------------------------------------------------
+
+
+def test_cache_key_follows_weights_and_versions():
+    versions = {"keras": "3.0", "tensorflow": "2.16", "openvino": "2025.0"}
+    key = cache_key("untrained-seed-1", versions)
+    assert key == cache_key("untrained-seed-1", dict(versions))
+    assert key != cache_key("untrained-seed-2", versions)
+    for package in versions:
+        assert key != cache_key("untrained-seed-1", {**versions, package: "9.9"}), package
+
+
+def test_weights_fingerprint_is_the_files_content_or_the_seed(tmp_path):
+    first, same, other = tmp_path / "a.h5", tmp_path / "b.h5", tmp_path / "c.h5"
+    first.write_bytes(b"weights" * 1000)
+    same.write_bytes(b"weights" * 1000)
+    other.write_bytes(b"weights" * 999 + b"Weights")
+    assert weights_fingerprint(first, 1) == weights_fingerprint(same, 2)
+    assert weights_fingerprint(first, 1) != weights_fingerprint(other, 1)
+    assert weights_fingerprint(None, 1) != weights_fingerprint(None, 2)
+
+
+def test_the_cache_remembers_a_files_fingerprint_until_the_file_changes(tmp_path):
+    weights = tmp_path / "weights.h5"
+    weights.write_bytes(b"weights" * 1000)
+    cache = IRCache(tmp_path / "cache")
+    assert cache.fingerprint(weights, 1) == weights_fingerprint(weights, 1)
+    notes_path = tmp_path / "cache" / "weights-fingerprints.json"
+    notes = json.loads(notes_path.read_text())
+    notes[str(weights.resolve())]["fingerprint"] = "remembered"
+    notes_path.write_text(json.dumps(notes))
+    assert cache.fingerprint(weights, 1) == "remembered", "an unchanged file is not hashed again"
+    weights.write_bytes(b"Weights" * 1000)
+    os.utime(weights, ns=(1, 1))
+    assert cache.fingerprint(weights, 1) == weights_fingerprint(weights, 1) != "remembered"
+
+
+def test_package_versions_are_read_without_importing_them():
+    versions = package_versions()
+    assert set(versions) == {"keras", "tensorflow", "openvino"}
+    assert versions["openvino"] == import_openvino().__version__.split("-")[0]
+
+
+def test_first_load_converts_and_stores_then_loads_come_from_the_cache(ir_cache, first_load, ov_classifier):
+    converted, _ = first_load
+    assert not converted.from_cache and converted.load_timings.convert > 1.0
+    assert converted.ir_path == ov_classifier.ir_path
+    key = cache_key(weights_fingerprint(None, DEFAULT_SEED), package_versions())
+    assert IRCache(ir_cache).lookup(key) == ov_classifier.ir_path
+    assert ov_classifier.from_cache and ov_classifier.load_timings.convert < 1.0
+    info = json.loads((ov_classifier.ir_path.parent / "info.json").read_text())
+    assert info["weights"] == "untrained" and info["openvino"] == package_versions()["openvino"]
+
+
+def test_conversion_reached_for_no_network_and_telemetry_is_the_stub(first_load):
+    from openvino.tools.ovc import telemetry_utils
+
+    assert first_load[1] == []
+    assert telemetry_utils.tm.__name__ == "openvino.tools.ovc.telemetry_stub"
+
+
+LOAD_FROM_CACHE = BLOCK_TENSORFLOW + textwrap.dedent(
+    """
+    import json
+    import numpy as np
+    from model_server.images import decode_image
+    from model_server.openvino_model import OpenVINOClassifier
+
+    cache_dir, image_path = sys.argv[1:]
+    classifier = OpenVINOClassifier.load("random", cache_dir=cache_dir)
+    print("LOADED FROM THE CACHE", file=sys.stderr, flush=True)
+    pixels = decode_image(open(image_path, "rb").read())[np.newaxis]
+    outcome = {"from_cache": classifier.from_cache,
+               "probabilities": classifier.predict_batch(pixels)[0].tolist(),
+               "loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))}
+    try:
+        OpenVINOClassifier.load("random", seed=99, cache_dir=cache_dir)
+    except ImportError as error:
+        outcome["other_seed"] = str(error)
+    print(json.dumps(outcome))
+    """
+)
+
+
+def test_cache_hit_needs_no_tensorflow_and_a_new_seed_needs_conversion(ir_cache, ov_classifier, tmp_path):
+    image_path = tmp_path / "photo.jpg"
+    image_path.write_bytes(IMAGES[0])
+    finished = subprocess.run([sys.executable, "-c", LOAD_FROM_CACHE, ir_cache, str(image_path)],
+                              capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    outcome = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert outcome["from_cache"] and outcome["loaded"] == []
+    cache_hit, other_seed = finished.stderr.split("LOADED FROM THE CACHE")
+    assert "BLOCKED IMPORT" not in cache_hit
+    # Another seed is another key: a cache miss, whose conversion needs TensorFlow.
+    assert "BLOCKED IMPORT" in other_seed and "blocked" in outcome.get("other_seed", "")
+    expected = ov_classifier.predict_batch(pixel_batch(IMAGES[:1]))[0]
+    np.testing.assert_allclose(outcome["probabilities"], expected, atol=F32_TOLERANCE)
+
+
+# --- the model server, workers and batching with OpenVINO -----------------------------------------
+
+
+def _answers(address: str):
+    def ping() -> bool:
+        with ModelClient(address, timeout=1.0, retries=0, connect_timeout=0.2) as client:
+            try:
+                client.ping()
+            except ServerError:
+                return False
+            return True
+
+    return ping
+
+
+@pytest.fixture(scope="module")
+def openvino_server(ir_cache, ov_classifier):
+    """``python -m model_server --runtime openvino`` from the cached IR, TensorFlow blocked."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    code = BLOCK_TENSORFLOW + "from model_server.__main__ import main\nsys.exit(main(sys.argv[1:]))"
+    argv = [sys.executable, "-c", code, "--address", address, "--weights", "random",
+            "--runtime", "openvino", "--openvino-cache", ir_cache]
+    server = ServerProcess("test-openvino-model-server", argv, address, _answers(address))
+    with server.start():
+        yield server
+
+
+def test_openvino_server_starts_from_the_cache_without_tensorflow(openvino_server):
+    log = openvino_server.log_tail(200)
+    assert "BLOCKED IMPORT" not in log
+    assert "resnet50 on openvino f32" in log
+
+
+def test_openvino_server_answers_the_same_protocol_and_says_so(openvino_server, tf_classifier):
+    with ModelClient(openvino_server.address, timeout=60) as client:
+        info = client.ping()
+        reply = client.predict(IMAGES[1], top=1000)
+    assert (info.runtime, info.precision, info.weights) == (OPENVINO, F32, "untrained")
+    assert (reply.runtime, reply.precision, reply.weights) == (OPENVINO, F32, "untrained")
+    by_wnid = {p.wnid: p.probability for p in reply.predictions}
+    served = np.array([by_wnid[c.wnid] for c in imagenet_classes()])
+    np.testing.assert_allclose(served, tf_classifier.predict_batch(pixel_batch(IMAGES[1:2]))[0],
+                               atol=F32_TOLERANCE)
+
+
+def test_tensorflow_server_says_it_is_tensorflow(model_server):
+    with ModelClient(model_server.address, timeout=60) as client:
+        reply = client.predict(IMAGES[0])
+        info = client.ping()
+    assert (reply.runtime, reply.precision) == (info.runtime, info.precision) == (TENSORFLOW, F32)
+
+
+def test_concurrent_clients_of_the_openvino_server_each_get_their_own_answer(openvino_server, ov_classifier):
+    expected = ov_classifier.predict_batch(pixel_batch())
+    replies: dict[int, object] = {}
+
+    def ask(index: int) -> None:
+        with ModelClient(openvino_server.address, timeout=120) as client:
+            replies[index] = client.predict(IMAGES[index], top=TOP)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(IMAGES))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    assert sorted(replies) == list(range(len(IMAGES)))
+    classes = imagenet_classes()
+    for index, reply in replies.items():
+        assert [p.wnid for p in reply.predictions] == [classes[i].wnid for i in top_classes(expected[index])]
+        np.testing.assert_allclose([p.probability for p in reply.predictions],
+                                   np.sort(expected[index])[::-1][:TOP], atol=F32_TOLERANCE)
+
+
+def test_batches_of_openvino_give_each_image_its_own_probabilities(ov_classifier):
+    pixels = [decode_image(image) for image in IMAGES[:6]]
+    alone = np.stack([ov_classifier.predict_batch(p[np.newaxis])[0] for p in pixels])
+    batcher = Batcher(ov_classifier, max_batch=8, max_delay_ms=3000)
+    batcher.start()
+    try:
+        for _ in pixels:
+            batcher.decoding_started()
+        results = [f.result(timeout=120) for f in [batcher.submit(p) for p in pixels]]
+    finally:
+        batcher.stop()
+    assert max(r.batch_size for r in results) > 1
+    np.testing.assert_allclose(np.stack([r.probabilities for r in results]), alone, atol=F32_TOLERANCE)
+
+
+def test_remote_openvino_worker_answers_through_the_broker(ir_cache, ov_classifier):
+    with start_broker(name="test-openvino-broker") as broker, start_remote_worker(
+        broker, "random", workers=2, extra_args=("--runtime", "openvino", "--openvino-cache", ir_cache),
+        name="test-openvino-worker",
+    ) as worker:
+        with ModelClient(broker.address, timeout=60) as client:
+            reply = client.predict(IMAGES[2], top=TOP)
+    assert (reply.runtime, reply.precision) == (OPENVINO, F32)
+    assert reply.worker.endswith(f":{worker.pid}")
+    expected = ov_classifier.predict_batch(pixel_batch(IMAGES[2:3]))[0]
+    assert [p.probability for p in reply.predictions] == pytest.approx(
+        np.sort(expected)[::-1][:TOP].tolist(), abs=F32_TOLERANCE)
+
+
+# --- the web app shows which runtime answered ------------------------------------------------------
+
+
+def test_web_app_shows_and_counts_the_runtime_that_answered(openvino_server, make_app, upload):
+    web = make_app(openvino_server.address).test_client()
+    page = upload(web, "/uploader", IMAGES[0])
+    assert page.status_code == 200
+    assert '<span class="runtime">openvino f32</span>' in main_element(page.get_data(as_text=True))
+    api = upload(web, "/api/predict", IMAGES[0]).get_json()
+    assert (api["runtime"], api["precision"]) == (OPENVINO, F32)
+    health = web.get("/healthz").get_json()["model_server"]
+    assert (health["runtime"], health["precision"]) == (OPENVINO, F32)
+    metrics = web.get("/metrics").get_data(as_text=True)
+    assert 'webapp_predictions_total{precision="f32",runtime="openvino"} 2.0' in metrics
+
+
+def test_web_app_on_tensorflow_says_tensorflow(client, upload):
+    api = upload(client, "/api/predict", IMAGES[0]).get_json()
+    assert (api["runtime"], api["precision"]) == (TENSORFLOW, F32)
+    page = upload(client, "/uploader", IMAGES[0]).get_data(as_text=True)
+    assert '<span class="runtime">tensorflow f32</span>' in main_element(page)
