@@ -225,7 +225,7 @@ def _port_open(address: str) -> Callable[[], bool]:
 
 def start_broker(
     backend_port: int | None = None, port: int | None = None, name: str = "broker",
-    timeout: float = START_TIMEOUT_S,
+    timeout: float = START_TIMEOUT_S, extra_args: tuple[str, ...] = (),
 ) -> ServerProcess:
     """A model server with no workers of its own (``--workers 0``), waiting for remote ones.
 
@@ -234,7 +234,7 @@ def start_broker(
     address = f"tcp://127.0.0.1:{port or free_port()}"
     backend_address = f"tcp://127.0.0.1:{backend_port or free_port()}"
     argv = [sys.executable, "-m", "model_server", "--address", address, "--workers", "0",
-            "--backend-address", backend_address]
+            "--backend-address", backend_address, *extra_args]
     server = ServerProcess(name, argv, address, _port_open(address))
     server.backend_address = backend_address
     return server.start(timeout)
