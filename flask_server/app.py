@@ -40,7 +40,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         connect_timeout=HEALTH_CONNECT_TIMEOUT_S,
     )
     register_error_handlers(app)
-    install_metrics(app)
+    # The health client's short timeouts suit a scrape too: it must not wait on a server that is down.
+    install_metrics(app, model_server=app.extensions["health_client"])
 
     @app.get("/")
     def index():
