@@ -28,6 +28,7 @@ import zmq
 from .protocol import (
     DEFAULT_ADDRESS,
     DEFAULT_TOP,
+    ErrorCode,
     PredictReply,
     ServerError,
     ServerInfo,
@@ -134,7 +135,14 @@ class ModelClient:
             if socket.poll(self.timeout * 1000, zmq.POLLIN):
                 reply = socket.recv()
                 self._checkin(socket)
-                result = decode(reply)
+                try:
+                    result = decode(reply)
+                except ServerError as error:
+                    if error.code != ErrorCode.DEADLINE_EXCEEDED.value:
+                        raise
+                    # The server gave up on this attempt just as we were about to: a timeout.
+                    failure = self._timeout()
+                    continue
                 if result.id != request_id:
                     raise ServerError(
                         "mismatched_reply", f"the model server answered request {result.id!r}, "
@@ -143,12 +151,15 @@ class ModelClient:
                 return result
             # Lazy Pirate: a REQ socket that got no reply is stuck; throw it away.
             socket.close(linger=0)
-            failure = ModelServerTimeout(
-                f"the model server at {self.address} did not answer within {self.timeout:g} s"
-                f" ({1 + self.retries} attempts)"
-            )
+            failure = self._timeout()
         assert failure is not None
         raise failure
+
+    def _timeout(self) -> ModelServerTimeout:
+        return ModelServerTimeout(
+            f"the model server at {self.address} did not answer within {self.timeout:g} s"
+            f" ({1 + self.retries} attempts)"
+        )
 
     def _checkout(self) -> zmq.Socket:
         try:
