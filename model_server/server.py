@@ -193,8 +193,13 @@ class WorkerPool:
             while not self._stop.is_set():
                 if not worker.poll(POLL_INTERVAL_MS):
                     continue
-                ticket, budget, *body = worker.recv_multipart()
-                deadline = time.monotonic() + decode_budget(budget) / 1000.0
+                frames = worker.recv_multipart()
+                try:
+                    ticket, budget, *body = frames
+                    deadline = time.monotonic() + decode_budget(budget) / 1000.0
+                except ValueError:  # not from our broker: nobody to answer
+                    log.warning("dropped a malformed work message of %d frame(s)", len(frames))
+                    continue
                 worker.send_multipart([ticket, self._handler(body, deadline)])
         finally:
             worker.close()
