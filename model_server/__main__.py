@@ -174,9 +174,9 @@ def run_worker(argv: list[str]) -> int:
         log.error("%s", error)
         return 1
     context = zmq.Context.instance()
+    pool = WorkerPool(classifier, settings, POOL_ENDPOINT, context)
     link = BrokerLink(connect, settings, context,
                       lambda: WorkerHello(WORKER_NAME, settings.workers, pool.batch_sizes))
-    pool = WorkerPool(classifier, settings, POOL_ENDPOINT, context)
     pool.start()
     log.info("%d worker(s) ready for %s: %s, weights %s, started in %.1f s", settings.workers,
              connect, classifier.model_name, classifier.weights, time.perf_counter() - started)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -214,7 +215,8 @@ def encode_request_frames(
 
 
 def _valid_deadline(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+    return (not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+            and math.isfinite(value))
 
 
 def read_header(frame: bytes) -> RequestHeader:

@@ -140,6 +140,8 @@ BAD_REQUESTS = [
                  id="deadline-string"),
     pytest.param(frame(image=b64(IMAGE), deadline_ms=True), ErrorCode.BAD_REQUEST, '"deadline_ms"',
                  id="deadline-bool"),
+    pytest.param(b'{"image": "' + b64(IMAGE).encode() + b'", "deadline_ms": Infinity}',
+                 ErrorCode.BAD_REQUEST, '"deadline_ms"', id="deadline-infinite"),
 ]
 
 
@@ -195,6 +197,7 @@ def test_request_carries_its_deadline_in_both_forms():
         (frame(op="stats", id="s"), protocol.RequestHeader("stats", "s", None)),
         (frame(image="…", deadline_ms=900), protocol.RequestHeader("predict", None, 900.0)),
         (frame(op=3, id=4, deadline_ms=-1), protocol.RequestHeader()),
+        (b'{"deadline_ms": Infinity}', protocol.RequestHeader()),
         (b"{broken", protocol.RequestHeader()),
         (b"[1]", protocol.RequestHeader()),
     ],
