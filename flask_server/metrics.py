@@ -11,7 +11,6 @@ short timeout; ``model_server_up`` is 0 when it did not answer.
 from __future__ import annotations
 
 import time
-from collections import Counter as Tally
 from typing import Iterator
 
 from flask import Flask, Response, g, request
@@ -75,12 +74,10 @@ def _stats_metrics(stats: ServerStats) -> Iterator[Metric]:
     capacity = GaugeMetricFamily("model_server_worker_threads", "Worker threads by kind", labels=["kind"])
     processes = GaugeMetricFamily("model_server_workers", "Workers (local pool or remote process) by kind",
                                   labels=["kind"])
-    by_kind: Tally[str] = Tally()
-    for worker in stats.workers:
-        by_kind[worker.kind] += 1
     for kind in ("local", "remote"):
-        capacity.add_metric([kind], sum(w.capacity for w in stats.workers if w.kind == kind))
-        processes.add_metric([kind], by_kind[kind])
+        of_kind = [worker for worker in stats.workers if worker.kind == kind]
+        capacity.add_metric([kind], sum(worker.capacity for worker in of_kind))
+        processes.add_metric([kind], len(of_kind))
     yield capacity
     yield processes
     buckets = [(str(bound), sum(count for size, count in stats.batch_sizes.items() if size <= bound))

@@ -249,7 +249,9 @@ class Broker:
             if worker is None:
                 return
             key = self._waiting.popleft()
-            ticket = self._tickets[key]
+            ticket = self._tickets.get(key)
+            if ticket is None:  # answered while it waited
+                continue
             work = [key, encode_budget((ticket.deadline - now) * 1000.0), *ticket.body]
             ticket.worker, ticket.attempts = worker.identity, ticket.attempts + 1
             worker.held.add(key)
