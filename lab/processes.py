@@ -244,24 +244,24 @@ def start_remote_worker(
     broker: ServerProcess, weights: str = "random", workers: int = 2,
     extra_args: tuple[str, ...] = (), name: str = "remote-worker", timeout: float = START_TIMEOUT_S,
 ) -> ServerProcess:
-    """``python -m model_server worker`` joined to ``broker``; ready once it answers a ping.
+    """``python -m model_server worker`` joined to ``broker``; ready once the broker lists it.
 
-    Pings through the broker go to the workers in turn, so readiness waits for a reply that
-    names this worker process.
+    The broker's stats name each remote worker process (``host:pid``); a worker says READY only
+    once its model is loaded.
     """
     argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
             "--weights", weights, "--workers", str(workers), *extra_args]
     server: ServerProcess
 
-    def answered_by_this_worker() -> bool:
+    def joined_the_broker() -> bool:
         with ModelClient(broker.address, timeout=1.0, retries=0, connect_timeout=0.2) as client:
             try:
-                worker = client.ping().worker
+                workers = client.stats().workers
             except ServerError:
                 return False
-        return worker is not None and worker.rsplit(":", 1)[-1] == str(server.pid)
+        return any(w.kind == "remote" and w.name.rsplit(":", 1)[-1] == str(server.pid) for w in workers)
 
-    server = ServerProcess(name, argv, broker.backend_address, answered_by_this_worker)
+    server = ServerProcess(name, argv, broker.backend_address, joined_the_broker)
     return server.start(timeout)
 
 
