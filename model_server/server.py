@@ -200,7 +200,14 @@ class WorkerPool:
                 except ValueError:  # not from our broker: nobody to answer
                     log.warning("dropped a malformed work message of %d frame(s)", len(frames))
                     continue
-                worker.send_multipart([ticket, self._handler(body, deadline)])
+                try:
+                    reply = self._handler(body, deadline)
+                except BaseException:  # the thread dies (the supervisor starts another): say so
+                    worker.send_multipart([ticket, encode_error(
+                        ErrorCode.INTERNAL, "the worker thread answering this request died; "
+                        "try again", request_id_of(body[0] if body else b""))])
+                    raise
+                worker.send_multipart([ticket, reply])
         finally:
             worker.close()
 

@@ -6,9 +6,11 @@ SIGKILL or frozen with SIGSTOP, raw DEALER clients that see every reply that arr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -17,7 +19,8 @@ import zmq
 from benchmarks.workload import photo_jpegs
 from lab.processes import start_broker, start_remote_worker
 from model_server.client import ModelClient
-from model_server.protocol import encode_request_frames
+from model_server.protocol import ServerError, encode_request_frames
+from test_batching import HangsOnce
 
 #: Heartbeats in these tests: a dead worker is noticed after 0.3 s × 3.
 HEARTBEAT_ARGS = ("--heartbeat-interval-s", "0.3", "--heartbeat-liveness", "3")
@@ -173,43 +176,82 @@ def test_a_worker_finds_its_broker_again_after_a_restart():
     assert "reconnecting" in log, log
 
 
-def test_a_hung_forward_pass_in_the_server_is_answered_and_the_server_keeps_serving():
-    """The in-process workers: a forward pass that hangs (a classifier that hangs once) is given
-    up after --hang-timeout-s; its request is answered worker_lost, the next one normally."""
-    import threading
-
-    from lab.processes import free_port
+@pytest.fixture(scope="module")
+def untrained():
     from model_server.model import ResNet50Classifier
-    from model_server.protocol import ServerError
+
+    return ResNet50Classifier.load("random")
+
+
+@contextlib.contextmanager
+def in_process_server(classifier, **settings):
+    """A real ``ModelServer`` on a free port, run on a thread of the test, for a test classifier."""
+    from lab.processes import free_port
     from model_server.server import ModelServer
     from model_server.settings import ServerSettings
-    from test_batching import HangsOnce
 
-    hangs = HangsOnce(ResNet50Classifier.load("random"))
-    settings = ServerSettings(address=f"tcp://127.0.0.1:{free_port()}", workers=2, max_batch=1,
-                              hang_timeout_s=1.0)
-    server = ModelServer(hangs, settings, context=zmq.Context())
+    address = f"tcp://127.0.0.1:{free_port()}"
+    context = zmq.Context()
+    server = ModelServer(classifier, ServerSettings(address=address, **settings), context=context)
     server.bind()
     stop = threading.Event()
     thread = threading.Thread(target=server.serve, args=(stop,), daemon=True)
     thread.start()
     try:
-        # The hang lasts until released (60 s at most): an answer within the client's 10 s
-        # can only come from the supervisor.
-        with ModelClient(settings.address, timeout=10, retries=0) as client:
-            with pytest.raises(ServerError) as raised:
-                client.predict(IMAGE)
-            reply = client.predict(IMAGE)
-            stats = client.stats()
+        yield address
     finally:
-        hangs.release.set()
         stop.set()
         thread.join(timeout=30)
+        context.destroy(linger=0)
+
+
+def test_a_hung_forward_pass_in_the_server_is_answered_and_the_server_keeps_serving(untrained):
+    """The in-process workers: a forward pass that hangs (a classifier that hangs once) is given
+    up after --hang-timeout-s; its request is answered worker_lost, the next one normally."""
+    hangs = HangsOnce(untrained)
+    try:
+        with in_process_server(hangs, workers=2, max_batch=1, hang_timeout_s=1.0) as address:
+            # The hang lasts until released (60 s at most): an answer within the client's 10 s
+            # can only come from the supervisor.
+            with ModelClient(address, timeout=10, retries=0) as client:
+                with pytest.raises(ServerError) as raised:
+                    client.predict(IMAGE)
+                reply = client.predict(IMAGE)
+                stats = client.stats()
+    finally:
+        hangs.release.set()
     assert raised.value.code == "worker_lost"
     assert "within 1 s" in raised.value.message
     assert reply.predictions
     assert stats.errors == {"worker_lost": 1}
     assert [(w.kind, w.capacity) for w in stats.workers] == [("local", 2)]
+
+
+class DiesOnce(HangsOnce):
+    """The real classifier, except that the first thread to read its predictions dies."""
+
+    def __init__(self, classifier):
+        super().__init__(classifier)
+        self.release.set()  # no hang
+        self._died = False
+
+    def top_predictions(self, probabilities, top):
+        if not self._died:
+            self._died = True
+            raise SystemExit("a worker thread dies")
+        return super().top_predictions(probabilities, top)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_worker_thread_that_dies_is_replaced_and_its_request_answered(untrained):
+    with in_process_server(DiesOnce(untrained), workers=1, max_batch=1) as address:
+        with ModelClient(address, timeout=10, retries=0) as client:
+            with pytest.raises(ServerError) as raised:
+                client.predict(IMAGE)
+            # The only worker thread died: this answer comes from its replacement.
+            reply = client.predict(IMAGE)
+    assert raised.value.code == "internal" and "died" in raised.value.message
+    assert reply.predictions
 
 
 def test_a_broker_without_workers_answers_stats_itself():
