@@ -168,7 +168,6 @@ class WorkerPool:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._supervisor = threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True)
-        self.replaced_threads = 0
 
     @property
     def batch_sizes(self) -> dict[int, int]:
@@ -218,7 +217,6 @@ class WorkerPool:
                 if not thread.is_alive() and not self._stop.is_set():
                     log.error("worker thread %s died; starting a new one", thread.name)
                     self._threads[index] = self._start_thread(index)
-                    self.replaced_threads += 1
 
     def stop(self) -> None:
         """Finish the requests being answered, then close the workers' sockets."""
