@@ -48,7 +48,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     register_error_handlers(app)
     install_security_headers(app)
-    install_metrics(app)
+    # The health client's short timeouts suit a scrape too: it must not wait on a server that is down.
+    install_metrics(app, model_server=app.extensions["health_client"])
 
     @app.get("/")
     def index():

@@ -18,6 +18,8 @@ _STATUS_BY_CODE = {
     ErrorCode.IMAGE_TOO_LARGE.value: 413,
     ErrorCode.INTERNAL.value: 502,
     ErrorCode.BUSY.value: 503,
+    ErrorCode.WORKER_LOST.value: 503,
+    ErrorCode.DEADLINE_EXCEEDED.value: 504,
     "mismatched_reply": 502,
 }
 

@@ -252,7 +252,8 @@ def _port_open(address: str) -> Callable[[], bool]:
 
 def start_broker(
     backend_port: int | None = None, port: int | None = None, name: str = "broker",
-    timeout: float = START_TIMEOUT_S, keys: KeyDirectory | None = None,
+    timeout: float = START_TIMEOUT_S, extra_args: tuple[str, ...] = (),
+    keys: KeyDirectory | None = None,
 ) -> ServerProcess:
     """A model server with no workers of its own (``--workers 0``), waiting for remote ones.
 
@@ -262,7 +263,7 @@ def start_broker(
     address = f"tcp://127.0.0.1:{port or free_port()}"
     backend_address = f"tcp://127.0.0.1:{backend_port or free_port()}"
     argv = [sys.executable, "-m", "model_server", "--address", address, "--workers", "0",
-            "--backend-address", backend_address, *_server_key_args(keys, workers=True)]
+            "--backend-address", backend_address, *_server_key_args(keys, workers=True), *extra_args]
     server = ServerProcess(name, argv, address, _port_open(address))
     server.backend_address = backend_address
     server.client_keys = _client_keys(keys)
@@ -274,10 +275,10 @@ def start_remote_worker(
     extra_args: tuple[str, ...] = (), name: str = "remote-worker", timeout: float = START_TIMEOUT_S,
     keys: KeyDirectory | None = None, key_name: str = "worker",
 ) -> ServerProcess:
-    """``python -m model_server worker`` joined to ``broker``; ready once it answers a ping.
+    """``python -m model_server worker`` joined to ``broker``; ready once the broker lists it.
 
-    Pings through the broker go to the workers in turn, so readiness waits for a reply that
-    names this worker process. With ``keys`` the worker uses the key pair named ``key_name``.
+    The broker's stats name each remote worker process (``host:pid``); a worker says READY only
+    once its model is loaded. With ``keys`` the worker uses the key pair named ``key_name``.
     """
     key_args = [] if keys is None else [
         "--secret-key", str(keys.worker_secret(key_name)), "--server-public-key", str(keys.server_public)]
@@ -285,16 +286,16 @@ def start_remote_worker(
             "--weights", weights, "--workers", str(workers), *key_args, *extra_args]
     server: ServerProcess
 
-    def answered_by_this_worker() -> bool:
+    def joined_the_broker() -> bool:
         with ModelClient(broker.address, timeout=1.0, retries=0, connect_timeout=0.2,
                          keys=broker.client_keys) as client:
             try:
-                worker = client.ping().worker
+                workers = client.stats().workers
             except ServerError:
                 return False
-        return worker is not None and worker.rsplit(":", 1)[-1] == str(server.pid)
+        return any(w.kind == "remote" and w.name.rsplit(":", 1)[-1] == str(server.pid) for w in workers)
 
-    server = ServerProcess(name, argv, broker.backend_address, answered_by_this_worker)
+    server = ServerProcess(name, argv, broker.backend_address, joined_the_broker)
     return server.start(timeout)
 
 

@@ -16,8 +16,8 @@ from .processes import ServerProcess
 
 #: Requests sent one after another to see who answers.
 REQUESTS = 12
-#: Seconds per attempt, and attempts after a timeout: a request that was on its way to a worker
-#: that just left is lost with it, and the client's retry (Lazy Pirate) sends it again.
+#: Seconds per attempt, and attempts after a timeout: the broker itself sends again a request held
+#: by a worker that vanished, and the client's retries (Lazy Pirate) cover what is left.
 REQUEST_TIMEOUT_S = 30.0
 REQUEST_RETRIES = 2
 

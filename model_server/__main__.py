@@ -48,6 +48,13 @@ def _add_worker_arguments(parser: argparse.ArgumentParser, defaults: ServerSetti
                         help="refuse images with more pixels (default: %(default)s)")
     parser.add_argument("--drain-seconds", type=float, default=defaults.drain_seconds,
                         help="on stop, time allowed for requests in flight (default: %(default)s)")
+    parser.add_argument("--heartbeat-interval-s", type=float, default=defaults.heartbeat_interval_s,
+                        help="seconds between heartbeats of the broker and remote workers "
+                        "(default: %(default)s)")
+    parser.add_argument("--heartbeat-liveness", type=int, default=defaults.heartbeat_liveness,
+                        help="heartbeats missed before the other side is given up (default: %(default)s)")
+    parser.add_argument("--hang-timeout-s", type=float, default=defaults.hang_timeout_s,
+                        help="a forward pass running longer is given up as hung (default: %(default)s)")
     parser.add_argument("--log-level", default=defaults.log_level,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
@@ -62,6 +69,10 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, least_work
         parser.error("--max-batch must be at least 1")
     if args.max_delay_ms < 0:
         parser.error("--max-delay-ms must not be negative")
+    if args.heartbeat_interval_s <= 0 or args.heartbeat_liveness < 1:
+        parser.error("--heartbeat-interval-s must be positive and --heartbeat-liveness at least 1")
+    if args.hang_timeout_s <= 0:
+        parser.error("--hang-timeout-s must be positive")
 
 
 def parse_settings(argv: list[str] | None = None) -> ServerSettings:
@@ -88,11 +99,15 @@ def parse_settings(argv: list[str] | None = None) -> ServerSettings:
                         help="with --secret-key: public keys (*.key) allowed to join as workers")
     parser.add_argument("--insecure-public", action="store_true", default=defaults.insecure_public,
                         help="listen on a non-loopback address without keys (refused otherwise)")
+    parser.add_argument("--request-timeout-s", type=float, default=defaults.request_timeout_s,
+                        help="deadline of a request that names none in \"deadline_ms\" (default: %(default)s)")
     _add_worker_arguments(parser, defaults)
     args = parser.parse_args(argv)
     _check(parser, args, least_workers=0)
     if args.max_queue < 1:
         parser.error("--max-queue must be at least 1")
+    if args.request_timeout_s <= 0:
+        parser.error("--request-timeout-s must be positive")
     if args.workers == 0 and not args.backend_address:
         parser.error("--workers 0 needs --backend-address: someone has to answer the requests")
     settings = replace(defaults, **vars(args))
@@ -183,8 +198,10 @@ def run_worker(argv: list[str]) -> int:
     import zmq
 
     from .model import WeightsUnavailable
+    from .protocol import WorkerHello
+    from .remote_worker import POOL_ENDPOINT, BrokerLink
     from .runtimes import RuntimeUnavailable
-    from .server import WorkerPool
+    from .server import WORKER_NAME, WorkerPool
 
     try:
         keys = worker_keys(settings)
@@ -192,13 +209,15 @@ def run_worker(argv: list[str]) -> int:
     except (KeyFileError, WeightsUnavailable, RuntimeUnavailable) as error:
         log.error("%s", error)
         return 1
-    pool = WorkerPool(classifier, settings, connect, zmq.Context.instance(), keys)
+    context = zmq.Context.instance()
+    pool = WorkerPool(classifier, settings, POOL_ENDPOINT, context)
+    link = BrokerLink(connect, settings, context,
+                      lambda: WorkerHello(WORKER_NAME, settings.workers, pool.batch_sizes), keys)
     pool.start()
     log.info("%d worker(s) ready for %s: %s on %s %s, weights %s, started in %.1f s",
              settings.workers, connect, classifier.model_name, classifier.runtime,
              classifier.precision, classifier.weights, time.perf_counter() - started)
-    while not stop.wait(0.5):
-        pass
+    link.run(stop)
     pool.stop()
     log.info("workers stopped")
     return 0

@@ -10,6 +10,11 @@ more images only when company is known to be coming: while some worker is still 
 right after a batch of several, whose clients send their next images as soon as they have their
 answers. Without the second rule, 8 clients lock into batches of 1 and 7: the one image that came
 back first always finds the model free and goes alone.
+
+Images whose deadline passed while they waited are dropped before the batch runs (their client
+has given up). A batch that runs longer than the hang timeout is given up: its images get a
+``worker_lost`` error and a new batcher thread takes over the queue; the old thread's late result
+is thrown away (``replace_if_hung``, called by the worker pool's supervisor).
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import logging
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 
 import numpy as np
 
 from .pipeline import Classifier
+from .protocol import ErrorCode, RequestError
 
 log = logging.getLogger("model_server.batching")
 
@@ -47,6 +53,19 @@ class _Item:
     pixels: np.ndarray
     future: Future
     submitted: float
+    #: ``time.monotonic()`` after which nobody waits for this image's result.
+    deadline: float | None = None
+
+
+def _settle(future: Future, result: BatchResult | None = None, error: BaseException | None = None) -> None:
+    """Set a future unless it is already set (a hung batch's futures are failed by the supervisor)."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
 
 
 class Batcher:
@@ -62,10 +81,27 @@ class Batcher:
         self._decoding = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
-        self.batch_sizes: dict[int, int] = {}
+        #: The thread that runs batches now; a hung one is replaced and its generation retired.
+        self._generation = 0
+        self._thread = self._new_thread()
+        #: The batch being run and since when (``time.monotonic()``), for the supervisor.
+        self._running: list[_Item] = []
+        self._running_since: float | None = None
+        self._batch_sizes: dict[int, int] = {}
+        self.replaced_threads = 0
         self._last_batch_size = 0
         self._last_batch_done = 0.0
+
+    @property
+    def batch_sizes(self) -> dict[int, int]:
+        """Forward passes so far by their number of images."""
+        with self._lock:
+            return dict(self._batch_sizes)
+
+    def _new_thread(self) -> threading.Thread:
+        generation = self._generation
+        return threading.Thread(target=self._run, args=(generation,), name=f"batcher-{generation}",
+                                daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -79,7 +115,30 @@ class Batcher:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            item.future.set_exception(RuntimeError("the model server is stopping"))
+            _settle(item.future, error=RuntimeError("the model server is stopping"))
+
+    def replace_if_hung(self, hang_timeout_s: float) -> bool:
+        """If the batch being run has taken longer than ``hang_timeout_s``, give it up.
+
+        Its images get a ``worker_lost`` error, and a new thread takes over the queue. Returns
+        whether it did. The hung thread cannot be killed; when it returns, it finds itself retired.
+        """
+        with self._lock:
+            since = self._running_since
+            if since is None or time.monotonic() - since <= hang_timeout_s:
+                return False
+            hung, self._running, self._running_since = self._running, [], None
+            self._generation += 1
+            self._thread = self._new_thread()
+            self.replaced_threads += 1
+        log.error("a forward pass of %d image(s) has run for more than %g s: giving it up, "
+                  "a new batcher thread takes over", len(hung), hang_timeout_s)
+        for item in hung:
+            _settle(item.future, error=RequestError(
+                f"the model did not finish this image's batch within {hang_timeout_s:g} s; "
+                "the worker was replaced, try again", ErrorCode.WORKER_LOST))
+        self._thread.start()
+        return True
 
     def decoding_started(self) -> None:
         """A worker has begun decoding an image: its pixels are coming soon."""
@@ -91,12 +150,16 @@ class Batcher:
         with self._lock:
             self._decoding -= 1
 
-    def submit(self, pixels: np.ndarray) -> Future:
-        """Queue one decoded 224×224×3 uint8 image; the future's result is a ``BatchResult``."""
+    def submit(self, pixels: np.ndarray, deadline: float | None = None) -> Future:
+        """Queue one decoded 224×224×3 uint8 image; the future's result is a ``BatchResult``.
+
+        Past ``deadline`` (``time.monotonic()``) the image is dropped unrun, with a
+        ``deadline_exceeded`` error.
+        """
         future: Future = Future()
         with self._lock:
             self._decoding -= 1
-            self._queue.put(_Item(pixels, future, time.perf_counter()))
+            self._queue.put(_Item(pixels, future, time.perf_counter(), deadline))
         return future
 
     def _company_expected(self, collected: int) -> bool:
@@ -125,13 +188,29 @@ class Batcher:
                 pass
         return batch
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _drop_expired(self, batch: list[_Item]) -> list[_Item]:
+        now = time.monotonic()
+        live = []
+        for item in batch:
+            if item.deadline is not None and now > item.deadline:
+                _settle(item.future, error=RequestError(
+                    "the request's deadline passed while it waited for the model; "
+                    "it was not computed", ErrorCode.DEADLINE_EXCEEDED))
+            else:
+                live.append(item)
+        return live
+
+    def _run(self, generation: int) -> None:
+        while not self._stop.is_set() and generation == self._generation:
             try:
                 first = self._queue.get(timeout=IDLE_POLL_S)
             except queue.Empty:
                 continue
-            batch = self._collect(first)
+            batch = self._drop_expired(self._collect(first))
+            if not batch:
+                continue
+            with self._lock:
+                self._running, self._running_since = batch, time.monotonic()
             started = time.perf_counter()
             try:
                 pixels = np.stack([item.pixels for item in batch])
@@ -142,13 +221,22 @@ class Batcher:
             except Exception as error:  # every waiting worker hears of it
                 log.exception("the model failed on a batch of %d", len(batch))
                 for item in batch:
-                    item.future.set_exception(error)
+                    _settle(item.future, error=error)
                 continue
+            finally:
+                with self._lock:
+                    if generation == self._generation:
+                        self._running, self._running_since = [], None
             size = len(batch)
-            self.batch_sizes[size] = self.batch_sizes.get(size, 0) + 1
-            self._last_batch_size, self._last_batch_done = size, time.perf_counter()
+            with self._lock:
+                if generation != self._generation:
+                    log.warning("a hung forward pass of %d image(s) finished after all; its "
+                                "result is thrown away", size)
+                    return
+                self._batch_sizes[size] = self._batch_sizes.get(size, 0) + 1
+                self._last_batch_size, self._last_batch_done = size, time.perf_counter()
             for index, item in enumerate(batch):
-                item.future.set_result(BatchResult(
+                _settle(item.future, BatchResult(
                     probabilities=probabilities[index], batch_size=size,
                     queued_ms=(started - item.submitted) * 1000.0,
                     preprocess_ms=(ready - started) * 1000.0,

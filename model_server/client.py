@@ -6,6 +6,9 @@ a bounded number of times (the zguide's Lazy Pirate pattern), then fails with
 sockets are opened with ``ZMQ_IMMEDIATE``, so a request can only be sent over a live connection,
 and if none comes up within ``connect_timeout`` the client raises ``ModelServerUnavailable``.
 
+Each request tells the server how long the client will wait (``"deadline_ms"``, the timeout of
+one attempt), so the server does not compute an answer nobody waits for.
+
 By default the image travels as its own frame after a small JSON header, which saves the third
 that base64 adds; ``binary=False`` sends the original's single JSON frame instead.
 
@@ -30,14 +33,18 @@ import zmq
 from .protocol import (
     DEFAULT_ADDRESS,
     DEFAULT_TOP,
+    ErrorCode,
     PredictReply,
     ServerError,
     ServerInfo,
+    ServerStats,
     decode_reply,
     decode_server_info,
+    decode_stats,
     encode_ping,
     encode_request,
     encode_request_frames,
+    encode_stats_request,
 )
 from .security import ClientKeys, HandshakeWatch, secure_client_socket
 
@@ -142,14 +149,20 @@ class ModelClient:
         ``ModelServerUnavailable`` or ``ModelServerTimeout`` when it cannot answer.
         """
         request_id = uuid.uuid4().hex
-        frames = (encode_request_frames(image, top, request_id) if self.binary
-                  else [encode_request(image, top, request_id)])
+        deadline_ms = self.timeout * 1000
+        frames = (encode_request_frames(image, top, request_id, deadline_ms) if self.binary
+                  else [encode_request(image, top, request_id, deadline_ms)])
         return self._request(frames, request_id, decode_reply)
 
     def ping(self) -> ServerInfo:
         """Which model and weights the server runs; the cheapest way to see that it answers."""
         request_id = uuid.uuid4().hex
-        return self._request([encode_ping(request_id)], request_id, decode_server_info)
+        return self._request([encode_ping(request_id, self.timeout * 1000)], request_id, decode_server_info)
+
+    def stats(self) -> ServerStats:
+        """The broker's queue depth, workers, batch sizes and counts; answered without a worker."""
+        request_id = uuid.uuid4().hex
+        return self._request([encode_stats_request(request_id)], request_id, decode_stats)
 
     def _request(self, frames: list[bytes], request_id: str, decode: Callable[[bytes], T]) -> T:
         if self._closed:
@@ -174,7 +187,14 @@ class ModelClient:
             if socket.poll(self.timeout * 1000, zmq.POLLIN):
                 reply = socket.recv()
                 self._checkin(connection)
-                result = decode(reply)
+                try:
+                    result = decode(reply)
+                except ServerError as error:
+                    if error.code != ErrorCode.DEADLINE_EXCEEDED.value:
+                        raise
+                    # The server gave up on this attempt just as we were about to: a timeout.
+                    failure = self._timeout()
+                    continue
                 if result.id != request_id:
                     raise ServerError(
                         "mismatched_reply", f"the model server answered request {result.id!r}, "
@@ -183,12 +203,15 @@ class ModelClient:
                 return result
             # Lazy Pirate: a REQ socket that got no reply is stuck; throw it away.
             connection.close()
-            failure = ModelServerTimeout(
-                f"the model server at {self.address} did not answer within {self.timeout:g} s"
-                f" ({1 + self.retries} attempts)"
-            )
+            failure = self._timeout()
         assert failure is not None
         raise failure
+
+    def _timeout(self) -> ModelServerTimeout:
+        return ModelServerTimeout(
+            f"the model server at {self.address} did not answer within {self.timeout:g} s"
+            f" ({1 + self.retries} attempts)"
+        )
 
     def _checkout(self) -> _Connection:
         try:

@@ -10,6 +10,11 @@ A reply holds ``"predictions"`` (``{"label", "wnid", "probability"}`` in descend
 number format) and per-stage ``"timings"`` in milliseconds; a failure holds
 ``"error": {"code", "message"}`` instead. Both echo the request's ``"id"`` when it had one.
 
+Every request may say how long its client will wait, ``"deadline_ms"`` (relative, since the
+clocks of different machines differ); the server does not compute what nobody waits for any more.
+``{"op": "stats"}`` is answered by the broker itself: queue depth, workers, batch sizes, counts.
+The broker and remote worker processes speak a small framing of their own (``WORKER_*`` below).
+
 This module imports neither TensorFlow nor ZeroMQ: the server, the clients, the web app and the
 notebooks all share it, and it is the only place that spells a field name.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import reprlib
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -55,6 +61,10 @@ class ErrorCode(str, Enum):
     IMAGE_TOO_LARGE = "image_too_large"
     INTERNAL = "internal"
     BUSY = "busy"
+    #: The request's deadline passed before it was answered; its client has stopped waiting.
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    #: The worker answering the request died or hung, and it could not be answered elsewhere.
+    WORKER_LOST = "worker_lost"
 
 
 class RequestError(Exception):
@@ -86,11 +96,27 @@ class PredictRequest:
     image: bytes
     top: int = DEFAULT_TOP
     id: str | None = None
+    #: How long the client waits for the answer, in milliseconds from when it sent the request.
+    deadline_ms: float | None = None
 
 
 @dataclass(frozen=True)
 class PingRequest:
     id: str | None = None
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestHeader:
+    """What the broker reads of a request before passing it on; see ``read_header``."""
+
+    op: str = "predict"
+    id: str | None = None
+    deadline_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -146,18 +172,28 @@ class ServerInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def encode_request(image: bytes, top: int = DEFAULT_TOP, request_id: str | None = None) -> bytes:
+def _with_optional(message: dict[str, Any], request_id: str | None, deadline_ms: float | None) -> bytes:
+    if request_id is not None:
+        message["id"] = request_id
+    if deadline_ms is not None:
+        message["deadline_ms"] = deadline_ms
+    return json.dumps(message).encode()
+
+
+def encode_request(
+    image: bytes, top: int = DEFAULT_TOP, request_id: str | None = None,
+    deadline_ms: float | None = None,
+) -> bytes:
     message: dict[str, Any] = {"image": base64.b64encode(image).decode("ascii"), "top": top}
-    if request_id is not None:
-        message["id"] = request_id
-    return json.dumps(message).encode()
+    return _with_optional(message, request_id, deadline_ms)
 
 
-def encode_ping(request_id: str | None = None) -> bytes:
-    message: dict[str, Any] = {"op": "ping"}
-    if request_id is not None:
-        message["id"] = request_id
-    return json.dumps(message).encode()
+def encode_ping(request_id: str | None = None, deadline_ms: float | None = None) -> bytes:
+    return _with_optional({"op": "ping"}, request_id, deadline_ms)
+
+
+def encode_stats_request(request_id: str | None = None) -> bytes:
+    return _with_optional({"op": "stats"}, request_id, None)
 
 
 def _load_object(frame: bytes, what: str) -> dict[str, Any]:
@@ -191,20 +227,45 @@ def request_id_of(frame: bytes) -> str | None:
 
 
 def encode_request_frames(
-    image: bytes, top: int = DEFAULT_TOP, request_id: str | None = None
+    image: bytes, top: int = DEFAULT_TOP, request_id: str | None = None,
+    deadline_ms: float | None = None,
 ) -> list[bytes]:
     """A request as two frames: a small JSON header, then the image file's bytes as they are.
 
     Saves the third that base64 adds and the work of encoding and decoding it; the server
     accepts both forms.
     """
-    header: dict[str, Any] = {"top": top}
-    if request_id is not None:
-        header["id"] = request_id
-    return [json.dumps(header).encode(), image]
+    return [_with_optional({"top": top}, request_id, deadline_ms), image]
 
 
-def decode_request(frame: bytes, image: bytes | None = None) -> PredictRequest | PingRequest:
+def _valid_deadline(value: Any) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+            and math.isfinite(value))
+
+
+def read_header(frame: bytes) -> RequestHeader:
+    """The op, id and deadline of a request, as far as they can be read; never raises.
+
+    The broker needs these to route a request and to time it out; anything malformed is passed
+    on to a worker, whose ``decode_request`` says what is wrong.
+    """
+    try:
+        message = json.loads(frame)
+    except (UnicodeDecodeError, ValueError):
+        return RequestHeader()
+    if not isinstance(message, dict):
+        return RequestHeader()
+    op, request_id, deadline = message.get("op"), message.get("id"), message.get("deadline_ms")
+    return RequestHeader(
+        op=op if isinstance(op, str) else "predict",
+        id=request_id if isinstance(request_id, str) else None,
+        deadline_ms=float(deadline) if _valid_deadline(deadline) else None,
+    )
+
+
+def decode_request(
+    frame: bytes, image: bytes | None = None
+) -> PredictRequest | PingRequest | StatsRequest:
     """Parse and validate a request; raises ``RequestError`` saying what is wrong.
 
     ``frame`` is the JSON; ``image`` is the raw image frame of a two-frame request, if any.
@@ -213,11 +274,16 @@ def decode_request(frame: bytes, image: bytes | None = None) -> PredictRequest |
     request_id = message.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise RequestError('"id" must be a string')
+    deadline_ms = message.get("deadline_ms")
+    if deadline_ms is not None and not _valid_deadline(deadline_ms):
+        raise RequestError(f'"deadline_ms" must be a positive number of milliseconds, not {deadline_ms!r}')
     op = message.get("op", "predict")
     if op == "ping":
         return PingRequest(id=request_id)
+    if op == "stats":
+        return StatsRequest(id=request_id)
     if op != "predict":
-        raise RequestError(f'unknown "op" {_shown(op)}; use "predict" or "ping"')
+        raise RequestError(f'unknown "op" {_shown(op)}; use "predict", "ping" or "stats"')
 
     top = message.get("top", DEFAULT_TOP)
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= NUM_CLASSES:
@@ -239,7 +305,7 @@ def decode_request(frame: bytes, image: bytes | None = None) -> PredictRequest |
             raise RequestError(f'"image" is not valid base64: {error}', ErrorCode.BAD_BASE64) from None
     if not image:
         raise RequestError("the image is empty (0 bytes)", ErrorCode.EMPTY_IMAGE)
-    return PredictRequest(image=bytes(image), top=top, id=request_id)
+    return PredictRequest(image=bytes(image), top=top, id=request_id, deadline_ms=deadline_ms)
 
 
 def encode_reply(reply: PredictReply) -> bytes:
@@ -311,3 +377,126 @@ def decode_server_info(frame: bytes) -> ServerInfo:
         )
     except KeyError as error:
         raise ValueError(f"malformed ping reply from the model server: {error}") from None
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """One worker as the broker sees it: the in-process threads, or one remote worker process."""
+
+    name: str
+    #: ``"local"`` (threads in the server's process) or ``"remote"`` (a worker process).
+    kind: str
+    #: Requests it may hold at once (its worker threads).
+    capacity: int
+    #: Requests it holds now.
+    in_flight: int
+    #: Seconds since the last heartbeat from a remote worker; ``None`` for local threads.
+    last_heartbeat_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    """What ``{"op": "stats"}`` returns: the broker's own view, answered without a worker."""
+
+    #: Requests waiting for a free worker, and requests a worker is answering.
+    waiting: int
+    in_flight: int
+    max_queue: int
+    workers: list[WorkerStats]
+    #: Forward passes by their number of images, summed over every worker (``{size: count}``).
+    batch_sizes: dict[int, int]
+    #: Requests accepted (not counting stats requests), and replies sent for them.
+    requests: int
+    replies: int
+    #: Error replies by their code (``busy``, ``deadline_exceeded`` and the workers' own).
+    errors: dict[str, int]
+    #: Remote workers forgotten after missing their heartbeats, and requests sent again.
+    workers_lost: int
+    retries: int
+    uptime_s: float
+    id: str | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        return self.waiting + self.in_flight
+
+
+def encode_stats(stats: ServerStats) -> bytes:
+    message = asdict(stats)
+    message["op"] = "stats"
+    message["batch_sizes"] = {str(size): count for size, count in stats.batch_sizes.items()}
+    if stats.id is None:
+        del message["id"]
+    return json.dumps(message).encode()
+
+
+def decode_stats(frame: bytes) -> ServerStats:
+    """Parse a stats reply; an error reply raises ``ServerError``."""
+    message = _load_object(frame, "reply")
+    _raise_if_error(message)
+    try:
+        return ServerStats(
+            waiting=message["waiting"], in_flight=message["in_flight"],
+            max_queue=message["max_queue"],
+            workers=[WorkerStats(**worker) for worker in message["workers"]],
+            batch_sizes={int(size): count for size, count in message["batch_sizes"].items()},
+            requests=message["requests"], replies=message["replies"], errors=message["errors"],
+            workers_lost=message["workers_lost"], retries=message["retries"],
+            uptime_s=message["uptime_s"], id=message.get("id"),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ValueError(f"malformed stats reply from the model server: {error}") from None
+
+
+# Between the broker's TCP backend and remote worker processes (the zguide's Paranoid Pirate).
+# Every message starts with one of these command frames:
+#: worker → broker, on connecting: ``[READY, hello]``.
+WORKER_READY = b"READY"
+#: both ways, every heartbeat interval: ``[HEARTBEAT]`` from the broker, ``[HEARTBEAT, hello]``
+#: from a worker (so a broker that restarted learns the worker from its next heartbeat).
+WORKER_HEARTBEAT = b"HEARTBEAT"
+#: broker → worker: ``[WORK, ticket, budget, *request frames]``.
+WORKER_WORK = b"WORK"
+#: worker → broker: ``[REPLY, ticket, reply frame]``.
+WORKER_REPLY = b"REPLY"
+#: worker → broker: it is stopping; send it nothing more (it still answers what it holds).
+WORKER_DISCONNECT = b"DISCONNECT"
+
+
+@dataclass(frozen=True)
+class WorkerHello:
+    """How a remote worker process introduces itself in READY and heartbeats."""
+
+    worker: str
+    #: Requests it takes at once (its worker threads).
+    capacity: int
+    #: Its forward passes so far by number of images, for the broker's stats.
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+
+
+def encode_worker_hello(hello: WorkerHello) -> bytes:
+    return json.dumps({"worker": hello.worker, "capacity": hello.capacity,
+                       "batch_sizes": {str(k): v for k, v in hello.batch_sizes.items()}}).encode()
+
+
+def decode_worker_hello(frame: bytes) -> WorkerHello:
+    """Raises ``ValueError`` for a frame that is not a worker's hello."""
+    message = _load_object(frame, "worker hello")
+    capacity = message.get("capacity")
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise ValueError(f"a worker's capacity must be a whole number of at least 1, not {capacity!r}")
+    try:
+        batch_sizes = {int(k): int(v) for k, v in message.get("batch_sizes", {}).items()}
+    except (AttributeError, TypeError, ValueError):
+        raise ValueError("a worker's batch_sizes must map sizes to counts") from None
+    return WorkerHello(str(message.get("worker", "?")), capacity, batch_sizes)
+
+
+def encode_budget(milliseconds: float) -> bytes:
+    """The time left for a request, as the broker passes it to a worker (relative: clocks differ)."""
+    return str(max(0, int(milliseconds))).encode()
+
+
+def decode_budget(frame: bytes) -> float:
+    """Milliseconds left; raises ``ValueError`` for a frame that is not a budget."""
+    return float(int(frame))

@@ -1,15 +1,16 @@
 """The model server: a ROUTER frontend for clients, a DEALER backend to worker request handlers.
 
     clients (REQ, DEALER) ──tcp──▶ ROUTER frontend ═ broker ═ DEALER backend ──inproc──▶ workers
-                                                                            └──tcp──▶ remote workers
+                                                          ╚═ ROUTER backend ──tcp──▶ remote workers
 
-The ROUTER prefixes every request with the identity of the client that sent it; the DEALER hands
-requests to the workers in turn; each worker sends its reply back with the same identity
-envelope, so the ROUTER delivers it to the client that asked, however many clients there are.
+The ROUTER prefixes every request with the identity of the client that sent it; the broker keeps
+that envelope under a ticket and hands the request, tagged with the ticket and the time left
+before its deadline, to a worker with room for it (see ``broker``); the worker's reply comes back
+under the same ticket, so it reaches the client that asked, however many clients there are.
 The model is loaded once, before any socket is bound, and shared by the worker threads
 (TensorFlow releases the GIL while it computes); their decoded images meet in a ``Batcher``.
-With ``backend_address`` set, the backend also listens on TCP, and worker processes started
-elsewhere (``python -m model_server worker --connect …``) join and leave at any time.
+With ``backend_address`` set, worker processes started elsewhere
+(``python -m model_server worker --connect …``) join and leave at any time, with heartbeats.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from socket import gethostname
 import zmq
 
 from .batching import Batcher
+from .broker import Broker
 from .images import decode_image
 from .pipeline import Classifier, milliseconds
 from .protocol import (
@@ -33,7 +35,9 @@ from .protocol import (
     PredictReply,
     RequestError,
     ServerInfo,
+    StatsRequest,
     Timings,
+    decode_budget,
     decode_request,
     encode_error,
     encode_reply,
@@ -43,9 +47,7 @@ from .protocol import (
 from .security import (
     CLIENTS_DOMAIN,
     WORKERS_DOMAIN,
-    ClientKeys,
     ServerKeys,
-    secure_client_socket,
     secure_server_socket,
     start_security,
 )
@@ -58,10 +60,10 @@ BACKEND_ENDPOINT = "inproc://model-server-workers"
 POLL_INTERVAL_MS = 100
 #: How long the frontend may keep sending the last replies after the server stops.
 FRONTEND_LINGER_MS = 1000
-#: Seconds a worker waits for the batcher's answer before replying with an internal error.
-BATCH_TIMEOUT_S = 120.0
 #: How long a stopping worker may keep sending its last replies.
 WORKER_LINGER_MS = 1000
+#: How often the worker pool's supervisor looks for a hung forward pass or a dead worker thread.
+SUPERVISE_INTERVAL_S = 0.25
 
 
 #: How replies name the process that answered them.
@@ -80,11 +82,18 @@ class RequestHandler:
         self._settings = settings
         self._batcher = batcher
 
-    def __call__(self, body: list[bytes]) -> bytes:
-        """Answer a request of one JSON frame, or a JSON header and a raw image frame."""
+    def __call__(self, body: list[bytes], deadline: float | None = None) -> bytes:
+        """Answer a request of one JSON frame, or a JSON header and a raw image frame.
+
+        Past ``deadline`` (``time.monotonic()``) the request is not computed: its client has
+        given up, and the broker has answered it already.
+        """
         started = time.perf_counter()
         frame = body[0] if body else b""
         try:
+            if deadline is not None and time.monotonic() > deadline:
+                raise RequestError("the request's deadline passed before a worker got to it; "
+                                   "it was not computed", ErrorCode.DEADLINE_EXCEEDED)
             if len(body) not in (1, 2):
                 raise RequestError(
                     f"a request is one JSON frame, or a JSON header and an image frame; got {len(body)} frames"
@@ -92,7 +101,9 @@ class RequestHandler:
             request = decode_request(frame, body[1] if len(body) == 2 else None)
             if isinstance(request, PingRequest):
                 return encode_server_info(self.server_info(request.id))
-            reply = self._predict(request, started)
+            if isinstance(request, StatsRequest):
+                raise RequestError('"stats" is answered by the model server\'s broker, not by a worker')
+            reply = self._predict(request, started, deadline)
         except RequestError as error:
             log.info("refused a request: %s: %s", error.code.value, error.message)
             return encode_error(error.code, error.message, request_id_of(frame))
@@ -104,7 +115,7 @@ class RequestHandler:
             )
         return encode_reply(reply)
 
-    def _predict(self, request: PredictRequest, started: float) -> PredictReply:
+    def _predict(self, request: PredictRequest, started: float, deadline: float | None) -> PredictReply:
         self._batcher.decoding_started()
         try:
             pixels = decode_image(request.image, max_pixels=self._settings.max_pixels)
@@ -112,7 +123,14 @@ class RequestHandler:
             self._batcher.decoding_failed()
             raise
         decoded = time.perf_counter()
-        result = self._batcher.submit(pixels).result(timeout=BATCH_TIMEOUT_S)
+        # The pool's supervisor fails a hung batch after hang_timeout_s; waiting twice as long
+        # is only a backstop, so that a worker can never wait forever.
+        wait_s = 2 * self._settings.hang_timeout_s + SUPERVISE_INTERVAL_S
+        try:
+            result = self._batcher.submit(pixels, deadline).result(timeout=wait_s)
+        except TimeoutError:
+            raise RequestError(f"the model did not answer within {wait_s:g} s",
+                               ErrorCode.WORKER_LOST) from None
         predictions = self._classifier.top_predictions(result.probabilities, request.top)
         timings = Timings(
             decode=milliseconds(decoded - started),
@@ -139,72 +157,91 @@ class RequestHandler:
         )
 
 
-def split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
-    """Split what a worker receives into the routing envelope and the request's own frames.
-
-    The envelope is the client's identity (added by the ROUTER), plus the empty delimiter frame
-    that REQ sockets send; a DEALER client may leave the delimiter out. Identities are never
-    empty, so an empty second frame can only be a delimiter.
-    """
-    cut = 2 if len(frames) > 2 and frames[1] == b"" else 1
-    return frames[:cut], frames[cut:]
-
-
 class WorkerPool:
-    """Worker threads that take requests from a backend endpoint, sharing one ``Batcher``.
+    """Worker threads that take requests from an ``inproc://`` endpoint, sharing one ``Batcher``.
 
-    The model server runs one on its ``inproc://`` backend; a remote worker process runs one
-    connected to the server's TCP backend (with ``keys`` when the server uses CURVE).
+    Each request arrives as ``[ticket, budget, *request frames]`` and is answered as
+    ``[ticket, reply]``. The model server runs one on its backend; a remote worker process runs
+    one behind its link to the broker (``remote_worker``, which holds the CURVE keys when the
+    server uses them). A supervisor thread gives up a forward pass that hangs (its requests get
+    ``worker_lost``, a new batcher thread takes over) and replaces a worker thread that died.
     """
 
     def __init__(
         self, classifier: Classifier, settings: ServerSettings, endpoint: str, context: zmq.Context,
-        keys: ClientKeys | None = None,
     ):
         self._settings = settings
-        self._keys = keys
         self._endpoint = endpoint
         self._context = context
         self._batcher = Batcher(classifier, settings.max_batch, settings.max_delay_ms)
         self._handler = RequestHandler(classifier, settings, self._batcher)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._supervisor = threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True)
 
     @property
     def batch_sizes(self) -> dict[int, int]:
-        return dict(self._batcher.batch_sizes)
+        return self._batcher.batch_sizes
 
     def start(self) -> None:
         self._batcher.start()
         for index in range(self._settings.workers):
-            thread = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            self._threads.append(self._start_thread(index))
+        self._supervisor.start()
+
+    def _start_thread(self, index: int) -> threading.Thread:
+        thread = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
+        thread.start()
+        return thread
 
     def _work(self) -> None:
         worker = self._context.socket(zmq.DEALER)
         worker.linger = WORKER_LINGER_MS
-        secure_client_socket(worker, self._keys)
         worker.connect(self._endpoint)
         try:
             while not self._stop.is_set():
                 if not worker.poll(POLL_INTERVAL_MS):
                     continue
-                envelope, body = split_envelope(worker.recv_multipart())
-                worker.send_multipart([*envelope, self._handler(body)])
+                frames = worker.recv_multipart()
+                try:
+                    ticket, budget, *body = frames
+                    deadline = time.monotonic() + decode_budget(budget) / 1000.0
+                except ValueError:  # not from our broker: nobody to answer
+                    log.warning("dropped a malformed work message of %d frame(s)", len(frames))
+                    continue
+                try:
+                    reply = self._handler(body, deadline)
+                except BaseException:  # the thread dies (the supervisor starts another): say so
+                    worker.send_multipart([ticket, encode_error(
+                        ErrorCode.INTERNAL, "the worker thread answering this request died; "
+                        "try again", request_id_of(body[0] if body else b""))])
+                    raise
+                worker.send_multipart([ticket, reply])
         finally:
             worker.close()
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(SUPERVISE_INTERVAL_S):
+            self._batcher.replace_if_hung(self._settings.hang_timeout_s)
+            for index, thread in enumerate(self._threads):
+                if not thread.is_alive() and not self._stop.is_set():
+                    log.error("worker thread %s died; starting a new one", thread.name)
+                    self._threads[index] = self._start_thread(index)
 
     def stop(self) -> None:
         """Finish the requests being answered, then close the workers' sockets."""
         self._stop.set()
+        self._supervisor.join(timeout=1)
         for thread in self._threads:
             thread.join(timeout=self._settings.drain_seconds + POLL_INTERVAL_MS / 1000)
         self._batcher.stop()
 
 
 class ModelServer:
-    """Binds the sockets, runs the local workers and the broker until ``stop`` is set."""
+    """Binds the sockets, runs the local workers and the broker until ``stop`` is set.
+
+    ``classifier`` is ``None`` for a pure broker (``workers == 0``): remote workers answer.
+    """
 
     def __init__(
         self, classifier: Classifier, settings: ServerSettings, context: zmq.Context | None = None
@@ -217,6 +254,7 @@ class ModelServer:
         )
         self._frontend: zmq.Socket | None = None
         self._backend: zmq.Socket | None = None
+        self._remote_backend: zmq.Socket | None = None
         self._authenticator = None
 
     def _bind(self, socket: zmq.Socket, address: str, what: str) -> None:
@@ -244,16 +282,22 @@ class ModelServer:
             raise
         backend = self._context.socket(zmq.DEALER)
         backend.linger = 0
-        secure_server_socket(backend, keys, WORKERS_DOMAIN)
         backend.bind(BACKEND_ENDPOINT)
+        remote_backend = None
         if self.settings.backend_address:
+            remote_backend = self._context.socket(zmq.ROUTER)
+            remote_backend.linger = 0
+            # A send to a worker that is gone fails at once instead of vanishing.
+            remote_backend.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            secure_server_socket(remote_backend, keys, WORKERS_DOMAIN)
             try:
-                self._bind(backend, self.settings.backend_address, "remote workers")
+                self._bind(remote_backend, self.settings.backend_address, "remote workers")
             except ServerStartError:
                 frontend.close(linger=0)
+                backend.close(linger=0)
                 self._stop_security()
                 raise
-        self._frontend, self._backend = frontend, backend
+        self._frontend, self._backend, self._remote_backend = frontend, backend, remote_backend
         if self._pool is not None:
             self._pool.start()
 
@@ -273,48 +317,24 @@ class ModelServer:
         """Relay requests and replies until ``stop`` is set, then let in-flight requests finish."""
         if self._frontend is None:
             self.bind()
-        frontend, backend = self._frontend, self._backend
-        assert frontend is not None and backend is not None
-        poller = zmq.Poller()
-        poller.register(frontend, zmq.POLLIN)
-        poller.register(backend, zmq.POLLIN)
-        in_flight = 0
-        drain_deadline: float | None = None
+        assert self._frontend is not None and self._backend is not None
+        pool = self._pool
+        broker = Broker(
+            self.settings, self._frontend, self._backend, self._remote_backend,
+            local_name=f"{WORKER_NAME} (threads)" if pool else None,
+            local_batch_sizes=(lambda: pool.batch_sizes) if pool else dict,
+        )
         try:
-            while True:
-                if stop.is_set() and drain_deadline is None:
-                    poller.unregister(frontend)
-                    drain_deadline = time.monotonic() + self.settings.drain_seconds
-                    log.info("stopping: finishing %d request(s) in flight", in_flight)
-                if drain_deadline is not None and (in_flight <= 0 or time.monotonic() > drain_deadline):
-                    break
-                events = dict(poller.poll(POLL_INTERVAL_MS))
-                if events.get(frontend):
-                    request = frontend.recv_multipart()
-                    if in_flight >= self.settings.max_queue:
-                        frontend.send_multipart(self._busy_reply(request))
-                    else:
-                        backend.send_multipart(request, copy=False)
-                        in_flight += 1
-                if events.get(backend):
-                    frontend.send_multipart(backend.recv_multipart(copy=False), copy=False)
-                    in_flight -= 1
+            broker.run(stop)
         finally:
             self.close()
-
-    def _busy_reply(self, request: list[bytes]) -> list[bytes]:
-        """Refuse a request at once when ``max_queue`` are already waiting: better than a timeout."""
-        envelope, body = split_envelope(request)
-        message = (f"the model server is busy ({self.settings.max_queue} requests waiting); "
-                   "try again in a moment")
-        return [*envelope, encode_error(ErrorCode.BUSY, message, request_id_of(body[0] if body else b""))]
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.stop()
-        for sock in (self._backend, self._frontend):
+        for sock in (self._backend, self._remote_backend, self._frontend):
             if sock is not None:
                 sock.close()
-        self._frontend = self._backend = None
+        self._frontend = self._backend = self._remote_backend = None
         self._stop_security()
         log.info("model server stopped")

@@ -48,6 +48,16 @@ class ServerSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     #: On SIGTERM or Ctrl-C, how long in-flight requests may take to finish.
     drain_seconds: float = 5.0
+    #: The deadline of a request that names none (``"deadline_ms"``): then it is answered
+    #: ``deadline_exceeded`` and not computed any more.
+    request_timeout_s: float = 30.0
+    #: Broker and remote workers send each other a heartbeat this often (seconds) ...
+    heartbeat_interval_s: float = 1.0
+    #: ... and give the other side up after this many intervals without hearing from it.
+    heartbeat_liveness: int = 3
+    #: A forward pass running longer than this is given up as hung: its requests are answered
+    #: ``worker_lost`` and a new batcher thread takes over.
+    hang_timeout_s: float = 30.0
     log_level: str = "INFO"
     #: This process's CURVE secret key file (``*.key_secret``): the server's own, or a remote
     #: worker's. For the server it switches on encryption and authentication (see ``security``).

@@ -172,3 +172,60 @@ def test_concurrent_clients_get_their_own_answers_from_a_batching_server():
                 [p.probability for p in reply.predictions],
                 [p.probability for p in solo[index].predictions], atol=1e-4,
             )
+
+
+class HangsOnce:
+    """The real classifier, except that its first forward pass hangs until ``release`` is set."""
+
+    def __init__(self, classifier):
+        self._classifier = classifier
+        self.model_name, self.weights = classifier.model_name, classifier.weights
+        self.release = threading.Event()
+        self._hung = False
+
+    def preprocess(self, pixels):
+        return self._classifier.preprocess(pixels)
+
+    def infer(self, batch):
+        if not self._hung:
+            self._hung = True
+            self.release.wait(60)
+        return self._classifier.infer(batch)
+
+    def top_predictions(self, probabilities, top):
+        return self._classifier.top_predictions(probabilities, top)
+
+
+def test_an_image_whose_deadline_passed_is_dropped_unrun(batcher, pixels):
+    from model_server.protocol import RequestError
+
+    before = batcher.batch_sizes
+    expired = batcher.submit(pixels[0], deadline=time.monotonic() - 1)
+    with pytest.raises(RequestError) as raised:
+        expired.result(timeout=30)
+    assert raised.value.code.value == "deadline_exceeded"
+    assert batcher.batch_sizes == before, "the model ran for an image nobody waits for"
+    assert batcher.submit(pixels[1], deadline=time.monotonic() + 30).result(timeout=30).batch_size == 1
+
+
+def test_a_hung_forward_pass_is_given_up_and_a_new_thread_takes_over(classifier, pixels):
+    from model_server.protocol import RequestError
+
+    hangs = HangsOnce(classifier)
+    batcher = Batcher(hangs, max_batch=1, max_delay_ms=0)
+    batcher.start()
+    try:
+        stuck = batcher.submit(pixels[0])
+        queued = batcher.submit(pixels[1])
+        time.sleep(0.3)
+        assert not batcher.replace_if_hung(hang_timeout_s=60), "replaced a batch that is not hung"
+        assert batcher.replace_if_hung(hang_timeout_s=0.1)
+        with pytest.raises(RequestError) as raised:
+            stuck.result(timeout=5)
+        assert raised.value.code.value == "worker_lost"
+        assert queued.result(timeout=30).batch_size == 1, "the new thread did not take the queue over"
+        assert batcher.submit(pixels[2]).result(timeout=30).batch_size == 1
+    finally:
+        hangs.release.set()
+        batcher.stop()
+    assert batcher.replaced_threads == 1

@@ -8,6 +8,7 @@ ResNet50 with another seed, saved where Keras keeps its download).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
 import time
@@ -126,6 +127,20 @@ def request_handler(classifier, settings: ServerSettings):
         yield RequestHandler(classifier, settings, batcher)
     finally:
         batcher.stop()
+
+
+def test_a_request_past_its_deadline_is_not_decoded_or_computed(untrained):
+    settings = ServerSettings(weights="random")
+    batcher = Batcher(untrained, settings.max_batch, settings.max_delay_ms)
+    batcher.start()
+    try:
+        handler = RequestHandler(untrained, settings, batcher)
+        frame = handler([encode_request(IMAGES[0], request_id="late")], deadline=time.monotonic() - 0.1)
+    finally:
+        batcher.stop()
+    assert batcher.batch_sizes == {}
+    reply = json.loads(frame)
+    assert (reply["id"], reply["error"]["code"]) == ("late", "deadline_exceeded")
 
 
 def test_reply_says_which_weights_answered(untrained):

@@ -239,3 +239,29 @@ def test_threads_sharing_one_client_each_get_their_own_reply(colour_server):
     assert all(label == f"red {red}" for red, label in answers), [
         (red, label) for red, label in answers if label != f"red {red}"
     ]
+
+
+def test_every_request_tells_the_server_how_long_the_client_waits(forgetful_server):
+    server = forgetful_server(forget=0)
+    with ModelClient(server.address, timeout=0.7, retries=0) as client:
+        client.ping()
+    assert json.loads(server.received[0])["deadline_ms"] == 700
+
+
+def test_a_deadline_exceeded_answer_is_retried_like_a_timeout(scripted_server):
+    """The server gave up on the first attempt just as the client was about to."""
+    from model_server.protocol import ErrorCode, encode_error
+
+    def answer(header: bytes) -> bytes:
+        request_id = decode_request(header).id
+        if len(server.received) == 1:
+            return encode_error(ErrorCode.DEADLINE_EXCEEDED, "too late", request_id)
+        return encode_server_info(ServerInfo("patient", "none", 1, id=request_id))
+
+    server = scripted_server(answer)
+    with ModelClient(server.address, timeout=2, retries=1) as client:
+        assert client.ping().model == "patient"
+    with ModelClient(server.address, timeout=2, retries=0) as client:
+        server.received.clear()
+        with pytest.raises(ModelServerTimeout):
+            client.ping()

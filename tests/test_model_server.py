@@ -265,3 +265,19 @@ def test_a_full_server_answers_busy_at_once_and_keeps_serving():
         assert all(m["error"]["code"] == "busy" for m in busy)
         with ModelClient(server.address, timeout=REPLY_TIMEOUT_S) as client:
             assert client.predict(image).predictions
+            stats = client.stats()
+        assert stats.errors.get("busy") == len(busy)
+        assert stats.replies == stats.requests and stats.queue_depth == 0, "an accepted request was lost"
+
+
+def test_stats_count_requests_batches_and_the_local_workers(model_server):
+    with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+        before = client.stats()
+        client.predict(imagegen.jpeg())
+        after = client.stats()
+    defaults = ServerSettings()
+    assert (after.requests, after.replies) == (before.requests + 1, before.replies + 1)
+    assert sum(after.batch_sizes.values()) == sum(before.batch_sizes.values()) + 1
+    assert after.queue_depth == 0 and after.max_queue == defaults.max_queue
+    [local] = after.workers
+    assert (local.kind, local.capacity, local.in_flight) == ("local", defaults.workers, 0)

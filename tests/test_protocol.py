@@ -134,6 +134,14 @@ BAD_REQUESTS = [
                  id="unknown-op"),
     pytest.param(frame(image=b64(IMAGE), id=42), ErrorCode.BAD_REQUEST, '"id" must be a string',
                  id="id-not-str"),
+    pytest.param(frame(image=b64(IMAGE), deadline_ms=0), ErrorCode.BAD_REQUEST, '"deadline_ms"',
+                 id="deadline-0"),
+    pytest.param(frame(image=b64(IMAGE), deadline_ms="soon"), ErrorCode.BAD_REQUEST, '"deadline_ms"',
+                 id="deadline-string"),
+    pytest.param(frame(image=b64(IMAGE), deadline_ms=True), ErrorCode.BAD_REQUEST, '"deadline_ms"',
+                 id="deadline-bool"),
+    pytest.param(b'{"image": "' + b64(IMAGE).encode() + b'", "deadline_ms": Infinity}',
+                 ErrorCode.BAD_REQUEST, '"deadline_ms"', id="deadline-infinite"),
 ]
 
 
@@ -153,7 +161,8 @@ def test_top_accepts_whole_numbers_from_1_to_1000(top):
 def test_error_code_values_are_the_documented_spellings():
     assert {code.value for code in ErrorCode} == {
         "bad_json", "bad_request", "bad_base64", "empty_image", "not_an_image",
-        "unreadable_image", "image_too_large", "internal", "busy",
+        "unreadable_image", "image_too_large", "internal", "busy", "deadline_exceeded",
+        "worker_lost",
     }
 
 
@@ -195,3 +204,45 @@ def test_replies_of_older_servers_without_runtime_still_decode():
     info = decode_server_info(json.dumps({"op": "pong", "model": "resnet50", "weights": "imagenet",
                                           "workers": 1}).encode())
     assert (info.runtime, info.precision) == (None, None)
+
+
+def test_request_carries_its_deadline_in_both_forms():
+    header, image = protocol.encode_request_frames(IMAGE, request_id="d", deadline_ms=1500)
+    assert decode_request(header, image).deadline_ms == 1500
+    assert decode_request(encode_request(IMAGE, deadline_ms=250.5)).deadline_ms == 250.5
+    assert decode_request(encode_request(IMAGE)).deadline_ms is None
+
+
+@pytest.mark.parametrize(
+    ("request_frame", "expected"),
+    [
+        (frame(op="stats", id="s"), protocol.RequestHeader("stats", "s", None)),
+        (frame(image="…", deadline_ms=900), protocol.RequestHeader("predict", None, 900.0)),
+        (frame(op=3, id=4, deadline_ms=-1), protocol.RequestHeader()),
+        (b'{"deadline_ms": Infinity}', protocol.RequestHeader()),
+        (b"{broken", protocol.RequestHeader()),
+        (b"[1]", protocol.RequestHeader()),
+    ],
+)
+def test_the_broker_reads_what_it_can_of_a_header_and_never_raises(request_frame, expected):
+    assert protocol.read_header(request_frame) == expected
+
+
+def test_stats_round_trip():
+    stats = protocol.ServerStats(
+        waiting=2, in_flight=3, max_queue=64,
+        workers=[protocol.WorkerStats("h:1 (threads)", "local", 8, 3),
+                 protocol.WorkerStats("h:2", "remote", 2, 0, last_heartbeat_s=0.4)],
+        batch_sizes={1: 5, 8: 2}, requests=30, replies=25, errors={"busy": 1},
+        workers_lost=1, retries=2, uptime_s=12.5, id="x",
+    )
+    assert protocol.decode_stats(protocol.encode_stats(stats)) == stats
+    assert stats.queue_depth == 5
+    assert decode_request(protocol.encode_stats_request("x")) == protocol.StatsRequest(id="x")
+
+
+def test_a_worker_hello_names_a_capacity_of_at_least_one():
+    hello = protocol.WorkerHello("h:9", 2, {1: 3})
+    assert protocol.decode_worker_hello(protocol.encode_worker_hello(hello)) == hello
+    with pytest.raises(ValueError, match="capacity"):
+        protocol.decode_worker_hello(frame(worker="h:9", capacity=0))

@@ -235,6 +235,32 @@ def test_metrics_count_requests_errors_and_model_server_time(client, upload):
     assert 'webapp_request_seconds_count{route="/api/predict"} 2.0' in text
 
 
+def _metric_samples(client) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = client.get("/metrics").get_data(as_text=True)
+    return {sample.name + str(sorted(sample.labels.items()) or ""): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_metrics_show_the_model_servers_queue_depth_and_batch_sizes(client, upload):
+    before = _metric_samples(client)
+    upload(client, "/api/predict", imagegen.jpeg())
+    after = _metric_samples(client)
+    assert after["model_server_up"] == 1
+    assert after["model_server_queue_depth"] == 0
+    assert after["model_server_batch_size_count"] == before["model_server_batch_size_count"] + 1
+    assert after["model_server_requests_total"] == before["model_server_requests_total"] + 1
+    assert after["model_server_worker_threads[('kind', 'local')]"] >= 1
+    assert after["model_server_batch_size_bucket[('le', '+Inf')]"] == after["model_server_batch_size_count"]
+
+
+def test_metrics_say_the_model_server_is_down_without_waiting_for_it(make_app, dead_address):
+    samples = _metric_samples(make_app(dead_address).test_client())
+    assert samples["model_server_up"] == 0
+    assert "model_server_queue_depth" not in samples
+
+
 def _busy(header: bytes) -> bytes:
     return encode_error(ErrorCode.BUSY, "the model server is busy", request_id_of(header))
 

@@ -1,0 +1,380 @@
+"""The broker: which worker holds which request, until when, and what happens when one is lost.
+
+    frontend ROUTER ─▶ ticket ─▶ waiting ─▶ a worker with room ─▶ reply under the ticket ─▶ client
+                                   │                 │
+                          deadline passed    worker lost (no heartbeat) ─▶ sent again once,
+                          ─▶ deadline_exceeded                           or worker_lost
+
+Every request gets a ticket: the broker keeps the client's envelope, the request's id and its
+deadline under it and sends the worker only ``[ticket, budget, *request frames]`` (the budget is
+the time left in milliseconds: relative, because the clocks of other machines differ). A reply
+is delivered only if its ticket is still open and held by the worker that sent it, so a late
+reply (after the deadline, or after the request was sent to another worker) is dropped: nothing
+reaches the wrong client, nothing arrives twice, and every request leaves the queue exactly once.
+
+Workers are the in-process threads behind the ``inproc://`` DEALER (one entry, as many places
+as threads) and remote worker processes on the TCP ROUTER, which say READY with their capacity
+and exchange heartbeats with the broker (the zguide's Paranoid Pirate pattern). A remote worker
+that misses ``heartbeat_liveness`` heartbeats, or cannot be sent to, is forgotten; each request
+it held is sent to another worker once, or answered ``worker_lost``. Requests go to the worker
+least loaded for its capacity, so a request waits in the broker, where its deadline is watched,
+rather than in some worker's queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import zmq
+
+from .protocol import (
+    WORKER_DISCONNECT,
+    WORKER_HEARTBEAT,
+    WORKER_READY,
+    WORKER_REPLY,
+    WORKER_WORK,
+    ErrorCode,
+    ServerStats,
+    WorkerStats,
+    decode_worker_hello,
+    encode_budget,
+    encode_error,
+    encode_stats,
+    read_header,
+)
+from .settings import ServerSettings
+
+log = logging.getLogger("model_server.broker")
+
+#: How often the broker wakes up, at least, to check deadlines and heartbeats.
+POLL_INTERVAL_MS = 100
+#: How many workers a request may be sent to before a lost worker means ``worker_lost``.
+MAX_ATTEMPTS = 2
+#: The key of the in-process worker threads among the workers.
+LOCAL = b""
+
+
+def split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Split what a ROUTER receives into the routing envelope and the request's own frames.
+
+    The envelope is the client's identity (added by the ROUTER), plus the empty delimiter frame
+    that REQ sockets send; a DEALER client may leave the delimiter out. Identities are never
+    empty, so an empty second frame can only be a delimiter.
+    """
+    cut = 2 if len(frames) > 2 and frames[1] == b"" else 1
+    return frames[:cut], frames[cut:]
+
+
+@dataclass
+class Ticket:
+    """One request in the broker: where its reply goes and until when anybody waits for it."""
+
+    envelope: list[bytes]
+    body: list[bytes]
+    request_id: str | None
+    deadline: float
+    #: The worker holding it (``LOCAL`` or a remote identity); ``None`` while it waits.
+    worker: bytes | None = None
+    attempts: int = 0
+
+
+@dataclass
+class Worker:
+    """The in-process threads, or one remote worker process, as the broker keeps track of them."""
+
+    identity: bytes
+    name: str
+    capacity: int
+    remote: bool
+    held: set[bytes] = field(default_factory=set)
+    last_heartbeat: float = 0.0
+    expires: float = float("inf")
+    last_sent: float = 0.0
+    #: Said DISCONNECT: gets no more work, but may still answer what it holds.
+    leaving: bool = False
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+
+    def has_room(self) -> bool:
+        return not self.leaving and len(self.held) < self.capacity
+
+
+class Broker:
+    """Runs on the server's main thread; owns the frontend and both backends while it runs."""
+
+    def __init__(
+        self, settings: ServerSettings, frontend: zmq.Socket, local_backend: zmq.Socket,
+        remote_backend: zmq.Socket | None, local_name: str | None,
+        local_batch_sizes: Callable[[], dict[int, int]],
+    ):
+        self.settings = settings
+        self._frontend = frontend
+        self._local = local_backend
+        self._remote = remote_backend
+        self._local_batch_sizes = local_batch_sizes
+        self._tickets: dict[bytes, Ticket] = {}
+        self._waiting: deque[bytes] = deque()
+        self._workers: dict[bytes, Worker] = {}
+        if local_name is not None:
+            self._workers[LOCAL] = Worker(LOCAL, local_name, settings.workers, remote=False)
+        # Tickets are unique across restarts, so a worker's reply to an earlier broker on the
+        # same address can never match a ticket of this one.
+        self._ticket_prefix = os.urandom(4)
+        self._next_ticket = 0
+        self._heartbeat_s = settings.heartbeat_interval_s
+        self._worker_timeout_s = settings.heartbeat_interval_s * settings.heartbeat_liveness
+        self._next_heartbeat = 0.0
+        self._started = time.monotonic()
+        self._requests = 0
+        self._replies = 0
+        self._errors: Counter[str] = Counter()
+        self._workers_lost = 0
+        self._retries = 0
+        self._batch_sizes_of_departed: Counter[int] = Counter()
+
+    # The loop ---------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Relay requests and replies until ``stop`` is set, then let open requests finish."""
+        poller = zmq.Poller()
+        for socket in (self._frontend, self._local, self._remote):
+            if socket is not None:
+                poller.register(socket, zmq.POLLIN)
+        drain_deadline: float | None = None
+        while True:
+            if stop.is_set() and drain_deadline is None:
+                poller.unregister(self._frontend)
+                drain_deadline = time.monotonic() + self.settings.drain_seconds
+                log.info("stopping: finishing %d request(s) in flight", len(self._tickets))
+            if drain_deadline is not None and (not self._tickets or time.monotonic() > drain_deadline):
+                return
+            events = dict(poller.poll(POLL_INTERVAL_MS))
+            if events.get(self._frontend):
+                self._from_client(self._frontend.recv_multipart())
+            if events.get(self._local):
+                self._from_local(self._local.recv_multipart())
+            if self._remote is not None and events.get(self._remote):
+                self._from_remote(self._remote.recv_multipart())
+            now = time.monotonic()
+            self._expire(now)
+            self._check_remote_workers(now)
+            self._dispatch(now)
+
+    # Clients ----------------------------------------------------------------------------------
+
+    def _from_client(self, frames: list[bytes]) -> None:
+        envelope, body = split_envelope(frames)
+        header = read_header(body[0] if body else b"")
+        if header.op == "stats":
+            self._frontend.send_multipart([*envelope, encode_stats(self.stats(header.id))])
+            return
+        if len(self._tickets) >= self.settings.max_queue:
+            message = (f"the model server is busy ({self.settings.max_queue} requests waiting); "
+                       "try again in a moment")
+            self._send_error(envelope, ErrorCode.BUSY, message, header.id)
+            return
+        budget_s = (header.deadline_ms / 1000.0 if header.deadline_ms is not None
+                    else self.settings.request_timeout_s)
+        key = self._ticket_prefix + self._next_ticket.to_bytes(8, "big")
+        self._next_ticket += 1
+        self._tickets[key] = Ticket(envelope, body, header.id, time.monotonic() + budget_s)
+        self._waiting.append(key)
+        self._requests += 1
+
+    def _send_error(self, envelope: list[bytes], code: ErrorCode, message: str,
+                    request_id: str | None) -> None:
+        self._errors[code.value] += 1
+        self._frontend.send_multipart([*envelope, encode_error(code, message, request_id)])
+
+    def _close_with_error(self, key: bytes, code: ErrorCode, message: str) -> None:
+        ticket = self._tickets.pop(key)
+        self._release(key, ticket)
+        self._replies += 1
+        self._send_error(ticket.envelope, code, message, ticket.request_id)
+
+    def _release(self, key: bytes, ticket: Ticket) -> None:
+        """The worker holding a ticket has room again (if it is still known)."""
+        worker = self._workers.get(ticket.worker) if ticket.worker is not None else None
+        if worker is not None:
+            worker.held.discard(key)
+
+    # Replies ----------------------------------------------------------------------------------
+
+    def _from_local(self, frames: list[bytes]) -> None:
+        if len(frames) == 2:
+            self._deliver(LOCAL, frames[0], frames[1])
+        else:
+            log.warning("dropped a malformed reply of %d frames from a worker thread", len(frames))
+
+    def _deliver(self, worker_id: bytes, key: bytes, reply: bytes) -> None:
+        """Send a worker's reply to its client, if the ticket is still open and this worker's."""
+        ticket = self._tickets.get(key)
+        if ticket is None or ticket.worker != worker_id:
+            log.debug("dropped a late reply (its request was answered already)")
+            return
+        del self._tickets[key]
+        self._release(key, ticket)
+        self._replies += 1
+        code = _error_code_of(reply)
+        if code is not None:
+            self._errors[code] += 1
+        self._frontend.send_multipart([*ticket.envelope, reply])
+
+    # Deadlines and dispatch -------------------------------------------------------------------
+
+    def _expire(self, now: float) -> None:
+        expired = [key for key, ticket in self._tickets.items() if now >= ticket.deadline]
+        for key in expired:
+            self._close_with_error(
+                key, ErrorCode.DEADLINE_EXCEEDED,
+                "the request's deadline passed before the model server could answer it")
+        if expired:
+            self._waiting = deque(key for key in self._waiting if key in self._tickets)
+
+    def _least_loaded_worker(self) -> Worker | None:
+        candidates = [worker for worker in self._workers.values() if worker.has_room()]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda w: (len(w.held) / w.capacity, w.last_sent))
+
+    def _dispatch(self, now: float) -> None:
+        while self._waiting:
+            worker = self._least_loaded_worker()
+            if worker is None:
+                return
+            key = self._waiting.popleft()
+            ticket = self._tickets.get(key)
+            if ticket is None:  # answered while it waited
+                continue
+            work = [key, encode_budget((ticket.deadline - now) * 1000.0), *ticket.body]
+            ticket.worker, ticket.attempts = worker.identity, ticket.attempts + 1
+            worker.held.add(key)
+            worker.last_sent = now
+            if not worker.remote:
+                self._local.send_multipart(work, copy=False)
+            elif not self._send_to_remote(worker, [WORKER_WORK, *work]):
+                self._forget(worker, "it cannot be reached", now)
+
+    # Remote workers ---------------------------------------------------------------------------
+
+    def _send_to_remote(self, worker: Worker, frames: list[bytes]) -> bool:
+        assert self._remote is not None
+        try:
+            self._remote.send_multipart([worker.identity, *frames], flags=zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError:  # gone (ROUTER_MANDATORY) or not reading (its queue is full)
+            return False
+        return True
+
+    def _from_remote(self, frames: list[bytes]) -> None:
+        if len(frames) < 2:
+            return
+        identity, command, rest = frames[0], frames[1], frames[2:]
+        now = time.monotonic()
+        worker = self._workers.get(identity)
+        if command in (WORKER_READY, WORKER_HEARTBEAT):
+            try:
+                hello = decode_worker_hello(rest[0] if rest else b"")
+            except ValueError as error:
+                log.warning("ignored a worker's %s: %s", command.decode(errors="replace"), error)
+                return
+            if worker is not None and command == WORKER_READY:
+                self._forget(worker, "it started over", now)
+                worker = None
+            if worker is None:
+                worker = Worker(identity, hello.worker, hello.capacity, remote=True)
+                self._workers[identity] = worker
+                log.info("remote worker %s joined (%d thread(s))", hello.worker, hello.capacity)
+            worker.capacity, worker.batch_sizes = hello.capacity, hello.batch_sizes
+        elif worker is None:
+            return  # a worker forgotten earlier: what it says now is too late
+        worker.last_heartbeat, worker.expires = now, now + self._worker_timeout_s
+        if command == WORKER_REPLY and len(rest) == 2:
+            self._deliver(identity, rest[0], rest[1])
+        elif command == WORKER_DISCONNECT:
+            worker.leaving = True
+            log.info("remote worker %s is leaving; it finishes its %d request(s)",
+                     worker.name, len(worker.held))
+
+    def _check_remote_workers(self, now: float) -> None:
+        remote = [worker for worker in self._workers.values() if worker.remote]
+        for worker in remote:
+            if now > worker.expires:
+                self._forget(worker, f"no heartbeat for {self._worker_timeout_s:g} s", now)
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self._heartbeat_s
+            for worker in remote:
+                if worker.identity in self._workers and not self._send_to_remote(worker, [WORKER_HEARTBEAT]):
+                    self._forget(worker, "it cannot be reached", now)
+
+    def _forget(self, worker: Worker, why: str, now: float) -> None:
+        """Stop sending to a worker; send what it held to another one, once, or answer it."""
+        del self._workers[worker.identity]
+        self._batch_sizes_of_departed.update(worker.batch_sizes)
+        if worker.leaving and not worker.held:
+            log.info("remote worker %s left", worker.name)
+            return
+        self._workers_lost += 1
+        someone_else = any(not w.leaving for w in self._workers.values())
+        retried = lost = 0
+        for key in sorted(worker.held, reverse=True):  # appended to the left: keeps their order
+            ticket = self._tickets.get(key)
+            if ticket is None:
+                continue
+            if someone_else and ticket.attempts < MAX_ATTEMPTS and now < ticket.deadline:
+                ticket.worker = None
+                self._waiting.appendleft(key)
+                retried += 1
+            else:
+                lost += 1
+                self._close_with_error(
+                    key, ErrorCode.WORKER_LOST,
+                    f"the worker answering this request ({worker.name}) was lost and no other "
+                    "worker could take it over; try again")
+        self._retries += retried
+        log.warning("forgot remote worker %s (%s): %d request(s) sent to another worker, "
+                    "%d answered worker_lost", worker.name, why, retried, lost)
+
+    # Stats ------------------------------------------------------------------------------------
+
+    def stats(self, request_id: str | None = None) -> ServerStats:
+        now = time.monotonic()
+        batch_sizes = Counter(self._batch_sizes_of_departed)
+        batch_sizes.update(self._local_batch_sizes())
+        for worker in self._workers.values():
+            batch_sizes.update(worker.batch_sizes)
+        return ServerStats(
+            waiting=len(self._waiting),
+            in_flight=len(self._tickets) - len(self._waiting),
+            max_queue=self.settings.max_queue,
+            workers=[
+                WorkerStats(
+                    worker.name, "remote" if worker.remote else "local", worker.capacity,
+                    len(worker.held),
+                    round(now - worker.last_heartbeat, 3) if worker.remote else None,
+                )
+                for worker in self._workers.values()
+            ],
+            batch_sizes=dict(sorted(batch_sizes.items())),
+            requests=self._requests,
+            replies=self._replies,
+            errors=dict(self._errors),
+            workers_lost=self._workers_lost,
+            retries=self._retries,
+            uptime_s=round(now - self._started, 3),
+            id=request_id,
+        )
+
+
+def _error_code_of(reply: bytes) -> str | None:
+    """The error code of a worker's reply, for the counts; ``None`` for predictions."""
+    try:
+        error = json.loads(reply).get("error")
+    except (UnicodeDecodeError, ValueError, AttributeError):
+        return None
+    return str(error.get("code")) if isinstance(error, dict) else None

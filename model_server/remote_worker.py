@@ -1,0 +1,143 @@
+"""A remote worker process's line to the broker: READY, heartbeats both ways, reconnecting.
+
+    broker ROUTER ──tcp── DEALER link ═ relay ═ DEALER ──inproc──▶ WorkerPool threads
+
+The zguide's Paranoid Pirate worker: the link says READY with its capacity (the worker threads),
+relays work to the pool and replies back, and sends a heartbeat every interval. If the broker
+is silent for ``heartbeat_liveness`` intervals, it is presumed dead: the link closes its socket,
+waits (doubling the wait up to ``RECONNECT_MAX_S``) and connects a fresh one, so a restarted
+broker gets its workers back. On stop it says DISCONNECT, finishes what it holds, then leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+import zmq
+
+from .protocol import (
+    WORKER_DISCONNECT,
+    WORKER_HEARTBEAT,
+    WORKER_READY,
+    WORKER_REPLY,
+    WORKER_WORK,
+    WorkerHello,
+    encode_worker_hello,
+)
+from .security import ClientKeys, secure_client_socket
+from .settings import ServerSettings
+
+log = logging.getLogger("model_server.remote_worker")
+
+#: Where the link hands requests to the worker threads inside the worker process.
+POOL_ENDPOINT = "inproc://remote-worker-pool"
+#: The longest wait between two attempts to reach a broker that does not answer.
+RECONNECT_MAX_S = 32.0
+#: How long the sockets may keep sending their last messages when the worker stops.
+LINGER_MS = 1000
+
+
+class BrokerLink:
+    """Relays between the broker's TCP backend and the worker threads at ``POOL_ENDPOINT``."""
+
+    def __init__(
+        self, broker_address: str, settings: ServerSettings, context: zmq.Context,
+        hello: Callable[[], WorkerHello], keys: ClientKeys | None = None,
+    ):
+        self.broker_address = broker_address
+        self._interval_s = settings.heartbeat_interval_s
+        self._broker_timeout_s = settings.heartbeat_interval_s * settings.heartbeat_liveness
+        self._drain_s = settings.drain_seconds
+        self._context = context
+        self._hello = hello
+        self._keys = keys
+        self._pool = context.socket(zmq.DEALER)
+        self._pool.linger = LINGER_MS
+        self._pool.bind(POOL_ENDPOINT)
+        self._broker: zmq.Socket | None = None
+        #: Requests handed to the worker threads and not answered yet.
+        self._held = 0
+
+    def _connect(self) -> None:
+        self._broker = self._context.socket(zmq.DEALER)
+        self._broker.linger = LINGER_MS
+        secure_client_socket(self._broker, self._keys)
+        self._broker.connect(self.broker_address)
+        self._send([WORKER_READY, encode_worker_hello(self._hello())])
+
+    def _send(self, frames: list[bytes]) -> None:
+        """To the broker, never blocking: what cannot be sent now the broker gets again otherwise
+        (a heartbeat next interval; a reply's request, sent to another worker)."""
+        assert self._broker is not None
+        try:
+            self._broker.send_multipart(frames, flags=zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+
+    def run(self, stop: threading.Event) -> None:
+        """Serve the broker until ``stop`` is set, then leave politely and close the sockets."""
+        self._connect()
+        backoff_s = self._interval_s
+        now = time.monotonic()
+        broker_expires, next_heartbeat = now + self._broker_timeout_s, now + self._interval_s
+        try:
+            while not stop.is_set():
+                assert self._broker is not None
+                heard = self._relay(self._broker)
+                now = time.monotonic()
+                if heard:
+                    broker_expires, backoff_s = now + self._broker_timeout_s, self._interval_s
+                if now >= next_heartbeat:
+                    self._send([WORKER_HEARTBEAT, encode_worker_hello(self._hello())])
+                    next_heartbeat = now + self._interval_s
+                if now > broker_expires:
+                    log.warning("no heartbeat from the broker at %s for %g s; reconnecting in %g s",
+                                self.broker_address, self._broker_timeout_s, backoff_s)
+                    self._broker.close(linger=0)
+                    if stop.wait(backoff_s):
+                        return
+                    backoff_s = min(2 * backoff_s, RECONNECT_MAX_S)
+                    self._connect()
+                    broker_expires = time.monotonic() + self._broker_timeout_s
+            self._leave()
+        finally:
+            if self._broker is not None:
+                self._broker.close()
+            self._pool.close()
+
+    def _relay(self, broker: zmq.Socket) -> bool:
+        """Pass on what arrives within one poll interval; returns whether the broker spoke."""
+        poller = zmq.Poller()
+        poller.register(broker, zmq.POLLIN)
+        poller.register(self._pool, zmq.POLLIN)
+        events = dict(poller.poll(self._interval_s * 1000 / 4))
+        heard = False
+        if events.get(broker):
+            heard = True
+            command, *work = broker.recv_multipart()
+            if command == WORKER_WORK:
+                self._pool.send_multipart(work)
+                self._held += 1
+            elif command != WORKER_HEARTBEAT:
+                log.warning("ignored an unknown command from the broker: %r", command[:20])
+        if events.get(self._pool):
+            ticket, reply = self._pool.recv_multipart()
+            self._held -= 1
+            self._send([WORKER_REPLY, ticket, reply])
+        return heard
+
+    def _leave(self) -> None:
+        """Tell the broker to send nothing more, and answer what the threads still hold."""
+        self._send([WORKER_DISCONNECT])
+        deadline = time.monotonic() + self._drain_s
+        next_heartbeat = 0.0
+        while self._held > 0 and time.monotonic() < deadline:
+            assert self._broker is not None
+            self._relay(self._broker)
+            if time.monotonic() >= next_heartbeat:
+                self._send([WORKER_HEARTBEAT, encode_worker_hello(self._hello())])
+                next_heartbeat = time.monotonic() + self._interval_s
+        log.info("left the broker at %s", self.broker_address)
