@@ -155,16 +155,22 @@ class Broker:
             if drain_deadline is not None and (not self._tickets or time.monotonic() > drain_deadline):
                 return
             events = dict(poller.poll(POLL_INTERVAL_MS))
-            if events.get(self._frontend):
-                self._from_client(self._frontend.recv_multipart())
-            if events.get(self._local):
-                self._from_local(self._local.recv_multipart())
-            if self._remote is not None and events.get(self._remote):
-                self._from_remote(self._remote.recv_multipart())
-            now = time.monotonic()
-            self._expire(now)
-            self._check_remote_workers(now)
-            self._dispatch(now)
+            try:
+                self._handle(events)
+            except Exception:  # one bad message must not take every client's broker down
+                log.exception("the broker failed on a message; it goes on")
+
+    def _handle(self, events: dict) -> None:
+        if events.get(self._frontend):
+            self._from_client(self._frontend.recv_multipart())
+        if events.get(self._local):
+            self._from_local(self._local.recv_multipart())
+        if self._remote is not None and events.get(self._remote):
+            self._from_remote(self._remote.recv_multipart())
+        now = time.monotonic()
+        self._expire(now)
+        self._check_remote_workers(now)
+        self._dispatch(now)
 
     # Clients ----------------------------------------------------------------------------------
 

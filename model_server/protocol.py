@@ -251,7 +251,7 @@ def read_header(frame: bytes) -> RequestHeader:
     """
     try:
         message = json.loads(frame)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return RequestHeader()
     if not isinstance(message, dict):
         return RequestHeader()

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 import imagegen
 from model_server.images import MODEL_INPUT_SIZE, decode_image
 from model_server.protocol import (
-    NUM_CLASSES, ErrorCode, PingRequest, PredictRequest, RequestError, decode_request, encode_request,
-    encode_request_frames, request_id_of,
+    NUM_CLASSES, ErrorCode, PingRequest, PredictRequest, RequestError, StatsRequest, decode_request, encode_request,
+    encode_request_frames, read_header, request_id_of,
 )
 
 # Mutated files make Pillow warn (corrupt EXIF, truncated reads) before it refuses them.
@@ -74,7 +74,7 @@ def check_decoded(frame: bytes, image: bytes | None) -> None:
         assert isinstance(error.code, ErrorCode) and error.message
         assert len(error.message) < 1000, "an error message must not echo the whole request"
         return
-    assert isinstance(request, (PredictRequest, PingRequest))
+    assert isinstance(request, (PredictRequest, PingRequest, StatsRequest))
     assert request.id is None or isinstance(request.id, str)
     if isinstance(request, PredictRequest):
         assert isinstance(request.image, bytes) and request.image
@@ -104,6 +104,17 @@ def test_any_json_object_is_a_request_or_a_request_error(message, image):
 def test_the_id_of_any_frame_is_a_string_or_none(frame):
     """Error replies echo the id: reading it must not fail where decoding the request failed."""
     assert request_id_of(frame) is None or isinstance(request_id_of(frame), str)
+
+
+@FUZZ
+@given(frame=st.binary(max_size=512) | request_objects.map(lambda m: json.dumps(m).encode()))
+@example(frame=b"[" * 100_000)
+@example(frame=b'{"deadline_ms": 1' + b"0" * 5000 + b"}")
+def test_the_broker_reads_a_header_of_any_frame_without_raising(frame):
+    """The broker's own reading of each request (op, id, deadline) runs on its one thread."""
+    header = read_header(frame)
+    assert header.id is None or isinstance(header.id, str)
+    assert header.deadline_ms is None or (0 < header.deadline_ms < float("inf"))
 
 
 @FUZZ
