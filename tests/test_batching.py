@@ -180,6 +180,7 @@ class HangsOnce:
     def __init__(self, classifier):
         self._classifier = classifier
         self.model_name, self.weights = classifier.model_name, classifier.weights
+        self.runtime, self.precision = classifier.runtime, classifier.precision
         self.release = threading.Event()
         self._hung = False
 

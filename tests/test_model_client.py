@@ -36,6 +36,8 @@ class ColourClassifier:
 
     model_name = "colour-stand-in"
     weights = "stand-in"
+    runtime = "numpy"
+    precision = "f64"
 
     def preprocess(self, pixels: np.ndarray) -> np.ndarray:
         return pixels
