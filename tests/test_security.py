@@ -39,6 +39,12 @@ from model_server.settings import ServerSettings
 COMMAND_TIMEOUT_S = 120
 #: Long enough that a refusal reported as "nobody is there" after it would fail the test.
 PATIENT_CONNECT_TIMEOUT_S = 10.0
+
+
+def _patient_client(address: str, keys: ClientKeys | None = None) -> ModelClient:
+    """A client that would wait long enough for a refusal to be mistaken for "nobody there"."""
+    return ModelClient(address, timeout=60, retries=0, connect_timeout=PATIENT_CONNECT_TIMEOUT_S,
+                       keys=keys)
 HTTP_TIMEOUT_S = 60
 #: Seconds to wait for a line in a server's log.
 LOG_WAIT_S = 60.0
@@ -195,16 +201,14 @@ def test_a_client_with_an_authorized_key_gets_predictions(secured_server, keys):
 
 
 def test_a_client_without_keys_is_told_the_server_requires_them(secured_server):
-    with ModelClient(secured_server.address, timeout=60, retries=0,
-                     connect_timeout=PATIENT_CONNECT_TIMEOUT_S) as client:
+    with _patient_client(secured_server.address) as client:
         with pytest.raises(ModelServerRefused, match="requires CURVE keys"):
             client.ping()
 
 
 def test_a_client_with_an_unknown_key_is_refused_and_the_server_logs_it(secured_server, keys, stranger):
     unknown = ClientKeys.load(stranger.client_secret(), keys.server_public)
-    with ModelClient(secured_server.address, timeout=60, retries=0,
-                     connect_timeout=PATIENT_CONNECT_TIMEOUT_S, keys=unknown) as client:
+    with _patient_client(secured_server.address, unknown) as client:
         with pytest.raises(ModelServerRefused, match="refused our key") as refused:
             client.ping()
     assert refused.value.code == "refused"
@@ -215,24 +219,21 @@ def test_a_client_with_an_unknown_key_is_refused_and_the_server_logs_it(secured_
 def test_a_worker_key_cannot_be_used_to_send_requests(secured_server, keys):
     """Clients and workers are authorized separately: a worker's key is not a client's."""
     worker_as_client = ClientKeys.load(keys.worker_secret(), keys.server_public)
-    with ModelClient(secured_server.address, timeout=60, retries=0,
-                     connect_timeout=PATIENT_CONNECT_TIMEOUT_S, keys=worker_as_client) as client:
+    with _patient_client(secured_server.address, worker_as_client) as client:
         with pytest.raises(ModelServerRefused, match="refused our key"):
             client.ping()
 
 
 def test_a_client_with_the_wrong_server_key_is_refused(secured_server, keys, stranger):
     wrong_server = ClientKeys.load(keys.client_secret(), stranger.server_public)
-    with ModelClient(secured_server.address, timeout=60, retries=0,
-                     connect_timeout=PATIENT_CONNECT_TIMEOUT_S, keys=wrong_server) as client:
+    with _patient_client(secured_server.address, wrong_server) as client:
         with pytest.raises(ModelServerRefused, match="handshake .* failed"):
             client.ping()
 
 
 def test_a_keyed_client_of_a_server_without_keys_is_told_so(model_server, keys):
-    with ModelClient(model_server.address, timeout=60, retries=0,
-                     connect_timeout=PATIENT_CONNECT_TIMEOUT_S,
-                     keys=ClientKeys.load(keys.client_secret(), keys.server_public)) as client:
+    client_keys = ClientKeys.load(keys.client_secret(), keys.server_public)
+    with _patient_client(model_server.address, client_keys) as client:
         with pytest.raises(ModelServerRefused, match="does not use CURVE"):
             client.ping()
 
