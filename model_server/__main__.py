@@ -224,9 +224,11 @@ def run_worker(argv: list[str]) -> int:
 
 
 def _load_classifier(settings: ServerSettings):
+    from .model import keras_without_plotting
     from .runtimes import load_classifier
 
-    return load_classifier(settings)
+    with keras_without_plotting():  # a server never plots
+        return load_classifier(settings)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,8 @@ import contextlib
 import json
 import logging
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -339,3 +341,20 @@ def test_reply_says_imagenet_weights_answered(imagenet_from_cache, stand_in_cach
 def test_weights_file_that_is_not_the_published_one_is_warned_about(imagenet_from_cache):
     _, warnings = imagenet_from_cache
     assert any("does not have the MD5 of the published ImageNet weights" in m for m in warnings)
+
+
+def test_the_server_imports_keras_without_matplotlib_which_stays_importable():
+    """Keras imports matplotlib.pyplot for plotting helpers a server never calls (~0.5 s of its
+    start); the server's loader hides it, and it can be imported normally afterwards."""
+    script = (
+        "import sys\n"
+        "from model_server.model import keras_without_plotting\n"
+        "with keras_without_plotting():\n"
+        "    import keras\n"
+        "print('matplotlib' in sys.modules)\n"
+        "import matplotlib.pyplot\n"
+        "print('matplotlib.pyplot' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["False", "True"]
