@@ -23,7 +23,7 @@ from .config import KEY_VARIABLES, configure
 from .errors import register_error_handlers
 from .headers import install_security_headers
 from .metrics import install_metrics
-from .uploads import preview_data_uri, read_upload
+from .uploads import preview_data_uri, read_api_image, read_upload
 
 #: Seconds a health check waits for the model server's answer, and for a connection to it: a
 #: health check must answer quickly even when the model server is down.
@@ -66,7 +66,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.post("/api/predict")
     def api_predict():
-        _, image = read_upload(request)
+        image = read_api_image(request)
         reply, round_trip_ms = _predict(image)
         return prediction_json(reply, round_trip_ms)
 

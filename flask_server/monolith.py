@@ -25,7 +25,7 @@ from .api import prediction_json
 from .config import configure
 from .errors import register_error_handlers
 from .headers import install_security_headers
-from .uploads import preview_data_uri, read_upload
+from .uploads import preview_data_uri, read_api_image, read_upload
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -55,7 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.post("/api/predict")
     def api_predict():
-        _, image = read_upload(request)
+        image = read_api_image(request)
         reply, round_trip_ms, load_timings = _classify_with_a_new_model(image)
         return prediction_json(reply, round_trip_ms, load_timings=asdict(load_timings))
 

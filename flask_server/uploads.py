@@ -17,6 +17,8 @@ from .errors import UploadError
 
 #: The form field that carries the image, on both ``/uploader`` and ``/api/predict``.
 FILE_FIELD = "file"
+#: Besides ``image/*``, the content type under which ``/api/predict`` takes the image as the body.
+RAW_BODY_TYPE = "application/octet-stream"
 PREVIEW_SIZE = (320, 320)
 
 
@@ -31,6 +33,34 @@ def read_upload(request: Request) -> tuple[str, bytes]:
     if not data:
         raise UploadError("empty_file", f"the uploaded file {upload.filename!r} is empty (0 bytes)")
     return upload.filename, data
+
+
+def _is_raw_image_body(request: Request) -> bool:
+    """Whether the request's body is the image itself (``Content-Type: image/...`` or
+    ``application/octet-stream``) rather than a form."""
+    return request.mimetype.startswith("image/") or request.mimetype == RAW_BODY_TYPE
+
+
+def read_api_image(request: Request) -> bytes:
+    """The image of an ``/api/predict`` request: the form field, or the body sent as the image.
+
+    A raw body spares the client the multipart encoding and the web app its parsing (Werkzeug
+    compiles two regular expressions for every form's boundary: ~0.5 ms a request here).
+    Raises ``UploadError`` when there is nothing to use.
+    """
+    if not _is_raw_image_body(request):
+        try:
+            return read_upload(request)[1]
+        except UploadError as error:
+            if error.code != "no_file":
+                raise
+            raise UploadError("no_file", f"{error.message}, or as the request's body with "
+                              f"Content-Type image/... or {RAW_BODY_TYPE}") from None
+    data = request.get_data(cache=False)
+    if not data:
+        raise UploadError("empty_file", "the request's body is empty: send the image's bytes as the "
+                          f"body, or as the form field '{FILE_FIELD}'")
+    return data
 
 
 def preview_data_uri(image: bytes) -> str | None:

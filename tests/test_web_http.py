@@ -97,7 +97,11 @@ HOSTILE_BODIES = [
     pytest.param(multipart(IMAGE_PART, boundary="other"), FORM, 400, "no_file", id="wrong-boundary"),
     pytest.param(multipart(IMAGE_PART, closed=False), FORM, 400, "no_file", id="unterminated"),
     pytest.param(multipart((b'name="file"', IMAGE_PART[1])), FORM, 400, "no_file", id="no-filename"),
-    pytest.param(imagegen.png(16, 16), "image/png", 400, "no_file", id="raw-image-body"),
+    pytest.param(imagegen.png(16, 16), "image/png", 200, None, id="raw-image-body"),
+    pytest.param(imagegen.jpeg(), "application/octet-stream", 200, None, id="raw-octet-stream-body"),
+    pytest.param(b"", "image/jpeg", 400, "empty_file", id="empty-raw-body"),
+    pytest.param(imagegen.not_an_image(), "image/jpeg", 400, "not_an_image", id="raw-text-as-jpeg"),
+    pytest.param(imagegen.png_bomb(), "image/png", 413, "image_too_large", id="raw-png-bomb"),
     pytest.param(b'{"image": "iVBORw0KGgo="}', "application/json", 400, "no_file", id="json-body"),
     pytest.param(multipart(*[(f'name="f{i}"'.encode(), b"x") for i in range(2000)], IMAGE_PART), FORM,
                  413, "form_too_large", id="2000-form-fields"),
@@ -180,3 +184,28 @@ def test_an_upload_above_the_limit_gets_413_before_it_is_read(web_app):
     response = post_image(f"{web_app.address}/api/predict", b"\xff" * (limit + 1))
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "upload_too_large"
+
+
+def test_a_raw_body_above_the_limit_gets_413(web_app):
+    limit = 16 * 2**20
+    response = requests.post(f"{web_app.address}/api/predict", data=b"\xff" * (limit + 1),
+                             headers={"Content-Type": "image/jpeg"}, timeout=HTTP_TIMEOUT_S)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "upload_too_large"
+
+
+def test_the_image_as_the_body_gets_the_same_predictions_as_the_form_upload(web_app):
+    image = imagegen.jpeg()
+    raw = requests.post(f"{web_app.address}/api/predict", data=image,
+                        headers={"Content-Type": "image/jpeg"}, timeout=HTTP_TIMEOUT_S)
+    form = post_image(f"{web_app.address}/api/predict", image)
+    assert raw.status_code == form.status_code == 200, raw.text
+    assert raw.json()["predictions"] == form.json()["predictions"]
+
+
+def test_a_request_without_an_image_is_told_both_ways_to_send_one(web_app):
+    response = requests.post(f"{web_app.address}/api/predict", data=b'{"x": 1}',
+                             headers={"Content-Type": "application/json"}, timeout=HTTP_TIMEOUT_S)
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert "form field 'file'" in message and "Content-Type image/" in message
