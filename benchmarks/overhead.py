@@ -3,9 +3,10 @@
 Measuring each system in its own block (all bare runs, then all server runs) mixes the serving
 overhead with the drift of a shared machine between blocks: two bare runs of one benchmark here
 differed by 21 ms, more than the overhead being judged. So each round times one bare batch-1
-forward pass (in a probe process that holds its own model), one request through ``ModelClient``
-and one through the web app over HTTP, in rotating order, and the overhead is the median of the
-per-round differences. The server's own timings split each request into decoding, queueing,
+forward pass (in a probe process that holds its own model), one request through ``ModelClient``,
+one through the web app over HTTP as a multipart form (what a browser sends) and one with the image
+as the request's body, in rotating order, and the overhead is the median of the per-round
+differences. The server's own timings split each request into decoding, queueing,
 inference and the rest (the wire, JSON, the client).
 
 Run ``python -m benchmarks.overhead``; prints JSON. The probe is ``python -m benchmarks.overhead
@@ -118,6 +119,7 @@ class Round:
     bare: float
     client: float
     web: float
+    web_raw: float
     server_total: float
     server_inference: float
     server_decode: float
@@ -145,16 +147,21 @@ def measure_rounds(
             "web": lambda: _timed(lambda: session.post(
                 web_url, files={"file": ("photo.jpg", image, "image/jpeg")},
                 timeout=REQUEST_TIMEOUT_S).raise_for_status()),
+            "web_raw": lambda: _timed(lambda: session.post(
+                web_url, data=image, headers={"Content-Type": "image/jpeg"},
+                timeout=REQUEST_TIMEOUT_S).raise_for_status()),
         }
         names = list(steps)
-        for name in names[index % 3:] + names[:index % 3]:
+        turn = index % len(names)
+        for name in names[turn:] + names[:turn]:
             figures[name] = steps[name]()
             time.sleep(PAUSE_S)
         if index < 0:
             continue
-        (bare, _), (client_ms, reply), (web_ms, _) = figures["bare"], figures["client"], figures["web"]
+        (bare, _), (client_ms, reply) = figures["bare"], figures["client"]
         measured.append(Round(
-            bare=bare, client=client_ms, web=web_ms, server_total=reply.timings.total,
+            bare=bare, client=client_ms, web=figures["web"][0], web_raw=figures["web_raw"][0],
+            server_total=reply.timings.total,
             server_inference=reply.timings.inference, server_decode=reply.timings.decode,
             server_queue=reply.timings.queue,
         ))
@@ -176,8 +183,10 @@ def summarize(rounds: list[Round]) -> dict:
         "bare_ms": column(lambda r: r.bare),
         "client_ms": column(lambda r: r.client),
         "web_ms": column(lambda r: r.web),
+        "web_raw_body_ms": column(lambda r: r.web_raw),
         "client_minus_bare_ms": column(lambda r: r.client - r.bare),
         "web_minus_bare_ms": column(lambda r: r.web - r.bare),
+        "web_raw_body_minus_bare_ms": column(lambda r: r.web_raw - r.bare),
         "server_inference_minus_bare_ms": column(lambda r: r.server_inference - r.bare),
         "server_decode_ms": column(lambda r: r.server_decode),
         "server_queue_ms": column(lambda r: r.server_queue),

@@ -46,6 +46,9 @@ def ratios(results: dict) -> dict:
     if paired:
         out["paired_client_minus_bare_ms_at_1"] = paired["client_minus_bare_ms"]["median"]
         out["paired_web_waitress_minus_bare_ms_at_1"] = paired["web_minus_bare_ms"]["median"]
+        if "web_raw_body_minus_bare_ms" in paired:  # absent from runs before the raw body existed
+            out["paired_web_waitress_raw_body_minus_bare_ms_at_1"] = (
+                paired["web_raw_body_minus_bare_ms"]["median"])
     monolith = _row(results, "monolith", 1)
     if monolith and ours_1:
         out["monolith_vs_ours_at_1"] = round(monolith["median_ms"] / ours_1["median_ms"], 1)
@@ -107,7 +110,7 @@ def table(results: dict) -> str:
     paired = results.get("overhead")
     if paired:
         lines += ["", f"One request at a time, {paired['rounds']} rounds in which the bare model, "
-                  "the client and the web app (waitress) take turns:", "",
+                  "the client and the web app (waitress; a multipart form, and the image as the body) take turns:", "",
                   "| milliseconds | median | quartiles |", "| --- | ---: | ---: |"]
         lines += [f"| {name} | {figures['median']} | {figures['q1']}–{figures['q3']} |"
                   for name, figures in paired.items() if isinstance(figures, dict)]

@@ -13,7 +13,7 @@ from model_server.client import ModelClient
 
 
 def _round(bare: float, client: float, web: float = 0.0) -> Round:
-    return Round(bare=bare, client=client, web=web, server_total=client - 1.0,
+    return Round(bare=bare, client=client, web=web, web_raw=web - 2.0, server_total=client - 1.0,
                  server_inference=bare, server_decode=2.0, server_queue=0.1)
 
 
@@ -36,6 +36,7 @@ def test_the_report_states_the_paired_overhead_next_to_the_block_figures() -> No
     results["ratios"] = ratios(results)
     assert results["ratios"]["paired_client_minus_bare_ms_at_1"] == 4.0
     assert results["ratios"]["paired_web_waitress_minus_bare_ms_at_1"] == 10.0
+    assert results["ratios"]["paired_web_waitress_raw_body_minus_bare_ms_at_1"] == 8.0
     assert "| client_minus_bare_ms | 4.0 |" in table(results)
 
 
@@ -56,4 +57,5 @@ def test_rounds_time_the_same_images_through_the_client_and_the_web_app(model_se
     assert len(rounds) == 4
     for measured in rounds:
         assert measured.client > measured.server_total > measured.server_inference > 0
-        assert measured.web > 0 and measured.bare > 0 and measured.server_decode > 0
+        assert measured.web > 0 and measured.web_raw > 0
+        assert measured.bare > 0 and measured.server_decode > 0
