@@ -10,6 +10,7 @@ without the model.
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -62,6 +63,12 @@ def open_rgb(
     except RequestError:
         raise
     except UnidentifiedImageError:
+        kind = _format_by_signature(data)
+        if kind is not None:
+            raise RequestError(
+                f"the file starts like a {kind} image but cannot be read: it is truncated or corrupt",
+                ErrorCode.UNREADABLE_IMAGE,
+            ) from None
         raise RequestError(
             "the file is not an image Pillow can read (try JPEG, PNG, GIF, WebP, BMP or TIFF)",
             ErrorCode.NOT_AN_IMAGE,
@@ -70,6 +77,23 @@ def open_rgb(
         raise RequestError(
             f"the image data is truncated or corrupt: {error}", ErrorCode.UNREADABLE_IMAGE
         ) from None
+
+
+def _format_by_signature(data: bytes) -> str | None:
+    """The format whose signature the file starts with, by Pillow's own checks, or ``None``.
+
+    Pillow cannot open a TIFF whose directory (written at the end by libtiff) was cut off, and
+    then says only that it found no format: this tells such a file from one that is no image.
+    """
+    Image.init()
+    prefix = data[:16]
+    for kind, (_, accept) in Image.OPEN.items():
+        try:
+            if accept is not None and accept(prefix):
+                return kind
+        except (SyntaxError, IndexError, TypeError, struct.error):  # a prefix too short to tell
+            continue
+    return None
 
 
 def _check_pixel_count(image: Image.Image, max_pixels: int) -> None:

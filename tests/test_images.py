@@ -116,6 +116,14 @@ BAD_IMAGES = [
                  id="truncated-webp"),
     pytest.param(imagegen.truncated(imagegen.tiff()), ErrorCode.UNREADABLE_IMAGE, "truncated",
                  id="truncated-tiff"),
+    # libtiff writes the directory after the pixels: cut off, Pillow finds no format at all.
+    pytest.param(imagegen.truncated(imagegen.tiff(compression="tiff_lzw")), ErrorCode.UNREADABLE_IMAGE,
+                 "starts like a TIFF image", id="truncated-lzw-tiff"),
+    pytest.param(imagegen.truncated(imagegen.tiff(compression="tiff_adobe_deflate")),
+                 ErrorCode.UNREADABLE_IMAGE, "starts like a TIFF image", id="truncated-deflate-tiff"),
+    pytest.param(imagegen.png()[:8], ErrorCode.UNREADABLE_IMAGE, "starts like a PNG image",
+                 id="png-signature-only"),
+    pytest.param(b"II", ErrorCode.NOT_AN_IMAGE, "not an image", id="two-bytes"),
 ]
 
 
