@@ -32,6 +32,8 @@ import requests
 from lab.processes import REPO_ROOT, start_model_server, start_web_app
 from model_server.client import ModelClient
 
+from .systems import REQUEST_TIMEOUT_S
+from .turns import in_turn
 from .workload import photo_jpegs
 
 ROUNDS = 60
@@ -42,7 +44,6 @@ PAUSE_S = 0.03
 #: Seconds the probe may take to load its model, and then one forward pass.
 PROBE_START_TIMEOUT_S = 180.0
 PROBE_CALL_TIMEOUT_S = 30.0
-REQUEST_TIMEOUT_S = 60.0
 SERVER_SETTINGS = ("--max-batch", "8")
 
 
@@ -151,9 +152,7 @@ def measure_rounds(
                 web_url, data=image, headers={"Content-Type": "image/jpeg"},
                 timeout=REQUEST_TIMEOUT_S).raise_for_status()),
         }
-        names = list(steps)
-        turn = index % len(names)
-        for name in names[turn:] + names[:turn]:
+        for name in in_turn(list(steps), index):
             figures[name] = steps[name]()
             time.sleep(PAUSE_S)
         if index < 0:

@@ -22,6 +22,7 @@ from model_server.images import decode_image
 from model_server.model import ResNet50Classifier
 from model_server.openvino_model import OpenVINOClassifier
 
+from .turns import in_turn
 from .workload import photo_jpegs
 
 BATCH_SIZES = (1, 8)
@@ -39,9 +40,7 @@ def measure(rounds: int = ROUNDS, batch_sizes: Sequence[int] = BATCH_SIZES) -> d
         for classifier in classifiers.values():
             classifier.infer(batch)
         for index in range(rounds):
-            # Alternate which goes first, so neither always follows the other.
-            order = list(classifiers.items()) if index % 2 == 0 else list(classifiers.items())[::-1]
-            for name, classifier in order:
+            for name, classifier in in_turn(list(classifiers.items()), index):
                 began = time.perf_counter()
                 classifier.infer(batch)
                 samples[name].append(time.perf_counter() - began)

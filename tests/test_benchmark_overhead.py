@@ -7,6 +7,7 @@ import pytest
 
 from benchmarks.overhead import BareModelProbe, Round, measure_rounds, summarize
 from benchmarks.report import ratios, table
+from benchmarks.turns import in_turn
 from benchmarks.workload import photo_jpegs
 from lab.processes import start_web_app
 from model_server.client import ModelClient
@@ -15,6 +16,12 @@ from model_server.client import ModelClient
 def _round(bare: float, client: float, web: float = 0.0) -> Round:
     return Round(bare=bare, client=client, web=web, web_raw=web - 2.0, server_total=client - 1.0,
                  server_inference=bare, server_decode=2.0, server_queue=0.1)
+
+
+def test_each_system_goes_first_once_every_len_rounds_keeping_their_order() -> None:
+    orders = [in_turn(["bare", "client", "web", "web_raw"], index) for index in range(8)]
+    assert [order[0] for order in orders] == ["bare", "client", "web", "web_raw"] * 2
+    assert orders[1] == ["client", "web", "web_raw", "bare"]
 
 
 def test_the_overhead_is_the_median_of_differences_within_rounds_not_of_medians() -> None:
