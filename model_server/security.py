@@ -28,6 +28,7 @@ from .keys import (
     CLIENT_SECRET_KEY_VARIABLE,
     SERVER_PUBLIC_KEY_VARIABLE,
     KeyFileError,
+    PUBLIC_SUFFIX,
     KeyPair,
     load_authorized_keys,
     load_public_key,
@@ -85,6 +86,9 @@ class ServerKeys:
     own: KeyPair
     authorized_clients: frozenset[bytes]
     authorized_workers: frozenset[bytes]
+    #: Where the authorized keys were read from, to read them again when they change.
+    clients_directory: str | None = None
+    workers_directory: str | None = None
 
 
 def server_keys(settings: ServerSettings) -> ServerKeys | None:
@@ -103,6 +107,7 @@ def server_keys(settings: ServerSettings) -> ServerKeys | None:
         KeyPair.load(settings.secret_key),
         load_authorized_keys(settings.authorized_clients),
         load_authorized_keys(settings.authorized_workers) if settings.authorized_workers else frozenset(),
+        settings.authorized_clients, settings.authorized_workers or None,
     )
 
 
@@ -151,14 +156,48 @@ def check_exposure(settings: ServerSettings) -> list[str]:
 
 
 class _AuthorizedKeys:
-    """A ZAP credentials provider: accepts the keys of one role, logs the first refusal of a key."""
+    """A ZAP credentials provider: accepts the keys of one role, logs the first refusal of a key.
 
-    def __init__(self, role: str, keys: frozenset[bytes]):
+    With ``directory``, the keys are read again whenever its ``*.key`` files change (checked at
+    each new connection), so adding or deleting a key takes effect without a restart. It fails
+    closed: a directory that is gone, unreadable or empty authorizes nobody until it is mended.
+    """
+
+    def __init__(self, role: str, keys: frozenset[bytes], directory: str | Path | None = None):
         self._role = role
         self._keys = keys
+        self._directory = Path(directory) if directory else None
+        self._seen = self._fingerprint()
         self._refused: set[bytes] = set()
 
+    def _fingerprint(self) -> tuple[tuple[str, int, int], ...] | str:
+        """The names, times and sizes of the key files; a string says why there are none."""
+        if self._directory is None:
+            return "no directory"
+        try:
+            return tuple(sorted((path.name, path.stat().st_mtime_ns, path.stat().st_size)
+                                for path in self._directory.glob(f"*{PUBLIC_SUFFIX}")))
+        except OSError as error:
+            return str(error)
+
+    def _reload_if_changed(self) -> None:
+        fingerprint = self._fingerprint()
+        if self._directory is None or fingerprint == self._seen:
+            return
+        self._seen = fingerprint
+        try:
+            keys = load_authorized_keys(self._directory)
+        except (KeyFileError, OSError, ValueError) as error:
+            log.error("no %s is authorized any more, until this is mended: %s", self._role, error)
+            keys = frozenset()
+        else:
+            log.info("authorized %s keys read again from %s: %d now (%d added, %d removed)",
+                     self._role, self._directory, len(keys), len(keys - self._keys),
+                     len(self._keys - keys))
+        self._keys, self._refused = keys, set()
+
     def callback(self, domain: str, key: bytes) -> bool:
+        self._reload_if_changed()
         if key in self._keys:
             return True
         level = logging.DEBUG if key in self._refused else logging.WARNING
@@ -172,8 +211,10 @@ def start_authenticator(context: zmq.Context, keys: ServerKeys) -> ThreadAuthent
     """Check every CURVE connection in ``context`` against the authorized keys of its role."""
     authenticator = ThreadAuthenticator(context, log=logging.getLogger("model_server.zap"))
     authenticator.start()
-    authenticator.configure_curve_callback(CLIENTS_DOMAIN, _AuthorizedKeys("client", keys.authorized_clients))
-    authenticator.configure_curve_callback(WORKERS_DOMAIN, _AuthorizedKeys("worker", keys.authorized_workers))
+    authenticator.configure_curve_callback(CLIENTS_DOMAIN, _AuthorizedKeys(
+        "client", keys.authorized_clients, keys.clients_directory))
+    authenticator.configure_curve_callback(WORKERS_DOMAIN, _AuthorizedKeys(
+        "worker", keys.authorized_workers, keys.workers_directory))
     return authenticator
 
 
@@ -259,7 +300,7 @@ class HandshakeWatch:
         where = f"the model server at {self._address}"
         if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
             return (f"{where} refused our key: add our public key to its authorized keys"
-                    " (and restart it)")
+                    " (read again at the next connection, no restart needed)")
         if self._keys is None:
             return (f"{where} requires CURVE keys: give this client its secret key file and the"
                     f" server's public key ({CLIENT_SECRET_KEY_VARIABLE}, {SERVER_PUBLIC_KEY_VARIABLE})")

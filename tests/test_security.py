@@ -216,6 +216,24 @@ def test_a_client_with_an_unknown_key_is_refused_and_the_server_logs_it(secured_
                  + unknown.own.public.decode())
 
 
+def test_authorized_keys_added_or_deleted_count_from_the_next_connection_without_a_restart(
+    tmp_path, stranger
+):
+    own = keygen(tmp_path / "keys")
+    ours = ClientKeys.load(own.client_secret(), own.server_public)
+    theirs = ClientKeys.load(stranger.client_secret(), own.server_public)
+    with start_model_server(weights="random", workers=1, keys=own, name="rekeyed-model-server") as server:
+        with _patient_client(server.address, theirs) as client, pytest.raises(ModelServerRefused):
+            client.ping()
+        (own.clients / "stranger.key").write_bytes((stranger.clients / "client.key").read_bytes())
+        with _patient_client(server.address, theirs) as client:
+            assert client.ping().model == "resnet50", "a key added is accepted"
+        (own.clients / "client.key").unlink()
+        with _patient_client(server.address, ours) as client, pytest.raises(ModelServerRefused):
+            client.ping()
+        wait_for_log(server, "authorized client keys read again")
+
+
 def test_a_worker_key_cannot_be_used_to_send_requests(secured_server, keys):
     """Clients and workers are authorized separately: a worker's key is not a client's."""
     worker_as_client = ClientKeys.load(keys.worker_secret(), keys.server_public)
