@@ -7,6 +7,8 @@ relays work to the pool and replies back, and sends a heartbeat every interval. 
 is silent for ``heartbeat_liveness`` intervals, it is presumed dead: the link closes its socket,
 waits (doubling the wait up to ``RECONNECT_MAX_S``) and connects a fresh one, so a restarted
 broker gets its workers back. On stop it says DISCONNECT, finishes what it holds, then leaves.
+Every interval, also while reconnecting, it calls ``still_alive`` (a supervising parent process
+takes silence for a hung worker, see ``worker_supervisor``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class BrokerLink:
     def __init__(
         self, broker_address: str, settings: ServerSettings, context: zmq.Context,
         hello: Callable[[], WorkerHello], keys: ClientKeys | None = None,
+        still_alive: Callable[[], None] = lambda: None,
     ):
         self.broker_address = broker_address
         self._interval_s = settings.heartbeat_interval_s
@@ -54,6 +57,7 @@ class BrokerLink:
         self._context = context
         self._hello = hello
         self._keys = keys
+        self._still_alive = still_alive
         self._pool = context.socket(zmq.DEALER)
         self._pool.linger = LINGER_MS
         self._pool.bind(POOL_ENDPOINT)
@@ -79,6 +83,7 @@ class BrokerLink:
 
     def run(self, stop: threading.Event) -> None:
         """Serve the broker until ``stop`` is set, then leave politely and close the sockets."""
+        self._still_alive()
         self._connect()
         backoff_s = self._interval_s
         now = time.monotonic()
@@ -92,12 +97,13 @@ class BrokerLink:
                     broker_expires, backoff_s = now + self._broker_timeout_s, self._interval_s
                 if now >= next_heartbeat:
                     self._send([WORKER_HEARTBEAT, encode_worker_hello(self._hello())])
+                    self._still_alive()
                     next_heartbeat = now + self._interval_s
                 if now > broker_expires:
                     log.warning("no heartbeat from the broker at %s for %g s; reconnecting in %g s",
                                 self.broker_address, self._broker_timeout_s, backoff_s)
                     self._broker.close(linger=0)
-                    if stop.wait(backoff_s):
+                    if self._wait(stop, backoff_s):
                         return
                     backoff_s = min(2 * backoff_s, RECONNECT_MAX_S)
                     self._connect()
@@ -107,6 +113,15 @@ class BrokerLink:
             if self._broker is not None:
                 self._broker.close()
             self._pool.close()
+
+    def _wait(self, stop: threading.Event, seconds: float) -> bool:
+        """``stop.wait(seconds)``, saying ``still_alive`` every interval meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if stop.wait(min(left, self._interval_s)):
+                return True
+            self._still_alive()
+        return stop.is_set()
 
     def _relay(self, broker: zmq.Socket) -> bool:
         """Pass on what arrives within one poll interval; returns whether the broker spoke."""
@@ -139,5 +154,6 @@ class BrokerLink:
             self._relay(self._broker)
             if time.monotonic() >= next_heartbeat:
                 self._send([WORKER_HEARTBEAT, encode_worker_hello(self._hello())])
+                self._still_alive()
                 next_heartbeat = time.monotonic() + self._interval_s
         log.info("left the broker at %s", self.broker_address)
