@@ -89,7 +89,7 @@ class WorkerSupervisor:
                 return 0
             failed_starts = 0 if child.was_alive else failed_starts + 1
             if not child.was_alive:
-                ending += f" before it was ready ({failed_starts} of {START_ATTEMPTS} attempts)"
+                ending += f" (attempt {failed_starts} of {START_ATTEMPTS} to start)"
             if failed_starts >= START_ATTEMPTS:
                 log.error("worker pid %d %s; giving up", child.pid, ending)
                 return 1
@@ -107,7 +107,7 @@ class WorkerSupervisor:
             child.read_beats(POLL_S)
             code = child.process.poll()
             if code is not None:
-                return _describe_exit(code)
+                return _describe_exit(code) + ("" if child.was_alive else " before it was ready")
             limit_s = self._silence_limit_s if child.was_alive else START_GRACE_S
             silent_s = child.silent_s()
             if silent_s > limit_s:
