@@ -142,6 +142,15 @@ class ServerProcess:
                 process.wait()
         return process.returncode
 
+    def wait(self, timeout: float) -> int | None:
+        """Wait until the process exits by itself (``None`` if it is still running); its exit code."""
+        if self._process is None:
+            return None
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
@@ -273,30 +282,49 @@ def start_broker(
 def start_remote_worker(
     broker: ServerProcess, weights: str = "random", workers: int = 2,
     extra_args: tuple[str, ...] = (), name: str = "remote-worker", timeout: float = START_TIMEOUT_S,
-    keys: KeyDirectory | None = None, key_name: str = "worker",
+    keys: KeyDirectory | None = None, key_name: str = "worker", supervise: bool = False,
 ) -> ServerProcess:
     """``python -m model_server worker`` joined to ``broker``; ready once the broker lists it.
 
     The broker's stats name each remote worker process (``host:pid``); a worker says READY only
     once its model is loaded. With ``keys`` the worker uses the key pair named ``key_name``.
+    With ``supervise`` the process started is the supervisor (``--supervise``), ready once the
+    broker lists one of its children (``remote_worker_pids`` finds them).
     """
     key_args = [] if keys is None else [
         "--secret-key", str(keys.worker_secret(key_name)), "--server-public-key", str(keys.server_public)]
     argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
-            "--weights", weights, "--workers", str(workers), *key_args, *extra_args]
+            "--weights", weights, "--workers", str(workers), *key_args,
+            *(["--supervise"] if supervise else []), *extra_args]
     server: ServerProcess
 
     def joined_the_broker() -> bool:
-        with ModelClient(broker.address, timeout=1.0, retries=0, connect_timeout=0.2,
-                         keys=broker.client_keys) as client:
-            try:
-                workers = client.stats().workers
-            except ServerError:
-                return False
-        return any(w.kind == "remote" and w.name.rsplit(":", 1)[-1] == str(server.pid) for w in workers)
+        try:
+            pids = remote_worker_pids(broker)
+        except ServerError:
+            return False
+        return any(pid == server.pid or parent_pid(pid) == server.pid for pid in pids)
 
     server = ServerProcess(name, argv, broker.backend_address, joined_the_broker)
     return server.start(timeout)
+
+
+def remote_worker_pids(broker: ServerProcess) -> list[int]:
+    """The process ids of the remote workers ``broker`` lists (from their names, ``host:pid``)."""
+    with ModelClient(broker.address, timeout=1.0, retries=0, connect_timeout=0.2,
+                     keys=broker.client_keys) as client:
+        workers = client.stats().workers
+    return [int(w.name.rsplit(":", 1)[-1]) for w in workers if w.kind == "remote"]
+
+
+def parent_pid(pid: int) -> int | None:
+    """The parent of a running process on Linux; ``None`` if it has exited (or not on Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    state, parent = stat.rsplit(")", 1)[1].split()[:2]
+    return None if state in ("Z", "X") else int(parent)
 
 
 def start_wsgi_app(

@@ -1,7 +1,8 @@
 """``python -m model_server``: load ResNet50 once and answer requests over ZeroMQ until stopped.
 
 ``python -m model_server worker --connect tcp://HOST:PORT`` runs only workers, joining a model
-server whose backend listens on TCP (``--backend-address``), for example from a GPU machine.
+server whose backend listens on TCP (``--backend-address``), for example from a GPU machine;
+with ``--supervise`` a light parent process starts a new one when it dies or hangs.
 ``python -m model_server keygen DIR`` writes the CURVE keys that let it listen beyond loopback.
 """
 
@@ -19,6 +20,13 @@ from .keys import KeyFileError
 from .protocol import PRECISIONS, RUNTIMES
 from .security import InsecureAddress, check_exposure, worker_keys
 from .settings import ENV_PREFIX, ServerSettings
+from .worker_supervisor import (
+    START_ATTEMPTS,
+    SUPERVISE_FLAG,
+    AlivePipe,
+    WorkerSupervisor,
+    is_supervised_child,
+)
 
 log = logging.getLogger("model_server")
 
@@ -131,6 +139,11 @@ def parse_worker_settings(argv: list[str]) -> tuple[str, ServerSettings]:
                         help="this worker's CURVE secret key (workers/NAME.key_secret from 'keygen')")
     parser.add_argument("--server-public-key", default=defaults.server_public_key, metavar="FILE",
                         help="the model server's public key (server.key from 'keygen')")
+    parser.add_argument(SUPERVISE_FLAG, action="store_true", default=defaults.supervise,
+                        help="run the worker as the child of a light process (no TensorFlow) that "
+                        "starts a new one when it exits with an error or a signal, or is silent "
+                        "for --heartbeat-interval-s x --heartbeat-liveness (hung); it gives up "
+                        f"after {START_ATTEMPTS} failures in a row before the worker was ready")
     _add_worker_arguments(parser, defaults)
     args = parser.parse_args(argv)
     _check(parser, args, least_workers=1)
@@ -194,6 +207,9 @@ def run_worker(argv: list[str]) -> int:
         return 2
     _configure_logging(settings)
     stop = _stop_on_signals()
+    if settings.supervise and not is_supervised_child():
+        return WorkerSupervisor(argv, settings).run(stop)
+    alive = AlivePipe.from_environment(on_orphaned=stop.set)
 
     import zmq
 
@@ -212,7 +228,8 @@ def run_worker(argv: list[str]) -> int:
     context = zmq.Context.instance()
     pool = WorkerPool(classifier, settings, POOL_ENDPOINT, context)
     link = BrokerLink(connect, settings, context,
-                      lambda: WorkerHello(WORKER_NAME, settings.workers, pool.batch_sizes), keys)
+                      lambda: WorkerHello(WORKER_NAME, settings.workers, pool.batch_sizes), keys,
+                      still_alive=alive.beat if alive else lambda: None)
     pool.start()
     log.info("%d worker(s) ready for %s: %s on %s %s, weights %s, started in %.1f s",
              settings.workers, connect, classifier.model_name, classifier.runtime,

@@ -7,6 +7,12 @@ relays work to the pool and replies back, and sends a heartbeat every interval. 
 is silent for ``heartbeat_liveness`` intervals, it is presumed dead: the link closes its socket,
 waits (doubling the wait up to ``RECONNECT_MAX_S``) and connects a fresh one, so a restarted
 broker gets its workers back. On stop it says DISCONNECT, finishes what it holds, then leaves.
+Every interval, also while reconnecting, it calls ``still_alive`` (a supervising parent process
+takes silence for a hung worker, see ``worker_supervisor``).
+
+A broker that refuses the worker's CURVE key (or requires keys it has none of) logs the refusal;
+the link logs it too, once, as an ERROR, and goes on trying: the fix is on the broker's side
+(authorize the key, restart the broker), after which the worker joins by itself.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from .protocol import (
     WorkerHello,
     encode_worker_hello,
 )
-from .security import ClientKeys, secure_client_socket
+from .security import ClientKeys, HandshakeWatch, secure_client_socket
 from .settings import ServerSettings
 
 log = logging.getLogger("model_server.remote_worker")
@@ -38,6 +44,9 @@ POOL_ENDPOINT = "inproc://remote-worker-pool"
 RECONNECT_MAX_S = 32.0
 #: How long the sockets may keep sending their last messages when the worker stops.
 LINGER_MS = 1000
+#: How a worker is given its keys, for the message when a broker requires keys it has none of.
+WORKER_KEYS_HINT = ("give this worker --secret-key and --server-public-key (made by"
+                    " 'python -m model_server keygen')")
 
 
 class BrokerLink:
@@ -46,6 +55,7 @@ class BrokerLink:
     def __init__(
         self, broker_address: str, settings: ServerSettings, context: zmq.Context,
         hello: Callable[[], WorkerHello], keys: ClientKeys | None = None,
+        still_alive: Callable[[], None] = lambda: None,
     ):
         self.broker_address = broker_address
         self._interval_s = settings.heartbeat_interval_s
@@ -54,10 +64,14 @@ class BrokerLink:
         self._context = context
         self._hello = hello
         self._keys = keys
+        self._still_alive = still_alive
         self._pool = context.socket(zmq.DEALER)
         self._pool.linger = LINGER_MS
         self._pool.bind(POOL_ENDPOINT)
         self._broker: zmq.Socket | None = None
+        self._handshake: HandshakeWatch | None = None
+        #: The handshake failure last logged, so that a refusal is logged once, not per retry.
+        self._refusal: str | None = None
         #: Requests handed to the worker threads and not answered yet.
         self._held = 0
 
@@ -65,8 +79,25 @@ class BrokerLink:
         self._broker = self._context.socket(zmq.DEALER)
         self._broker.linger = LINGER_MS
         secure_client_socket(self._broker, self._keys)
+        self._handshake = HandshakeWatch(self._broker, self.broker_address, self._keys, WORKER_KEYS_HINT)
         self._broker.connect(self.broker_address)
         self._send([WORKER_READY, encode_worker_hello(self._hello())])
+
+    def _disconnect(self, linger_ms: int | None = None) -> None:
+        if self._broker is not None:
+            self._broker.close(linger=linger_ms)
+            self._broker = None
+        if self._handshake is not None:
+            self._handshake.close()
+            self._handshake = None
+
+    def _report_refusal(self) -> None:
+        """Log, once, that the broker turned us away: otherwise only the broker would say so."""
+        assert self._handshake is not None
+        failure = self._handshake.check()
+        if failure is not None and failure != self._refusal:
+            log.error("%s; retrying meanwhile", failure)
+            self._refusal = failure
 
     def _send(self, frames: list[bytes]) -> None:
         """To the broker, never blocking: what cannot be sent now the broker gets again otherwise
@@ -79,6 +110,7 @@ class BrokerLink:
 
     def run(self, stop: threading.Event) -> None:
         """Serve the broker until ``stop`` is set, then leave politely and close the sockets."""
+        self._still_alive()
         self._connect()
         backoff_s = self._interval_s
         now = time.monotonic()
@@ -90,23 +122,34 @@ class BrokerLink:
                 now = time.monotonic()
                 if heard:
                     broker_expires, backoff_s = now + self._broker_timeout_s, self._interval_s
+                    self._refusal = None
                 if now >= next_heartbeat:
                     self._send([WORKER_HEARTBEAT, encode_worker_hello(self._hello())])
+                    self._still_alive()
+                    self._report_refusal()
                     next_heartbeat = now + self._interval_s
                 if now > broker_expires:
                     log.warning("no heartbeat from the broker at %s for %g s; reconnecting in %g s",
                                 self.broker_address, self._broker_timeout_s, backoff_s)
-                    self._broker.close(linger=0)
-                    if stop.wait(backoff_s):
+                    self._disconnect(linger_ms=0)
+                    if self._wait(stop, backoff_s):
                         return
                     backoff_s = min(2 * backoff_s, RECONNECT_MAX_S)
                     self._connect()
                     broker_expires = time.monotonic() + self._broker_timeout_s
             self._leave()
         finally:
-            if self._broker is not None:
-                self._broker.close()
+            self._disconnect()
             self._pool.close()
+
+    def _wait(self, stop: threading.Event, seconds: float) -> bool:
+        """``stop.wait(seconds)``, saying ``still_alive`` every interval meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if stop.wait(min(left, self._interval_s)):
+                return True
+            self._still_alive()
+        return stop.is_set()
 
     def _relay(self, broker: zmq.Socket) -> bool:
         """Pass on what arrives within one poll interval; returns whether the broker spoke."""
@@ -139,5 +182,6 @@ class BrokerLink:
             self._relay(self._broker)
             if time.monotonic() >= next_heartbeat:
                 self._send([WORKER_HEARTBEAT, encode_worker_hello(self._hello())])
+                self._still_alive()
                 next_heartbeat = time.monotonic() + self._interval_s
         log.info("left the broker at %s", self.broker_address)

@@ -266,14 +266,19 @@ class HandshakeWatch:
     """
 
     NO_DETAIL_FAILURES = 2
+    #: How a client is given its keys, for the message when it has none.
+    CLIENT_KEYS_HINT = (f"give this client its secret key file and the server's public key "
+                        f"({CLIENT_SECRET_KEY_VARIABLE}, {SERVER_PUBLIC_KEY_VARIABLE})")
 
-    def __init__(self, socket: zmq.Socket, address: str, keys: ClientKeys | None):
+    def __init__(self, socket: zmq.Socket, address: str, keys: ClientKeys | None,
+                 keys_hint: str = CLIENT_KEYS_HINT):
         # A fresh name: libzmq frees a closed socket's monitor endpoint later, asynchronously.
         self._monitor = socket.get_monitor_socket(
             HANDSHAKE_EVENTS, f"inproc://handshake-watch-{uuid.uuid4().hex}"
         )
         self._address = address
         self._keys = keys
+        self._keys_hint = keys_hint
         self._no_detail_failures = 0
         self.failure: str | None = None
 
@@ -302,8 +307,7 @@ class HandshakeWatch:
             return (f"{where} refused our key: add our public key to its authorized keys"
                     " (read again at the next connection, no restart needed)")
         if self._keys is None:
-            return (f"{where} requires CURVE keys: give this client its secret key file and the"
-                    f" server's public key ({CLIENT_SECRET_KEY_VARIABLE}, {SERVER_PUBLIC_KEY_VARIABLE})")
+            return f"{where} requires CURVE keys: {self._keys_hint}"
         return (f"the security handshake with {where} failed: it does not use CURVE, or the server"
                 " public key we were given is not its key")
 

@@ -67,6 +67,9 @@ class ServerSettings:
     authorized_workers: str = ""
     #: Remote worker: the model server's public key file (``server.key``).
     server_public_key: str = ""
+    #: Remote worker: run under a light parent process that starts a new worker process when
+    #: this one dies or hangs (see ``worker_supervisor``).
+    supervise: bool = False
     #: Listen on a non-loopback address without CURVE keys (refused otherwise).
     insecure_public: bool = False
 

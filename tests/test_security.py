@@ -294,7 +294,22 @@ def test_only_an_authorized_worker_receives_work(keys, stranger, intruder_key):
             wait_for_log(broker, "refused a worker whose public key is not authorized")
             with ModelClient(broker.address, timeout=60, retries=0, keys=broker.client_keys) as client:
                 answered_by = [client.predict(imagegen.jpeg(seed=i)).worker for i in range(8)]
+            # The worker says so itself, once, however often it tries again.
+            wait_for_log(intruder, f"remote_worker ERROR the model server at {broker.backend_address}"
+                         " refused our key")
+            wait_for_log(intruder, "reconnecting")  # with a fresh socket, refused again
+            assert intruder.log_tail(1000).count("refused our key") == 1
     assert {worker.rsplit(":", 1)[1] for worker in answered_by} == {str(allowed.pid)}
+
+
+def test_a_worker_without_keys_says_that_the_broker_requires_them(keys):
+    with start_broker(keys=keys, name="secured-broker") as broker:
+        argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
+                "--weights", "random", "--workers", "1"]
+        worker = ServerProcess("keyless-worker", argv, broker.backend_address, lambda: True)
+        with worker.start():
+            wait_for_log(worker, f"remote_worker ERROR the model server at {broker.backend_address}"
+                         " requires CURVE keys: give this worker --secret-key and --server-public-key")
 
 
 # --- nothing from the wire is unpickled or evaluated ------------------------------------------
