@@ -181,6 +181,7 @@ Each client gets its own {SECRET_SUFFIX} file and the server's public key, e.g. 
 Each worker machine gets its own {SECRET_SUFFIX} file and the server's public key:
   python -m model_server worker --connect tcp://SERVER:5577 \\
       --secret-key {worker} --server-public-key {keys.server_public}
-The server accepts the public {PUBLIC_SUFFIX} files in {CLIENTS_DIR}/ and {WORKERS_DIR}/, read when it
-starts: delete one there and restart the server to lock that client or worker out.""")
+The server accepts the public {PUBLIC_SUFFIX} files in {CLIENTS_DIR}/ and {WORKERS_DIR}/, read again
+whenever they change: add one there to let a client or worker in, delete one to lock it out
+(from its next connection; restart the server to cut open connections at once).""")
     return 0

@@ -12,7 +12,7 @@ takes silence for a hung worker, see ``worker_supervisor``).
 
 A broker that refuses the worker's CURVE key (or requires keys it has none of) logs the refusal;
 the link logs it too, once, as an ERROR, and goes on trying: the fix is on the broker's side
-(authorize the key, restart the broker), after which the worker joins by itself.
+(authorize the key: the broker reads its keys again), after which the worker joins by itself.
 """
 
 from __future__ import annotations

@@ -302,6 +302,22 @@ def test_only_an_authorized_worker_receives_work(keys, stranger, intruder_key):
     assert {worker.rsplit(":", 1)[1] for worker in answered_by} == {str(allowed.pid)}
 
 
+def test_a_refused_worker_joins_once_its_key_is_authorized_neither_restarted(tmp_path, stranger):
+    own = keygen(tmp_path / "keys")
+    with start_broker(keys=own, name="rekeyed-broker") as broker:
+        argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
+                "--weights", "random", "--workers", "1", "--heartbeat-interval-s", "0.5",
+                "--secret-key", str(stranger.worker_secret()), "--server-public-key", str(own.server_public)]
+        worker = ServerProcess("late-authorized-worker", argv, broker.backend_address,
+                               lambda: "worker(s) ready for" in worker.log_tail())
+        with worker.start():
+            wait_for_log(worker, "refused our key")
+            (own.workers / "stranger.key").write_bytes((stranger.workers / "worker.key").read_bytes())
+            wait_for_log(broker, f"remote worker {socket.gethostname()}:{worker.pid} joined")
+            with ModelClient(broker.address, timeout=60, retries=0, keys=broker.client_keys) as client:
+                assert client.predict(imagegen.jpeg()).worker.endswith(f":{worker.pid}")
+
+
 def test_a_worker_without_keys_says_that_the_broker_requires_them(keys):
     with start_broker(keys=keys, name="secured-broker") as broker:
         argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
