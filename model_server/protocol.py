@@ -59,6 +59,9 @@ class ErrorCode(str, Enum):
     NOT_AN_IMAGE = "not_an_image"
     UNREADABLE_IMAGE = "unreadable_image"
     IMAGE_TOO_LARGE = "image_too_large"
+    #: Decoding the image took longer than the server's hang timeout and was given up. The image
+    #: is the likely cause: sent again, it would hang again.
+    DECODE_TIMEOUT = "decode_timeout"
     INTERNAL = "internal"
     BUSY = "busy"
     #: The request's deadline passed before it was answered; its client has stopped waiting.

@@ -25,6 +25,7 @@ import zmq
 
 from .batching import Batcher
 from .broker import Broker
+from .decoder_threads import DecoderThreads
 from .images import decode_image
 from .pipeline import Classifier, milliseconds
 from .protocol import (
@@ -75,12 +76,17 @@ class ServerStartError(RuntimeError):
 
 
 class RequestHandler:
-    """Turns one request frame into one reply frame. Never raises: every failure is a reply."""
+    """Turns one request frame into one reply frame. Never raises: every failure is a reply.
+
+    Each calling thread decodes its images on a decoder thread of its own, so that a decode that
+    hangs is given up after ``hang_timeout_s`` (see ``decoder_threads``).
+    """
 
     def __init__(self, classifier: Classifier, settings: ServerSettings, batcher: Batcher):
         self._classifier = classifier
         self._settings = settings
         self._batcher = batcher
+        self.decoders = DecoderThreads(settings.hang_timeout_s)
 
     def __call__(self, body: list[bytes], deadline: float | None = None) -> bytes:
         """Answer a request of one JSON frame, or a JSON header and a raw image frame.
@@ -118,7 +124,7 @@ class RequestHandler:
     def _predict(self, request: PredictRequest, started: float, deadline: float | None) -> PredictReply:
         self._batcher.decoding_started()
         try:
-            pixels = decode_image(request.image, max_pixels=self._settings.max_pixels)
+            pixels = self.decoders.run(decode_image, request.image, max_pixels=self._settings.max_pixels)
         except BaseException:
             self._batcher.decoding_failed()
             raise
