@@ -289,7 +289,7 @@ def test_a_decode_that_hangs_is_answered_and_the_worker_keeps_serving(context, h
     """Two worker threads: the broker hands them requests round robin, so while one is stuck in
     a decode, some of the others are queued to it. The stuck decode is answered decode_timeout
     after --hang-timeout-s; every other request, then and afterwards, gets its predictions; and
-    the server stops at once although the abandoned decoder thread is still stuck."""
+    the server stops at once although the abandoned worker thread is still stuck."""
     with in_process_server(ColourClassifier(), workers=2, hang_timeout_s=1.0) as address:
         socket = dealer(context, address)
         sent = time.monotonic()
@@ -317,7 +317,7 @@ def test_a_decode_that_hangs_is_answered_and_the_worker_keeps_serving(context, h
     assert stats.errors == {"decode_timeout": 1}
     assert stopped_in_s < 3.0
     stuck = [thread for thread in threading.enumerate()
-             if thread.name.startswith("decoder-") and thread.is_alive()]
+             if thread.name.startswith("worker-") and thread.is_alive()]
     assert stuck and all(thread.daemon for thread in stuck), "a stuck decoder would block exit"
     assert any(record.levelname == "ERROR" and "abandoned" in record.getMessage()
                for record in caplog.records)
