@@ -172,7 +172,8 @@ class _WorkerSlot:
     """One worker's socket and the thread serving it now.
 
     A thread holds ``lock`` whenever it uses the socket, never while it answers a request, so
-    the supervisor can answer for a thread stuck in a decode and hand the socket to a new one.
+    the supervisor can answer for a thread stuck in a decode and hand the socket to a new one
+    (ZeroMQ lets a socket move between threads behind a full memory barrier, which the lock is).
     """
 
     index: int
