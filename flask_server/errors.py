@@ -16,6 +16,8 @@ RETRY_AFTER_S = 5
 
 _STATUS_BY_CODE = {
     ErrorCode.IMAGE_TOO_LARGE.value: 413,
+    # Well-formed, but this image could not be decoded in time: a client error, not to be retried.
+    ErrorCode.DECODE_TIMEOUT.value: 422,
     ErrorCode.INTERNAL.value: 502,
     ErrorCode.BUSY.value: 503,
     ErrorCode.WORKER_LOST.value: 503,

@@ -62,7 +62,8 @@ def _add_worker_arguments(parser: argparse.ArgumentParser, defaults: ServerSetti
     parser.add_argument("--heartbeat-liveness", type=int, default=defaults.heartbeat_liveness,
                         help="heartbeats missed before the other side is given up (default: %(default)s)")
     parser.add_argument("--hang-timeout-s", type=float, default=defaults.hang_timeout_s,
-                        help="a forward pass running longer is given up as hung (default: %(default)s)")
+                        help="a forward pass or an image decode running longer is given up as hung "
+                        "(default: %(default)s)")
     parser.add_argument("--log-level", default=defaults.log_level,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 

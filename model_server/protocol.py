@@ -47,6 +47,9 @@ NUM_CLASSES = 1000
 #: The largest request frame the server reads; a larger one drops the sender's connection.
 #: It fits a 32 MiB upload after base64 (4/3) with room for the JSON around it.
 MAX_REQUEST_BYTES = 48 * 1024 * 1024
+#: The longest ``"id"`` a request may carry: a longer one is refused (``bad_request``) and not
+#: echoed, so that an error reply never sends megabytes of id back.
+MAX_ID_LENGTH = 256
 
 
 class ErrorCode(str, Enum):
@@ -59,6 +62,9 @@ class ErrorCode(str, Enum):
     NOT_AN_IMAGE = "not_an_image"
     UNREADABLE_IMAGE = "unreadable_image"
     IMAGE_TOO_LARGE = "image_too_large"
+    #: Decoding the image took longer than the server's hang timeout and was given up. The image
+    #: is the likely cause: sent again, it would hang again.
+    DECODE_TIMEOUT = "decode_timeout"
     INTERNAL = "internal"
     BUSY = "busy"
     #: The request's deadline passed before it was answered; its client has stopped waiting.
@@ -217,13 +223,18 @@ def _shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _echoable_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and len(value) <= MAX_ID_LENGTH else None
+
+
 def request_id_of(frame: bytes) -> str | None:
-    """The ``id`` of a request, if one can be read: error replies echo it whenever possible."""
+    """The ``id`` of a request, if one can be read and is at most ``MAX_ID_LENGTH`` long: error
+    replies echo it whenever possible."""
     try:
         value = json.loads(frame).get("id")
     except (UnicodeDecodeError, ValueError, AttributeError, RecursionError):
         return None
-    return value if isinstance(value, str) else None
+    return _echoable_id(value)
 
 
 def encode_request_frames(
@@ -258,7 +269,7 @@ def read_header(frame: bytes) -> RequestHeader:
     op, request_id, deadline = message.get("op"), message.get("id"), message.get("deadline_ms")
     return RequestHeader(
         op=op if isinstance(op, str) else "predict",
-        id=request_id if isinstance(request_id, str) else None,
+        id=_echoable_id(request_id),
         deadline_ms=float(deadline) if _valid_deadline(deadline) else None,
     )
 
@@ -274,6 +285,8 @@ def decode_request(
     request_id = message.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise RequestError('"id" must be a string')
+    if request_id is not None and len(request_id) > MAX_ID_LENGTH:
+        raise RequestError(f'"id" is {len(request_id)} characters long; the limit is {MAX_ID_LENGTH}')
     deadline_ms = message.get("deadline_ms")
     if deadline_ms is not None and not _valid_deadline(deadline_ms):
         raise RequestError(f'"deadline_ms" must be a positive number of milliseconds, not {deadline_ms!r}')

@@ -56,7 +56,9 @@ class ServerSettings:
     #: ... and give the other side up after this many intervals without hearing from it.
     heartbeat_liveness: int = 3
     #: A forward pass running longer than this is given up as hung: its requests are answered
-    #: ``worker_lost`` and a new batcher thread takes over.
+    #: ``worker_lost`` and a new batcher thread takes over. So is the decoding of an image: its
+    #: request is answered ``decode_timeout`` and a new worker thread takes over the stuck one's
+    #: socket.
     hang_timeout_s: float = 30.0
     log_level: str = "INFO"
     #: This process's CURVE secret key file (``*.key_secret``): the server's own, or a remote

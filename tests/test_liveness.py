@@ -21,6 +21,7 @@ from lab.processes import start_broker, start_remote_worker
 from model_server.client import ModelClient
 from model_server.protocol import ServerError, encode_request_frames
 from test_batching import HangsOnce
+from test_model_client import ColourClassifier, red_image
 
 #: Heartbeats in these tests: a dead worker is noticed after 0.3 s × 3.
 HEARTBEAT_ARGS = ("--heartbeat-interval-s", "0.3", "--heartbeat-liveness", "3")
@@ -252,6 +253,74 @@ def test_a_worker_thread_that_dies_is_replaced_and_its_request_answered(untraine
             reply = client.predict(IMAGE)
     assert raised.value.code == "internal" and "died" in raised.value.message
     assert reply.predictions
+
+
+#: The colour of the image whose decoding hangs in the tests below.
+HANGING_RED = 13
+
+
+@pytest.fixture
+def hanging_decode(monkeypatch):
+    """The workers' decoder hangs on ``red_image(HANGING_RED)`` until the test is over (a real
+    Pillow decode that hangs cannot be made on demand); other images decode as usual. Yields an
+    event set when the hanging decode has begun."""
+    from model_server import server
+
+    decode_image = server.decode_image
+    hanging, began, release = red_image(HANGING_RED), threading.Event(), threading.Event()
+
+    def decode(data: bytes, *args, **kwargs):
+        if data == hanging:
+            began.set()
+            release.wait(60)
+        return decode_image(data, *args, **kwargs)
+
+    monkeypatch.setattr(server, "decode_image", decode)
+    yield began
+    release.set()
+
+
+def send_image(socket: zmq.Socket, image: bytes, request_id: str) -> None:
+    header, raw = encode_request_frames(image, top=1, request_id=request_id, deadline_ms=10_000)
+    socket.send_multipart([b"", header, raw])
+
+
+def test_a_decode_that_hangs_is_answered_and_the_worker_keeps_serving(context, hanging_decode, caplog):
+    """Two worker threads: the broker hands them requests round robin, so while one is stuck in
+    a decode, some of the others are queued to it. The stuck decode is answered decode_timeout
+    after --hang-timeout-s; every other request, then and afterwards, gets its predictions; and
+    the server stops at once although the abandoned worker thread is still stuck."""
+    with in_process_server(ColourClassifier(), workers=2, hang_timeout_s=1.0) as address:
+        socket = dealer(context, address)
+        sent = time.monotonic()
+        send_image(socket, red_image(HANGING_RED), "hangs")
+        assert hanging_decode.wait(10), "the hanging image was never decoded"
+        for red in range(4):
+            send_image(socket, red_image(red), f"red {red}")
+        answered_after = {}
+        for _ in range(5):
+            answer = receive(socket, timeout_s=8)
+            answered_after[answer["id"]] = (answer, time.monotonic() - sent)
+        with ModelClient(address, timeout=10, retries=0) as client:
+            afterwards = [client.predict(red_image(red)) for red in (20, 21, 22)]
+            stats = client.stats()
+        stopping = time.monotonic()
+    stopped_in_s = time.monotonic() - stopping
+
+    hung, hung_after_s = answered_after.pop("hangs")
+    assert hung["error"]["code"] == "decode_timeout", hung
+    assert 1.0 <= hung_after_s < 4.0
+    assert {request_id: answer["predictions"][0]["label"]
+            for request_id, (answer, _) in answered_after.items()} == {f"red {red}": f"red {red}"
+                                                                        for red in range(4)}
+    assert [reply.predictions[0].label for reply in afterwards] == ["red 20", "red 21", "red 22"]
+    assert stats.errors == {"decode_timeout": 1}
+    assert stopped_in_s < 3.0
+    stuck = [thread for thread in threading.enumerate()
+             if thread.name.startswith("worker-") and thread.is_alive()]
+    assert stuck and all(thread.daemon for thread in stuck), "a stuck decoder would block exit"
+    assert any(record.levelname == "ERROR" and "abandoned" in record.getMessage()
+               for record in caplog.records)
 
 
 def test_a_broker_without_workers_answers_stats_itself():

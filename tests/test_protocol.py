@@ -134,6 +134,10 @@ BAD_REQUESTS = [
                  id="unknown-op"),
     pytest.param(frame(image=b64(IMAGE), id=42), ErrorCode.BAD_REQUEST, '"id" must be a string',
                  id="id-not-str"),
+    pytest.param(frame(image=b64(IMAGE), id="x" * (protocol.MAX_ID_LENGTH + 1)), ErrorCode.BAD_REQUEST,
+                 f'the limit is {protocol.MAX_ID_LENGTH}', id="id-too-long"),
+    pytest.param(frame(op="ping", id="x" * (protocol.MAX_ID_LENGTH + 1)), ErrorCode.BAD_REQUEST,
+                 f'the limit is {protocol.MAX_ID_LENGTH}', id="ping-id-too-long"),
     pytest.param(frame(image=b64(IMAGE), deadline_ms=0), ErrorCode.BAD_REQUEST, '"deadline_ms"',
                  id="deadline-0"),
     pytest.param(frame(image=b64(IMAGE), deadline_ms="soon"), ErrorCode.BAD_REQUEST, '"deadline_ms"',
@@ -161,8 +165,8 @@ def test_top_accepts_whole_numbers_from_1_to_1000(top):
 def test_error_code_values_are_the_documented_spellings():
     assert {code.value for code in ErrorCode} == {
         "bad_json", "bad_request", "bad_base64", "empty_image", "not_an_image",
-        "unreadable_image", "image_too_large", "internal", "busy", "deadline_exceeded",
-        "worker_lost",
+        "unreadable_image", "image_too_large", "decode_timeout", "internal", "busy",
+        "deadline_exceeded", "worker_lost",
     }
 
 
@@ -172,12 +176,20 @@ def test_error_code_values_are_the_documented_spellings():
         (frame(image="???", id="keep-me"), "keep-me"),
         (frame(op="nonsense", id="and-me"), "and-me"),
         (frame(id=7), None),
+        (frame(image="???", id="x" * protocol.MAX_ID_LENGTH), "x" * protocol.MAX_ID_LENGTH),
+        (frame(image="???", id="x" * (protocol.MAX_ID_LENGTH + 1)), None),
         (b"[1, 2]", None),
         (b"{broken", None),
     ],
 )
 def test_error_replies_echo_the_request_id_when_it_can_be_read(request_frame, expected):
     assert request_id_of(request_frame) == expected
+
+
+def test_the_broker_reads_no_id_longer_than_the_limit():
+    """The broker echoes it in busy and deadline_exceeded replies, which no worker checks."""
+    assert protocol.read_header(frame(id="x" * (protocol.MAX_ID_LENGTH + 1))).id is None
+    assert protocol.read_header(frame(id="short")).id == "short"
 
 
 def test_one_module_names_the_default_address():

@@ -274,6 +274,20 @@ def test_a_busy_model_server_gets_503_with_retry_after(make_app, upload, scripte
     assert page.status_code == 503 and b"The model server is busy" in page.data
 
 
+def _decode_timeout(header: bytes) -> bytes:
+    return encode_error(ErrorCode.DECODE_TIMEOUT, "decoding this image took longer than 30 s",
+                        request_id_of(header))
+
+
+def test_an_image_whose_decoding_hung_gets_422(make_app, upload, scripted_server):
+    """The image is the likely cause: a 4xx, so that nobody retries it (a 5xx invites retries)."""
+    client = make_app(scripted_server(_decode_timeout).address).test_client()
+    api = upload(client, "/api/predict", imagegen.jpeg())
+    page = upload(client, "/uploader", imagegen.jpeg())
+    assert (api.status_code, api.get_json()["error"]["code"]) == (422, "decode_timeout")
+    assert page.status_code == 422 and b"This image cannot be classified" in page.data
+
+
 HOSTILE = "<script>alert('x')</script>"
 HOSTILE_ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
 
