@@ -57,7 +57,10 @@ def test_model_server_refuses_negative_workers():
 
 
 def test_sigterm_stops_the_server_cleanly_after_answering_requests_in_flight():
-    server = start_model_server(weights="random", name="sigterm-test-model-server")
+    # One image per forward pass: with batching all eight could be answered together, leaving
+    # nothing in flight by the time the first reply is back.
+    server = start_model_server(weights="random", workers=2, extra_args=("--max-batch", "1"),
+                                name="sigterm-test-model-server")
     context = zmq.Context()
     try:
         clients = []
