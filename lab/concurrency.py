@@ -27,10 +27,10 @@ from model_server.protocol import (
     encode_request_frames,
 )
 
+from . import settings
+
 #: How many clients send at once, in the notebook's runs.
 CONCURRENCY = (1, 4, 8)
-#: Requests timed at each concurrency level (shared out among the clients).
-REQUESTS_PER_LEVEL = 48
 #: Requests each client sends one at a time before timing starts; their replies are not counted.
 WARMUP = 1
 #: Seconds one request may take under load before it counts as failed.
@@ -121,14 +121,17 @@ def _recording_calls(
 
 def under_load(
     server: str, address: str, images: Sequence[bytes], binary: bool = True,
-    levels: Sequence[int] = CONCURRENCY, requests: int = REQUESTS_PER_LEVEL,
+    levels: Sequence[int] = CONCURRENCY, requests: int | None = None,
     timeout: float = REQUEST_TIMEOUT_S,
 ) -> list[LoadLevel]:
     """``run_load`` at each concurrency level against the model server at ``address``.
 
+    ``requests`` per level defaults to the lab's ``load_requests`` setting (``LAB_LOAD_REQUESTS``).
+
     ``server`` labels the rows; ``binary=False`` sends the original's base64 JSON. Raises
     ``LoadFailed`` if any request fails.
     """
+    requests = requests or settings.load().load_requests
     measured = []
     with ModelClient(address, timeout=timeout, retries=0, binary=binary) as client:
         for concurrency in levels:

@@ -183,6 +183,12 @@ def test_every_timed_reply_under_load_is_counted_with_its_batch_and_worker(model
         levels[1].batches)
 
 
+def test_requests_per_load_level_come_from_the_lab_settings(model_server, monkeypatch) -> None:
+    monkeypatch.setenv("LAB_LOAD_REQUESTS", "3")
+    (level,) = concurrency.under_load("ours", model_server.address, photo_jpegs(1), levels=(1,))
+    assert level.result.requests == 3
+
+
 def test_a_load_run_against_no_server_fails_and_says_why(dead_address) -> None:
     with pytest.raises(concurrency.LoadFailed, match="no model server is answering"):
         concurrency.under_load("nobody", dead_address, photo_jpegs(1), levels=(1,), requests=2, timeout=1.0)
