@@ -126,9 +126,8 @@ def under_load(
 ) -> list[LoadLevel]:
     """``run_load`` at each concurrency level against the model server at ``address``.
 
-    ``requests`` per level defaults to the lab's ``load_requests`` setting (``LAB_LOAD_REQUESTS``).
-
-    ``server`` labels the rows; ``binary=False`` sends the original's base64 JSON. Raises
+    ``server`` labels the rows; ``binary=False`` sends the original's base64 JSON; ``requests``
+    per level defaults to the lab's ``load_requests`` setting (``LAB_LOAD_REQUESTS``). Raises
     ``LoadFailed`` if any request fails.
     """
     requests = requests or settings.load().load_requests
