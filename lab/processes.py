@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from model_server.client import ModelClient, ModelServerRefused
 from model_server.keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE, KeyDirectory
@@ -291,11 +291,8 @@ def start_remote_worker(
     With ``supervise`` the process started is the supervisor (``--supervise``), ready once the
     broker lists one of its children (``remote_worker_pids`` finds them).
     """
-    key_args = [] if keys is None else [
-        "--secret-key", str(keys.worker_secret(key_name)), "--server-public-key", str(keys.server_public)]
-    argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
-            "--weights", weights, "--workers", str(workers), *key_args,
-            *(["--supervise"] if supervise else []), *extra_args]
+    key_files = None if keys is None else (keys.worker_secret(key_name), keys.server_public)
+    argv = remote_worker_argv(broker, weights, workers, key_files, supervise, extra_args)
     server: ServerProcess
 
     def joined_the_broker() -> bool:
@@ -307,6 +304,20 @@ def start_remote_worker(
 
     server = ServerProcess(name, argv, broker.backend_address, joined_the_broker)
     return server.start(timeout)
+
+
+def remote_worker_argv(
+    broker: ServerProcess, weights: str = "random", workers: int = 2,
+    key_files: tuple[str | Path, str | Path] | None = None, supervise: bool = False,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """The command line of ``python -m model_server worker`` joining ``broker``; ``key_files``
+    are the worker's secret key file and the server's public key file."""
+    key_args = [] if key_files is None else [
+        "--secret-key", str(key_files[0]), "--server-public-key", str(key_files[1])]
+    return [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
+            "--weights", weights, "--workers", str(workers), *key_args,
+            *(["--supervise"] if supervise else []), *extra_args]
 
 
 def remote_worker_pids(broker: ServerProcess) -> list[int]:

@@ -26,6 +26,7 @@ from lab.processes import (
     free_port,
     start_broker,
     start_model_server,
+    remote_worker_argv,
     start_remote_worker,
     start_web_app,
 )
@@ -281,9 +282,7 @@ def test_only_an_authorized_worker_receives_work(keys, stranger, intruder_key):
     secret_key = stranger.worker_secret() if intruder_key.startswith("stranger") else keys.client_secret()
     with start_broker(keys=keys, name="secured-broker") as broker, \
             start_remote_worker(broker, workers=1, keys=keys, name="authorized-worker") as allowed:
-        argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
-                "--weights", "random", "--workers", "1",
-                "--secret-key", str(secret_key), "--server-public-key", str(keys.server_public)]
+        argv = remote_worker_argv(broker, workers=1, key_files=(secret_key, keys.server_public))
         intruder: ServerProcess
 
         def loaded() -> bool:
@@ -305,9 +304,8 @@ def test_only_an_authorized_worker_receives_work(keys, stranger, intruder_key):
 def test_a_refused_worker_joins_once_its_key_is_authorized_neither_restarted(tmp_path, stranger):
     own = keygen(tmp_path / "keys")
     with start_broker(keys=own, name="rekeyed-broker") as broker:
-        argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
-                "--weights", "random", "--workers", "1", "--heartbeat-interval-s", "0.5",
-                "--secret-key", str(stranger.worker_secret()), "--server-public-key", str(own.server_public)]
+        argv = remote_worker_argv(broker, workers=1, key_files=(stranger.worker_secret(), own.server_public),
+                                  extra_args=("--heartbeat-interval-s", "0.5"))
         worker = ServerProcess("late-authorized-worker", argv, broker.backend_address,
                                lambda: "worker(s) ready for" in worker.log_tail())
         with worker.start():
@@ -320,8 +318,7 @@ def test_a_refused_worker_joins_once_its_key_is_authorized_neither_restarted(tmp
 
 def test_a_worker_without_keys_says_that_the_broker_requires_them(keys):
     with start_broker(keys=keys, name="secured-broker") as broker:
-        argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
-                "--weights", "random", "--workers", "1"]
+        argv = remote_worker_argv(broker, workers=1)
         worker = ServerProcess("keyless-worker", argv, broker.backend_address, lambda: True)
         with worker.start():
             wait_for_log(worker, f"remote_worker ERROR the model server at {broker.backend_address}"

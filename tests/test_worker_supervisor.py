@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from lab.processes import (
     ServerProcess,
     ServerStartFailed,
     parent_pid,
+    remote_worker_argv,
     remote_worker_pids,
     start_broker,
     start_remote_worker,
@@ -147,9 +147,7 @@ def test_a_killed_supervisor_leaves_no_worker_behind(broker, start_supervised):
 
 def test_a_worker_that_cannot_start_is_tried_a_few_times_then_given_up(broker, tmp_path):
     missing = str(tmp_path / "missing.key_secret")
-    argv = [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
-            "--supervise", "--weights", "random", "--secret-key", missing,
-            "--server-public-key", missing]
+    argv = remote_worker_argv(broker, key_files=(missing, missing), supervise=True)
     supervisor = ServerProcess("test-supervisor-of-a-broken-worker", argv, broker.backend_address,
                                is_ready=lambda: False)
     started = time.monotonic()
