@@ -175,10 +175,10 @@ class _AuthorizedKeys:
         if self._directory is None:
             return "no directory"
         try:
-            return tuple(sorted((path.name, path.stat().st_mtime_ns, path.stat().st_size)
-                                for path in self._directory.glob(f"*{PUBLIC_SUFFIX}")))
+            stats = [(path.name, path.stat()) for path in self._directory.glob(f"*{PUBLIC_SUFFIX}")]
         except OSError as error:
             return str(error)
+        return tuple(sorted((name, stat.st_mtime_ns, stat.st_size) for name, stat in stats))
 
     def _reload_if_changed(self) -> None:
         fingerprint = self._fingerprint()
