@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## The main job: the notebooks in JupyterLab.
+## The main job: the notebooks in JupyterLab (as root too; with no display it prints the address).
+## Extra JupyterLab options: make lab LAB_ARGS=--port=8899
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	scripts/start-lab $(LAB_ARGS)
 
 ## The model server and the web app together, in the foreground (Ctrl-C stops both).
 serve: setup

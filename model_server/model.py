@@ -8,8 +8,8 @@ Weights come from a *source*:
 - ``random``: untrained weights from a fixed seed, the same in every process and every restart.
 - a path to an ``.h5`` weights file.
 
-Untrained ResNet50 puts nearly all its probability on one class for every image: its labels mean
-nothing, but it does exactly the same computation, so its timings are real.
+Untrained ResNet50 ranks the same few classes first for nearly every image (the README says which):
+its labels mean nothing, but it does exactly the same computation, so its timings are real.
 
 TensorFlow is imported inside ``ResNet50Classifier.load`` (and timed there), so importing this
 module is cheap and the load-time breakdown the lab shows is honest.
