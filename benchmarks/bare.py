@@ -1,7 +1,7 @@
 """The limit: the compiled model alone in one process, no decoding, no sockets.
 
 Run as ``python -m benchmarks.bare`` so that TensorFlow lives in its own process; prints JSON.
-``measure_in_subprocess()`` does that from Python (the benchmark and notebook 07 call it).
+``measure_in_subprocess()`` does that from Python (the benchmark and notebook 08 call it).
 ``--runtime openvino`` (and ``--precision``) measures the OpenVINO runtime's limit instead.
 """
 

@@ -1,6 +1,6 @@
 """Run the exercise checks of one notebook from a notebook cell, as the shell would.
 
-``run_checks("nb03")`` runs ``python -m pytest tests/exercises -k nb03`` in a fresh process (so
+``run_checks("nb04")`` runs ``python -m pytest tests/exercises -k nb04`` in a fresh process (so
 that it sees your latest edits to ``exercises/`` without restarting the kernel) and prints what
 pytest says, ending with a line that says whether they all pass.
 """
@@ -20,7 +20,7 @@ CHECK_TIMEOUT_S = 120.0
 
 
 def checks_command(notebook: str) -> list[str]:
-    """The command that runs one notebook's checks (``notebook`` is like ``"nb03"``)."""
+    """The command that runs one notebook's checks (``notebook`` is like ``"nb04"``)."""
     return [sys.executable, "-m", "pytest", str(EXERCISE_TESTS), "-k", notebook, "-q",
             "--no-header", "-p", "no:cacheprovider", f"--confcutdir={EXERCISE_TESTS}"]
 

@@ -1,4 +1,4 @@
-"""Several clients at once against a model server, and the bare model as the limit (notebook 07).
+"""Several clients at once against a model server, and the bare model as the limit (notebook 08).
 
 The load is the benchmark's own: ``benchmarks.load.run_load`` (N client threads, each sending a
 request, waiting for its reply and sending the next) on ``benchmarks.workload.photo_jpegs``. This

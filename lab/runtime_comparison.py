@@ -1,4 +1,4 @@
-"""TensorFlow → OpenVINO: the same model, server and load, on the other runtime (notebook 07).
+"""TensorFlow → OpenVINO: the same model, server and load, on the other runtime (notebook 08).
 
 OpenVINO is an optional extra (``pip install -e '.[openvino]'``); without it, ``run_openvino``
 says how to install it and returns ``None`` instead of failing the notebook.

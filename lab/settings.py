@@ -28,7 +28,7 @@ class LabSettings:
     cold_starts: int = 3
     #: Requests timed through the model server and through the web app.
     server_requests: int = 20
-    #: Requests timed at each number of clients at once (notebook 07).
+    #: Requests timed at each number of clients at once (notebook 08).
     load_requests: int = 48
     #: Requests sent before timing starts (the first one opens connections).
     warmup_requests: int = 1

@@ -301,5 +301,5 @@ def test_plots_draw_without_a_display() -> None:
 
 
 def test_checks_command_selects_one_notebook() -> None:
-    command = checks_command("nb03")
-    assert command[command.index("-k") + 1] == "nb03"
+    command = checks_command("nb04")
+    assert command[command.index("-k") + 1] == "nb04"

@@ -1,4 +1,4 @@
-"""The widget uploader of notebook 04, driven headlessly as a click would drive it.
+"""The widget uploader of notebook 05, driven headlessly as a click would drive it.
 
 A real image, a file that is not an image, and a model server that is down are fed to the upload
 handler (by setting ``FileUpload.value``, which is what the browser does), and the test reads what

@@ -90,7 +90,7 @@ def test_notebook_runs_top_to_bottom_and_stops_its_servers(path: Path, lab_envir
 @pytest.mark.timeout(NOTEBOOK_TIMEOUT_S)
 def test_a_notebook_runs_twice_in_one_kernel(lab_environment: None) -> None:
     """Run All twice: servers are restarted by name, ports are free again, nothing is left over."""
-    run_notebook(NOTEBOOK_DIR / "05_flask_client.ipynb", times=2)
+    run_notebook(NOTEBOOK_DIR / "06_flask_client.ipynb", times=2)
 
 
 def test_the_six_notebooks_are_there_in_order() -> None:

@@ -4,7 +4,7 @@ They check your answers in ``exercises/`` by default. ``LAB_ANSWERS=solutions`` 
 reference answers instead, and ``LAB_ANSWERS=/a/directory`` the modules in that directory (the
 suite uses that to check the untouched stubs, see ``tests/test_exercises.py``).
 
-Run one notebook's checks with ``pytest tests/exercises -k nb03``. They only run when asked for
+Run one notebook's checks with ``pytest tests/exercises -k nb04``. They only run when asked for
 like that (or when ``LAB_ANSWERS`` is set): in a run of the whole suite the stubs would fail them,
 on purpose, so there they are left out.
 """
@@ -96,7 +96,7 @@ def _expect_raises(
 
 @pytest.fixture
 def load_answers() -> Callable[[str], ModuleType]:
-    """``load_answers("nb03_model_server")``: the module of answers being checked."""
+    """``load_answers("nb04_model_server")``: the module of answers being checked."""
     return _load_answers
 
 

@@ -1,4 +1,4 @@
-"""Notebook 05 exercise: a client of the web app's JSON API, with a timeout."""
+"""Notebook 06 exercise: a client of the web app's JSON API, with a timeout."""
 
 from __future__ import annotations
 
@@ -26,4 +26,4 @@ def predict_over_http(
     the order given. On any other status the JSON body is ``{"error": {"code", "message"}}``:
     raise ``PredictionFailed(status, message)``.
     """
-    raise NotImplementedError("write predict_over_http in exercises/nb05_flask_client.py")
+    raise NotImplementedError("write predict_over_http in exercises/nb06_flask_client.py")

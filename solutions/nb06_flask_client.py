@@ -1,4 +1,4 @@
-"""Notebook 05 exercise: a client of the web app's JSON API, with a timeout."""
+"""Notebook 06 exercise: a client of the web app's JSON API, with a timeout."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Notebook 06 exercises: the two numbers behind the comparison."""
+"""Notebook 07 exercises: the two numbers behind the comparison."""
 
 from __future__ import annotations
 

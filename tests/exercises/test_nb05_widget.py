@@ -1,4 +1,4 @@
-"""Checks for notebook 04's exercises: reading an upload and the widget's message."""
+"""Checks for notebook 05's exercises: reading an upload and the widget's message."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ IMAGE = b"\xff\xd8\xff\xe0 pretend JPEG bytes"
 
 
 @pytest.fixture
-def nb04(load_answers):
-    return load_answers("nb04_widget")
+def nb05(load_answers):
+    return load_answers("nb05_widget")
 
 
 def _upload_value(name: str = "cat.jpg", content: bytes = IMAGE) -> tuple[dict, ...]:
@@ -41,8 +41,8 @@ class FakeClient:
         )
 
 
-def test_file_from_upload_returns_name_and_bytes(nb04, attempt):
-    uploaded = attempt(nb04.file_from_upload, _upload_value())
+def test_file_from_upload_returns_name_and_bytes(nb05, attempt):
+    uploaded = attempt(nb05.file_from_upload, _upload_value())
     assert uploaded is not None and len(uploaded) == 2, f"return (name, bytes), not {uploaded!r}"
     name, content = uploaded
     assert name == "cat.jpg", f"the name is value[0]['name'], here 'cat.jpg', not {name!r}"
@@ -52,13 +52,13 @@ def test_file_from_upload_returns_name_and_bytes(nb04, attempt):
     assert content == IMAGE
 
 
-def test_file_from_upload_of_nothing_is_none(nb04, attempt):
-    assert attempt(nb04.file_from_upload, ()) is None, "an empty upload value should give None"
+def test_file_from_upload_of_nothing_is_none(nb05, attempt):
+    assert attempt(nb05.file_from_upload, ()) is None, "an empty upload value should give None"
 
 
-def test_upload_message_lists_the_predictions(nb04, attempt):
+def test_upload_message_lists_the_predictions(nb05, attempt):
     client = FakeClient()
-    message = attempt(nb04.upload_message, _upload_value(), client)
+    message = attempt(nb05.upload_message, _upload_value(), client)
     assert client.images == [IMAGE], "send the uploaded file's bytes to client.predict"
     assert message == "tabby 81.2%, tiger cat 9.5%, lynx 2.0%", (
         f"expected 'tabby 81.2%, tiger cat 9.5%, lynx 2.0%' (percentages with one decimal: "
@@ -66,16 +66,16 @@ def test_upload_message_lists_the_predictions(nb04, attempt):
     )
 
 
-def test_upload_message_without_a_file_asks_for_one(nb04, attempt):
+def test_upload_message_without_a_file_asks_for_one(nb05, attempt):
     client = FakeClient()
-    assert attempt(nb04.upload_message, (), client) == "Choose an image."
+    assert attempt(nb05.upload_message, (), client) == "Choose an image."
     assert client.images == [], "with nothing uploaded, do not call the model server"
 
 
-def test_upload_message_shows_a_server_error_instead_of_raising(nb04, attempt):
+def test_upload_message_shows_a_server_error_instead_of_raising(nb05, attempt):
     down = FakeClient(ModelServerUnavailable("no model server is answering at tcp://127.0.0.1:5576"))
     try:
-        message = attempt(nb04.upload_message, _upload_value(), down)
+        message = attempt(nb05.upload_message, _upload_value(), down)
     except ServerError as error:
         pytest.fail(f"upload_message raised {error!r}: catch ServerError and return a message",
                     pytrace=False)

@@ -1,4 +1,4 @@
-"""Notebook 06 exercises: the two numbers behind the comparison."""
+"""Notebook 07 exercises: the two numbers behind the comparison."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def median(samples: Sequence[float]) -> float:
     Do not reorder the caller's list (sort a copy). Raise ``ValueError`` for no samples.
     Write it yourself rather than calling ``statistics.median``.
     """
-    raise NotImplementedError("write median in exercises/nb06_compare.py")
+    raise NotImplementedError("write median in exercises/nb07_compare.py")
 
 
 def speed_up(before: Sequence[float], after: Sequence[float]) -> float:
@@ -20,4 +20,4 @@ def speed_up(before: Sequence[float], after: Sequence[float]) -> float:
     ``before`` and ``after`` are seconds per request. Medians, not means: one slow outlier must
     not change the answer much.
     """
-    raise NotImplementedError("write speed_up in exercises/nb06_compare.py")
+    raise NotImplementedError("write speed_up in exercises/nb07_compare.py")

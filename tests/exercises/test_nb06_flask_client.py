@@ -1,4 +1,4 @@
-"""Checks for notebook 05's exercise: ``predict_over_http`` against the real web app.
+"""Checks for notebook 06's exercise: ``predict_over_http`` against the real web app.
 
 The web app is ``flask_server.app`` served over real HTTP on a free port, with its model server
 client replaced by ``fakes.FakeModelClient`` (so no TensorFlow and no model server are needed).
@@ -25,15 +25,15 @@ def web_app():
 
 
 @pytest.fixture
-def nb05(load_answers):
-    return load_answers("nb05_flask_client")
+def nb06(load_answers):
+    return load_answers("nb06_flask_client")
 
 
-def test_predictions_come_back_as_label_and_probability(nb05, attempt, web_app):
+def test_predictions_come_back_as_label_and_probability(nb06, attempt, web_app):
     url = web_app("ok")
     try:
-        top = attempt(nb05.predict_over_http, url, IMAGE, "cat.jpg")
-    except nb05.PredictionFailed as error:
+        top = attempt(nb06.predict_over_http, url, IMAGE, "cat.jpg")
+    except nb06.PredictionFailed as error:
         pytest.fail(f"the web app answered {error}: send the image as the form field 'file' "
                     "to POST {base_url}/api/predict", pytrace=False)
     assert top == [(p.label, p.probability) for p in REPLY.predictions], (
@@ -41,10 +41,10 @@ def test_predictions_come_back_as_label_and_probability(nb05, attempt, web_app):
     )
 
 
-def test_a_down_model_server_raises_prediction_failed_with_503(nb05, attempt, web_app):
+def test_a_down_model_server_raises_prediction_failed_with_503(nb06, attempt, web_app):
     url = web_app("down")
-    with pytest.raises(nb05.PredictionFailed) as failure:
-        result = attempt(nb05.predict_over_http, url, IMAGE, "cat.jpg")
+    with pytest.raises(nb06.PredictionFailed) as failure:
+        result = attempt(nb06.predict_over_http, url, IMAGE, "cat.jpg")
         pytest.fail(f"the web app answered 503, but predict_over_http returned {result!r}: "
                     "raise PredictionFailed for any status but 200", pytrace=False)
     assert failure.value.status == 503, f"the status was 503, not {failure.value.status!r}"
@@ -54,14 +54,14 @@ def test_a_down_model_server_raises_prediction_failed_with_503(nb05, attempt, we
     )
 
 
-def test_a_stuck_web_app_times_out(nb05, attempt, web_app):
+def test_a_stuck_web_app_times_out(nb06, attempt, web_app):
     url = web_app("slow")
     outcome: dict = {}
 
     def call() -> None:
         started = time.perf_counter()
         try:
-            outcome["result"] = attempt(nb05.predict_over_http, url, IMAGE, "cat.jpg", timeout=0.5)
+            outcome["result"] = attempt(nb06.predict_over_http, url, IMAGE, "cat.jpg", timeout=0.5)
         except BaseException as error:  # reported below, in the test's own thread
             outcome["error"] = error
         outcome["seconds"] = time.perf_counter() - started

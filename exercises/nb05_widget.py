@@ -1,4 +1,4 @@
-"""Notebook 04 exercises: the widget's upload handler, without the widget."""
+"""Notebook 05 exercises: the widget's upload handler, without the widget."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def file_from_upload(value: Sequence[Any]) -> tuple[str, bytes] | None:
     ``"last_modified"`` and ``"content"``; ``content`` is a ``memoryview``, so turn it into
     ``bytes``. Return ``None`` when nothing has been uploaded (an empty tuple).
     """
-    raise NotImplementedError("write file_from_upload in exercises/nb04_widget.py")
+    raise NotImplementedError("write file_from_upload in exercises/nb05_widget.py")
 
 
 def upload_message(value: Sequence[Any], client: Any) -> str:
@@ -25,4 +25,4 @@ def upload_message(value: Sequence[Any], client: Any) -> str:
     - If ``predict`` raises ``model_server.protocol.ServerError`` (not an image, server down,
       too slow), return ``"Error: "`` followed by the error's ``.message``.
     """
-    raise NotImplementedError("write upload_message in exercises/nb04_widget.py")
+    raise NotImplementedError("write upload_message in exercises/nb05_widget.py")

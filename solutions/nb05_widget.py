@@ -1,4 +1,4 @@
-"""Notebook 04 exercises: the widget's upload handler, without the widget."""
+"""Notebook 05 exercises: the widget's upload handler, without the widget."""
 
 from __future__ import annotations
 

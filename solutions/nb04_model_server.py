@@ -1,4 +1,4 @@
-"""Notebook 03 exercises: speaking the model server's wire format by hand."""
+"""Notebook 04 exercises: speaking the model server's wire format by hand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Notebook 03 exercises: speaking the model server's wire format by hand."""
+"""Notebook 04 exercises: speaking the model server's wire format by hand."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def encode_image_request(image: bytes) -> bytes:
     bytes as a text string: ``{"image": "iVBORw0KGgo..."}``. Return it encoded as UTF-8 bytes.
     Hint: ``base64.b64encode`` returns bytes; JSON needs a ``str``.
     """
-    raise NotImplementedError("write encode_image_request in exercises/nb03_model_server.py")
+    raise NotImplementedError("write encode_image_request in exercises/nb04_model_server.py")
 
 
 def top_predictions(reply: bytes, k: int = 3) -> list[tuple[str, float]]:
@@ -24,4 +24,4 @@ def top_predictions(reply: bytes, k: int = 3) -> list[tuple[str, float]]:
     probability even if the reply lists them in another order. An error reply has
     ``"error": {"code", "message"}`` instead: raise ``RuntimeError`` with the server's message.
     """
-    raise NotImplementedError("write top_predictions in exercises/nb03_model_server.py")
+    raise NotImplementedError("write top_predictions in exercises/nb04_model_server.py")

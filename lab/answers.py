@@ -1,0 +1,76 @@
+"""The learner's code where it is written, else the reference answer, said out loud.
+
+Later cells of a notebook use what the learner wrote in ``exercises/`` (their ``median``, their
+model server, their test client). Until an exercise is written, a cell must neither fail nor
+silently use someone else's code: ``learner_or_reference`` prints which one it is using and why.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .processes import REPO_ROOT
+
+LEARNER, REFERENCE = "exercises", "solutions"
+
+
+def _is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A body of only a docstring and ``raise NotImplementedError(...)``: not written yet."""
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    if len(body) != 1 or not isinstance(body[0], ast.Raise) or body[0].exc is None:
+        return False
+    raised = body[0].exc.func if isinstance(body[0].exc, ast.Call) else body[0].exc
+    return getattr(raised, "id", None) == "NotImplementedError"
+
+
+def unwritten(module: str, name: str, directory: Path = REPO_ROOT / LEARNER) -> list[str]:
+    """Which parts of ``exercises/<module>.py``'s ``name`` are still stubs (a class: its methods)."""
+    path = directory / f"{module}.py"
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in tree.body:
+        if getattr(node, "name", None) != name:
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return [name] if _is_stub(node) else []
+        if isinstance(node, ast.ClassDef):
+            return [f"{name}.{item.name}" for item in node.body
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_stub(item)]
+        return []
+    return [name]
+
+
+def is_written(module: str, *names: str) -> bool:
+    """Whether every one of ``names`` in ``exercises/<module>.py`` is written (no stub left)."""
+    return not any(unwritten(module, name) for name in names)
+
+
+def whose(module: str, *names: str, quiet: bool = False, directory: Path = REPO_ROOT / LEARNER) -> str:
+    """``"exercises"`` if the learner has written all of ``names`` in ``module``, else ``"solutions"``.
+
+    For code that runs in another process (``python -m <whose>.<module>``). Prints the choice.
+    """
+    missing = [part for name in names for part in unwritten(module, name, directory)]
+    if not quiet:
+        if missing:
+            print(f"Not written yet in exercises/{module}.py: {', '.join(missing)}. Using the "
+                  f"reference answer from solutions/{module}.py for now: write yours, then run "
+                  "this cell again.")
+        else:
+            print(f"Using your code: exercises/{module}.py ({', '.join(names)}).")
+    return REFERENCE if missing else LEARNER
+
+
+def load(package: str, module: str) -> ModuleType:
+    """``exercises.<module>`` or ``solutions.<module>``, reloaded so that a learner's edits count."""
+    return importlib.reload(importlib.import_module(f"{package}.{module}"))
+
+
+def learner_or_reference(module: str, name: str, quiet: bool = False) -> Any:
+    """The learner's ``name`` from ``exercises/<module>.py`` if written, else the reference one."""
+    return getattr(load(whose(module, name, quiet=quiet), module), name)
