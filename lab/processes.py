@@ -381,3 +381,29 @@ def start_monolith(
     """The monolith (``flask_server.monolith``) on a free port; ``.address`` is its URL."""
     return start_wsgi_app("flask_server.monolith:create_app", name, {"FLASK_MODEL_WEIGHTS": weights},
                        port, timeout, "flask")
+
+
+def start_original_model_server(
+    package: str = "solutions", weights: str = "random", workers: int = 2, port: int | None = None,
+    name: str = "original-model-server", timeout: float = START_TIMEOUT_S,
+) -> ServerProcess:
+    """The original write-up's ``resnet_model_server.py``, the learner's (``package="exercises"``)
+    or the reference one, on a free port. It builds ResNet50 before it binds, so an open port
+    means it is ready."""
+    address = f"tcp://127.0.0.1:{port or free_port()}"
+    argv = [sys.executable, "-m", f"{package}.resnet_model_server", "--address", address,
+            "--workers", str(workers), "--weights", weights]
+    return ServerProcess(name, argv, address, _port_open(address)).start(timeout)
+
+
+def start_original_web_app(
+    model_server_address: str, package: str = "solutions", port: int | None = None,
+    name: str = "original-web-app", timeout: float = START_TIMEOUT_S,
+) -> ServerProcess:
+    """The original write-up's ``app.py`` turned into a ZeroMQ client, the learner's or the
+    reference one, on a free port; ``.address`` is its URL."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", f"{package}.app", "--port", str(port),
+            "--model-address", model_server_address]
+    return ServerProcess(name, argv, url, http_answers(f"{url}/")).start(timeout)
