@@ -52,7 +52,10 @@ def measure_with_test_client(
 
     rows = []
     for clients in levels:
-        result: LoadResult = run_load(make_call, list(images), clients, max(requests, clients), warmup=WARMUP)
+        try:
+            result: LoadResult = run_load(make_call, list(images), clients, max(requests, clients), warmup=WARMUP)
+        except Exception as error:
+            raise MeasurementFailed(f"{server}, {clients} clients: a warm-up request failed: {error!r}") from error
         if result.errors or failures:
             raise MeasurementFailed(f"{server}, {clients} clients: {result.errors} requests failed; "
                                     f"the first: {failures[0]!r}")
