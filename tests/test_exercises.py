@@ -172,4 +172,4 @@ def test_checks_run_only_when_asked_for(tmp_path: Path) -> None:
     asked = subprocess.run([*command, "tests/exercises"], cwd=REPO_ROOT, env=env,
                            capture_output=True, text=True, timeout=120)
     assert whole.returncode in (0, 5) and "tests/exercises/" not in whole.stdout, whole.stdout
-    assert "tests/exercises/test_nb04_model_server.py::" in asked.stdout, asked.stdout
+    assert "tests/exercises/test_nb04_resnet_model_server.py::" in asked.stdout, asked.stdout

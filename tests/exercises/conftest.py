@@ -96,7 +96,7 @@ def _expect_raises(
 
 @pytest.fixture
 def load_answers() -> Callable[[str], ModuleType]:
-    """``load_answers("nb04_model_server")``: the module of answers being checked."""
+    """``load_answers("resnet_model_server")``: the module of answers being checked."""
     return _load_answers
 
 

@@ -1,0 +1,81 @@
+"""Notebook 04's measurements: the same test client and images against two model servers.
+
+The load is the benchmark's own closed loop (``benchmarks.load.run_load``: N client threads, each
+sending a request and waiting for its reply before the next), but each client's call is the
+learner's test client (``encode_request`` → ``request_with_retries`` → ``read_reply``), so both
+servers are measured with the same code. A failed request fails the measurement: a timing that
+includes errors is a wrong number, not a slow one.
+"""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Sequence
+
+from benchmarks.load import LoadResult, run_load
+
+from . import settings
+
+#: Clients sending at once in the notebook's comparison.
+CONCURRENCY = (1, 8)
+WARMUP = 1
+
+
+class MeasurementFailed(RuntimeError):
+    """A request failed while it was being timed; the message says how many and the first error."""
+
+
+def measure_with_test_client(
+    server: str, address: str, test_client: ModuleType, images: Sequence[bytes],
+    levels: Sequence[int] = CONCURRENCY, requests: int | None = None, timeout_s: float | None = None,
+) -> list[dict[str, object]]:
+    """One table row per number of clients: throughput and latency of ``server`` at ``address``.
+
+    ``requests`` per level defaults to ``LAB_SERVER_REQUESTS``; each request gets one attempt
+    (no retries: a retry would hide a failure inside a long latency).
+    """
+    lab = settings.load()
+    requests = requests or lab.server_requests
+    timeout_s = timeout_s or lab.request_timeout_s
+    failures: list[BaseException] = []
+
+    def make_call():
+        def call(image: bytes) -> object:
+            try:
+                frame = test_client.request_with_retries(address, test_client.encode_request(image), timeout_s, 0)
+                return test_client.read_reply(frame)
+            except Exception as error:
+                failures.append(error)
+                raise
+        return call
+
+    rows = []
+    for clients in levels:
+        try:
+            result: LoadResult = run_load(make_call, list(images), clients, max(requests, clients), warmup=WARMUP)
+        except Exception as error:
+            raise MeasurementFailed(f"{server}, {clients} clients: a warm-up request failed: {error!r}") from error
+        if result.errors or failures:
+            raise MeasurementFailed(f"{server}, {clients} clients: {result.errors} requests failed; "
+                                    f"the first: {failures[0]!r}")
+        rows.append({"server": server, "clients": clients, "requests": result.requests,
+                     "images per second": result.throughput, "median (ms)": result.median_ms,
+                     "p95 (ms)": result.p95_ms})
+    return rows
+
+
+def with_deadline(request: bytes, milliseconds: float) -> bytes:
+    """The same request, saying its client waits only ``milliseconds`` (production's ``deadline_ms``)."""
+    return json.dumps({**json.loads(request), "deadline_ms": milliseconds}).encode()
+
+
+def mean_batch(batch_sizes: dict[int, int]) -> float:
+    """Images per forward pass, averaged over the images: ``{1: 2, 8: 1}`` → (1·2 + 8·8) / 10."""
+    images = sum(size * count for size, count in batch_sizes.items())
+    return sum(size * size * count for size, count in batch_sizes.items()) / images if images else 0.0
+
+
+def batches_between(before: dict[int, int], after: dict[int, int]) -> dict[int, int]:
+    """The forward passes, by size, that a server's cumulative stats counted between two readings."""
+    return {size: after[size] - before.get(size, 0) for size in after if after[size] > before.get(size, 0)}

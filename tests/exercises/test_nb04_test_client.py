@@ -1,0 +1,157 @@
+"""Checks of notebook 04's test client (``test_client.py``): the wire format and Lazy Pirate.
+
+The flaky servers are real ROUTER sockets in a thread of this process: one drops the first
+request, one never answers, one answers too late. Each polls with a timeout and is stopped after
+its check, so a client that is not written yet, or that waits forever, fails and never hangs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+
+import pytest
+import zmq
+
+from model_server.protocol import ErrorCode, ServerError, encode_error
+
+IMAGE = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
+TIMEOUT_S = 0.4
+
+
+@pytest.fixture
+def nb04(load_answers):
+    return load_answers("test_client")
+
+
+class FlakyServer:
+    """A ROUTER in a thread; ``answer(n)`` says after how many seconds to answer request n (None: never)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.received = 0
+        self._stop = threading.Event()
+        self._router = zmq.Context.instance().socket(zmq.ROUTER)
+        self._router.linger = 0
+        port = self._router.bind_to_random_port("tcp://127.0.0.1")
+        self.address = f"tcp://127.0.0.1:{port}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        pending: list[tuple[float, list[bytes]]] = []
+        while not self._stop.is_set():
+            if self._router.poll(20, zmq.POLLIN):
+                envelope_and_request = self._router.recv_multipart()
+                self.received += 1
+                delay = self.answer(self.received)
+                if delay is not None:
+                    reply = json.dumps({"attempt": self.received}).encode()
+                    pending.append((time.monotonic() + delay, [*envelope_and_request[:-1], reply]))
+            now = time.monotonic()
+            for due in [p for p in pending if p[0] <= now]:
+                pending.remove(due)
+                self._router.send_multipart(due[1])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._router.close(linger=0)
+
+
+@pytest.fixture
+def flaky():
+    servers = []
+
+    def start(answer) -> FlakyServer:
+        servers.append(FlakyServer(answer))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def call(nb04, attempt, address, retries):
+    """The learner's request_with_retries, with the classic mistake turned into a hint."""
+    try:
+        return attempt(nb04.request_with_retries, address, b'{"image": ""}', TIMEOUT_S, retries)
+    except zmq.ZMQError as error:
+        if error.errno != zmq.EFSM:
+            raise
+    pytest.fail(
+        "Operation cannot be accomplished in current state (EFSM): a REQ socket that got no reply "
+        "will not send again. After a timeout, close it (linger=0) and open a fresh socket.",
+        pytrace=False,
+    )
+
+
+def test_request_is_json_bytes_with_the_image_in_base64(nb04, attempt):
+    frame = attempt(nb04.encode_request, IMAGE)
+    assert isinstance(frame, bytes), f"return bytes (socket.send needs them), not {type(frame).__name__}"
+    message = json.loads(frame)
+    assert isinstance(message, dict) and isinstance(message.get("image"), str), (
+        f'the request must be a JSON object with an "image" text string, not {message!r:.80}'
+    )
+    assert base64.b64decode(message["image"]) == IMAGE, '"image" must be the base64 of the image bytes themselves'
+
+
+def test_read_reply_gives_labels_most_probable_first(nb04, attempt):
+    reply = json.dumps({"predictions": [
+        {"label": "lynx", "wnid": "n02127052", "probability": 0.05},
+        {"label": "tabby", "wnid": "n02123045", "probability": 0.8},
+        {"label": "tiger cat", "wnid": "n02123159", "probability": 0.15}]}).encode()
+    top = attempt(nb04.read_reply, reply)
+    assert top == [("tabby", 0.8), ("tiger cat", 0.15), ("lynx", 0.05)], (
+        f"expected [(label, probability), ...] sorted by probability, most probable first; got {top!r}"
+    )
+
+
+def test_an_error_reply_raises_with_the_server_code_and_message(nb04, expect_raises):
+    frame = encode_error(ErrorCode.NOT_AN_IMAGE, "the file is not an image Pillow can read")
+    error = expect_raises(ServerError, 'an error reply has "error": {"code", "message"}: raise ServerError(code, message)',
+                          nb04.read_reply, frame)
+    assert error.code == "not_an_image" and "Pillow" in error.message, (
+        f"the ServerError should carry the server's code and message, not {error.code!r}, {error.message!r}"
+    )
+
+
+def test_a_dropped_request_is_sent_again_on_a_fresh_socket(nb04, attempt, flaky):
+    server = flaky(lambda n: None if n == 1 else 0.0)
+    reply = call(nb04, attempt, server.address, retries=2)
+    assert json.loads(reply) == {"attempt": 2}, (
+        f"the first request was dropped and the second answered; expected that answer, got {reply!r}"
+    )
+
+
+def test_a_server_that_never_answers_is_given_up_in_time(nb04, attempt, flaky):
+    server = flaky(lambda n: None)
+    began = time.perf_counter()
+    try:
+        result = call(nb04, attempt, server.address, retries=2)
+    except Exception as error:  # the clear error asked for
+        result = error
+    seconds = time.perf_counter() - began
+    assert isinstance(result, Exception), f"nobody answered, yet request_with_retries returned {result!r}"
+    time.sleep(0.1)
+    assert server.received == 3, (
+        f"with retries=2 the server should have received 3 attempts, it received {server.received}"
+    )
+    # 3 attempts of 0.4 s take 1.2 s; a 4th would make 1.6 s.
+    assert seconds < 1.4, f"giving up took {seconds:.2f} s: wait at most timeout_s per attempt"
+    assert "3" in str(result), f"the error should say how many attempts were made: {result!r}"
+
+
+def test_a_late_reply_does_not_confuse_the_next_attempt(nb04, attempt, flaky):
+    server = flaky(lambda n: 3 * TIMEOUT_S if n == 1 else 0.0)
+    began = time.perf_counter()
+    reply = call(nb04, attempt, server.address, retries=2)
+    seconds = time.perf_counter() - began
+    assert json.loads(reply) == {"attempt": 2}, (
+        f"the first attempt's reply came after the timeout, the second at once; expected the "
+        f"second's, got {reply!r}: stop waiting after timeout_s and send again"
+    )
+    # One timeout (0.4 s) then an immediate answer; waiting for the late one would take 1.2 s.
+    assert seconds < 0.8, f"took {seconds:.2f} s: poll for at most timeout_s, then try again"

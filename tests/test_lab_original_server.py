@@ -1,0 +1,44 @@
+"""Notebook 04's measuring helpers: the learner's test client timed against a real server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import original_server
+from solutions import resnet_model_server, test_client
+
+sys.path.insert(0, str(Path(__file__).parent / "exercises"))
+from test_nb04_resnet_model_server import SlowFakeClassifier, png  # noqa: E402
+
+
+def test_mean_batch_is_per_image_not_per_forward_pass():
+    assert original_server.mean_batch({1: 2, 8: 1}) == pytest.approx((1 * 2 + 8 * 8) / 10)
+    assert original_server.mean_batch({}) == 0.0
+
+
+def test_batches_between_counts_only_the_new_forward_passes():
+    assert original_server.batches_between({1: 5, 4: 1}, {1: 7, 4: 1, 8: 2}) == {1: 2, 8: 2}
+
+
+def test_with_deadline_keeps_the_request_and_adds_the_field():
+    request = test_client.encode_request(b"abc")
+    assert json.loads(original_server.with_deadline(request, 1)) == {**json.loads(request), "deadline_ms": 1}
+
+
+def test_measure_with_test_client_times_each_level_and_fails_loudly():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    with resnet_model_server.Server(address, SlowFakeClassifier(0.01), workers=2):
+        rows = original_server.measure_with_test_client("fake", address, test_client, [png(1), png(2)],
+                                                        levels=(1, 2), requests=4, timeout_s=5)
+        assert [(row["clients"], row["requests"]) for row in rows] == [(1, 4), (2, 4)]
+        assert all(row["images per second"] > 0 for row in rows)
+        with pytest.raises(original_server.MeasurementFailed, match="not_an_image"):
+            original_server.measure_with_test_client("fake", address, test_client, [b"not an image"],
+                                                     levels=(1,), requests=1, timeout_s=5)
