@@ -1,0 +1,254 @@
+"""Checks for notebook 06's exercise: the original's ``app.py`` as a ZeroMQ client (``exercises/app.py``).
+
+The web app is called through Flask's test client; its model server is a fake behind a real
+ROUTER socket in a thread, which answers, answers with an error, never answers, or answers late.
+"Down" is an address where nothing listens.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+from typing import Any, Callable
+
+import pytest
+import zmq
+
+from lab.processes import free_port
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF pretend JPEG bytes"
+NOT_AN_IMAGE = b"lab notes, not a picture"
+#: What the fake answers; a label has markup in it, which the page must escape.
+PREDICTIONS = [{"label": "tabby <cat>", "wnid": "n02123045", "probability": 0.8},
+               {"label": "tiger cat", "wnid": "n02123159", "probability": 0.15},
+               {"label": "lynx", "wnid": "n02127052", "probability": 0.05}]
+NOT_AN_IMAGE_MESSAGE = "the file is not an image the model server can read"
+#: Short waits, so that a check of a timeout takes a second, not the default 5 s × 3.
+TIMEOUT_S, RETRIES, CONNECT_TIMEOUT_S = 0.3, 2, 0.2
+#: Seconds a "late" fake waits before it answers: longer than TIMEOUT_S.
+LATE_S = 0.8
+#: Seconds a check waits for a call that should give up by itself after at most
+#: (1 + RETRIES) × (CONNECT_TIMEOUT_S + TIMEOUT_S) = 1.5 s: one that waits forever is caught.
+GIVE_UP_S = 10.0
+
+
+class FakeModelServer:
+    """A ROUTER socket in a thread that answers like the model server: ``ok`` (predictions, or
+    an error reply for bytes that are not a JPEG), ``silent`` (never answers) or ``late``."""
+
+    def __init__(self, behaviour: str):
+        self.behaviour = behaviour
+        self.requests: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._bound = threading.Event()
+        self.address = ""
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        assert self._bound.wait(5), "the fake model server did not start"
+
+    def _serve(self) -> None:
+        frontend = zmq.Context.instance().socket(zmq.ROUTER)
+        frontend.linger = 0
+        port = frontend.bind_to_random_port("tcp://127.0.0.1")
+        self.address = f"tcp://127.0.0.1:{port}"
+        self._bound.set()
+        try:
+            while not self._stop.is_set():
+                if not frontend.poll(50, zmq.POLLIN):
+                    continue
+                *envelope, body = frontend.recv_multipart()
+                request = json.loads(body)
+                self.requests.append(request)
+                if self.behaviour == "silent":
+                    continue
+                if self.behaviour == "late":
+                    time.sleep(LATE_S)
+                frontend.send_multipart([*envelope, self._reply(request)])
+        finally:
+            frontend.close()
+
+    @staticmethod
+    def _reply(request: dict[str, Any]) -> bytes:
+        if base64.b64decode(request["image"]).startswith(b"\xff\xd8"):
+            return json.dumps({"predictions": PREDICTIONS}).encode()
+        return json.dumps({"error": {"code": "not_an_image", "message": NOT_AN_IMAGE_MESSAGE}}).encode()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def model_server() -> Callable[[str], FakeModelServer]:
+    started: list[FakeModelServer] = []
+
+    def start(behaviour: str = "ok") -> FakeModelServer:
+        started.append(FakeModelServer(behaviour))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def app_module(load_answers):
+    return load_answers("app")
+
+
+@pytest.fixture
+def web_app(app_module, attempt):
+    """``web_app(address)``: the learner's app, its test client, pointed at that model server."""
+    def build(address: str):
+        app = attempt(app_module.create_app, {
+            "TESTING": True, "MODEL_SERVER_ADDRESS": address, "MODEL_SERVER_TIMEOUT_S": TIMEOUT_S,
+            "MODEL_SERVER_RETRIES": RETRIES, "MODEL_SERVER_CONNECT_TIMEOUT_S": CONNECT_TIMEOUT_S})
+        if app is None or not hasattr(app, "test_client"):
+            pytest.fail(f"create_app returned {app!r}: return the Flask app", pytrace=False)
+        return app.test_client()
+
+    return build
+
+
+def _nobody_listening() -> str:
+    return f"tcp://127.0.0.1:{free_port()}"
+
+
+def _upload(client, data: bytes | None, filename: str = "cat.jpg"):
+    """POST to ``/uploader`` as the form does; an unwritten view fails with where to write it."""
+    form = {} if data is None else {"file": (io.BytesIO(data), filename)}
+    outcome: dict[str, Any] = {}
+
+    def post() -> None:
+        try:
+            outcome["response"] = client.post("/uploader", data=form, content_type="multipart/form-data")
+        except BaseException as error:  # reported below, in the test's own thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=post, daemon=True)
+    thread.start()
+    thread.join(GIVE_UP_S)
+    if thread.is_alive():
+        pytest.fail(f"POST /uploader had no answer after {GIVE_UP_S:g} s: does a recv() wait "
+                    "without a timeout? Poll with the configured timeout first.", pytrace=False)
+    error = outcome.get("error")
+    if isinstance(error, NotImplementedError):
+        pytest.fail(f"{error}: open exercises/app.py, read the docstring and replace the "
+                    "`raise NotImplementedError(...)` with your code (uploader is not written yet)",
+                    pytrace=False)
+    if error is not None:
+        pytest.fail(f"POST /uploader raised {error!r}: catch what can go wrong and answer with "
+                    "_error_page(status, message)", pytrace=False)
+    response = outcome["response"]
+    if response.status_code == 404:
+        pytest.fail("POST /uploader is 404: register the pages blueprint in create_app", pytrace=False)
+    return response
+
+
+def test_the_factory_keeps_the_defaults_and_takes_the_test_config(app_module, attempt):
+    app = attempt(app_module.create_app, {"MODEL_SERVER_ADDRESS": "tcp://127.0.0.1:1", "TESTING": True})
+    assert app is not None and hasattr(app, "config"), f"create_app returned {app!r}: return the Flask app"
+    assert app.config.get("MODEL_SERVER_ADDRESS") == "tcp://127.0.0.1:1", (
+        "the address from test_config is not in app.config: load test_config after DEFAULTS")
+    missing = [name for name in app_module.DEFAULTS if name not in app.config]
+    assert not missing, f"{missing} are not in app.config: load DEFAULTS with app.config.from_mapping"
+    page = app.test_client().get("/")
+    assert page.status_code == 200 and b'name="file"' in page.data, (
+        f"GET / answered {page.status_code}, not the upload form: register the pages blueprint")
+    assert attempt(app_module.create_app).config["MODEL_SERVER_ADDRESS"] == \
+        app_module.DEFAULTS["MODEL_SERVER_ADDRESS"], "without test_config the defaults should stay"
+
+
+def test_an_upload_shows_the_top_3_escaped(web_app, model_server):
+    server = model_server("ok")
+    response = _upload(web_app(server.address), JPEG)
+    assert server.requests, "the model server got no request: send the image with ask_model_server"
+    sent = server.requests[0]
+    assert base64.b64decode(sent.get("image", "")) == JPEG, (
+        "the model server did not get the uploaded file: send _original_request(image)")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, f"expected 200 for a good image, got {response.status_code}:\n{page}"
+    assert "<cat>" not in page, "a label was put in the page unescaped: let Jinja escape it, never |safe"
+    labels = [page.find(label) for label in ("tabby &lt;cat&gt;", "tiger cat", "lynx")]
+    assert -1 not in labels and labels == sorted(labels), (
+        "the page should show the three labels in the reply's order: pass [(label, probability), ...]")
+    assert "80.0%" in page, "the probabilities should be shown as percentages: pass them as given (0.8)"
+
+
+@pytest.mark.parametrize("data", [None, b""], ids=["no file", "empty file"])
+def test_no_file_or_an_empty_file_gets_400_without_asking_the_model_server(web_app, model_server, data):
+    server = model_server("ok")
+    response = _upload(web_app(server.address), data)
+    assert response.status_code == 400, (
+        f"{'no file' if data is None else 'an empty file'} should get 400, not "
+        f"{response.status_code}: check request.files and the file's bytes before asking")
+    assert not server.requests, "nothing should be sent to the model server when there is no image"
+
+
+def test_not_an_image_gets_400_with_the_servers_message_and_the_app_keeps_serving(web_app, model_server):
+    server = model_server("ok")
+    client = web_app(server.address)
+    bad = _upload(client, NOT_AN_IMAGE, "notes.txt")
+    assert bad.status_code == 400, (
+        f"the model server said 'not an image' but the app answered {bad.status_code}: look for "
+        '"error" in the reply and answer 400')
+    assert NOT_AN_IMAGE_MESSAGE in bad.get_data(as_text=True), (
+        "the error page should say what the model server said: its error's message")
+    assert _upload(client, JPEG).status_code == 200, "after a bad file, a good image should work again"
+
+
+def test_a_down_model_server_gets_503_and_a_silent_one_is_not_called_down(web_app, model_server):
+    down = _upload(web_app(_nobody_listening()), JPEG)
+    assert down.status_code == 503, (
+        f"nothing listens at the address, but the app answered {down.status_code}: set "
+        "zmq.IMMEDIATE, poll for POLLOUT within the connect timeout, and answer 503")
+    assert "running" in down.get_data(as_text=True) or "answering" in down.get_data(as_text=True), (
+        "the 503 page should say the model server is not answering (the exception's message)")
+    silent = _upload(web_app(model_server("silent").address), JPEG)
+    assert silent.status_code == 504, (
+        f"the model server is there but never answers; the app answered {silent.status_code}, "
+        "not 504: only a connection that never comes up is 'down'")
+
+
+def test_a_silent_model_server_is_asked_again_then_given_up(app_module, model_server, attempt):
+    server = model_server("silent")
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            outcome["reply"] = attempt(app_module.ask_model_server, b'{"image": ""}', server.address,
+                                       TIMEOUT_S, RETRIES, CONNECT_TIMEOUT_S)
+        except BaseException as error:  # reported below, in the test's own thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    thread.join(GIVE_UP_S)
+    assert not thread.is_alive(), "ask_model_server never returned: poll for the reply with timeout_s"
+    error = outcome.get("error")
+    if error is not None and not isinstance(error, app_module.ModelServerTooSlow):
+        raise error
+    assert isinstance(error, app_module.ModelServerTooSlow), (
+        f"no reply ever came, yet ask_model_server returned {outcome.get('reply')!r}: "
+        "raise ModelServerTooSlow after the last attempt")
+    time.sleep(0.1)
+    assert len(server.requests) == 1 + RETRIES, (
+        f"with retries={RETRIES} the request should be sent {1 + RETRIES} times, each on a fresh "
+        f"socket; the server got it {len(server.requests)} time(s)")
+
+
+def test_a_late_reply_is_given_up_and_an_answer_comes_back_as_sent(app_module, model_server, attempt,
+                                                                 expect_raises):
+    late = model_server("late")
+    expect_raises(app_module.ModelServerTooSlow,
+                  f"the reply came after {LATE_S:g} s, later than the timeout: raise ModelServerTooSlow",
+                  app_module.ask_model_server, b'{"image": ""}', late.address, TIMEOUT_S, 0,
+                  CONNECT_TIMEOUT_S)
+    ok = model_server("ok")
+    frame = json.dumps({"image": base64.b64encode(JPEG).decode()}).encode()
+    reply = attempt(app_module.ask_model_server, frame, ok.address, TIMEOUT_S, RETRIES, CONNECT_TIMEOUT_S)
+    assert isinstance(reply, bytes) and json.loads(reply) == {"predictions": PREDICTIONS}, (
+        f"return the reply frame as received (bytes, from socket.recv()), not {reply!r:.80}")
