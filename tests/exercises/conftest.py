@@ -94,10 +94,49 @@ def _expect_raises(
     pytest.fail(f"{fn.__name__} {outcome}; {hint}", pytrace=False)
 
 
+#: The names under which a check notes, in its report, the module and the exercises it touched.
+ANSWERS_PROPERTY, TOUCHES_PROPERTY = "answers_module", "touches"
+
+
+class _Recording:
+    """The answers module, noting which of its exercises a check reads (``lab.checks`` reports it).
+
+    Reading ``answers.time_call`` adds ``("touches", "time_call")`` to the check's
+    ``user_properties``, which pytest's ``--junitxml`` report keeps; so a check file needs no
+    markers to say which exercise it checks.
+    """
+
+    def __init__(self, module: ModuleType, properties: list[tuple[str, object]]):
+        object.__setattr__(self, "_module", module)
+        object.__setattr__(self, "_properties", properties)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._module, name)
+        defined_here = getattr(value, "__module__", None) == self._module.__name__
+        if defined_here and not name.startswith("_") and (TOUCHES_PROPERTY, name) not in self._properties:
+            self._properties.append((TOUCHES_PROPERTY, name))
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._module, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._module, name)
+
+    def __dir__(self) -> list[str]:
+        return dir(self._module)
+
+
 @pytest.fixture
-def load_answers() -> Callable[[str], ModuleType]:
+def load_answers(request: pytest.FixtureRequest) -> Callable[[str], Any]:
     """``load_answers("nb04_model_server")``: the module of answers being checked."""
-    return _load_answers
+    properties = request.node.user_properties
+
+    def load(module: str) -> Any:
+        properties.append((ANSWERS_PROPERTY, module))
+        return _Recording(_load_answers(module), properties)
+
+    return load
 
 
 @pytest.fixture
