@@ -124,6 +124,17 @@ def save_untrained_weights(keras_model: Any, seed: int) -> Path:
     return path
 
 
+def weights_file(source: str = "auto", seed: int = DEFAULT_SEED) -> Path:
+    """The file a weights source is read from, saving the untrained seeded weights if needed."""
+    path = resolve_weights(source)
+    if path is not None:
+        return path
+    untrained = untrained_weights_file(seed)
+    if not untrained.is_file():
+        ResNet50Classifier.load("random", seed)
+    return untrained
+
+
 def cached_imagenet_weights() -> Path | None:
     path = keras_cache_dir() / WEIGHTS_FILE
     return path if path.is_file() else None
