@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
-from .answers import unwritten
+from .answers import _is_stub, unwritten
 from .processes import REPO_ROOT
 
 EXERCISE_TESTS = REPO_ROOT / "tests" / "exercises"
@@ -106,16 +106,32 @@ def read_report(report: Path) -> list[CheckResult]:
     return results
 
 
-def exercises_in(module: str, directory: Path) -> list[str]:
-    """The public functions and classes of ``<directory>/<module>.py``, in file order."""
-    path = directory / f"{module}.py"
+def _committed_stub(module: str) -> str:
+    """``exercises/<module>.py`` as committed (the learner's edits remove the stubs it names)."""
+    shown = subprocess.run(["git", "show", f"HEAD:exercises/{module}.py"], cwd=REPO_ROOT,
+                           capture_output=True, text=True)
+    if shown.returncode == 0:
+        return shown.stdout
+    return (REPO_ROOT / "exercises" / f"{module}.py").read_text()
+
+
+def exercises_in(module: str) -> list[str]:
+    """The exercises of a module: the functions, and classes with methods, that its stub leaves to write.
+
+    A class given written (an exception the module hands you) is not an exercise.
+    """
     try:
-        tree = ast.parse(path.read_text(), filename=str(path))
+        tree = ast.parse(_committed_stub(module))
     except (OSError, SyntaxError):
         return []
-    return [node.name for node in tree.body
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            and not node.name.startswith("_")]
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+    def is_exercise(node: ast.stmt) -> bool:
+        if isinstance(node, ast.ClassDef):
+            return any(isinstance(item, functions) and _is_stub(item) for item in node.body)
+        return isinstance(node, functions) and _is_stub(node)
+
+    return [node.name for node in tree.body if is_exercise(node)]
 
 
 def _attempted(module: str, name: str, directory: Path) -> bool:
@@ -141,9 +157,10 @@ def exercise_reports(results: list[CheckResult], directory: Path) -> dict[str, l
         module = result.module or f"test_{result.notebook}"
         by_name = reports.setdefault(module, {})
         if not by_name and result.module:
-            for name in exercises_in(module, directory):
+            for name in exercises_in(module):
                 by_name[name] = ExerciseReport(module, name, _attempted(module, name, directory))
-        for name in result.touches or ("",):
+        exercises = [name for name in result.touches if name in by_name and name]
+        for name in exercises or ("",):
             report = by_name.setdefault(name, ExerciseReport(module, name, True))
             report.total += 1
             report.passed += result.passed
@@ -179,7 +196,9 @@ def format_notebook(notebook: str, results: list[CheckResult], directory: Path) 
         for exercise in exercises:
             lines.append(f"  {exercise.name or '(the module)':<{width}}  {exercise.status}")
             if exercise.attempted:
-                lines.extend(f"      ✗ {hint}" for hint in exercise.hints)
+                for hint in dict.fromkeys(exercise.hints):  # each hint once, in order
+                    repeats = exercise.hints.count(hint)
+                    lines.append(f"      ✗ {hint}" + (f" (×{repeats})" if repeats > 1 else ""))
     return "\n".join(lines)
 
 

@@ -69,7 +69,7 @@ def test_no_argument_summarises_every_notebook(half_written, capsys):
     notebooks = sorted(path.name[5:9] for path in checks.EXERCISE_TESTS.glob("test_nb*.py"))
     assert [line.split(":")[0] for line in lines] == notebooks
     nb02 = next(line for line in lines if line.startswith("nb02"))
-    assert "0 of 2 exercises done, 1 not attempted; 2 of 5 checks pass" in nb02
+    assert "0 of 3 exercises done, 2 not attempted; 2 of 9 checks pass" in nb02
 
 
 def test_a_check_that_reads_no_exercise_is_reported_under_the_module():

@@ -64,16 +64,25 @@ def _load_answers(module: str) -> ModuleType:
     pytest.fail(f"{path} does not import: {problem}", pytrace=False)
 
 
+def _raising_function(error: BaseException) -> Any:
+    """The code object of the innermost function that raised ``error``."""
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return traceback.tb_frame.f_code if traceback is not None else None
+
+
 def _attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call the learner's function; a stub that is not written yet fails with where to write it."""
     try:
         return fn(*args, **kwargs)
-    except NotImplementedError:
-        pass  # fail outside the handler, so the report is the hint alone
-    source = getattr(fn, "__code__", None)
+    except NotImplementedError as error:
+        stub = _raising_function(error)  # the stub itself: maybe one that fn calls
+    name = stub.co_name if stub else fn.__name__
+    source = stub or getattr(fn, "__code__", None)
     where = source.co_filename if source else "exercises/"
     pytest.fail(
-        f"{fn.__name__} is not written yet: open {where}, read its docstring and replace "
+        f"{name} is not written yet: open {where}, read its docstring and replace "
         "the `raise NotImplementedError(...)` with your code.",
         pytrace=False,
     )

@@ -97,11 +97,8 @@ class FakeParts:
 
 
 @pytest.fixture
-def handle_upload(nb02, attempt):
-    """``handle_upload`` once ``time_call`` works: it is meant to time each stage with it."""
-    handler = nb02.handle_upload
-    attempt(nb02.time_call, lambda: None)
-    return handler
+def handle_upload(nb02):
+    return nb02.handle_upload
 
 
 def test_handle_upload_does_the_steps_in_order(handle_upload, attempt):
