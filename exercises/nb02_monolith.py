@@ -1,4 +1,4 @@
-"""Notebook 02 exercises: a timing helper, and finding where the time goes."""
+"""Notebook 02 exercises: a timing helper, finding where the time goes, and the monolith's handler."""
 
 from __future__ import annotations
 
@@ -23,3 +23,25 @@ def slowest_stage(stages: dict[str, float]) -> tuple[str, float]:
     ``("import", 0.75)``. Raise ``ValueError`` if ``stages`` is empty.
     """
     raise NotImplementedError("write slowest_stage in exercises/nb02_monolith.py")
+
+
+#: The stages ``handle_upload`` reports, in the order they happen.
+HANDLER_STAGES = ("import_tensorflow", "build_model", "load_weights", "decode_image", "predict")
+
+
+def handle_upload(image: bytes, weights_file: str, parts: Any, top: int = 3) -> tuple[list, dict[str, float]]:
+    """What the monolith does for every upload: return ``(top predictions, seconds per stage)``.
+
+    ``parts`` holds one callable per step (``lab.monolith_parts.REAL_PARTS`` in the notebook,
+    cheap fakes in the checks), so your code only puts them together, in this order:
+
+    1. ``keras = parts.import_tensorflow()``
+    2. ``model = parts.build_model(keras)``: ResNet50 with no weights yet;
+    3. ``model.load_weights(weights_file)``: read the ~100 MB file;
+    4. ``pixels = parts.decode_image(image)``;
+    5. ``probabilities = parts.predict(model, pixels)``;
+
+    and finally ``parts.top_predictions(probabilities, top)``. Time each of the five with your
+    ``time_call`` and return the seconds in a dict keyed by the names in ``HANDLER_STAGES``.
+    """
+    raise NotImplementedError("write handle_upload in exercises/nb02_monolith.py")

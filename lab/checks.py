@@ -1,22 +1,36 @@
-"""Run the exercise checks of one notebook from a notebook cell, as the shell would.
+"""Run the exercise checks from a notebook cell and report them one line per exercise.
 
 ``run_checks("nb04")`` runs ``python -m pytest tests/exercises -k nb04`` in a fresh process (so
-that it sees your latest edits to ``exercises/`` without restarting the kernel) and prints what
-pytest says, ending with a line that says whether they all pass.
+that it sees your latest edits to ``exercises/`` without restarting the kernel) and prints, for
+each exercise function or class, ``not attempted``, ``k of n checks pass`` or ``done``, with the
+hint of each failing check under it. ``run_checks()`` gives one line per notebook.
+
+Which exercise a check is about is not written in the check files: the ``load_answers`` fixture
+(``tests/exercises/conftest.py``) notes every exercise a check reads, and pytest's JUnit XML
+report carries those notes back here.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree
 
+from .answers import _is_stub, unwritten
 from .processes import REPO_ROOT
 
 EXERCISE_TESTS = REPO_ROOT / "tests" / "exercises"
 #: The environment variable the checks read: ``exercises`` (default), ``solutions`` or a directory.
 ANSWERS_VARIABLE = "LAB_ANSWERS"
 CHECK_TIMEOUT_S = 120.0
+#: The properties ``tests/exercises/conftest.py`` writes into each check's report.
+ANSWERS_PROPERTY, TOUCHES_PROPERTY = "answers_module", "touches"
+NOT_ATTEMPTED, DONE = "not attempted", "done"
 
 
 def checks_command(notebook: str) -> list[str]:
@@ -25,18 +39,198 @@ def checks_command(notebook: str) -> list[str]:
             "--no-header", "-p", "no:cacheprovider", f"--confcutdir={EXERCISE_TESTS}"]
 
 
-def run_checks(notebook: str, answers: str = "exercises", timeout: float = CHECK_TIMEOUT_S) -> None:
-    """Check your answers for one notebook (``answers="solutions"`` for the reference ones)."""
-    env = {**os.environ, ANSWERS_VARIABLE: answers}
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: its notebook, the answers module and exercises it read, and its hint if it failed."""
+
+    notebook: str
+    name: str
+    module: str | None
+    touches: tuple[str, ...]
+    hint: str | None
+
+    @property
+    def passed(self) -> bool:
+        return self.hint is None
+
+
+@dataclass
+class ExerciseReport:
+    """One exercise (a function or class of an answers module) and the checks that read it."""
+
+    module: str
+    name: str
+    attempted: bool
+    hints: list[str] = field(default_factory=list)
+    passed: int = 0
+    total: int = 0
+
+    @property
+    def status(self) -> str:
+        if not self.attempted:
+            return NOT_ATTEMPTED
+        if self.total and self.passed == self.total:
+            return DONE
+        return f"{self.passed} of {self.total} checks pass"
+
+
+def answers_directory(answers: str) -> Path:
+    return REPO_ROOT / answers if answers in ("exercises", "solutions") else Path(answers)
+
+
+def _hint(message: str) -> str:
+    """The hint of a failure, without pytest's ``AssertionError:`` and its re-evaluated ``assert``."""
+    for prefix in ("AssertionError: ", "Failed: "):
+        message = message.removeprefix(prefix)
+    return message.split("\nassert ")[0].strip()
+
+
+def read_report(report: Path) -> list[CheckResult]:
+    """Every check in a ``--junitxml`` report, with the exercises it read and its hint."""
+    results = []
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        if case.find("skipped") is not None:
+            continue
+        properties = [(p.get("name"), p.get("value")) for p in case.iter("property")]
+        module = next((value for name, value in properties if name == ANSWERS_PROPERTY), None)
+        touches = tuple(value for name, value in properties if name == TOUCHES_PROPERTY)
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        hint = None
+        if problem is not None:
+            hint = _hint(problem.get("message") or problem.text or "failed")
+        file_stem = case.get("classname", "").rsplit(".", 1)[-1]
+        results.append(CheckResult(file_stem.removeprefix("test_")[:4], case.get("name", ""),
+                                   module, touches, hint))
+    return results
+
+
+def _committed_stub(module: str) -> str:
+    """``exercises/<module>.py`` as committed (the learner's edits remove the stubs it names)."""
+    shown = subprocess.run(["git", "show", f"HEAD:exercises/{module}.py"], cwd=REPO_ROOT,
+                           capture_output=True, text=True)
+    if shown.returncode == 0:
+        return shown.stdout
+    return (REPO_ROOT / "exercises" / f"{module}.py").read_text()
+
+
+def exercises_in(module: str) -> list[str]:
+    """The exercises of a module: the functions, and classes with methods, that its stub leaves to write.
+
+    A class given written (an exception the module hands you) is not an exercise.
+    """
     try:
-        finished = subprocess.run(checks_command(notebook), cwd=REPO_ROOT, env=env,
-                                  capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        print(f"The checks took more than {timeout:g} s and were stopped: does one of your "
-              "functions wait forever (a recv() without a timeout)?")
+        tree = ast.parse(_committed_stub(module))
+    except (OSError, SyntaxError):
+        return []
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+    def is_exercise(node: ast.stmt) -> bool:
+        if isinstance(node, ast.ClassDef):
+            return any(isinstance(item, functions) and _is_stub(item) for item in node.body)
+        return isinstance(node, functions) and _is_stub(node)
+
+    return [node.name for node in tree.body if is_exercise(node)]
+
+
+def _attempted(module: str, name: str, directory: Path) -> bool:
+    """Written at least in part: a function that is not a stub, a class with a method written."""
+    try:
+        stubs = unwritten(module, name, directory)
+    except (OSError, SyntaxError):
+        return True  # a file that does not parse: its checks say so
+    if stubs == [name]:
+        return False
+    path = directory / f"{module}.py"
+    methods = [n for n in ast.parse(path.read_text()).body if getattr(n, "name", None) == name]
+    if methods and isinstance(methods[0], ast.ClassDef):
+        defined = [m for m in methods[0].body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        return len(stubs) < len(defined)
+    return True
+
+
+def exercise_reports(results: list[CheckResult], directory: Path) -> dict[str, list[ExerciseReport]]:
+    """Per answers module, one report per exercise; checks that read no exercise go under the module."""
+    reports: dict[str, dict[str, ExerciseReport]] = {}
+    for result in results:
+        module = result.module or f"test_{result.notebook}"
+        by_name = reports.setdefault(module, {})
+        if not by_name and result.module:
+            for name in exercises_in(module):
+                by_name[name] = ExerciseReport(module, name, _attempted(module, name, directory))
+        exercises = [name for name in result.touches if name in by_name and name]
+        for name in exercises or ("",):
+            report = by_name.setdefault(name, ExerciseReport(module, name, True))
+            report.total += 1
+            report.passed += result.passed
+            if result.hint is not None:
+                report.hints.append(result.hint)
+    return {module: list(by_name.values()) for module, by_name in reports.items()}
+
+
+def _run(pattern: str, answers: str, timeout: float) -> list[CheckResult] | None:
+    env = {**os.environ, ANSWERS_VARIABLE: answers}
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "checks.xml"
+        try:
+            finished = subprocess.run([*checks_command(pattern), f"--junitxml={report}"],
+                                      cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                                      timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"The checks took more than {timeout:g} s and were stopped: does one of your "
+                  "functions wait forever (a recv() without a timeout)?")
+            return None
+        if not report.is_file():
+            print(finished.stdout + finished.stderr)
+            return None
+        return read_report(report)
+
+
+def format_notebook(notebook: str, results: list[CheckResult], directory: Path) -> str:
+    """One line per exercise, and each failing check's hint under it."""
+    lines = []
+    for module, exercises in exercise_reports(results, directory).items():
+        lines.append(f"{notebook} · {module}.py")
+        width = max(len(e.name or "(the module)") for e in exercises)
+        for exercise in exercises:
+            lines.append(f"  {exercise.name or '(the module)':<{width}}  {exercise.status}")
+            if exercise.attempted:
+                for hint in dict.fromkeys(exercise.hints):  # each hint once, in order
+                    repeats = exercise.hints.count(hint)
+                    lines.append(f"      ✗ {hint}" + (f" (×{repeats})" if repeats > 1 else ""))
+    return "\n".join(lines)
+
+
+def format_summary(results: list[CheckResult], directory: Path) -> str:
+    """One line per notebook: how many exercises are done, and how many checks pass."""
+    lines = []
+    for notebook in sorted({r.notebook for r in results}):
+        mine = [r for r in results if r.notebook == notebook]
+        exercises = [e for es in exercise_reports(mine, directory).values() for e in es]
+        done = sum(e.status == DONE for e in exercises)
+        untouched = sum(not e.attempted for e in exercises)
+        passed = sum(r.passed for r in mine)
+        lines.append(f"{notebook}: {done} of {len(exercises)} exercises done, {untouched} not "
+                     f"attempted; {passed} of {len(mine)} checks pass")
+    return "\n".join(lines)
+
+
+def run_checks(notebook: str | None = None, answers: str = "exercises",
+               timeout: float = CHECK_TIMEOUT_S) -> None:
+    """Check your answers for one notebook (``"nb04"``), or summarise all notebooks with no argument.
+
+    ``answers="solutions"`` checks the reference answers instead.
+    """
+    results = _run(notebook or "nb0", answers, timeout)
+    if results is None:
         return
-    print(finished.stdout + finished.stderr)
-    if finished.returncode == 0:
-        print(f"All checks for {notebook} pass.")
+    directory = answers_directory(answers)
+    if notebook is None:
+        print(format_summary(results, directory))
+        return
+    print(format_notebook(notebook, results, directory))
+    if results and all(r.passed for r in results):
+        print(f"All {len(results)} checks for {notebook} pass.")
     else:
-        print(f"Some checks for {notebook} fail: each failure above says what to fix.")
+        print(f"Some checks for {notebook} fail: write what is not attempted, and fix what each hint above points at.")

@@ -28,6 +28,7 @@ from model_server.protocol import (
 )
 
 from . import settings
+from .progress import measuring
 
 #: How many clients send at once, in the notebook's runs.
 CONCURRENCY = (1, 4, 8)
@@ -122,18 +123,19 @@ def _recording_calls(
 def under_load(
     server: str, address: str, images: Sequence[bytes], binary: bool = True,
     levels: Sequence[int] = CONCURRENCY, requests: int | None = None,
-    timeout: float = REQUEST_TIMEOUT_S,
+    timeout: float = REQUEST_TIMEOUT_S, progress: bool | None = None,
 ) -> list[LoadLevel]:
     """``run_load`` at each concurrency level against the model server at ``address``.
 
     ``server`` labels the rows; ``binary=False`` sends the original's base64 JSON; ``requests``
     per level defaults to the lab's ``load_requests`` setting (``LAB_LOAD_REQUESTS``). Raises
-    ``LoadFailed`` if any request fails.
+    ``LoadFailed`` if any request fails. ``progress``: a bar per level (``None``: in a notebook only).
     """
     requests = requests or settings.load().load_requests
     measured = []
     with ModelClient(address, timeout=timeout, retries=0, binary=binary) as client:
-        for concurrency in levels:
+        for concurrency in measuring(levels, f"{server} at {len(levels)} load levels",
+                                     len(levels), progress):
             replies: list[PredictReply] = []
             failures: list[BaseException] = []
             make_call = _recording_calls(client, replies, failures, WARMUP)

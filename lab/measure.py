@@ -20,6 +20,7 @@ from model_server.client import ModelClient
 from model_server.protocol import PredictReply
 
 from .cold_start import STAGE_TITLES, ColdStart, run_cold_start
+from .progress import measuring
 from .web import ApiAnswer, predict_json, read_answer
 
 #: Labels for tables and plots, one per way of serving the model.
@@ -54,13 +55,18 @@ def _cycle(images: Sequence[Path], count: int) -> Iterator[Path]:
 
 
 def through_web_api(
-    base_url: str, images: Sequence[Path], requests: int, timeout: float, warmup: int = 0
+    base_url: str, images: Sequence[Path], requests: int, timeout: float, warmup: int = 0,
+    progress: bool | None = None,
 ) -> list[WebRequest]:
-    """Upload ``requests`` images to ``/api/predict`` of a web app (the monolith or the split app)."""
+    """Upload ``requests`` images to ``/api/predict`` of a web app (the monolith or the split app).
+
+    ``progress``: show a bar (``None``: in a notebook only).
+    """
     for path in _cycle(images, warmup):
         _predict_or_fail(base_url, path, timeout)
     timed = []
-    for path in _cycle(images, requests):
+    for path in measuring(_cycle(images, requests), f"{requests} requests to {base_url}",
+                          requests, progress):
         seconds, answer = _predict_or_fail(base_url, path, timeout)
         timed.append(WebRequest(path.name, seconds, answer))
     return timed
@@ -94,10 +100,14 @@ def through_model_server(
 
 
 def through_cold_processes(
-    images: Sequence[Path], runs: int, weights: str, timeout: float
+    images: Sequence[Path], runs: int, weights: str, timeout: float, progress: bool | None = None
 ) -> list[ColdStart]:
-    """Run ``runs`` cold processes, each classifying one image (``lab.cold_start``)."""
-    return [run_cold_start(path, weights, timeout) for path in _cycle(images, runs)]
+    """Run ``runs`` cold processes, each classifying one image (``lab.cold_start``).
+
+    ``progress``: show a bar (``None``: in a notebook only).
+    """
+    return [run_cold_start(path, weights, timeout)
+            for path in measuring(_cycle(images, runs), f"{runs} cold processes", runs, progress)]
 
 
 def web_request_rows(timed: Sequence[WebRequest]) -> list[dict[str, object]]:

@@ -6,6 +6,8 @@ Weights come from a *source*:
   works within seconds, the same architecture with untrained, seeded weights and a loud warning.
 - ``imagenet``: the ImageNet weights or a clear error naming the file to place in the cache.
 - ``random``: untrained weights from a fixed seed, the same in every process and every restart.
+  The first load saves them beside Keras' ImageNet file (``untrained_weights_file``, ~100 MB) and
+  every load reads that file, so loading untrained weights costs what loading ImageNet's costs.
 - a path to an ``.h5`` weights file.
 
 Untrained ResNet50 ranks the same few classes first for nearly every image (the README says which):
@@ -94,6 +96,43 @@ def keras_cache_dir() -> Path:
     """Where Keras keeps downloaded weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return Path(home) / "models"
+
+
+def untrained_weights_file(seed: int = DEFAULT_SEED) -> Path:
+    """Where the seeded, untrained weights are kept once saved: beside Keras' ImageNet file."""
+    return keras_cache_dir() / f"resnet50_untrained_seed{seed}.weights.h5"
+
+
+def save_untrained_weights(keras_model: Any, seed: int) -> Path:
+    """Save a freshly seeded model's weights once, so later loads read a file of the real size.
+
+    Without this, untrained weights cost nothing to "load" and the monolith's load-weights stage
+    would look free. Written to a temporary file and renamed, so a process starting at the same
+    moment never reads a half-written file.
+    """
+    path = untrained_weights_file(seed)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name.removesuffix('.weights.h5')}.{os.getpid()}.{threading.get_ident()}.weights.h5")
+    try:
+        keras_model.save_weights(str(staging))
+        staging.replace(path)
+    finally:
+        staging.unlink(missing_ok=True)
+    log.info("saved the untrained seed-%d weights to %s", seed, path)
+    return path
+
+
+def weights_file(source: str = "auto", seed: int = DEFAULT_SEED) -> Path:
+    """The file a weights source is read from, saving the untrained seeded weights if needed."""
+    path = resolve_weights(source)
+    if path is not None:
+        return path
+    untrained = untrained_weights_file(seed)
+    if not untrained.is_file():
+        ResNet50Classifier.load("random", seed)
+    return untrained
 
 
 def cached_imagenet_weights() -> Path | None:
@@ -242,10 +281,15 @@ class ResNet50Classifier:
         imported = time.perf_counter()
         keras.utils.set_random_seed(seed)
         keras_model = keras.applications.ResNet50(weights=None)
-        built = time.perf_counter()
         weights_path = resolve_weights(weights)
         if weights_path is None:
             log.warning(UNTRAINED_WARNING)
+            untrained_path = untrained_weights_file(seed)
+            if not untrained_path.is_file():
+                save_untrained_weights(keras_model, seed)
+        built = time.perf_counter()
+        if weights_path is None:
+            keras_model.load_weights(str(untrained_path))
         else:
             _warn_if_not_published(weights_path)
             try:

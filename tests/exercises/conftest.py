@@ -64,16 +64,25 @@ def _load_answers(module: str) -> ModuleType:
     pytest.fail(f"{path} does not import: {problem}", pytrace=False)
 
 
+def _raising_function(error: BaseException) -> Any:
+    """The code object of the innermost function that raised ``error``."""
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return traceback.tb_frame.f_code if traceback is not None else None
+
+
 def _attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call the learner's function; a stub that is not written yet fails with where to write it."""
     try:
         return fn(*args, **kwargs)
-    except NotImplementedError:
-        pass  # fail outside the handler, so the report is the hint alone
-    source = getattr(fn, "__code__", None)
+    except NotImplementedError as error:
+        stub = _raising_function(error)  # the stub itself: maybe one that fn calls
+    name = stub.co_name if stub else fn.__name__
+    source = stub or getattr(fn, "__code__", None)
     where = source.co_filename if source else "exercises/"
     pytest.fail(
-        f"{fn.__name__} is not written yet: open {where}, read its docstring and replace "
+        f"{name} is not written yet: open {where}, read its docstring and replace "
         "the `raise NotImplementedError(...)` with your code.",
         pytrace=False,
     )
@@ -94,10 +103,49 @@ def _expect_raises(
     pytest.fail(f"{fn.__name__} {outcome}; {hint}", pytrace=False)
 
 
+#: The names under which a check notes, in its report, the module and the exercises it touched.
+ANSWERS_PROPERTY, TOUCHES_PROPERTY = "answers_module", "touches"
+
+
+class _Recording:
+    """The answers module, noting which of its exercises a check reads (``lab.checks`` reports it).
+
+    Reading ``answers.time_call`` adds ``("touches", "time_call")`` to the check's
+    ``user_properties``, which pytest's ``--junitxml`` report keeps; so a check file needs no
+    markers to say which exercise it checks.
+    """
+
+    def __init__(self, module: ModuleType, properties: list[tuple[str, object]]):
+        object.__setattr__(self, "_module", module)
+        object.__setattr__(self, "_properties", properties)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._module, name)
+        defined_here = getattr(value, "__module__", None) == self._module.__name__
+        if defined_here and not name.startswith("_") and (TOUCHES_PROPERTY, name) not in self._properties:
+            self._properties.append((TOUCHES_PROPERTY, name))
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._module, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._module, name)
+
+    def __dir__(self) -> list[str]:
+        return dir(self._module)
+
+
 @pytest.fixture
-def load_answers() -> Callable[[str], ModuleType]:
+def load_answers(request: pytest.FixtureRequest) -> Callable[[str], Any]:
     """``load_answers("resnet_model_server")``: the module of answers being checked."""
-    return _load_answers
+    properties = request.node.user_properties
+
+    def load(module: str) -> Any:
+        properties.append((ANSWERS_PROPERTY, module))
+        return _Recording(_load_answers(module), properties)
+
+    return load
 
 
 @pytest.fixture

@@ -1,0 +1,79 @@
+"""``lab.checks`` reports the real checks one line per exercise, with the failing checks' hints."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from lab import checks
+from lab.processes import REPO_ROOT
+
+HALF_WRITTEN = '''
+import time
+
+
+def time_call(fn, *args, **kwargs):
+    """Written, with one mistake: milliseconds instead of seconds."""
+    started = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, (time.perf_counter() - started) * 1000.0
+'''
+
+
+@pytest.fixture
+def half_written(tmp_path):
+    """The stubs, with ``time_call`` written in milliseconds and the rest untouched."""
+    for path in (REPO_ROOT / "exercises").glob("*.py"):
+        shutil.copy(path, tmp_path / path.name)
+    stub = (tmp_path / "nb02_monolith.py").read_text()
+    head, rest = stub.split("def time_call", 1)
+    rest = rest[rest.index("\ndef ") + 1:]
+    (tmp_path / "nb02_monolith.py").write_text(head + HALF_WRITTEN.lstrip() + "\n\n" + rest)
+    return tmp_path
+
+
+def line_of(output: str, exercise: str) -> str:
+    return next(line for line in output.splitlines() if line.strip().startswith(exercise + " "))
+
+
+def test_reference_answers_are_all_done(capsys):
+    checks.run_checks("nb02", answers="solutions")
+    output = capsys.readouterr().out
+    assert line_of(output, "time_call").endswith(checks.DONE)
+    assert line_of(output, "slowest_stage").endswith(checks.DONE)
+    assert "All " in output and "✗" not in output
+    assert "passed" not in output and "====" not in output, "pytest's own output leaked through"
+
+
+def test_untouched_stubs_are_not_attempted_without_hints(capsys):
+    checks.run_checks("nb02", answers=str(REPO_ROOT / "exercises"))
+    output = capsys.readouterr().out
+    assert line_of(output, "time_call").endswith(checks.NOT_ATTEMPTED)
+    assert line_of(output, "slowest_stage").endswith(checks.NOT_ATTEMPTED)
+    assert "✗" not in output
+
+
+def test_half_written_module_gets_k_of_n_and_the_failing_hint(half_written, capsys):
+    checks.run_checks("nb02", answers=str(half_written))
+    output = capsys.readouterr().out
+    assert line_of(output, "time_call").endswith("2 of 3 checks pass")
+    assert "✗ a 0.05 s sleep took" in output and "milliseconds" in output
+    assert "\nassert " not in output and "AssertionError" not in output
+    assert line_of(output, "slowest_stage").endswith(checks.NOT_ATTEMPTED)
+
+
+def test_no_argument_summarises_every_notebook(half_written, capsys):
+    checks.run_checks(answers=str(half_written))
+    lines = capsys.readouterr().out.splitlines()
+    notebooks = sorted(path.name[5:9] for path in checks.EXERCISE_TESTS.glob("test_nb*.py"))
+    assert [line.split(":")[0] for line in lines] == notebooks
+    nb02 = next(line for line in lines if line.startswith("nb02"))
+    assert "0 of 3 exercises done, 2 not attempted; 2 of 9 checks pass" in nb02
+
+
+def test_a_check_that_reads_no_exercise_is_reported_under_the_module():
+    results = [checks.CheckResult("nb09", "test_x", "nb09_mod", (), "the hint")]
+    report = checks.exercise_reports(results, REPO_ROOT / "exercises")
+    assert [(e.name, e.status, e.hints) for e in report["nb09_mod"]] == [
+        ("", "0 of 1 checks pass", ["the hint"])]
