@@ -66,7 +66,7 @@ def test_half_written_module_gets_k_of_n_and_the_failing_hint(half_written, caps
 def test_no_argument_summarises_every_notebook(half_written, capsys):
     checks.run_checks(answers=str(half_written))
     lines = capsys.readouterr().out.splitlines()
-    notebooks = sorted(path.name[5:9] for path in checks.EXERCISE_TESTS.glob("test_nb*.py"))
+    notebooks = sorted({path.name[5:9] for path in checks.EXERCISE_TESTS.glob("test_nb*.py")})
     assert [line.split(":")[0] for line in lines] == notebooks
     nb02 = next(line for line in lines if line.startswith("nb02"))
     assert "0 of 3 exercises done, 2 not attempted; 2 of 9 checks pass" in nb02
