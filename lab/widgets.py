@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import ipywidgets as widgets
+from IPython.display import HTML
 
 from model_server.client import ModelClient, ModelServerTimeout, ModelServerUnavailable
 from model_server.protocol import PredictReply, ServerError
@@ -179,6 +180,12 @@ class ImageUploader:
             self.result.value = (f'<p class="upload-message"><code>{_name(self.message)}</code>: '
                                  f"{html.escape(line)}</p>" + self.result.value)
         return outcome
+
+    def upload_file(self, filename: str, content: bytes, mime_type: str = "image/jpeg") -> HTML:
+        """Send a file through the click's handler (the learner's functions included) and return
+        what the widget now shows, for cells that run without a browser."""
+        self.handle_upload(upload_value(filename, content, mime_type))
+        return HTML(self.result.value)
 
     def show_file(self, filename: str, image: bytes) -> UploadOutcome:
         outcome = classify_upload(self.client, filename, image)

@@ -141,3 +141,12 @@ def test_until_the_exercise_is_written_the_widget_uses_the_reference_and_says_so
         assert "solutions.nb05_widget.upload_message" in widget.result.value
     finally:
         widget.close()
+
+
+def test_a_file_sent_without_a_browser_shows_what_the_widget_shows(model_server) -> None:
+    widget = ImageUploader(model_server.address, message=lambda value, client: "said by the learner")
+    try:
+        shown = widget.upload_file("sunset.jpg", SUNSET)
+        assert shown.data == widget.result.value and "said by the learner" in shown.data
+    finally:
+        widget.close()
