@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from benchmarks.bare import measure_in_subprocess
@@ -56,6 +56,40 @@ class LoadFailed(RuntimeError):
 
 
 @dataclass(frozen=True)
+class RequestSpan:
+    """One timed request as its client saw it, for a timeline of who waited for whom.
+
+    ``sent_s`` and ``replied_s`` are seconds since the first timed request of the run was sent;
+    ``reply`` carries the server's own timings, which say how much of the span was spent in a
+    worker and in the forward pass.
+    """
+
+    client: int
+    sent_s: float
+    replied_s: float
+    reply: PredictReply = field(repr=False)
+
+    @property
+    def seconds(self) -> float:
+        return self.replied_s - self.sent_s
+
+    @property
+    def in_worker_s(self) -> float:
+        """Seconds a worker held the request (decoding, waiting for the model, the forward pass)."""
+        return min(self.seconds, self.reply.timings.total / 1000)
+
+    @property
+    def forward_pass_s(self) -> float:
+        """Seconds of the (possibly shared) forward pass that answered it, preprocessing included."""
+        return min(self.in_worker_s, (self.reply.timings.preprocess + self.reply.timings.inference) / 1000)
+
+    @property
+    def waiting_for_worker_s(self) -> float:
+        """Seconds before a worker took it: in the server's queue and on the wire."""
+        return self.seconds - self.in_worker_s
+
+
+@dataclass(frozen=True)
 class LoadLevel:
     """One concurrency level against one server: the benchmark's numbers and what the replies said."""
 
@@ -65,6 +99,8 @@ class LoadLevel:
     batches: Mapping[int, int]
     #: Worker process (``host:pid``) → how many timed replies it sent.
     workers: Mapping[str, int]
+    #: Every timed request, client by client, in the order it was sent.
+    spans: Sequence[RequestSpan] = ()
 
     @property
     def clients(self) -> int:
@@ -93,31 +129,47 @@ def batch_counts_text(batches: Mapping[int, int]) -> str:
 
 
 def _recording_calls(
-    client: ModelClient, replies: list[PredictReply], failures: list[BaseException], skip: int
+    client: ModelClient, sent: list[tuple[int, float, float, PredictReply]],
+    failures: list[BaseException], skip: int,
 ):
     """``make_call`` for ``run_load``: each client's call keeps its replies after its ``skip`` warm-ups.
 
+    ``run_load`` builds one call per client, in order, so the n-th call made is client n; each
+    kept reply comes with its client and the ``perf_counter`` times it was sent and answered.
     ``run_load`` counts a failed call and carries on; the failure is kept here to say what it was.
     """
+    clients = 0
 
     def make_call() -> Call:
-        sent = 0
+        nonlocal clients
+        index, calls = clients, 0
+        clients += 1
 
         def call(image: bytes) -> PredictReply:
-            nonlocal sent
-            sent += 1
+            nonlocal calls
+            calls += 1
+            began = time.perf_counter()
             try:
                 reply = client.predict(image)
             except ServerError as error:
                 failures.append(error)
                 raise
-            if sent > skip:
-                replies.append(reply)
+            if calls > skip:
+                sent.append((index, began, time.perf_counter(), reply))
             return reply
 
         return call
 
     return make_call
+
+
+def spans_of(sent: Sequence[tuple[int, float, float, PredictReply]]) -> list[RequestSpan]:
+    """``(client, sent, replied, reply)`` in ``perf_counter`` seconds as spans from the first send."""
+    if not sent:
+        return []
+    zero = min(began for _, began, _, _ in sent)
+    return sorted((RequestSpan(index, began - zero, ended - zero, reply) for index, began, ended, reply in sent),
+                  key=lambda span: (span.client, span.sent_s))
 
 
 def under_load(
@@ -136,9 +188,9 @@ def under_load(
     with ModelClient(address, timeout=timeout, retries=0, binary=binary) as client:
         for concurrency in measuring(levels, f"{server} at {len(levels)} load levels",
                                      len(levels), progress):
-            replies: list[PredictReply] = []
+            sent: list[tuple[int, float, float, PredictReply]] = []
             failures: list[BaseException] = []
-            make_call = _recording_calls(client, replies, failures, WARMUP)
+            make_call = _recording_calls(client, sent, failures, WARMUP)
             try:
                 result = run_load(make_call, list(images), concurrency, requests, warmup=WARMUP)
             except ServerError as error:
@@ -146,8 +198,9 @@ def under_load(
             if result.errors:
                 raise LoadFailed(f"{server}, {concurrency} clients: {result.errors} of "
                                  f"{result.requests} requests failed; the first: {failures[0]}")
+            replies = [reply for *_, reply in sent]
             measured.append(LoadLevel(server, result, Counter(r.batch for r in replies),
-                                      Counter(r.worker for r in replies)))
+                                      Counter(r.worker for r in replies), spans_of(sent)))
     return measured
 
 

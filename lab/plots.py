@@ -27,6 +27,10 @@ LABEL_WIDTH = 18
 #: Notebook 08: one colour per server (the original design first), one per number of clients.
 _SERVER_COLOURS = [SLOW, OURS, "#16a085"]
 _CLIENT_COLOURS = ["#a6bddb", "#3690c0", "#034e7b", "#8e44ad"]
+#: The timeline's three parts of a request: before a worker took it, in the worker, in the model.
+WAITING, IN_WORKER, FORWARD_PASS = "#dddddd", "#f39c12", OURS
+#: Requests per client drawn on a timeline: enough to see the pattern, few enough to read it.
+TIMELINE_REQUESTS = 6
 
 
 def _finish(fig: Figure) -> Figure:
@@ -201,6 +205,44 @@ def plot_against_limit(levels: Sequence[LoadLevel], bare: BareModel) -> Figure:
     ax.set_title("How close each server gets to the model's own speed")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
     return _finish(fig)
+
+
+def plot_timeline(levels: Sequence[LoadLevel], per_client: int = TIMELINE_REQUESTS) -> Figure:
+    """Each client's requests as bars from send to reply, one panel per server, on one time axis.
+
+    A bar is split by the server's own timings, placed at its end: grey until a worker took the
+    request (queued behind other requests, or on the wire), orange in the worker (decoding,
+    waiting for the model), blue the forward pass that answered it, labelled with its batch size
+    when it was shared.
+    """
+    fig, axes = plt.subplots(len(levels), 1, figsize=(10, 1.2 + 1.0 * sum(level.clients for level in levels)),
+                             sharex=True, squeeze=False)
+    for ax, level in zip(axes[:, 0], levels):
+        for client in range(level.clients):
+            spans = [span for span in level.spans if span.client == client][:per_client]
+            for span in spans:
+                waited = span.sent_s + span.waiting_for_worker_s
+                model_from = span.replied_s - span.forward_pass_s
+                ax.barh(client, span.waiting_for_worker_s, left=span.sent_s, color=WAITING,
+                        edgecolor="white", height=0.6)
+                ax.barh(client, model_from - waited, left=waited, color=IN_WORKER, edgecolor="white", height=0.6)
+                ax.barh(client, span.forward_pass_s, left=model_from, color=FORWARD_PASS, edgecolor="white",
+                        height=0.6)
+                if span.reply.batch > 1:
+                    ax.text(model_from + span.forward_pass_s / 2, client, f"×{span.reply.batch}",
+                            ha="center", va="center", color="white", fontsize=7)
+        ax.set_yticks(range(level.clients), [f"client {c + 1}" for c in range(level.clients)])
+        ax.invert_yaxis()
+        ax.set_title(level.server, fontsize=10, loc="left")
+    axes[-1, 0].set_xlabel(f"seconds since the first timed request (the first {per_client} requests of each client)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour) for colour in (WAITING, IN_WORKER, FORWARD_PASS)]
+    fig.legend(handles, ["waiting for a worker (and the wire)", "in a worker: decoding, waiting for the model",
+                         "the forward pass (×n: shared by n images)"],
+               loc="lower center", ncol=3, fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle("Who waited for whom: each request from send to reply")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    plt.close(fig)
+    return fig
 
 
 def plot_wire_formats(runs: Sequence[WireFormatRun]) -> Figure:

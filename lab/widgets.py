@@ -12,12 +12,14 @@ into an ``UploadOutcome`` (a plain function), ``render_outcome`` turns that into
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import ipywidgets as widgets
+from IPython.display import HTML
 
 from model_server.client import ModelClient, ModelServerTimeout, ModelServerUnavailable
 from model_server.protocol import PredictReply, ServerError
@@ -52,6 +54,29 @@ def file_from_upload(value: Sequence[Any]) -> tuple[str, bytes] | None:
         return None
     uploaded = value[0]
     return str(uploaded["name"]), bytes(uploaded["content"])
+
+
+def upload_value(filename: str, content: bytes, mime_type: str = "image/jpeg") -> tuple[dict[str, Any], ...]:
+    """``FileUpload.value`` as ipywidgets 8 sets it when the browser sends one file: for runs
+    without a browser, through the same handler as a click."""
+    return ({"name": filename, "type": mime_type, "size": len(content), "content": memoryview(content),
+             "last_modified": dt.datetime.now(dt.timezone.utc)},)
+
+
+class _Answered:
+    """A client that answers what the model server already said about this upload.
+
+    The learner's ``upload_message(value, client)`` calls ``client.predict``; given this one it
+    reads the reply the widget already has, so one upload is still one request.
+    """
+
+    def __init__(self, outcome: UploadOutcome):
+        self._outcome = outcome
+
+    def predict(self, image: bytes, top: int = 3) -> PredictReply:
+        if self._outcome.reply is None:
+            raise ServerError("error", self._outcome.error or "no reply")
+        return self._outcome.reply
 
 
 def classify_upload(client: ModelClient, filename: str, image: bytes) -> UploadOutcome:
@@ -102,13 +127,31 @@ class ImageUploader:
     through the same handler, so the notebook can also run unattended.
     """
 
-    def __init__(self, address: str, timeout: float = WIDGET_TIMEOUT_S, retries: int = WIDGET_RETRIES):
+    def __init__(
+        self, address: str, timeout: float = WIDGET_TIMEOUT_S, retries: int = WIDGET_RETRIES,
+        read_upload: Callable[[Sequence[Any]], tuple[str, bytes] | None] = file_from_upload,
+        message: Callable[[Sequence[Any], Any], str] | None = None,
+    ):
+        #: Reads ``FileUpload.value`` (the learner's ``file_from_upload`` once written), and the
+        #: one line shown above each result (their ``upload_message``), if any.
+        self.read_upload = read_upload
+        self.message = message
         self.client = ModelClient(address, timeout=timeout, retries=retries)
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Choose an image")
         self.result = widgets.HTML(value="<em>Choose an image to classify it.</em>")
         self.widget = widgets.VBox([self.upload, self.result])
         self.last_outcome: UploadOutcome | None = None
         self.upload.observe(self._on_value_change, names="value")
+
+    @classmethod
+    def with_learners_code(cls, address: str, **options: Any) -> ImageUploader:
+        """The uploader reading uploads with the learner's ``file_from_upload`` and captioning them
+        with their ``upload_message`` (``exercises/nb05_widget.py``), the reference ones until
+        written; ``lab.answers`` prints which."""
+        from . import answers
+
+        return cls(address, read_upload=answers.learner_or_reference("nb05_widget", "file_from_upload"),
+                   message=answers.learner_or_reference("nb05_widget", "upload_message"), **options)
 
     def _on_value_change(self, change: dict[str, Any]) -> None:
         try:
@@ -119,11 +162,30 @@ class ImageUploader:
 
     def handle_upload(self, value: Sequence[Any]) -> UploadOutcome | None:
         """Classify the uploaded file and show the outcome; an empty value changes nothing."""
-        uploaded = file_from_upload(value)
+        try:
+            uploaded = self.read_upload(value)
+        except Exception as error:  # the learner's code: say what it did
+            self.result.value = (f'<div class="upload-error">{_name(self.read_upload)} raised '
+                                 f"{html.escape(repr(error))}</div>")
+            return None
         if uploaded is None:
             return None
-        self.result.value = f"<em>Classifying {html.escape(uploaded[0])}…</em>"
-        return self.show_file(*uploaded)
+        self.result.value = f"<em>Classifying {html.escape(str(uploaded[0]))}…</em>"
+        outcome = self.show_file(*uploaded)
+        if self.message is not None:
+            try:
+                line = str(self.message(value, _Answered(outcome)))
+            except Exception as error:  # the learner's code: say what it did
+                line = f"raised {error!r}"
+            self.result.value = (f'<p class="upload-message"><code>{_name(self.message)}</code>: '
+                                 f"{html.escape(line)}</p>" + self.result.value)
+        return outcome
+
+    def upload_file(self, filename: str, content: bytes, mime_type: str = "image/jpeg") -> HTML:
+        """Send a file through the click's handler (the learner's functions included) and return
+        what the widget now shows, for cells that run without a browser."""
+        self.handle_upload(upload_value(filename, content, mime_type))
+        return HTML(self.result.value)
 
     def show_file(self, filename: str, image: bytes) -> UploadOutcome:
         outcome = classify_upload(self.client, filename, image)
@@ -137,3 +199,8 @@ class ImageUploader:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _name(function: Callable[..., Any]) -> str:
+    """``exercises.nb05_widget.upload_message``: whose function it was, for the widget's text."""
+    return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', function)}"

@@ -1,0 +1,64 @@
+"""One change at a time (notebook 08): the production model server, the same clients, one flag moved.
+
+Section 1 of notebook 08 compares the original design with our server, which differ in three
+ways at once (workers, batching, wire format). Here each step changes one of them, so that each
+difference in the numbers has one cause: 1 worker without batching, then 2 workers, then batching
+on; always two frames on the wire and the same number of clients sending at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from . import concurrency, processes
+from .concurrency import LoadLevel
+
+#: Clients sending at once in every step: the fewest that can make one wait for the other.
+CLIENTS = 2
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One configuration of ``python -m model_server``; ``change`` says what differs from the last."""
+
+    name: str
+    change: str
+    workers: int
+    max_batch: int
+
+    def extra_args(self) -> tuple[str, ...]:
+        return ("--max-batch", str(self.max_batch))
+
+
+ONE_WORKER = Setup("1 worker, no batching", "the starting point", workers=1, max_batch=1)
+TWO_WORKERS = Setup("2 workers, no batching", "a second worker thread", workers=2, max_batch=1)
+BATCHING = Setup("2 workers, batches of up to 8", "batching on (--max-batch 8)", workers=2, max_batch=8)
+STEPS = (ONE_WORKER, TWO_WORKERS, BATCHING)
+
+
+def measure(setup: Setup, weights: str, images: Sequence[bytes], clients: int = CLIENTS,
+            requests: int | None = None) -> LoadLevel:
+    """Start the model server as ``setup`` says, put ``clients`` on it, stop it; its ``LoadLevel``."""
+    with processes.start_model_server(weights, workers=setup.workers, extra_args=setup.extra_args(),
+                                      name="one-change") as server:
+        (level,) = concurrency.under_load(setup.name, server.address, images, levels=(clients,),
+                                          requests=requests)
+    return level
+
+
+def step_rows(levels: Sequence[LoadLevel], setups: Sequence[Setup] = STEPS) -> list[dict[str, object]]:
+    """One row per step: what changed and what it did to throughput, latency and batch sizes."""
+    rows, previous = [], None
+    for setup, level in zip(setups, levels):
+        throughput = level.result.throughput
+        rows.append({
+            "server": setup.name,
+            "what changed": setup.change,
+            "images per second": throughput,
+            "× the step before": "" if previous is None else round(throughput / previous, 2),
+            "median (ms)": level.result.median_ms,
+            "images per forward pass": round(level.mean_batch, 1),
+        })
+        previous = throughput
+    return rows

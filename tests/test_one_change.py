@@ -1,0 +1,113 @@
+"""Notebook 08's one-change-at-a-time experiments: per-request spans, the timeline, the predictions."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from benchmarks.load import LoadResult
+from benchmarks.workload import photo_jpegs
+from fakes import REPLY
+from lab import concurrency, experiments, plots, predictions
+from model_server.protocol import Timings
+
+#: Seconds by which two forward passes drawn from client-side times may seem to overlap although
+#: they ran one after the other: the reply's trip back, measured well under a millisecond here.
+PLACEMENT_SLACK_S = 0.01
+
+
+def _span(client: int, sent: float, replied: float, total_ms: float = 52.5, batch: int = 1):
+    reply = dataclasses.replace(REPLY, timings=Timings(2.0, 0.5, 50.0, total_ms), batch=batch)
+    return concurrency.RequestSpan(client, sent, replied, reply)
+
+
+def test_a_span_splits_into_waiting_in_the_worker_and_the_forward_pass() -> None:
+    span = _span(1, 0.1, 0.3)
+    assert span.seconds == pytest.approx(0.2)
+    assert span.forward_pass_s == pytest.approx(0.0505)
+    assert span.in_worker_s == pytest.approx(0.0525)
+    assert span.waiting_for_worker_s == pytest.approx(0.2 - 0.0525)
+
+
+def test_a_span_shorter_than_the_server_says_is_all_worker_time() -> None:
+    span = _span(0, 0.0, 0.04)
+    assert span.in_worker_s == span.forward_pass_s == pytest.approx(0.04)
+    assert span.waiting_for_worker_s == 0
+
+
+def test_spans_start_at_the_first_send_and_go_client_by_client() -> None:
+    spans = concurrency.spans_of([(1, 10.5, 10.7, REPLY), (0, 10.2, 10.4, REPLY), (0, 10.4, 10.6, REPLY)])
+    assert [(s.client, round(s.sent_s, 6)) for s in spans] == [(0, 0.0), (0, 0.2), (1, 0.3)]
+    assert concurrency.spans_of([]) == []
+
+
+def test_every_timed_request_under_load_gets_a_span_from_its_own_client(model_server) -> None:
+    (level,) = concurrency.under_load("ours", model_server.address, photo_jpegs(2), levels=(2,), requests=6)
+    assert len(level.spans) == 6
+    assert sorted({span.client for span in level.spans}) == [0, 1]
+    assert all(0 <= span.sent_s < span.replied_s <= level.result.seconds + 0.1 for span in level.spans)
+    for client in (0, 1):
+        mine = [span for span in level.spans if span.client == client]
+        assert all(a.replied_s <= b.sent_s for a, b in zip(mine, mine[1:])), "a client sends after its reply"
+
+
+def test_with_one_worker_the_second_client_waits_behind_the_first() -> None:
+    level = experiments.measure(experiments.ONE_WORKER, "random", photo_jpegs(2), clients=2, requests=6)
+    assert set(level.batches) == {1}
+    passes = sorted((span.replied_s - span.forward_pass_s, span.replied_s) for span in level.spans)
+    assert all(later[0] >= earlier[1] - PLACEMENT_SLACK_S for earlier, later in zip(passes, passes[1:])), passes
+    assert max(span.waiting_for_worker_s for span in level.spans) > min(s.forward_pass_s for s in level.spans) / 2
+
+
+def _level(server: str, spans: list[concurrency.RequestSpan], throughput: float) -> concurrency.LoadLevel:
+    result = LoadResult(2, len(spans), 0, 1.0, 100.0, 150.0, 150.0, throughput)
+    batches = {}
+    for span in spans:
+        batches[span.reply.batch] = batches.get(span.reply.batch, 0) + 1
+    return concurrency.LoadLevel(server, result, batches, {"host:1": len(spans)}, spans)
+
+
+def test_the_timeline_draws_one_row_per_client_and_labels_shared_batches() -> None:
+    one = _level("1 worker", [_span(0, 0.0, 0.06), _span(1, 0.0, 0.12), _span(0, 0.06, 0.18)], 16.0)
+    shared = _level("batching", [_span(0, 0.0, 0.06, batch=2), _span(1, 0.0, 0.06, batch=2)], 33.0)
+    figure = plots.plot_timeline([one, shared])
+    top, bottom = figure.axes
+    assert [label.get_text() for label in top.get_yticklabels()] == ["client 1", "client 2"]
+    assert len(top.patches) == 3 * 3
+    assert [text.get_text() for text in bottom.texts] == ["×2", "×2"] and not top.texts
+
+
+def test_step_rows_say_what_each_change_did() -> None:
+    levels = [_level(s.name, [_span(0, 0.0, 0.1)], t) for s, t in zip(experiments.STEPS, (10.0, 11.0, 16.5))]
+    rows = experiments.step_rows(levels)
+    assert [row["what changed"] for row in rows] == [s.change for s in experiments.STEPS]
+    assert [row["× the step before"] for row in rows] == ["", 1.1, 1.5]
+
+
+def test_each_step_changes_one_flag() -> None:
+    for before, after in zip(experiments.STEPS, experiments.STEPS[1:]):
+        changed = [f for f in ("workers", "max_batch") if getattr(before, f) != getattr(after, f)]
+        assert len(changed) == 1, (before, after)
+    assert experiments.ONE_WORKER.extra_args() == ("--max-batch", "1")
+
+
+@pytest.mark.parametrize(("written", "says"), [
+    (None, "you did not predict"),
+    ("", "you did not predict"),
+    (12, "you predicted 12 images/s: the measurement is 0.5× your guess"),
+    ("about 12", "you predicted 12 images/s"),
+    ("fast", "'fast' is not one number"),
+    ("10 or 20", "is not one number"),
+    (True, "is not one number"),
+    (float("nan"), "is not one number"),
+    (0, "you predicted 0 images/s."),
+])
+def test_a_prediction_is_shown_beside_the_measurement_whatever_was_written(written, says) -> None:
+    sentence = predictions.beside(written, 6.0, "images/s")
+    assert sentence.startswith("Measured 6 images/s") and says in sentence
+
+
+def test_a_prediction_in_a_table_is_the_number_or_what_was_written() -> None:
+    assert [predictions.column(w) for w in (None, 7, "7.5 ms", "no idea")] == [
+        "you did not predict", "7", "7.5", "no idea"]
