@@ -135,6 +135,11 @@ def test_no_batch_is_larger_than_max_batch(classifier, pixels):
     assert max(sizes) == 2
 
 
+#: Requests each client sends in turn: enough for clients that start a batch out of step to fall
+#: into step (with 3, the first batches' 1-2-5 pattern could last to the end on a busy machine).
+ROUNDS = 6
+
+
 def test_concurrent_clients_get_their_own_answers_from_a_batching_server():
     images = photo_jpegs(8)
     # A generous delay: a slow CI machine's decoding must not decide whether batches fill up.
@@ -144,10 +149,14 @@ def test_concurrent_clients_get_their_own_answers_from_a_batching_server():
         solo = {i: client.predict(image, top=5) for i, image in enumerate(images)}
         replies: dict[int, list] = {i: [] for i in range(len(images))}
         errors: list[BaseException] = []
+        # All eight start together: a thread started late on a busy machine would otherwise send
+        # its first image alone (a lone request never waits) and stay a batch out of step.
+        start_together = threading.Barrier(len(images), timeout=60)
 
         def send(index: int) -> None:
             try:
-                for _ in range(3):
+                start_together.wait()
+                for _ in range(ROUNDS):
                     replies[index].append(client.predict(images[index], top=5))
             except BaseException as error:
                 errors.append(error)
@@ -160,7 +169,7 @@ def test_concurrent_clients_get_their_own_answers_from_a_batching_server():
         client.close()
     assert not errors
     batched = [r for answers in replies.values() for r in answers if r.batch > 1]
-    assert batched, "24 concurrent requests never shared a forward pass"
+    assert batched, f"{8 * ROUNDS} concurrent requests never shared a forward pass"
     full = [r for answers in replies.values() for r in answers if r.batch == 8]
     assert len(full) >= 8, (
         "8 clients sending their next image on each reply never filled a batch of 8: "
