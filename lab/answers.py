@@ -18,7 +18,7 @@ from .processes import REPO_ROOT
 LEARNER, REFERENCE = "exercises", "solutions"
 
 
-def _is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+def is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """A body of only a docstring and ``raise NotImplementedError(...)``: not written yet."""
     body = node.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
@@ -29,20 +29,23 @@ def _is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return getattr(raised, "id", None) == "NotImplementedError"
 
 
-def unwritten(module: str, name: str, directory: Path = REPO_ROOT / LEARNER) -> list[str]:
-    """Which parts of ``exercises/<module>.py``'s ``name`` are still stubs (a class: its methods)."""
-    path = directory / f"{module}.py"
-    tree = ast.parse(path.read_text(), filename=str(path))
-    for node in tree.body:
+def stubs_of(source: str, name: str) -> list[str]:
+    """Which parts of ``name`` in a module's source are still stubs (a class: its methods)."""
+    for node in ast.parse(source).body:
         if getattr(node, "name", None) != name:
             continue
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return [name] if _is_stub(node) else []
+            return [name] if is_stub(node) else []
         if isinstance(node, ast.ClassDef):
             return [f"{name}.{item.name}" for item in node.body
-                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_stub(item)]
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and is_stub(item)]
         return []
     return [name]
+
+
+def unwritten(module: str, name: str, directory: Path = REPO_ROOT / LEARNER) -> list[str]:
+    """Which parts of ``exercises/<module>.py``'s ``name`` are still stubs (a class: its methods)."""
+    return stubs_of((directory / f"{module}.py").read_text(), name)
 
 
 def is_written(module: str, *names: str) -> bool:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
-from .answers import _is_stub, unwritten
+from .answers import stubs_of, unwritten
 from .processes import REPO_ROOT
 
 EXERCISE_TESTS = REPO_ROOT / "tests" / "exercises"
@@ -106,13 +106,12 @@ def read_report(report: Path) -> list[CheckResult]:
     return results
 
 
-def _committed_stub(module: str) -> str:
-    """``exercises/<module>.py`` as committed (the learner's edits remove the stubs it names)."""
+def _committed_stub(module: str) -> str | None:
+    """``exercises/<module>.py`` as committed (the learner's edits remove the stubs it names);
+    ``None`` outside a git checkout."""
     shown = subprocess.run(["git", "show", f"HEAD:exercises/{module}.py"], cwd=REPO_ROOT,
                            capture_output=True, text=True)
-    if shown.returncode == 0:
-        return shown.stdout
-    return (REPO_ROOT / "exercises" / f"{module}.py").read_text()
+    return shown.stdout if shown.returncode == 0 else None
 
 
 def exercises_in(module: str) -> list[str]:
@@ -121,33 +120,25 @@ def exercises_in(module: str) -> list[str]:
     A class given written (an exception the module hands you) is not an exercise.
     """
     try:
-        tree = ast.parse(_committed_stub(module))
+        source = _committed_stub(module) or (REPO_ROOT / "exercises" / f"{module}.py").read_text()
+        names = [node.name for node in ast.parse(source).body
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     except (OSError, SyntaxError):
         return []
-    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
-
-    def is_exercise(node: ast.stmt) -> bool:
-        if isinstance(node, ast.ClassDef):
-            return any(isinstance(item, functions) and _is_stub(item) for item in node.body)
-        return isinstance(node, functions) and _is_stub(node)
-
-    return [node.name for node in tree.body if is_exercise(node)]
+    return [name for name in names if stubs_of(source, name)]
 
 
 def _attempted(module: str, name: str, directory: Path) -> bool:
-    """Written at least in part: a function that is not a stub, a class with a method written."""
+    """Written at least in part: fewer stubs left than the committed stub has (a class's given
+    ``__init__`` is not the learner's)."""
     try:
-        stubs = unwritten(module, name, directory)
+        left = unwritten(module, name, directory)
     except (OSError, SyntaxError):
         return True  # a file that does not parse: its checks say so
-    if stubs == [name]:
-        return False
-    path = directory / f"{module}.py"
-    methods = [n for n in ast.parse(path.read_text()).body if getattr(n, "name", None) == name]
-    if methods and isinstance(methods[0], ast.ClassDef):
-        defined = [m for m in methods[0].body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
-        return len(stubs) < len(defined)
-    return True
+    committed = _committed_stub(module)
+    if committed is None:  # nothing to compare with: any part written counts
+        return left != [name]
+    return len(left) < len(stubs_of(committed, name))
 
 
 def exercise_reports(results: list[CheckResult], directory: Path) -> dict[str, list[ExerciseReport]]:

@@ -54,6 +54,13 @@ def test_untouched_stubs_are_not_attempted_without_hints(capsys):
     assert "✗" not in output
 
 
+def test_an_untouched_class_is_not_attempted_though_its_given_init_is_written(capsys):
+    checks.run_checks("nb04", answers=str(REPO_ROOT / "exercises"))
+    output = capsys.readouterr().out
+    assert line_of(output, "RequestHandler").endswith(checks.NOT_ATTEMPTED)
+    assert line_of(output, "Server").endswith(checks.NOT_ATTEMPTED)
+
+
 def test_half_written_module_gets_k_of_n_and_the_failing_hint(half_written, capsys):
     checks.run_checks("nb02", answers=str(half_written))
     output = capsys.readouterr().out
