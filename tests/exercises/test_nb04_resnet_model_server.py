@@ -245,6 +245,9 @@ def test_stopping_frees_the_port(serve, attempt):
     )
     host, port = server.address.rsplit("/", 1)[1].split(":")
     with socket.socket() as again:
+        # As ZeroMQ binds (SO_REUSEADDR): the closed connection's TIME_WAIT must not count as
+        # taken, while a frontend still listening does (Linux refuses that bind either way).
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             again.bind((host, int(port)))
         except OSError as error:
