@@ -21,5 +21,5 @@ def prediction_json(reply: PredictReply, round_trip_ms: float, **extra: Any) -> 
     return jsonify(
         predictions=[asdict(p) for p in reply.predictions], weights=reply.weights, model=reply.model,
         runtime=reply.runtime, precision=reply.precision,
-        timings=asdict(reply.timings), round_trip_ms=round_trip_ms, **extra,
+        timings=asdict(reply.timings) if reply.timings else None, round_trip_ms=round_trip_ms, **extra,
     )

@@ -28,8 +28,10 @@ UNTRAINED_NOTE = (
 )
 
 
-def weights_note(weights: str) -> str:
+def weights_note(weights: str | None) -> str:
     """A loud warning for untrained weights, a one-line note otherwise."""
+    if weights is None:
+        return "<p>The server does not say which weights answered.</p>"
     if weights == UNTRAINED:
         return (f'<div style="border:2px solid #c0392b;background:#fdecea;padding:8px;'
                 f'margin:6px 0">&#9888; {UNTRAINED_NOTE}</div>')

@@ -84,14 +84,19 @@ def _predict_or_fail(base_url: str, path: Path, timeout: float) -> tuple[float, 
 
 
 def through_model_server(
-    address: str, images: Sequence[Path], requests: int, timeout: float, warmup: int = 0
+    address: str, images: Sequence[Path], requests: int, timeout: float, warmup: int = 0,
+    progress: bool | None = None,
 ) -> list[ServerRequest]:
-    """Send ``requests`` images to the model server with ``ModelClient``, one at a time."""
+    """Send ``requests`` images to the model server with ``ModelClient``, one at a time.
+
+    ``progress``: show a bar (``None``: in a notebook only).
+    """
     timed = []
     with ModelClient(address, timeout=timeout) as client:
         for path in _cycle(images, warmup):
             client.predict(path.read_bytes())
-        for path in _cycle(images, requests):
+        for path in measuring(_cycle(images, requests), f"{requests} requests to the model server",
+                              requests, progress):
             image = path.read_bytes()
             started = time.perf_counter()
             reply = client.predict(image)

@@ -10,8 +10,11 @@ includes errors is a wrong number, not a slow one.
 from __future__ import annotations
 
 import json
+import time
 from types import ModuleType
 from typing import Sequence
+
+import zmq
 
 from benchmarks.load import LoadResult, run_load
 
@@ -79,3 +82,58 @@ def mean_batch(batch_sizes: dict[int, int]) -> float:
 def batches_between(before: dict[int, int], after: dict[int, int]) -> dict[int, int]:
     """The forward passes, by size, that a server's cumulative stats counted between two readings."""
     return {size: after[size] - before.get(size, 0) for size in after if after[size] > before.get(size, 0)}
+
+
+#: The burst of notebook 04's "what the production server adds": more requests than either
+#: server's workers can hold, all sent at once, each saying its client waits this long.
+BURST_CLIENTS = 24
+BURST_DEADLINE_MS = 600.0
+
+
+def burst_with_deadline(
+    address: str, request: bytes, clients: int = BURST_CLIENTS, deadline_ms: float = BURST_DEADLINE_MS,
+    timeout_s: float | None = None,
+) -> dict[str, object]:
+    """Send ``clients`` copies of ``request`` at once, each with ``deadline_ms``; sort the replies.
+
+    Each copy goes out on its own REQ socket (as from its own client) and every reply is read
+    with a timeout. A reply is *in time* if it brings predictions within the deadline, *too late*
+    if it brings them after (the work was done for a client that had stopped waiting), and
+    otherwise counted by its error code, with how quickly the error came.
+    """
+    timeout_s = timeout_s or settings.load().request_timeout_s
+    late_request = with_deadline(request, deadline_ms)
+    context = zmq.Context.instance()
+    sockets = []
+    try:
+        for _ in range(clients):
+            socket = context.socket(zmq.REQ)
+            socket.linger = 0
+            socket.connect(address)
+            sockets.append(socket)
+        poller = zmq.Poller()
+        sent = {}
+        for socket in sockets:
+            poller.register(socket, zmq.POLLIN)
+        for socket in sockets:
+            socket.send(late_request)
+            sent[socket] = time.perf_counter()
+        outcomes: dict[str, list[float]] = {}
+        give_up = time.perf_counter() + timeout_s
+        while sent and time.perf_counter() < give_up:
+            for socket, _ in poller.poll(max(1, int((give_up - time.perf_counter()) * 1000))):
+                elapsed_ms = (time.perf_counter() - sent.pop(socket)) * 1000
+                poller.unregister(socket)
+                reply = json.loads(socket.recv())
+                if "error" in reply:
+                    kind = f"error: {reply['error'].get('code')}"
+                else:
+                    kind = "in time" if elapsed_ms <= deadline_ms else "too late"
+                outcomes.setdefault(kind, []).append(elapsed_ms)
+        if sent:
+            outcomes["no reply"] = [timeout_s * 1000] * len(sent)
+    finally:
+        for socket in sockets:
+            socket.close(linger=0)
+    return {kind: {"requests": len(times), "slowest (ms)": round(max(times))}
+            for kind, times in sorted(outcomes.items())}

@@ -110,13 +110,14 @@ def render_outcome(outcome: UploadOutcome) -> str:
     picture = (f'<img src="{thumbnail}" alt="{name}" style="max-width:224px;margin-right:16px">'
                if thumbnail else "")
     timings = reply.timings
+    in_server = (f"; in the server: decode {timings.decode:.1f} ms, preprocess {timings.preprocess:.1f} ms, "
+                 f"inference {timings.inference:.1f} ms" if timings else "")
     return (
         f'<div class="upload-result">{weights_note(reply.weights)}'
         f'<div style="display:flex;align-items:flex-start">{picture}<div>'
         f"<h4>{name}</h4>{predictions_html(reply.predictions)}"
         f'<p class="round-trip">Round trip: <strong>{outcome.round_trip_ms:.0f} ms</strong> '
-        f"({html.escape(runtime_text(reply))}; in the server: decode {timings.decode:.1f} ms, "
-        f"preprocess {timings.preprocess:.1f} ms, inference {timings.inference:.1f} ms)</p></div></div></div>"
+        f"({html.escape(runtime_text(reply))}{in_server})</p></div></div></div>"
     )
 
 

@@ -149,10 +149,13 @@ class Timings:
 
 @dataclass(frozen=True)
 class PredictReply:
+    """A predict reply. ``weights``, ``model`` and ``timings`` are ``None`` when the server does not
+    send them: the original write-up's server (notebook 04) replies with the predictions only."""
+
     predictions: list[Prediction]
-    weights: str
-    model: str
-    timings: Timings
+    weights: str | None = None
+    model: str | None = None
+    timings: Timings | None = None
     id: str | None = None
     #: How many images shared the forward pass that answered this one.
     batch: int = 1
@@ -360,9 +363,9 @@ def decode_reply(frame: bytes) -> PredictReply:
     try:
         return PredictReply(
             predictions=[Prediction(**p) for p in message["predictions"]],
-            weights=message["weights"],
-            model=message["model"],
-            timings=Timings(**message["timings"]),
+            weights=message.get("weights"),
+            model=message.get("model"),
+            timings=Timings(**message["timings"]) if message.get("timings") is not None else None,
             id=message.get("id"),
             batch=message.get("batch", 1),
             worker=message.get("worker"),

@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                 failures += 1
                 continue
             elapsed_ms = (time.perf_counter() - started) * 1000
-            print(f"{path}: {elapsed_ms:.1f} ms round trip "
-                  f"({reply.timings.total:.1f} ms in the server), weights {reply.weights}")
+            in_server = f" ({reply.timings.total:.1f} ms in the server)" if reply.timings else ""
+            print(f"{path}: {elapsed_ms:.1f} ms round trip{in_server}, weights {reply.weights or 'not said'}")
             for prediction in reply.predictions:
                 print(f"  {prediction.probability:7.2%}  {prediction.label} ({prediction.wnid})")
     return 1 if failures else 0

@@ -42,3 +42,34 @@ def test_measure_with_test_client_times_each_level_and_fails_loudly():
         with pytest.raises(original_server.MeasurementFailed, match="not_an_image"):
             original_server.measure_with_test_client("fake", address, test_client, [b"not an image"],
                                                      levels=(1,), requests=1, timeout_s=5)
+
+
+def _free_address() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_a_burst_sorts_replies_into_in_time_too_late_and_errors():
+    """2 workers, 0.2 s per image, 6 requests at once, 0.3 s deadline: 2 in time, 4 computed too late."""
+    address = _free_address()
+    with resnet_model_server.Server(address, SlowFakeClassifier(0.2), workers=2):
+        burst = original_server.burst_with_deadline(address, test_client.encode_request(png(1)),
+                                                    clients=6, deadline_ms=300, timeout_s=5)
+        assert {kind: figures["requests"] for kind, figures in burst.items()} == {"in time": 2, "too late": 4}
+        assert burst["too late"]["slowest (ms)"] >= 550
+        errors = original_server.burst_with_deadline(address, test_client.encode_request(b"not an image"),
+                                                     clients=2, deadline_ms=300, timeout_s=5)
+        assert {kind: figures["requests"] for kind, figures in errors.items()} == {"error: not_an_image": 2}
+
+
+def test_model_client_reads_the_original_servers_reply():
+    """The original's reply has no weights, model or timings: ModelClient reads it all the same."""
+    from model_server.client import ModelClient
+
+    address = _free_address()
+    with resnet_model_server.Server(address, SlowFakeClassifier(0.01), workers=1):
+        with ModelClient(address, timeout=5, retries=0, binary=False) as client:
+            reply = client.predict(png(1))
+    assert reply.predictions and reply.predictions[0].label
+    assert (reply.weights, reply.timings) == (None, None)

@@ -75,6 +75,22 @@ def test_reply_round_trips():
     assert decode_reply(encode_reply(reply)) == reply
 
 
+def test_a_reply_with_only_predictions_is_read_with_the_rest_left_none():
+    """The original write-up's server (notebook 04) sends the predictions and the id only."""
+    frame = json.dumps({"predictions": [{"label": "tench", "wnid": "n01440764", "probability": 1.0}],
+                        "id": "a1"}).encode()
+    reply = decode_reply(frame)
+    assert reply == PredictReply([Prediction("tench", "n01440764", 1.0)], id="a1")
+    assert (reply.weights, reply.model, reply.timings) == (None, None, None)
+
+
+@pytest.mark.parametrize("message", [{"id": "a1"}, {"predictions": [{"label": "tench"}]},
+                                     {"predictions": [], "timings": {"decode": 1.0}}])
+def test_a_reply_without_readable_predictions_or_timings_is_malformed(message):
+    with pytest.raises(ValueError, match="malformed reply"):
+        decode_reply(json.dumps(message).encode())
+
+
 def test_reply_on_the_wire_has_the_documented_fields():
     reply = PredictReply([Prediction("tench", "n01440764", 1.0)], "imagenet", "resnet50",
                          Timings(1.0, 2.0, 3.0, 6.0))
@@ -104,11 +120,6 @@ def test_error_reply_raises_server_error_with_code_and_message():
     with pytest.raises(ServerError) as caught:
         decode_reply(error_frame)
     assert (caught.value.code, caught.value.message) == ("not_an_image", "that is a shopping list")
-
-
-def test_malformed_reply_is_a_value_error_not_a_key_error():
-    with pytest.raises(ValueError, match="malformed reply"):
-        decode_reply(frame(predictions=[], weights="untrained"))
 
 
 BAD_REQUESTS = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 
 import pytest
 
@@ -319,3 +320,20 @@ def test_an_error_message_from_the_model_server_is_shown_escaped(make_app, uploa
     assert response.status_code == 400
     assert "<script>" not in response.get_data(as_text=True)
     assert HOSTILE_ESCAPED in response.get_data(as_text=True)
+
+
+def _original_reply(header: bytes) -> bytes:
+    """What the original write-up's server (notebook 04) answers: the predictions, and the id."""
+    return json.dumps({"predictions": [{"label": "tabby", "wnid": "n02123045", "probability": 0.9}],
+                       "id": request_id_of(header)}).encode()
+
+
+def test_a_server_that_sends_only_predictions_is_shown_and_says_what_it_left_out(make_app, upload, scripted_server):
+    client = make_app(scripted_server(_original_reply).address).test_client()
+    page = upload(client, "/uploader", imagegen.jpeg())
+    api = upload(client, "/api/predict", imagegen.jpeg())
+    assert page.status_code == 200 and b"tabby" in page.data
+    assert b"did not say which model and weights answered" in page.data
+    assert api.status_code == 200
+    assert api.get_json()["predictions"][0]["label"] == "tabby"
+    assert (api.get_json()["weights"], api.get_json()["timings"]) == (None, None)
