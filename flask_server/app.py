@@ -2,9 +2,10 @@
 
 ``flask --app flask_server.app run`` serves it; ``MODEL_SERVER_ADDRESS`` says where the model
 server listens, and ``MODEL_SERVER_CLIENT_SECRET_KEY`` with ``MODEL_SERVER_SERVER_PUBLIC_KEY``
-name the web app's CURVE key files when the model server requires keys. Uploads go to the model
-server through ``ModelClient``; when the server is down the app answers 503 and recovers by itself
-when it comes back.
+name the web app's CURVE key files when the model server requires keys. The pages and the JSON
+API are ``pages.py``'s, shared with the monolith; here uploads go to the model server through
+``ModelClient``. When the server is down the app answers 503 and recovers by itself when it comes
+back; ``/healthz``, ``/readyz`` and ``/metrics`` say how it is doing.
 """
 
 from __future__ import annotations
@@ -12,18 +13,17 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, jsonify
 
 from model_server.client import ModelClient
-from model_server.protocol import UNTRAINED, PredictReply, ServerError
+from model_server.protocol import ServerError
 from model_server.security import ClientKeys
 
-from .api import prediction_json
 from .config import KEY_VARIABLES, configure
 from .errors import register_error_handlers
 from .headers import install_security_headers
 from .metrics import install_metrics
-from .uploads import preview_data_uri, read_api_image, read_upload
+from .pages import Predicted, register_pages
 
 #: Seconds a health check waits for the model server's answer, and for a connection to it: a
 #: health check must answer quickly even when the model server is down.
@@ -50,25 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     install_security_headers(app)
     # The health client's short timeouts suit a scrape too: it must not wait on a server that is down.
     install_metrics(app, model_server=app.extensions["health_client"])
-
-    @app.get("/")
-    def index():
-        return render_template("index.html")
-
-    @app.post("/uploader")
-    def upload_file():
-        filename, image = read_upload(request)
-        reply, round_trip_ms = _predict(image)
-        return render_template(
-            "result.html", filename=filename, preview=preview_data_uri(image), reply=reply,
-            round_trip_ms=round_trip_ms, untrained=reply.weights == UNTRAINED,
-        )
-
-    @app.post("/api/predict")
-    def api_predict():
-        image = read_api_image(request)
-        reply, round_trip_ms = _predict(image)
-        return prediction_json(reply, round_trip_ms)
+    register_pages(app, _ask_the_model_server)
 
     @app.get("/healthz")
     def healthz():
@@ -86,15 +68,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _predict(image: bytes) -> tuple[PredictReply, float]:
+def _ask_the_model_server(image: bytes, top: int) -> Predicted:
+    """The split app's way of predicting, counted in its metrics (only the answered ones)."""
     client: ModelClient = current_app.extensions["model_client"]
     started = time.perf_counter()
-    reply = client.predict(image, top=current_app.config["TOP"])
-    seconds = time.perf_counter() - started
+    reply = client.predict(image, top=top)
     metrics = current_app.extensions["metrics"]
-    metrics.model_server_latency.observe(seconds)
+    metrics.model_server_latency.observe(time.perf_counter() - started)
     metrics.predictions.labels(reply.runtime or "unknown", reply.precision or "unknown").inc()
-    return reply, round(seconds * 1000, 1)
+    return Predicted(reply)
 
 
 def _model_server_status() -> dict[str, Any]:
