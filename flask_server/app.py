@@ -2,8 +2,9 @@
 
 ``flask --app flask_server.app run`` serves it; ``MODEL_SERVER_ADDRESS`` says where the model
 server listens, and ``MODEL_SERVER_CLIENT_SECRET_KEY`` with ``MODEL_SERVER_SERVER_PUBLIC_KEY``
-name the web app's CURVE key files when the model server requires keys. The pages and the JSON
-API are ``pages.py``'s, shared with the monolith; here uploads go to the model server through
+name the web app's CURVE key files when the model server requires keys (``config.py`` lists every
+``MODEL_SERVER_*`` setting, timeouts and retries too). The pages and the JSON API are
+``pages.py``'s, shared with the monolith; here uploads go to the model server through
 ``ModelClient``. When the server is down the app answers 503 and recovers by itself when it comes
 back; ``/healthz``, ``/readyz`` and ``/metrics`` say how it is doing.
 """

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import html
 import json
+import time
 
 import pytest
 
 import imagegen
+from flask_server.app import create_app
 from model_server.protocol import (
     ErrorCode,
     Prediction,
@@ -195,6 +197,49 @@ def test_model_server_that_never_answers_gets_504(make_app, silent_server, uploa
     assert response.status_code == 504
     assert "did not answer within 0.3 s" in response.get_data(as_text=True)
     assert len(silent_server.received) == 2
+
+
+@pytest.fixture
+def app_from_environment():
+    """Build the split web app with no settings of the test's own: the environment's are used."""
+    apps = []
+
+    def make():
+        apps.append(create_app({"TESTING": True}))
+        return apps[-1]
+
+    yield make
+    for app in apps:
+        for name in ("model_client", "health_client"):
+            app.extensions[name].close()
+
+
+def test_model_server_timeout_from_the_environment_gives_504_that_soon(
+    app_from_environment, silent_server, upload, monkeypatch,
+):
+    monkeypatch.setenv("MODEL_SERVER_ADDRESS", silent_server.address)
+    monkeypatch.setenv("MODEL_SERVER_TIMEOUT", "0.2")
+    monkeypatch.setenv("MODEL_SERVER_RETRIES", "0")
+    client = app_from_environment().test_client()
+    started = time.perf_counter()
+    response = upload(client, "/api/predict", imagegen.jpeg())
+    assert response.status_code == 504
+    assert "did not answer within 0.2 s" in response.get_json()["error"]["message"]
+    assert time.perf_counter() - started < 2, "the default is 5 s an attempt, 3 attempts"
+    assert len(silent_server.received) == 1
+
+
+def test_the_former_flask_prefixed_timeout_is_refused_naming_the_variable_to_use(monkeypatch):
+    monkeypatch.setenv("FLASK_MODEL_SERVER_TIMEOUT", "0.2")
+    with pytest.raises(ValueError, match="FLASK_MODEL_SERVER_TIMEOUT is not read: the web app "
+                                         "reads MODEL_SERVER_TIMEOUT"):
+        create_app({"TESTING": True})
+
+
+def test_a_model_server_timeout_that_is_not_a_number_is_refused_naming_it(monkeypatch):
+    monkeypatch.setenv("MODEL_SERVER_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="MODEL_SERVER_TIMEOUT='soon' is not a valid float"):
+        create_app({"TESTING": True})
 
 
 # --- health --------------------------------------------------------------------------------------
