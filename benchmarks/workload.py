@@ -1,4 +1,5 @@
-"""The images every benchmarked system classifies: photo-like JPEGs made here, no download."""
+"""The images every benchmarked system classifies: photo-like JPEGs drawn by ``lab.sample_images``,
+no download. A workload of other sizes or formats is ``lab.sample_images.photos(count, size, format)``."""
 
 from __future__ import annotations
 
@@ -6,5 +7,5 @@ from lab.sample_images import PHOTO_SIZE, photos
 
 
 def photo_jpegs(count: int = 8, size: tuple[int, int] = PHOTO_SIZE, seed: int = 0) -> list[bytes]:
-    """``count`` distinct 640×480 JPEGs with smooth shapes and sensor-like noise (``lab.sample_images.photos``)."""
+    """``count`` distinct photo-like JPEGs, 640×480 unless told: smooth shapes and sensor-like noise."""
     return photos(count, size, "JPEG", seed)
