@@ -11,54 +11,35 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import zmq
 
+from lab.stub_server import ScriptedRouter
 from model_server.client import ModelClient
 from model_server.keys import KeyPair, keygen, load_authorized_keys
 from model_server.protocol import PredictReply, Prediction, Timings, decode_request, encode_reply
 from model_server.security import CLIENTS_DOMAIN, ClientKeys, ServerKeys, secure_server_socket, start_authenticator
-from model_server.broker import split_envelope
 
 from .workload import photo_jpegs
 
 REQUESTS = 300
 REPEATS = 5
 FRESH_CLIENTS = 50
-POLL_MS = 50
 
 
-class InstantServer:
-    """A ROUTER that answers every request with the same small reply, optionally behind CURVE."""
+def instant_reply(request: list[bytes]) -> bytes:
+    """The same small reply to every request, at once: the round trip is the transport alone."""
+    decoded = decode_request(request[0], request[1] if len(request) == 2 else None)
+    return encode_reply(PredictReply([Prediction("tabby", "n02123045", 1.0)], "none", "instant",
+                                     Timings(0, 0, 0, 0), decoded.id))
 
-    def __init__(self, context: zmq.Context, keys: ServerKeys | None):
-        self._authenticator = start_authenticator(context, keys) if keys else None
-        self._router = context.socket(zmq.ROUTER)
-        self._router.linger = 0
-        secure_server_socket(self._router, keys, CLIENTS_DOMAIN)
-        self.address = f"tcp://127.0.0.1:{self._router.bind_to_random_port('tcp://127.0.0.1')}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._answer, daemon=True)
-        self._thread.start()
 
-    def _answer(self) -> None:
-        while not self._stop.is_set():
-            if self._router.poll(POLL_MS):
-                envelope, body = split_envelope(self._router.recv_multipart())
-                request = decode_request(body[0], body[1] if len(body) == 2 else None)
-                reply = PredictReply([Prediction("tabby", "n02123045", 1.0)], "none", "instant",
-                                     Timings(0, 0, 0, 0), request.id)
-                self._router.send_multipart([*envelope, encode_reply(reply)])
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._router.close()
-        if self._authenticator is not None:
-            self._authenticator.stop()
+def instant_server(context: zmq.Context, keys: ServerKeys | None) -> ScriptedRouter:
+    """A ROUTER in a thread answering ``instant_reply``, a CURVE server if given ``keys``."""
+    return ScriptedRouter(instant_reply, context=context, remember=False, name="instant-router",
+                          configure=lambda socket: secure_server_socket(socket, keys, CLIENTS_DOMAIN))
 
 
 def _run(client: ModelClient, image: bytes, requests: int) -> float:
@@ -107,13 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         server_keys = ServerKeys(KeyPair.load(keys.server_secret), load_authorized_keys(keys.clients),
                                  frozenset())
         client_keys = ClientKeys.load(keys.client_secret(), keys.server_public)
-        plain_server, curve_server = InstantServer(context, None), InstantServer(context, server_keys)
+        authenticator = start_authenticator(context, server_keys)
         try:
-            results = measure({"no keys": (plain_server.address, None),
-                               "CURVE": (curve_server.address, client_keys)}, image)
+            with instant_server(context, None) as plain_server, \
+                    instant_server(context, server_keys) as curve_server:
+                results = measure({"no keys": (plain_server.address, None),
+                                   "CURVE": (curve_server.address, client_keys)}, image)
         finally:
-            plain_server.close()
-            curve_server.close()
+            authenticator.stop()
     context.term()
     print(f"{len(image) / 1024:.0f} KiB JPEG: median of {REPEATS} runs of {REQUESTS} requests, "
           f"and of {FRESH_CLIENTS} fresh clients' first requests, interleaved")

@@ -18,15 +18,20 @@ from .processes import REPO_ROOT
 LEARNER, REFERENCE = "exercises", "solutions"
 
 
-def is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """A body of only a docstring and ``raise NotImplementedError(...)``: not written yet."""
+def is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef, strict: bool = False) -> bool:
+    """A body of only a docstring and ``raise NotImplementedError(...)``: not written yet.
+
+    A bare ``raise NotImplementedError`` counts too, unless ``strict``: as committed, every stub
+    calls it with a message saying what to write where, which a learner sees when a cell runs it.
+    """
     body = node.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]
     if len(body) != 1 or not isinstance(body[0], ast.Raise) or body[0].exc is None:
         return False
-    raised = body[0].exc.func if isinstance(body[0].exc, ast.Call) else body[0].exc
-    return getattr(raised, "id", None) == "NotImplementedError"
+    called = isinstance(body[0].exc, ast.Call)
+    raised = body[0].exc.func if called else body[0].exc
+    return getattr(raised, "id", None) == "NotImplementedError" and (called or not strict)
 
 
 def stubs_of(source: str, name: str) -> list[str]:

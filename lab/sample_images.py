@@ -1,9 +1,15 @@
-"""Sample images drawn with Pillow, because the lab cannot download any.
+"""Every image the lab makes, drawn with Pillow, because the lab cannot download any.
 
-They are the same on every run (a fixed seed) and cover what the model server must cope with: a
-JPEG photo-sized picture, a PNG with transparency, a grayscale image, a large JPEG. They are not
-photos of ImageNet classes, so even the real weights will only guess at them; what matters here is
-that every way of serving the model gets exactly the same bytes.
+- ``sample_images()``: the notebooks' samples, which cover what the model server must cope with: a
+  JPEG photo-sized picture, a PNG with transparency, a grayscale image, a large JPEG.
+- ``photos(count, size, format)``: photo-like images of any size, the benchmarks' workload
+  (``benchmarks.workload``).
+- ``encode(image, format)``: a Pillow image as the bytes of an image file, which
+  ``tests/imagegen.py`` builds its corpus of awkward images with.
+
+All are the same on every run (fixed seeds). They are not photos of ImageNet classes, so even the
+real weights will only guess at them; what matters here is that every way of serving the model
+gets exactly the same bytes.
 """
 
 from __future__ import annotations
@@ -13,9 +19,14 @@ import random
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 SEED = 7
+#: Width and height of a photo unless told otherwise: a phone picture scaled for the web.
+PHOTO_SIZE = (640, 480)
+#: The JPEG quality photos are saved at, as a phone saves them.
+PHOTO_QUALITY = 90
 DEFAULT_DIRECTORY = Path(tempfile.gettempdir()) / "resnet-zmq-lab" / "samples"
 #: Something a user might upload by mistake: the model server must refuse it, not crash.
 NOT_AN_IMAGE = b"These are the lab notes, saved as text: not an image.\n"
@@ -61,21 +72,57 @@ def _large_texture(rng: random.Random) -> Image.Image:
     return tile.resize((2400, 1600), Image.Resampling.BICUBIC)
 
 
-def _encode(image: Image.Image, format: str) -> bytes:
+def encode(image: Image.Image, format: str, **options: object) -> bytes:
+    """``image`` as the bytes of a ``format`` file (``"JPEG"``, ``"PNG"``, ...), saved with
+    Pillow's ``options``: what a browser would upload."""
     out = io.BytesIO()
-    options = {"quality": 90} if format == "JPEG" else {}
     image.save(out, format=format, **options)
     return out.getvalue()
+
+
+def _as_photo(image: Image.Image, format: str) -> bytes:
+    """Saved as a phone saves a picture: a JPEG at ``PHOTO_QUALITY``, any other format as it comes."""
+    return encode(image, format, **({"quality": PHOTO_QUALITY} if format == "JPEG" else {}))
+
+
+def photos(count: int = 8, size: tuple[int, int] = PHOTO_SIZE, format: str = "JPEG",
+           seed: int = 0) -> list[bytes]:
+    """``count`` distinct photo-like files of ``size`` (width, height): smooth shapes and sensor-like noise.
+
+    Pure noise would make JPEG decoding slower than for a real photo, flat colour faster; this is
+    in between, like a phone picture at quality 90. The same ``count`` and ``seed`` give the same
+    bytes; image k of ``photos(n)`` is image k of ``photos(m)`` for any n, m > k.
+    """
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    files = []
+    for index in range(count):
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        blob = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * (width / 5) ** 2))
+        channels = [
+            128 + 100 * np.sin(x / rng.uniform(20, 90) + index) * blob,
+            128 + 100 * np.cos(y / rng.uniform(20, 90)) * (1 - blob),
+            255 * blob,
+        ]
+        pixels = np.stack(channels, axis=-1) + rng.normal(0, 6, (height, width, 3))
+        files.append(_as_photo(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), format))
+    return files
+
+
+def photo(size: tuple[int, int] = PHOTO_SIZE, format: str = "JPEG", seed: int = 0) -> bytes:
+    """One photo-like file: ``photo((1920, 1080), "PNG")``."""
+    return photos(1, size, format, seed)[0]
 
 
 def sample_image_bytes() -> dict[str, bytes]:
     """File name → the bytes of that image file, in a fixed order."""
     rng = random.Random(SEED)
     return {
-        "sunset.jpg": _encode(_sunset(), "JPEG"),
-        "shapes.png": _encode(_shapes(rng), "PNG"),
-        "rings_grayscale.png": _encode(_grayscale_rings(), "PNG"),
-        "texture_large.jpg": _encode(_large_texture(rng), "JPEG"),
+        "sunset.jpg": _as_photo(_sunset(), "JPEG"),
+        "shapes.png": _as_photo(_shapes(rng), "PNG"),
+        "rings_grayscale.png": _as_photo(_grayscale_rings(), "PNG"),
+        "texture_large.jpg": _as_photo(_large_texture(rng), "JPEG"),
     }
 
 

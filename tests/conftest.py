@@ -1,4 +1,4 @@
-"""Shared fixtures: one real model server for the session, the web app built against it, and fakes.
+"""Shared fixtures: one real model server for the session, the web app built against it, stand-ins.
 
 The model server is the real ``python -m model_server`` with untrained seeded weights, started as a
 subprocess on a free port by ``lab.processes`` and stopped in teardown. Loading ResNet50 takes
@@ -8,15 +8,13 @@ seconds, so tests share it wherever they do not need to stop it.
 from __future__ import annotations
 
 import io
-import threading
-from typing import Callable
 
 import pytest
-import zmq
 
+from fakes import free_address
 from flask_server.app import create_app
-from lab.processes import ServerProcess, free_port, start_model_server
-from model_server.broker import split_envelope
+from lab.processes import ServerProcess, start_model_server
+from lab.stub_server import ScriptedRouter, scripted_routers
 
 
 @pytest.fixture(scope="session")
@@ -30,63 +28,21 @@ def model_server() -> ServerProcess:
 @pytest.fixture
 def dead_address() -> str:
     """A ZeroMQ address where nothing listens."""
-    return f"tcp://127.0.0.1:{free_port()}"
-
-
-class SilentServer:
-    """A real ZeroMQ ROUTER that receives requests and never answers: a hung model server.
-
-    Given ``answer`` (request header frame → reply frame, or ``None`` to stay silent), it answers
-    requests with it instead, e.g. the way a full server says "busy".
-    """
-
-    def __init__(self, answer: Callable[[bytes], bytes | None] | None = None) -> None:
-        self._answer = answer
-        self.address = f"tcp://127.0.0.1:{free_port()}"
-        self.received: list[bytes] = []
-        self._context = zmq.Context()
-        self._stop = threading.Event()
-        self._router = self._context.socket(zmq.ROUTER)
-        self._router.linger = 0
-        self._router.bind(self.address)
-        self._thread = threading.Thread(target=self._listen, name="silent-router", daemon=True)
-        self._thread.start()
-
-    def _listen(self) -> None:
-        while not self._stop.is_set():
-            if self._router.poll(20):
-                envelope, body = split_envelope(self._router.recv_multipart())
-                self.received.append(body[0])
-                reply = self._answer(body[0]) if self._answer is not None else None
-                if reply is not None:
-                    self._router.send_multipart([*envelope, reply])
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._router.close()
-        self._context.term()
+    return free_address()
 
 
 @pytest.fixture
 def scripted_server():
-    """``scripted_server(answer)``: a ``SilentServer`` that answers every request with ``answer``."""
-    servers = []
-
-    def make(answer: Callable[[bytes], bytes | None]) -> SilentServer:
-        servers.append(SilentServer(answer))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.close()
+    """``scripted_server(answer)``: a ``ScriptedRouter`` answering each request's frames with
+    ``answer(request)`` (reply bytes, ``Later(seconds, reply)``, or ``None`` for no reply)."""
+    with scripted_routers() as start:
+        yield start
 
 
 @pytest.fixture
-def silent_server() -> SilentServer:
-    server = SilentServer()
-    yield server
-    server.close()
+def silent_server(scripted_server) -> ScriptedRouter:
+    """A real ROUTER that receives requests and never answers: a hung model server."""
+    return scripted_server()
 
 
 @pytest.fixture

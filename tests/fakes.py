@@ -1,9 +1,17 @@
-"""A stand-in for the model server behind the web app, for tests about the web app's side alone.
+"""The tests' stand-ins, in one place: fake classifiers, in-thread servers, a fake model client.
 
-``FakeModelClient`` replaces the app's ``ModelClient``: it answers ``REPLY``, is down, or is slow,
-without TensorFlow or a model server process. The web app around it is real, served over real
-HTTP by ``web_apps_with_fake_model``. Both the suite and the exercise checks (which run without
-``tests/conftest.py``) import this module: ``tests/`` is on pytest's ``pythonpath``.
+- ``ColourClassifier`` stands in for ResNet50 (no TensorFlow): it names an image by its colour, so
+  every reply shows which image it answers; ``HangsOnce`` makes a real classifier hang once.
+- ``in_process_model_server`` runs the real ``ModelServer`` on a thread of the test.
+- ``FakeModelClient`` replaces the web app's ``ModelClient``; ``web_apps_with_fake_model`` serves
+  the real web app around it over real HTTP.
+- A ROUTER that answers as a script says (silent, busy, late...) is ``lab.stub_server``'s
+  ``ScriptedRouter``: the CURVE benchmark uses it too, and benchmarks do not import ``tests/``.
+
+The suite and the exercise checks (which run without ``tests/conftest.py``, also from a notebook
+through ``lab.checks``) both import this module: ``tests/`` is on pytest's ``pythonpath``. The web
+app and the server machinery are imported where they are used, so that a check of notebook 04 does
+not wait for Flask to load.
 """
 
 from __future__ import annotations
@@ -13,11 +21,120 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, Literal
 
-from werkzeug.serving import make_server
+import numpy as np
+import zmq
 
-from flask_server.app import create_app
+import imagegen
+from lab.processes import free_port
 from model_server.client import ModelServerUnavailable
 from model_server.protocol import UNTRAINED, PredictReply, Prediction, ServerInfo, Timings
+
+#: Seconds a thread of a test's server has to end once told to.
+STOP_TIMEOUT_S = 30.0
+#: Seconds a ``ColourClassifier``'s forward pass takes unless told: long enough for requests from
+#: many threads to overlap.
+FORWARD_PASS_S = 0.005
+
+
+def free_address() -> str:
+    """A loopback ZeroMQ address where nothing listens (yet)."""
+    return f"tcp://127.0.0.1:{free_port()}"
+
+
+# --- classifiers ---------------------------------------------------------------------------------
+
+
+class ColourClassifier:
+    """Stands in for ResNet50: the class of an image is the red value of its top-left pixel.
+
+    Each forward pass sleeps ``seconds``, as a model takes its time. ``built`` counts the
+    instances ever made, ``calls`` this one's forward passes: a server that builds a model per
+    request, or never uses the one it was given, shows in them.
+    """
+
+    model_name = "colour-stand-in"
+    weights = "stand-in"
+    runtime = "numpy"
+    precision = "f32"
+    built = 0
+
+    def __init__(self, seconds: float = FORWARD_PASS_S):
+        ColourClassifier.built += 1
+        self.seconds = seconds
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def preprocess(self, pixels: np.ndarray) -> np.ndarray:
+        return pixels.astype(np.float32)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self.calls += 1
+        time.sleep(self.seconds)
+        probabilities = np.zeros((len(batch), 1000), np.float32)
+        probabilities[np.arange(len(batch)), batch[:, 0, 0, 0].astype(int)] = 1.0
+        return probabilities
+
+    def top_predictions(self, probabilities: np.ndarray, top: int) -> list[Prediction]:
+        order = np.argsort(probabilities)[::-1][:top]
+        return [Prediction(f"red {i}", f"n{i:08d}", float(probabilities[i])) for i in order]
+
+
+def red_image(red: int) -> bytes:
+    """A solid PNG that ``ColourClassifier`` names ``"red {red}"``."""
+    return imagegen.solid_png((red, 0, 0))
+
+
+class HangsOnce:
+    """A classifier, except that its first forward pass hangs until ``release`` is set (60 s at most)."""
+
+    def __init__(self, classifier):
+        self._classifier = classifier
+        self.model_name, self.weights = classifier.model_name, classifier.weights
+        self.runtime, self.precision = classifier.runtime, classifier.precision
+        self.release = threading.Event()
+        self._hung = False
+
+    def preprocess(self, pixels):
+        return self._classifier.preprocess(pixels)
+
+    def infer(self, batch):
+        if not self._hung:
+            self._hung = True
+            self.release.wait(60)
+        return self._classifier.infer(batch)
+
+    def top_predictions(self, probabilities, top):
+        return self._classifier.top_predictions(probabilities, top)
+
+
+# --- the model server in a thread ----------------------------------------------------------------
+
+
+@contextmanager
+def in_process_model_server(classifier, address: str | None = None, **settings) -> Iterator[str]:
+    """The real ``ModelServer`` (broker, workers, batching) for ``classifier``, on a thread of the
+    test and its own ZeroMQ context; yields its address (a free port unless given one)."""
+    from model_server.server import ModelServer
+    from model_server.settings import ServerSettings
+
+    address = address or free_address()
+    context = zmq.Context()
+    server = ModelServer(classifier, ServerSettings(address=address, **settings), context=context)
+    server.bind()
+    stop = threading.Event()
+    thread = threading.Thread(target=server.serve, args=(stop,), name="in-process-model-server",
+                              daemon=True)
+    thread.start()
+    try:
+        yield address
+    finally:
+        stop.set()
+        thread.join(timeout=STOP_TIMEOUT_S)
+        context.destroy(linger=0)
+
+
+# --- the web app with a fake model client --------------------------------------------------------
 
 #: What the fake answers; the label has markup in it, which every page must escape.
 REPLY = PredictReply(
@@ -56,6 +173,10 @@ class FakeModelClient:
 def web_apps_with_fake_model() -> Iterator[Callable[[Behaviour], str]]:
     """``serve("down")`` starts the real split web app on a free port, its model client a
     ``FakeModelClient("down")``, and returns its URL; every app started stops on exit."""
+    from werkzeug.serving import make_server
+
+    from flask_server.app import create_app
+
     servers = []
 
     def serve(behaviour: Behaviour = "ok") -> str:

@@ -1,18 +1,20 @@
 """Test images made in memory with Pillow: the ordinary ones and every awkward kind a user uploads.
 
-Each function returns the bytes of an image *file*, as a browser would upload it. Nothing is read
-from disk and nothing is downloaded, so the suite runs offline on a fresh machine.
+Each function returns the bytes of an image *file*, as a browser would upload it, encoded by
+``lab.sample_images.encode`` (the lab's one image generator). Nothing is read from disk and
+nothing is downloaded, so the suite runs offline on a fresh machine.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import struct
 import zlib
 
 import numpy as np
 from PIL import Image
+
+from lab.sample_images import PHOTO_QUALITY, encode
 
 #: EXIF tag 0x0112: how the camera was held. 6 means "rotate 90° clockwise to display".
 EXIF_ORIENTATION = 0x0112
@@ -28,12 +30,6 @@ BLUE = (0, 0, 255)
 WHITE = (255, 255, 255)
 
 
-def _save(image: Image.Image, fmt: str, **options) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format=fmt, **options)
-    return out.getvalue()
-
-
 def noise_rgb(width: int = 640, height: int = 480, seed: int = 0) -> np.ndarray:
     """Random RGB pixels: each seed gives an image the model answers differently."""
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
@@ -41,22 +37,22 @@ def noise_rgb(width: int = 640, height: int = 480, seed: int = 0) -> np.ndarray:
 
 def jpeg(width: int = 640, height: int = 480, seed: int = 0) -> bytes:
     """An ordinary photo-sized JPEG (640×480 by default)."""
-    return _save(Image.fromarray(noise_rgb(width, height, seed)), "JPEG", quality=90)
+    return encode(Image.fromarray(noise_rgb(width, height, seed)), "JPEG", quality=PHOTO_QUALITY)
 
 
 def png(width: int = 320, height: int = 240, seed: int = 0) -> bytes:
-    return _save(Image.fromarray(noise_rgb(width, height, seed)), "PNG")
+    return encode(Image.fromarray(noise_rgb(width, height, seed)), "PNG")
 
 
 def solid_png(colour: tuple[int, int, int], size: tuple[int, int] = (32, 32)) -> bytes:
-    return _save(Image.new("RGB", size, colour), "PNG")
+    return encode(Image.new("RGB", size, colour), "PNG")
 
 
 def transparent_rgba_png(size: tuple[int, int] = (64, 48)) -> bytes:
     """An RGBA PNG: the left half opaque red, the right half fully transparent (black underneath)."""
     image = Image.new("RGBA", size, (0, 0, 0, 0))
     image.paste((*RED, 255), (0, 0, size[0] // 2, size[1]))
-    return _save(image, "PNG")
+    return encode(image, "PNG")
 
 
 def palette_with_transparency_png(size: tuple[int, int] = (64, 48)) -> bytes:
@@ -64,7 +60,7 @@ def palette_with_transparency_png(size: tuple[int, int] = (64, 48)) -> bytes:
     image = Image.new("P", size, 0)
     image.putpalette([0, 0, 0, *RED] + [0] * (256 * 3 - 6))
     image.paste(1, (0, 0, size[0] // 2, size[1]))
-    return _save(image, "PNG", transparency=0)
+    return encode(image, "PNG", transparency=0)
 
 
 def sixteen_bit_png(size: tuple[int, int] = (64, 48)) -> bytes:
@@ -73,18 +69,18 @@ def sixteen_bit_png(size: tuple[int, int] = (64, 48)) -> bytes:
     pixels[: size[1] // 2] = 32768
     image = Image.fromarray(pixels)
     assert image.mode.startswith("I;16"), image.mode
-    return _save(image, "PNG")
+    return encode(image, "PNG")
 
 
 def cmyk_jpeg(cmyk: tuple[int, int, int, int] = (255, 0, 0, 0), size: tuple[int, int] = (64, 48)) -> bytes:
     """A CMYK JPEG (as print workflows make them); pure cyan by default."""
-    return _save(Image.new("CMYK", size, cmyk), "JPEG", quality=95)
+    return encode(Image.new("CMYK", size, cmyk), "JPEG", quality=95)
 
 
 def animated_gif(colours=(RED, BLUE), size: tuple[int, int] = (40, 30)) -> bytes:
     """A looping GIF with one solid frame per colour; only the first frame should be classified."""
     frames = [Image.new("RGB", size, colour) for colour in colours]
-    return _save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
 def exif_rotated_jpeg(size: tuple[int, int] = (200, 100)) -> bytes:
@@ -98,7 +94,7 @@ def exif_rotated_jpeg(size: tuple[int, int] = (200, 100)) -> bytes:
     pixels[:, size[0] // 2 :] = BLUE
     exif = Image.Exif()
     exif[EXIF_ORIENTATION] = ROTATE_90_CLOCKWISE
-    return _save(Image.fromarray(pixels), "JPEG", quality=95, exif=exif.tobytes())
+    return encode(Image.fromarray(pixels), "JPEG", quality=95, exif=exif.tobytes())
 
 
 def _half_red_half_transparent(size: tuple[int, int]) -> Image.Image:
@@ -109,44 +105,44 @@ def _half_red_half_transparent(size: tuple[int, int]) -> Image.Image:
 
 def webp(width: int = 320, height: int = 240, seed: int = 0, lossless: bool = False) -> bytes:
     """An RGB WebP of random pixels, lossy (as cameras and browsers save them) or lossless."""
-    return _save(Image.fromarray(noise_rgb(width, height, seed)), "WEBP", quality=80, lossless=lossless)
+    return encode(Image.fromarray(noise_rgb(width, height, seed)), "WEBP", quality=80, lossless=lossless)
 
 
 def webp_with_alpha(size: tuple[int, int] = (64, 48), lossless: bool = True) -> bytes:
     """A WebP with an alpha channel: the left half opaque red, the right half fully transparent."""
-    return _save(_half_red_half_transparent(size), "WEBP", quality=90, lossless=lossless)
+    return encode(_half_red_half_transparent(size), "WEBP", quality=90, lossless=lossless)
 
 
 def tiff(width: int = 320, height: int = 240, seed: int = 0, compression: str | None = None) -> bytes:
     """An RGB TIFF of random pixels; ``compression`` is Pillow's name (``"tiff_lzw"``, ``"jpeg"``...)."""
-    return _save(Image.fromarray(noise_rgb(width, height, seed)), "TIFF", compression=compression)
+    return encode(Image.fromarray(noise_rgb(width, height, seed)), "TIFF", compression=compression)
 
 
 def bilevel_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
     """A 1-bit fax-style TIFF (CCITT Group 4): the left half black, the right half white."""
     image = Image.new("1", size, 1)
     image.paste(0, (0, 0, size[0] // 2, size[1]))
-    return _save(image, "TIFF", compression="group4")
+    return encode(image, "TIFF", compression="group4")
 
 
 def sixteen_bit_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
     """A 16-bit greyscale TIFF (mode I;16): top half at mid grey (32768), bottom half full white."""
     pixels = np.full((size[1], size[0]), 65535, dtype=np.uint16)
     pixels[: size[1] // 2] = 32768
-    return _save(Image.fromarray(pixels), "TIFF", compression="tiff_adobe_deflate")
+    return encode(Image.fromarray(pixels), "TIFF", compression="tiff_adobe_deflate")
 
 
 def float_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
     """A 32-bit floating-point TIFF (mode F) in the usual 0–1 range: top half 0.5, bottom half 1.0."""
     pixels = np.ones((size[1], size[0]), dtype=np.float32)
     pixels[: size[1] // 2] = 0.5
-    return _save(Image.fromarray(pixels), "TIFF")
+    return encode(Image.fromarray(pixels), "TIFF")
 
 
 def multipage_tiff(colours=(RED, BLUE), size: tuple[int, int] = (40, 30)) -> bytes:
     """A TIFF with one solid page per colour (as scanners make them); only the first is classified."""
     pages = [Image.new("RGB", size, colour) for colour in colours]
-    return _save(pages[0], "TIFF", save_all=True, append_images=pages[1:], compression="tiff_lzw")
+    return encode(pages[0], "TIFF", save_all=True, append_images=pages[1:], compression="tiff_lzw")
 
 
 def premultiplied_alpha_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
@@ -158,7 +154,7 @@ def premultiplied_alpha_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
     """
     image = Image.new("LA", size, (0, 0))
     image.paste((200, 255), (0, 0, size[0] // 2, size[1]))
-    data = bytearray(_save(image, "TIFF"))
+    data = bytearray(encode(image, "TIFF"))
     _set_tiff_tag(data, TIFF_EXTRA_SAMPLES, ASSOCIATED_ALPHA)
     return bytes(data)
 
@@ -167,12 +163,12 @@ def colour_key_png(size: tuple[int, int] = (64, 48)) -> bytes:
     """An RGB PNG whose black is transparent (a tRNS colour key, no alpha channel); left half red."""
     image = Image.new("RGB", size, (0, 0, 0))
     image.paste(RED, (0, 0, size[0] // 2, size[1]))
-    return _save(image, "PNG", transparency=(0, 0, 0))
+    return encode(image, "PNG", transparency=(0, 0, 0))
 
 
 def strip(width: int, height: int, fmt: str = "PNG", seed: int = 0) -> bytes:
     """An image of extreme aspect ratio (``strip(10000, 1)``): random pixels, any format."""
-    return _save(Image.fromarray(noise_rgb(width, height, seed)), fmt)
+    return encode(Image.fromarray(noise_rgb(width, height, seed)), fmt)
 
 
 def truncated_jpeg() -> bytes:
@@ -210,14 +206,14 @@ def png_bomb(width: int = 20_000, height: int = 20_000) -> bytes:
 
 def gif_bomb(width: int = 20_000, height: int = 20_000) -> bytes:
     """A 1×1 GIF whose header claims a ``width``×``height`` screen: a few dozen bytes on disk."""
-    data = bytearray(_save(Image.new("P", (1, 1), 0), "GIF"))
+    data = bytearray(encode(Image.new("P", (1, 1), 0), "GIF"))
     data[6:10] = struct.pack("<HH", width, height)  # the logical screen size
     return bytes(data)
 
 
 def webp_bomb() -> bytes:
     """A tiny lossless WebP whose header claims 16383×16383 pixels, WebP's largest size."""
-    data = bytearray(_save(Image.new("RGB", (1, 1)), "WEBP", lossless=True))
+    data = bytearray(encode(Image.new("RGB", (1, 1)), "WEBP", lossless=True))
     assert data[12:16] == b"VP8L", "Pillow wrote a lossless WebP without extended features"
     # After the signature byte: 14 bits width - 1, 14 bits height - 1, then 4 bits of flags.
     (header,) = struct.unpack_from("<I", data, 21)

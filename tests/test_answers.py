@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import textwrap
 
 from lab import answers
@@ -40,6 +41,13 @@ def test_stubs_are_told_apart_from_written_code(tmp_path):
     assert answers.unwritten("nb99", "Server", tmp_path) == ["Server.stop"]
     assert answers.unwritten("nb99", "Done", tmp_path) == []
     assert answers.unwritten("nb99", "missing", tmp_path) == ["missing"], "a deleted function is not written"
+
+
+def test_a_strict_stub_says_what_to_write_where():
+    functions = {node.name: node for node in ast.parse(EXERCISE).body if isinstance(node, ast.FunctionDef)}
+    assert answers.is_stub(functions["stub"], strict=True)
+    assert answers.is_stub(functions["bare_stub"]) and not answers.is_stub(functions["bare_stub"], strict=True)
+    assert not answers.is_stub(functions["written"], strict=True)
 
 
 def test_until_written_the_lab_uses_the_reference_and_says_so(tmp_path, capsys):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks.workload import photo_jpegs
+from fakes import HangsOnce
 from lab.processes import start_model_server
 from model_server.batching import Batcher
 from model_server.client import ModelClient
@@ -181,29 +182,6 @@ def test_concurrent_clients_get_their_own_answers_from_a_batching_server():
                 [p.probability for p in reply.predictions],
                 [p.probability for p in solo[index].predictions], atol=1e-4,
             )
-
-
-class HangsOnce:
-    """The real classifier, except that its first forward pass hangs until ``release`` is set."""
-
-    def __init__(self, classifier):
-        self._classifier = classifier
-        self.model_name, self.weights = classifier.model_name, classifier.weights
-        self.runtime, self.precision = classifier.runtime, classifier.precision
-        self.release = threading.Event()
-        self._hung = False
-
-    def preprocess(self, pixels):
-        return self._classifier.preprocess(pixels)
-
-    def infer(self, batch):
-        if not self._hung:
-            self._hung = True
-            self.release.wait(60)
-        return self._classifier.infer(batch)
-
-    def top_predictions(self, probabilities, top):
-        return self._classifier.top_predictions(probabilities, top)
 
 
 def test_an_image_whose_deadline_passed_is_dropped_unrun(batcher, pixels):

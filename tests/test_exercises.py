@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.answers import is_stub
 from lab.checks import ANSWERS_VARIABLE, checks_command
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -116,15 +117,6 @@ def _functions(path: Path) -> dict[str, ast.FunctionDef]:
     return found
 
 
-def _is_stub(function: ast.FunctionDef) -> bool:
-    """Only a docstring and ``raise NotImplementedError(...)``."""
-    body = function.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]
-    return (len(body) == 1 and isinstance(body[0], ast.Raise) and isinstance(body[0].exc, ast.Call)
-            and getattr(body[0].exc.func, "id", None) == "NotImplementedError")
-
-
 #: Methods a stub class may keep written: they are given, not exercises (say why in the stub).
 GIVEN = {"__init__", "__enter__", "__exit__"}
 
@@ -151,11 +143,11 @@ def test_every_exercise_is_a_stub_with_a_solution_of_the_same_signature(untouche
         stub_functions, solution_functions = _functions(stub_path), _functions(solution_path)
         assert stub_functions.keys() <= solution_functions.keys(), stub_path.name
         exercises = {name: f for name, f in stub_functions.items() if name.split(".")[-1] not in GIVEN}
-        assert any(_is_stub(stub) for stub in exercises.values()), f"{stub_path.name} has nothing to write"
+        assert any(is_stub(stub, strict=True) for stub in exercises.values()), f"{stub_path.name} has nothing to write"
         for name, stub in exercises.items():
             if name.startswith("_"):
                 continue
-            assert _is_stub(stub), f"exercises/{stub_path.name}: {name} should only raise NotImplementedError"
+            assert is_stub(stub, strict=True), f"exercises/{stub_path.name}: {name} should only raise NotImplementedError"
             assert ast.get_docstring(stub), f"exercises/{stub_path.name}: {name} needs a docstring saying what to do"
             assert ast.dump(stub.args) == ast.dump(solution_functions[name].args), (
                 f"{name} takes different arguments in exercises/ and solutions/"

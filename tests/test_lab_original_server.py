@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
-import sys
-from pathlib import Path
 
 import pytest
 
+from fakes import ColourClassifier, free_address, red_image
 from lab import original_server
 from solutions import resnet_model_server, test_client
-
-sys.path.insert(0, str(Path(__file__).parent / "exercises"))
-from test_nb04_resnet_model_server import SlowFakeClassifier, png  # noqa: E402
 
 
 def test_mean_batch_is_per_image_not_per_forward_pass():
@@ -31,11 +26,9 @@ def test_with_deadline_keeps_the_request_and_adds_the_field():
 
 
 def test_measure_with_test_client_times_each_level_and_fails_loudly():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
-    with resnet_model_server.Server(address, SlowFakeClassifier(0.01), workers=2):
-        rows = original_server.measure_with_test_client("fake", address, test_client, [png(1), png(2)],
+    address = free_address()
+    with resnet_model_server.Server(address, ColourClassifier(0.01), workers=2):
+        rows = original_server.measure_with_test_client("fake", address, test_client, [red_image(1), red_image(2)],
                                                         levels=(1, 2), requests=4, timeout_s=5)
         assert [(row["clients"], row["requests"]) for row in rows] == [(1, 4), (2, 4)]
         assert all(row["images per second"] > 0 for row in rows)
@@ -44,17 +37,11 @@ def test_measure_with_test_client_times_each_level_and_fails_loudly():
                                                      levels=(1,), requests=1, timeout_s=5)
 
 
-def _free_address() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
-
-
 def test_a_burst_sorts_replies_into_in_time_too_late_and_errors():
     """2 workers, 0.2 s per image, 6 requests at once, 0.3 s deadline: 2 in time, 4 computed too late."""
-    address = _free_address()
-    with resnet_model_server.Server(address, SlowFakeClassifier(0.2), workers=2):
-        burst = original_server.burst_with_deadline(address, test_client.encode_request(png(1)),
+    address = free_address()
+    with resnet_model_server.Server(address, ColourClassifier(0.2), workers=2):
+        burst = original_server.burst_with_deadline(address, test_client.encode_request(red_image(1)),
                                                     clients=6, deadline_ms=300, timeout_s=5)
         assert {kind: figures["requests"] for kind, figures in burst.items()} == {"in time": 2, "too late": 4}
         assert burst["too late"]["slowest (ms)"] >= 550
@@ -67,9 +54,9 @@ def test_model_client_reads_the_original_servers_reply():
     """The original's reply has no weights, model or timings: ModelClient reads it all the same."""
     from model_server.client import ModelClient
 
-    address = _free_address()
-    with resnet_model_server.Server(address, SlowFakeClassifier(0.01), workers=1):
+    address = free_address()
+    with resnet_model_server.Server(address, ColourClassifier(0.01), workers=1):
         with ModelClient(address, timeout=5, retries=0, binary=False) as client:
-            reply = client.predict(png(1))
+            reply = client.predict(red_image(1))
     assert reply.predictions and reply.predictions[0].label
     assert (reply.weights, reply.timings) == (None, None)

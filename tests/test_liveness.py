@@ -6,7 +6,6 @@ SIGKILL or frozen with SIGSTOP, raw DEALER clients that see every reply that arr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -17,11 +16,10 @@ import pytest
 import zmq
 
 from benchmarks.workload import photo_jpegs
+from fakes import ColourClassifier, HangsOnce, in_process_model_server, red_image
 from lab.processes import start_broker, start_remote_worker
 from model_server.client import ModelClient
 from model_server.protocol import ServerError, encode_request_frames
-from test_batching import HangsOnce
-from test_model_client import ColourClassifier, red_image
 
 #: Heartbeats in these tests: a dead worker is noticed after 0.3 s × 3.
 HEARTBEAT_ARGS = ("--heartbeat-interval-s", "0.3", "--heartbeat-liveness", "3")
@@ -184,34 +182,12 @@ def untrained():
     return ResNet50Classifier.load("random")
 
 
-@contextlib.contextmanager
-def in_process_server(classifier, **settings):
-    """A real ``ModelServer`` on a free port, run on a thread of the test, for a test classifier."""
-    from lab.processes import free_port
-    from model_server.server import ModelServer
-    from model_server.settings import ServerSettings
-
-    address = f"tcp://127.0.0.1:{free_port()}"
-    context = zmq.Context()
-    server = ModelServer(classifier, ServerSettings(address=address, **settings), context=context)
-    server.bind()
-    stop = threading.Event()
-    thread = threading.Thread(target=server.serve, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield address
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-        context.destroy(linger=0)
-
-
 def test_a_hung_forward_pass_in_the_server_is_answered_and_the_server_keeps_serving(untrained):
     """The in-process workers: a forward pass that hangs (a classifier that hangs once) is given
     up after --hang-timeout-s; its request is answered worker_lost, the next one normally."""
     hangs = HangsOnce(untrained)
     try:
-        with in_process_server(hangs, workers=2, max_batch=1, hang_timeout_s=1.0) as address:
+        with in_process_model_server(hangs, workers=2, max_batch=1, hang_timeout_s=1.0) as address:
             # The hang lasts until released (60 s at most): an answer within the client's 10 s
             # can only come from the supervisor.
             with ModelClient(address, timeout=10, retries=0) as client:
@@ -245,7 +221,7 @@ class DiesOnce(HangsOnce):
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_worker_thread_that_dies_is_replaced_and_its_request_answered(untrained):
-    with in_process_server(DiesOnce(untrained), workers=1, max_batch=1) as address:
+    with in_process_model_server(DiesOnce(untrained), workers=1, max_batch=1) as address:
         with ModelClient(address, timeout=10, retries=0) as client:
             with pytest.raises(ServerError) as raised:
                 client.predict(IMAGE)
@@ -290,7 +266,7 @@ def test_a_decode_that_hangs_is_answered_and_the_worker_keeps_serving(context, h
     a decode, some of the others are queued to it. The stuck decode is answered decode_timeout
     after --hang-timeout-s; every other request, then and afterwards, gets its predictions; and
     the server stops at once although the abandoned worker thread is still stuck."""
-    with in_process_server(ColourClassifier(), workers=2, hang_timeout_s=1.0) as address:
+    with in_process_model_server(ColourClassifier(), workers=2, hang_timeout_s=1.0) as address:
         socket = dealer(context, address)
         sent = time.monotonic()
         send_image(socket, red_image(HANGING_RED), "hangs")

@@ -13,74 +13,27 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
-import zmq
 
 import imagegen
-from lab.processes import free_port
+from fakes import ColourClassifier, in_process_model_server, red_image
 from model_server.client import ModelClient, ModelServerTimeout, ModelServerUnavailable
 from model_server.protocol import (
-    Prediction,
     ServerError,
     ServerInfo,
     decode_request,
     encode_server_info,
 )
-from model_server.server import ModelServer
-from model_server.settings import ServerSettings
 
-
-class ColourClassifier:
-    """Stands in for ResNet50: the class number is the red value of the image's top-left pixel."""
-
-    model_name = "colour-stand-in"
-    weights = "stand-in"
-    runtime = "numpy"
-    precision = "f64"
-
-    def preprocess(self, pixels: np.ndarray) -> np.ndarray:
-        return pixels
-
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        time.sleep(0.005)  # long enough for requests from many threads to overlap
-        probabilities = np.zeros((len(batch), 1000))
-        probabilities[np.arange(len(batch)), batch[:, 0, 0, 0].astype(int)] = 1.0
-        return probabilities
-
-    def top_predictions(self, probabilities: np.ndarray, top: int) -> list[Prediction]:
-        order = np.argsort(probabilities)[::-1][:top]
-        return [Prediction(f"red {i}", f"n{i:08d}", float(probabilities[i])) for i in order]
-
-
-def red_image(red: int) -> bytes:
-    return imagegen.solid_png((red, 0, 0))
-
-
-class InProcessServer:
-    """The real ``ModelServer`` in a thread, with its own ZeroMQ context, on ``address``."""
-
-    def __init__(self, address: str):
-        self.address = address
-        self._context = zmq.Context()
-        self._stop = threading.Event()
-        settings = ServerSettings(address=address, workers=2, drain_seconds=1.0)
-        self._server = ModelServer(ColourClassifier(), settings, context=self._context)
-        self._server.bind()
-        self._thread = threading.Thread(target=self._server.serve, args=(self._stop,), daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self._context.term()
+def colour_model_server(address: str | None = None):
+    """The real ``ModelServer`` in a thread with the colour stand-in, two workers."""
+    return in_process_model_server(ColourClassifier(), address, workers=2, drain_seconds=1.0)
 
 
 @pytest.fixture
 def colour_server():
-    server = InProcessServer(f"tcp://127.0.0.1:{free_port()}")
-    yield server
-    server.close()
+    with colour_model_server() as address:
+        yield address
 
 
 # --- timeouts and retries ------------------------------------------------------------------------
@@ -103,7 +56,7 @@ def test_silent_server_times_out_after_every_retry(silent_server, retries):
     while len(silent_server.received) < 1 + retries and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(silent_server.received) == 1 + retries
-    ids = {json.loads(frame)["id"] for frame in silent_server.received}
+    ids = {json.loads(request[0])["id"] for request in silent_server.received}
     assert len(ids) == 1, "a retry sends the same request again"
 
 
@@ -122,13 +75,12 @@ def test_client_recovers_when_its_server_starts_later(dead_address):
     client = ModelClient(dead_address, timeout=5, retries=1, connect_timeout=0.5)
     with pytest.raises(ModelServerUnavailable):
         client.ping()
-    server = InProcessServer(dead_address)
     try:
-        assert client.ping().model == "colour-stand-in"
-        assert client.predict(red_image(42)).predictions[0].label == "red 42"
+        with colour_model_server(dead_address):
+            assert client.ping().model == "colour-stand-in"
+            assert client.predict(red_image(42)).predictions[0].label == "red 42"
     finally:
         client.close()
-        server.close()
 
 
 @pytest.fixture
@@ -136,10 +88,10 @@ def forgetful_server(scripted_server):
     """``forgetful_server(forget)``: drops the first ``forget`` requests, answers pings after that."""
 
     def make(forget: int):
-        def answer(header: bytes) -> bytes | None:
+        def answer(request: list[bytes]) -> bytes | None:
             if len(server.received) <= forget:
                 return None
-            return encode_server_info(ServerInfo("forgetful", "none", 1, id=decode_request(header).id))
+            return encode_server_info(ServerInfo("forgetful", "none", 1, id=decode_request(request[0]).id))
 
         server = scripted_server(answer)
         return server
@@ -167,7 +119,7 @@ def test_next_request_after_a_timeout_is_answered(forgetful_server):
 
 
 def test_predict_returns_the_servers_answer(colour_server):
-    with ModelClient(colour_server.address, timeout=5) as client:
+    with ModelClient(colour_server, timeout=5) as client:
         reply = client.predict(red_image(17), top=2)
     assert [p.label for p in reply.predictions] == ["red 17", reply.predictions[1].label]
     assert reply.predictions[0].probability == 1.0
@@ -175,42 +127,27 @@ def test_predict_returns_the_servers_answer(colour_server):
 
 
 def test_server_refusal_raises_server_error_with_its_code(colour_server):
-    with ModelClient(colour_server.address, timeout=5) as client:
+    with ModelClient(colour_server, timeout=5) as client:
         with pytest.raises(ServerError) as caught:
             client.predict(imagegen.not_an_image())
         assert caught.value.code == "not_an_image"
         assert client.predict(red_image(3)).predictions[0].label == "red 3"
 
 
-def test_reply_to_another_request_is_not_accepted():
+def test_reply_to_another_request_is_not_accepted(scripted_server):
     """A server that mixes up replies is caught, not believed."""
-    address = f"tcp://127.0.0.1:{free_port()}"
-    context = zmq.Context()
-    router = context.socket(zmq.ROUTER)
-    router.linger = 0
-    router.bind(address)
 
-    def answer_with_the_wrong_id():
-        *envelope, frame = router.recv_multipart()
-        request = decode_request(frame)
-        info = ServerInfo("m", "w", 1, id=f"not-{request.id}")
-        router.send_multipart([*envelope, encode_server_info(info)])
+    def answer_with_the_wrong_id(request: list[bytes]) -> bytes:
+        return encode_server_info(ServerInfo("m", "w", 1, id=f"not-{decode_request(request[0]).id}"))
 
-    thread = threading.Thread(target=answer_with_the_wrong_id, daemon=True)
-    thread.start()
-    try:
-        with ModelClient(address, timeout=5, retries=0) as client:
-            with pytest.raises(ServerError) as caught:
-                client.ping()
-        assert caught.value.code == "mismatched_reply"
-    finally:
-        thread.join(timeout=5)
-        router.close()
-        context.term()
+    with ModelClient(scripted_server(answer_with_the_wrong_id).address, timeout=5, retries=0) as client:
+        with pytest.raises(ServerError) as caught:
+            client.ping()
+    assert caught.value.code == "mismatched_reply"
 
 
 def test_closed_client_refuses_new_requests(colour_server):
-    client = ModelClient(colour_server.address)
+    client = ModelClient(colour_server)
     client.close()
     with pytest.raises(RuntimeError, match="closed"):
         client.ping()
@@ -220,7 +157,7 @@ def test_closed_client_refuses_new_requests(colour_server):
 
 
 def test_threads_sharing_one_client_each_get_their_own_reply(colour_server):
-    client = ModelClient(colour_server.address, timeout=10, retries=0)
+    client = ModelClient(colour_server, timeout=10, retries=0)
     threads, per_thread = 24, 5
     start = threading.Barrier(threads)
 
@@ -247,15 +184,15 @@ def test_every_request_tells_the_server_how_long_the_client_waits(forgetful_serv
     server = forgetful_server(forget=0)
     with ModelClient(server.address, timeout=0.7, retries=0) as client:
         client.ping()
-    assert json.loads(server.received[0])["deadline_ms"] == 700
+    assert json.loads(server.received[0][0])["deadline_ms"] == 700
 
 
 def test_a_deadline_exceeded_answer_is_retried_like_a_timeout(scripted_server):
     """The server gave up on the first attempt just as the client was about to."""
     from model_server.protocol import ErrorCode, encode_error
 
-    def answer(header: bytes) -> bytes:
-        request_id = decode_request(header).id
+    def answer(request: list[bytes]) -> bytes:
+        request_id = decode_request(request[0]).id
         if len(server.received) == 1:
             return encode_error(ErrorCode.DEADLINE_EXCEEDED, "too late", request_id)
         return encode_server_info(ServerInfo("patient", "none", 1, id=request_id))

@@ -5,9 +5,11 @@ Each notebook only calls these; if they compute a wrong number, the notebook sho
 
 from __future__ import annotations
 
+import io
 import time
 
 import pytest
+from PIL import Image
 
 from benchmarks.bare import BareMeasurementFailed, measure_in_subprocess
 from benchmarks.load import LoadResult
@@ -79,6 +81,21 @@ def test_sample_images_are_the_same_every_time_and_all_decode(tmp_path) -> None:
     assert [p.name for p in paths] == list(first)
     for path in paths:
         assert decode_image(path.read_bytes()).shape == (224, 224, 3)
+
+
+@pytest.mark.parametrize("file_format", ["JPEG", "PNG"])
+def test_a_photo_has_the_size_and_format_asked_for_and_the_same_bytes_every_time(file_format) -> None:
+    image = sample_images.photo((192, 108), file_format, seed=3)
+    opened = Image.open(io.BytesIO(image))
+    assert (opened.format, opened.size) == (file_format, (192, 108))
+    assert image == sample_images.photo((192, 108), file_format, seed=3)
+    assert image != sample_images.photo((192, 108), file_format, seed=4)
+
+
+def test_photos_are_distinct_and_a_longer_list_begins_with_a_shorter_one() -> None:
+    three = sample_images.photos(3, (64, 48))
+    assert len(set(three)) == 3
+    assert sample_images.photos(2, (64, 48)) == three[:2]
 
 
 def test_the_page_a_notebook_shows_is_the_main_element(web_app_with_fake_model) -> None:

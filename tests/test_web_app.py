@@ -307,8 +307,8 @@ def test_metrics_say_the_model_server_is_down_without_waiting_for_it(make_app, d
     assert "model_server_queue_depth" not in samples
 
 
-def _busy(header: bytes) -> bytes:
-    return encode_error(ErrorCode.BUSY, "the model server is busy", request_id_of(header))
+def _busy(request: list[bytes]) -> bytes:
+    return encode_error(ErrorCode.BUSY, "the model server is busy", request_id_of(request[0]))
 
 
 def test_a_busy_model_server_gets_503_with_retry_after(make_app, upload, scripted_server):
@@ -320,9 +320,9 @@ def test_a_busy_model_server_gets_503_with_retry_after(make_app, upload, scripte
     assert page.status_code == 503 and b"The model server is busy" in page.data
 
 
-def _decode_timeout(header: bytes) -> bytes:
+def _decode_timeout(request: list[bytes]) -> bytes:
     return encode_error(ErrorCode.DECODE_TIMEOUT, "decoding this image took longer than 30 s",
-                        request_id_of(header))
+                        request_id_of(request[0]))
 
 
 def test_an_image_whose_decoding_hung_gets_422(make_app, upload, scripted_server):
@@ -338,9 +338,9 @@ HOSTILE = "<script>alert('x')</script>"
 HOSTILE_ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
 
 
-def _hostile_reply(header: bytes) -> bytes:
+def _hostile_reply(request: list[bytes]) -> bytes:
     """A model server whose every string is markup: labels, class ids, model and weights names."""
-    request_id = request_id_of(header)
+    request_id = request_id_of(request[0])
     return encode_reply(PredictReply(
         [Prediction(f"{HOSTILE} {rank}", f"<b>n0{rank}</b>", 0.5 / rank) for rank in (1, 2, 3)],
         weights=f"/tmp/{HOSTILE}.h5", model="<img src=x onerror=alert(1)>",
@@ -360,17 +360,17 @@ def test_everything_a_model_server_says_is_shown_escaped(make_app, upload, scrip
 
 
 def test_an_error_message_from_the_model_server_is_shown_escaped(make_app, upload, scripted_server):
-    server = scripted_server(lambda header: encode_error(ErrorCode.NOT_AN_IMAGE, HOSTILE, request_id_of(header)))
+    server = scripted_server(lambda request: encode_error(ErrorCode.NOT_AN_IMAGE, HOSTILE, request_id_of(request[0])))
     response = upload(make_app(server.address).test_client(), "/uploader", imagegen.jpeg())
     assert response.status_code == 400
     assert "<script>" not in response.get_data(as_text=True)
     assert HOSTILE_ESCAPED in response.get_data(as_text=True)
 
 
-def _original_reply(header: bytes) -> bytes:
+def _original_reply(request: list[bytes]) -> bytes:
     """What the original write-up's server (notebook 04) answers: the predictions, and the id."""
     return json.dumps({"predictions": [{"label": "tabby", "wnid": "n02123045", "probability": 0.9}],
-                       "id": request_id_of(header)}).encode()
+                       "id": request_id_of(request[0])}).encode()
 
 
 def test_a_server_that_sends_only_predictions_is_shown_and_says_what_it_left_out(make_app, upload, scripted_server):

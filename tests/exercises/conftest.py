@@ -19,9 +19,9 @@ from typing import Any, Callable
 
 import pytest
 
+from lab.checks import ANSWERS_PROPERTY, ANSWERS_VARIABLE, TOUCHES_PROPERTY, answers_directory
+
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parent.parent
-ANSWERS_VARIABLE = "LAB_ANSWERS"
 
 
 def _asked_for(config: pytest.Config) -> bool:
@@ -40,16 +40,9 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
-def answers_directory() -> Path:
-    choice = os.environ.get(ANSWERS_VARIABLE) or "exercises"
-    if choice in ("exercises", "solutions"):
-        return REPO_ROOT / choice
-    return Path(choice)
-
-
 def _load_answers(module: str) -> ModuleType:
     """Import ``<answers>/<module>.py`` afresh; a module that does not import fails with a hint."""
-    path = answers_directory() / f"{module}.py"
+    path = answers_directory(os.environ.get(ANSWERS_VARIABLE) or "exercises") / f"{module}.py"
     if not path.is_file():
         pytest.fail(f"{path} does not exist: the answers for this notebook go there.", pytrace=False)
     spec = importlib.util.spec_from_file_location(f"answers_{module}", path)
@@ -101,10 +94,6 @@ def _expect_raises(
     else:
         outcome = f"returned {result!r}"
     pytest.fail(f"{fn.__name__} {outcome}; {hint}", pytrace=False)
-
-
-#: The names under which a check notes, in its report, the module and the exercises it touched.
-ANSWERS_PROPERTY, TOUCHES_PROPERTY = "answers_module", "touches"
 
 
 class _Recording:

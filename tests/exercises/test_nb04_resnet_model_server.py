@@ -9,72 +9,25 @@ it never hangs one.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import socket
 import threading
 import time
 
-import numpy as np
 import pytest
 import zmq
-from PIL import Image
 
-from model_server.protocol import Prediction
+from fakes import ColourClassifier, free_address, red_image
 
 MODEL_SECONDS = 0.2
 REPLY_TIMEOUT_MS = 5000
 
 
-class SlowFakeClassifier:
-    """Sleeps like a forward pass; the top class of a solid-colour image is its red value."""
-
-    model_name = "fake"
-    weights = "fake"
-    runtime = "fake"
-    precision = "f32"
-    built = 0
-
-    def __init__(self, seconds: float = MODEL_SECONDS):
-        SlowFakeClassifier.built += 1
-        self.seconds = seconds
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def preprocess(self, pixels: np.ndarray) -> np.ndarray:
-        return pixels.astype(np.float32)
-
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        with self._lock:
-            self.calls += 1
-        time.sleep(self.seconds)
-        probabilities = np.zeros((len(batch), 1000), np.float32)
-        for row, image in enumerate(batch):
-            probabilities[row, int(image[0, 0, 0])] = 1.0
-        return probabilities
-
-    def top_predictions(self, probabilities: np.ndarray, top: int) -> list[Prediction]:
-        order = np.argsort(probabilities)[::-1][:top]
-        return [Prediction(f"red {i}", f"n{i:08d}", float(probabilities[i])) for i in order]
-
-
-def png(red: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), (red, 0, 0)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 def request(red: int, request_id: str | None = None) -> bytes:
-    message = {"image": base64.b64encode(png(red)).decode("ascii")}
+    message = {"image": base64.b64encode(red_image(red)).decode("ascii")}
     if request_id is not None:
         message["id"] = request_id
     return json.dumps(message).encode()
-
-
-def free_address() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
 
 
 @pytest.fixture
@@ -87,8 +40,8 @@ def serve(nb04, attempt):
     """``serve(workers)``: the learner's Server started on a free port; stopped afterwards."""
     started = []
 
-    def start(workers: int = 2, classifier: SlowFakeClassifier | None = None):
-        classifier = classifier or SlowFakeClassifier()
+    def start(workers: int = 2, classifier: ColourClassifier | None = None):
+        classifier = classifier or ColourClassifier(MODEL_SECONDS)
         server = nb04.Server(free_address(), classifier, workers)
         attempt(server.start)
         started.append(server)
@@ -140,7 +93,7 @@ def ask_at_once(address: str, frames: list[bytes]) -> tuple[list[dict | None], f
 
 
 def test_bad_json_and_a_missing_image_get_error_replies(nb04, attempt):
-    handler = nb04.RequestHandler(SlowFakeClassifier(0.0))
+    handler = nb04.RequestHandler(ColourClassifier(0.0))
     for frame, what in ((b"{not json", "a request that is not JSON"),
                         (b'["image"]', "a JSON list instead of an object"),
                         (b'{"id": "7"}', 'a request with no "image"'),
@@ -153,7 +106,7 @@ def test_bad_json_and_a_missing_image_get_error_replies(nb04, attempt):
 
 
 def test_a_good_request_gets_the_top_predictions_and_its_id(nb04, attempt):
-    reply = json.loads(attempt(nb04.RequestHandler(SlowFakeClassifier(0.0)).reply_to, request(42, "abc")))
+    reply = json.loads(attempt(nb04.RequestHandler(ColourClassifier(0.0)).reply_to, request(42, "abc")))
     assert "predictions" in reply, f'expected {{"predictions": [...]}}, got {reply!r:.160}'
     assert [p.get("label") for p in reply["predictions"]][:1] == ["red 42"], (
         f"the first prediction should be the classifier's top class, got {reply['predictions']!r:.160}"
@@ -196,17 +149,17 @@ def test_the_classifier_is_built_once_for_many_requests(serve, monkeypatch):
         raise AssertionError("built a ResNet50 during a request")
 
     monkeypatch.setattr(ResNet50Classifier, "load", no_loading)
-    built_before = SlowFakeClassifier.built
-    server, classifier = serve(workers=2, classifier=SlowFakeClassifier(0.0))
+    built_before = ColourClassifier.built
+    server, classifier = serve(workers=2, classifier=ColourClassifier(0.0))
     for i in range(6):
         reply = ask(server.address, request(i))
         assert "predictions" in reply, (
             f"request {i} got {reply!r:.160}: use the classifier the Server was given (self.classifier), "
             "do not build a model per request"
         )
-    assert classifier.calls == 6 and SlowFakeClassifier.built == built_before + 1, (
+    assert classifier.calls == 6 and ColourClassifier.built == built_before + 1, (
         f"6 requests used the given classifier {classifier.calls} times and built "
-        f"{SlowFakeClassifier.built - built_before - 1} more: share the one built at start"
+        f"{ColourClassifier.built - built_before - 1} more: share the one built at start"
     )
 
 

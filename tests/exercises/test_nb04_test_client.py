@@ -8,13 +8,15 @@ its check, so a client that is not written yet, or that waits forever, fails and
 from __future__ import annotations
 
 import base64
+import itertools
 import json
-import threading
 import time
+from typing import Callable
 
 import pytest
 import zmq
 
+from lab.stub_server import Later, ScriptedRouter, scripted_routers
 from model_server.protocol import ErrorCode, ServerError, encode_error
 
 IMAGE = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
@@ -26,52 +28,22 @@ def nb04(load_answers):
     return load_answers("test_client")
 
 
-class FlakyServer:
-    """A ROUTER in a thread; ``answer(n)`` says after how many seconds to answer request n (None: never)."""
-
-    def __init__(self, answer):
-        self.answer = answer
-        self.received = 0
-        self._stop = threading.Event()
-        self._router = zmq.Context.instance().socket(zmq.ROUTER)
-        self._router.linger = 0
-        port = self._router.bind_to_random_port("tcp://127.0.0.1")
-        self.address = f"tcp://127.0.0.1:{port}"
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        pending: list[tuple[float, list[bytes]]] = []
-        while not self._stop.is_set():
-            if self._router.poll(20, zmq.POLLIN):
-                envelope_and_request = self._router.recv_multipart()
-                self.received += 1
-                delay = self.answer(self.received)
-                if delay is not None:
-                    reply = json.dumps({"attempt": self.received}).encode()
-                    pending.append((time.monotonic() + delay, [*envelope_and_request[:-1], reply]))
-            now = time.monotonic()
-            for due in [p for p in pending if p[0] <= now]:
-                pending.remove(due)
-                self._router.send_multipart(due[1])
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._router.close(linger=0)
-
-
 @pytest.fixture
 def flaky():
-    servers = []
+    """``flaky(delay)``: a ROUTER in a thread that answers request n with ``{"attempt": n}`` after
+    ``delay(n)`` seconds (``None``: never)."""
+    with scripted_routers() as start:
+        def start_flaky(delay: Callable[[int], float | None]) -> ScriptedRouter:
+            numbers = itertools.count(1)
 
-    def start(answer) -> FlakyServer:
-        servers.append(FlakyServer(answer))
-        return servers[-1]
+            def answer(request: list[bytes]) -> Later | None:
+                n = next(numbers)
+                seconds = delay(n)
+                return None if seconds is None else Later(seconds, json.dumps({"attempt": n}).encode())
 
-    yield start
-    for server in servers:
-        server.close()
+            return start(answer)
+
+        yield start_flaky
 
 
 def call(nb04, attempt, address, retries):
@@ -136,8 +108,8 @@ def test_a_server_that_never_answers_is_given_up_in_time(nb04, attempt, flaky):
     seconds = time.perf_counter() - began
     assert isinstance(result, Exception), f"nobody answered, yet request_with_retries returned {result!r}"
     time.sleep(0.1)
-    assert server.received == 3, (
-        f"with retries=2 the server should have received 3 attempts, it received {server.received}"
+    assert len(server.received) == 3, (
+        f"with retries=2 the server should have received 3 attempts, it received {len(server.received)}"
     )
     # 3 attempts of 0.4 s take 1.2 s; a 4th would make 1.6 s.
     assert seconds < 1.4, f"giving up took {seconds:.2f} s: wait at most timeout_s per attempt"

@@ -15,9 +15,9 @@ import time
 from typing import Any, Callable
 
 import pytest
-import zmq
 
-from lab.processes import free_port
+from fakes import free_address
+from lab.stub_server import Later, ScriptedRouter, Script, scripted_routers
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF pretend JPEG bytes"
 NOT_AN_IMAGE = b"lab notes, not a picture"
@@ -35,63 +35,31 @@ LATE_S = 0.8
 GIVE_UP_S = 10.0
 
 
-class FakeModelServer:
-    """A ROUTER socket in a thread that answers like the model server: ``ok`` (predictions, or
-    an error reply for bytes that are not a JPEG), ``silent`` (never answers) or ``late``."""
+def _answer_like_the_model_server(request: list[bytes]) -> bytes:
+    """Predictions for a JPEG, an error reply for bytes that are not one."""
+    if base64.b64decode(json.loads(request[-1])["image"]).startswith(b"\xff\xd8"):
+        return json.dumps({"predictions": PREDICTIONS}).encode()
+    return json.dumps({"error": {"code": "not_an_image", "message": NOT_AN_IMAGE_MESSAGE}}).encode()
 
-    def __init__(self, behaviour: str):
-        self.behaviour = behaviour
-        self.requests: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._bound = threading.Event()
-        self.address = ""
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-        assert self._bound.wait(5), "the fake model server did not start"
 
-    def _serve(self) -> None:
-        frontend = zmq.Context.instance().socket(zmq.ROUTER)
-        frontend.linger = 0
-        port = frontend.bind_to_random_port("tcp://127.0.0.1")
-        self.address = f"tcp://127.0.0.1:{port}"
-        self._bound.set()
-        try:
-            while not self._stop.is_set():
-                if not frontend.poll(50, zmq.POLLIN):
-                    continue
-                *envelope, body = frontend.recv_multipart()
-                request = json.loads(body)
-                self.requests.append(request)
-                if self.behaviour == "silent":
-                    continue
-                if self.behaviour == "late":
-                    time.sleep(LATE_S)
-                frontend.send_multipart([*envelope, self._reply(request)])
-        finally:
-            frontend.close()
-
-    @staticmethod
-    def _reply(request: dict[str, Any]) -> bytes:
-        if base64.b64decode(request["image"]).startswith(b"\xff\xd8"):
-            return json.dumps({"predictions": PREDICTIONS}).encode()
-        return json.dumps({"error": {"code": "not_an_image", "message": NOT_AN_IMAGE_MESSAGE}}).encode()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
+#: How the fake model server answers: ``ok`` (as the model server does), ``silent`` (never) or ``late``.
+BEHAVIOURS: dict[str, Script] = {
+    "ok": _answer_like_the_model_server,
+    "silent": lambda request: None,
+    "late": lambda request: Later(LATE_S, _answer_like_the_model_server(request)),
+}
 
 
 @pytest.fixture
-def model_server() -> Callable[[str], FakeModelServer]:
-    started: list[FakeModelServer] = []
+def model_server() -> Callable[[str], ScriptedRouter]:
+    """``model_server("ok")``: a fake model server behind a real ROUTER socket in a thread."""
+    with scripted_routers() as start:
+        yield lambda behaviour="ok": start(BEHAVIOURS[behaviour])
 
-    def start(behaviour: str = "ok") -> FakeModelServer:
-        started.append(FakeModelServer(behaviour))
-        return started[-1]
 
-    yield start
-    for server in started:
-        server.stop()
+def requests_to(server: ScriptedRouter) -> list[dict[str, Any]]:
+    """The JSON requests the fake model server received, in order."""
+    return [json.loads(request[-1]) for request in server.received]
 
 
 @pytest.fixture
@@ -111,10 +79,6 @@ def web_app(app_module, attempt):
         return app.test_client()
 
     return build
-
-
-def _nobody_listening() -> str:
-    return f"tcp://127.0.0.1:{free_port()}"
 
 
 def _upload(client, data: bytes | None, filename: str = "cat.jpg"):
@@ -165,8 +129,8 @@ def test_the_factory_keeps_the_defaults_and_takes_the_test_config(app_module, at
 def test_an_upload_shows_the_top_3_escaped(web_app, model_server):
     server = model_server("ok")
     response = _upload(web_app(server.address), JPEG)
-    assert server.requests, "the model server got no request: send the image with ask_model_server"
-    sent = server.requests[0]
+    assert requests_to(server), "the model server got no request: send the image with ask_model_server"
+    sent = requests_to(server)[0]
     assert base64.b64decode(sent.get("image", "")) == JPEG, (
         "the model server did not get the uploaded file: send _original_request(image)")
     page = response.get_data(as_text=True)
@@ -185,7 +149,7 @@ def test_no_file_or_an_empty_file_gets_400_without_asking_the_model_server(web_a
     assert response.status_code == 400, (
         f"{'no file' if data is None else 'an empty file'} should get 400, not "
         f"{response.status_code}: check request.files and the file's bytes before asking")
-    assert not server.requests, "nothing should be sent to the model server when there is no image"
+    assert not requests_to(server), "nothing should be sent to the model server when there is no image"
 
 
 def test_not_an_image_gets_400_with_the_servers_message_and_the_app_keeps_serving(web_app, model_server):
@@ -201,7 +165,7 @@ def test_not_an_image_gets_400_with_the_servers_message_and_the_app_keeps_servin
 
 
 def test_a_down_model_server_gets_503_and_a_silent_one_is_not_called_down(web_app, model_server):
-    down = _upload(web_app(_nobody_listening()), JPEG)
+    down = _upload(web_app(free_address()), JPEG)
     assert down.status_code == 503, (
         f"nothing listens at the address, but the app answered {down.status_code}: set "
         "zmq.IMMEDIATE, poll for POLLOUT within the connect timeout, and answer 503")
@@ -235,9 +199,9 @@ def test_a_silent_model_server_is_asked_again_then_given_up(app_module, model_se
         f"no reply ever came, yet ask_model_server returned {outcome.get('reply')!r}: "
         "raise ModelServerTooSlow after the last attempt")
     time.sleep(0.1)
-    assert len(server.requests) == 1 + RETRIES, (
+    assert len(requests_to(server)) == 1 + RETRIES, (
         f"with retries={RETRIES} the request should be sent {1 + RETRIES} times, each on a fresh "
-        f"socket; the server got it {len(server.requests)} time(s)")
+        f"socket; the server got it {len(requests_to(server))} time(s)")
 
 
 def test_a_late_reply_is_given_up_and_an_answer_comes_back_as_sent(app_module, model_server, attempt,
