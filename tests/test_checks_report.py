@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -44,6 +45,16 @@ def test_reference_answers_are_all_done(capsys):
     assert line_of(output, "slowest_stage").endswith(checks.DONE)
     assert "All " in output and "✗" not in output
     assert "passed" not in output and "====" not in output, "pytest's own output leaked through"
+
+
+def test_every_reference_exercise_of_every_notebook_is_checked_and_done(capsys):
+    """An exercise that no check reads (one reached only over HTTP, say) would say "0 of 0"."""
+    checks.run_checks(answers="solutions")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 6, lines
+    for line in lines:
+        done, of = re.match(r"nb\d\d: (\d+) of (\d+) exercises done", line).groups()
+        assert done == of and int(of) > 0, line
 
 
 def test_untouched_stubs_are_not_attempted_without_hints(capsys):
