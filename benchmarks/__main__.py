@@ -44,7 +44,7 @@ def openvino_precisions() -> list[str]:
     if importlib.util.find_spec("openvino") is None:
         print("OpenVINO is not installed (pip install -e '.[openvino]'): its rows are left out")
         return []
-    from model_server.openvino_model import BF16_CAPABILITY, cpu_capabilities, import_openvino
+    from model_server.models.openvino_model import BF16_CAPABILITY, cpu_capabilities, import_openvino
 
     if BF16_CAPABILITY in cpu_capabilities(import_openvino().Core()):
         return [F32, BF16]

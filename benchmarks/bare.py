@@ -20,8 +20,8 @@ import numpy as np
 
 from model_server.images import decode_image
 from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
-from model_server.runtimes import load_classifier
-from model_server.settings import ServerSettings
+from model_server.models.runtimes import load_classifier
+from model_server.serving.settings import ServerSettings
 
 from .workload import photo_jpegs
 

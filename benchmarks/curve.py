@@ -20,8 +20,8 @@ import zmq
 from model_server.client import ModelClient
 from model_server.keys import KeyPair, keygen, load_authorized_keys
 from model_server.protocol import PredictReply, Prediction, Timings, decode_request, encode_reply
-from model_server.security import CLIENTS_DOMAIN, ClientKeys, ServerKeys, secure_server_socket, start_authenticator
-from model_server.broker import split_envelope
+from model_server.serving.security import CLIENTS_DOMAIN, ClientKeys, ServerKeys, secure_server_socket, start_authenticator
+from model_server.serving.broker import split_envelope
 
 from .workload import photo_jpegs
 

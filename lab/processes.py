@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 from model_server.client import ModelClient, ModelServerRefused
 from model_server.keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE, KeyDirectory
 from model_server.protocol import ServerError
-from model_server.security import ClientKeys
+from model_server.serving.security import ClientKeys
 
 #: Seconds a server may take to become ready; the model server imports TensorFlow first.
 START_TIMEOUT_S = 120.0

@@ -46,7 +46,7 @@ from .protocol import (
     encode_request_frames,
     encode_stats_request,
 )
-from .security import ClientKeys, HandshakeWatch, secure_client_socket
+from .serving.security import ClientKeys, HandshakeWatch, secure_client_socket
 
 #: Seconds to wait for one reply; ResNet50 answers in about 0.1 s on a CPU.
 REQUEST_TIMEOUT_S = 5.0

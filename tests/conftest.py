@@ -16,7 +16,7 @@ import zmq
 
 from flask_server.app import create_app
 from lab.processes import ServerProcess, free_port, start_model_server
-from model_server.broker import split_envelope
+from model_server.serving.broker import split_envelope
 
 
 @pytest.fixture(scope="session")

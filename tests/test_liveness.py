@@ -179,7 +179,7 @@ def test_a_worker_finds_its_broker_again_after_a_restart():
 
 @pytest.fixture(scope="module")
 def untrained():
-    from model_server.model import ResNet50Classifier
+    from model_server.models.tensorflow_model import ResNet50Classifier
 
     return ResNet50Classifier.load("random")
 
@@ -188,8 +188,8 @@ def untrained():
 def in_process_server(classifier, **settings):
     """A real ``ModelServer`` on a free port, run on a thread of the test, for a test classifier."""
     from lab.processes import free_port
-    from model_server.server import ModelServer
-    from model_server.settings import ServerSettings
+    from model_server.serving.server import ModelServer
+    from model_server.serving.settings import ServerSettings
 
     address = f"tcp://127.0.0.1:{free_port()}"
     context = zmq.Context()
@@ -264,7 +264,7 @@ def hanging_decode(monkeypatch):
     """The workers' decoder hangs on ``red_image(HANGING_RED)`` until the test is over (a real
     Pillow decode that hangs cannot be made on demand); other images decode as usual. Yields an
     event set when the hanging decode has begun."""
-    from model_server import server
+    from model_server.serving import server
 
     decode_image = server.decode_image
     hanging, began, release = red_image(HANGING_RED), threading.Event(), threading.Event()

@@ -21,15 +21,15 @@ import pytest
 
 import imagegen
 from lab.processes import free_port
-from model_server import model
+from model_server.models import tensorflow_model as model
 from model_server.client import ModelClient
 from model_server.images import decode_image
-from model_server.labels import imagenet_classes
-from model_server.batching import Batcher
-from model_server.model import WEIGHTS_FILE, ResNet50Classifier, WeightsUnavailable, resolve_weights
+from model_server.models.labels import imagenet_classes
+from model_server.serving.batching import Batcher
+from model_server.models.tensorflow_model import WEIGHTS_FILE, ResNet50Classifier, WeightsUnavailable, resolve_weights
 from model_server.protocol import IMAGENET, UNTRAINED, decode_reply, encode_request
-from model_server.server import RequestHandler
-from model_server.settings import ServerSettings
+from model_server.serving.server import RequestHandler
+from model_server.serving.settings import ServerSettings
 
 #: The seed of the stand-in "ImageNet" weights: anything but model.DEFAULT_SEED.
 STAND_IN_SEED = 4321
@@ -236,7 +236,7 @@ def test_auto_offline_falls_back_to_untrained_within_seconds(
 ):
     monkeypatch.setattr(model, "_imagenet_origin", lambda: (black_hole_url, "0" * 32))
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="model_server.model"):
+    with caplog.at_level(logging.WARNING, logger="model_server.models.tensorflow_model"):
         assert resolve_weights("auto") is None
     elapsed = time.monotonic() - started
     assert elapsed < model.DOWNLOAD_CONNECT_TIMEOUT_S + 3
@@ -298,7 +298,7 @@ class RecordingHandler(logging.Handler):
 def imagenet_from_cache(stand_in_cache):
     """``ResNet50Classifier.load("imagenet")`` with the network unreachable and the cache filled."""
     home, _ = stand_in_cache
-    logger = logging.getLogger("model_server.model")
+    logger = logging.getLogger("model_server.models.tensorflow_model")
     recorder = RecordingHandler()
     logger.addHandler(recorder)
 
@@ -348,7 +348,7 @@ def test_the_server_imports_keras_without_matplotlib_which_stays_importable():
     start); the server's loader hides it, and it can be imported normally afterwards."""
     script = (
         "import sys\n"
-        "from model_server.model import keras_without_plotting\n"
+        "from model_server.models.tensorflow_model import keras_without_plotting\n"
         "with keras_without_plotting():\n"
         "    import keras\n"
         "print('matplotlib' in sys.modules)\n"

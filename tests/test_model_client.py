@@ -27,8 +27,8 @@ from model_server.protocol import (
     decode_request,
     encode_server_info,
 )
-from model_server.server import ModelServer
-from model_server.settings import ServerSettings
+from model_server.serving.server import ModelServer
+from model_server.serving.settings import ServerSettings
 
 
 class ColourClassifier:

@@ -32,9 +32,9 @@ from lab.processes import (
 )
 from model_server.client import ModelClient, ModelServerRefused
 from model_server.keys import KeyDirectory, load_authorized_keys, load_public_key
-from model_server.security import ClientKeys, is_loopback
-from model_server.server import ModelServer, ServerStartError
-from model_server.settings import ServerSettings
+from model_server.serving.security import ClientKeys, is_loopback
+from model_server.serving.server import ModelServer, ServerStartError
+from model_server.serving.settings import ServerSettings
 
 #: Seconds a command may take; the refusals below come before any model is loaded.
 COMMAND_TIMEOUT_S = 120

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import imagegen
-from model_server import model
+from model_server.models import tensorflow_model as model
 from model_server.images import decode_image
-from model_server.model import DEFAULT_SEED, ResNet50Classifier, untrained_weights_file
+from model_server.models.tensorflow_model import DEFAULT_SEED, ResNet50Classifier, untrained_weights_file
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"

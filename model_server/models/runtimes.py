@@ -8,8 +8,8 @@ Neither runtime is imported here: only the one chosen is loaded.
 from __future__ import annotations
 
 from .pipeline import Classifier
-from .protocol import BF16, F32, OPENVINO, PRECISIONS, RUNTIMES, TENSORFLOW
-from .settings import ServerSettings
+from ..protocol import BF16, F32, OPENVINO, PRECISIONS, RUNTIMES, TENSORFLOW
+from ..serving.settings import ServerSettings
 
 
 class RuntimeUnavailable(RuntimeError):
@@ -36,7 +36,7 @@ def load_classifier(settings: ServerSettings) -> Classifier:
                 f"--precision {BF16} is offered with --runtime {OPENVINO} only; TensorFlow here "
                 f"runs in {F32}"
             )
-        from .model import ResNet50Classifier
+        from .tensorflow_model import ResNet50Classifier
 
         return ResNet50Classifier.load(
             settings.weights, seed=settings.seed, intra_op_threads=settings.intra_op_threads,

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 
-from .protocol import NUM_CLASSES
+from ..protocol import NUM_CLASSES
 
 
 @dataclass(frozen=True)

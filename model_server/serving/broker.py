@@ -34,7 +34,7 @@ from typing import Callable
 
 import zmq
 
-from .protocol import (
+from ..protocol import (
     WORKER_DISCONNECT,
     WORKER_HEARTBEAT,
     WORKER_READY,
@@ -51,7 +51,7 @@ from .protocol import (
 )
 from .settings import ServerSettings
 
-log = logging.getLogger("model_server.broker")
+log = logging.getLogger("model_server.serving.broker")
 
 #: How often the broker wakes up, at least, to check deadlines and heartbeats.
 POLL_INTERVAL_MS = 100

@@ -24,7 +24,7 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import recv_monitor_message
 
-from .keys import (
+from ..keys import (
     CLIENT_SECRET_KEY_VARIABLE,
     SERVER_PUBLIC_KEY_VARIABLE,
     KeyFileError,
@@ -37,7 +37,7 @@ from .keys import (
 if TYPE_CHECKING:
     from .settings import ServerSettings
 
-log = logging.getLogger("model_server.security")
+log = logging.getLogger("model_server.serving.security")
 
 #: ZAP domains: which list of keys a connection is checked against.
 CLIENTS_DOMAIN = "clients"

@@ -27,9 +27,9 @@ import zmq
 from .batching import Batcher
 from .broker import Broker
 from .decode_watch import DecodeAbandoned, DecodeWatch
-from .images import decode_image
-from .pipeline import Classifier, milliseconds
-from .protocol import (
+from ..images import decode_image
+from ..models.pipeline import Classifier, milliseconds
+from ..protocol import (
     MAX_REQUEST_BYTES,
     ErrorCode,
     PingRequest,
@@ -55,7 +55,7 @@ from .security import (
 )
 from .settings import ServerSettings
 
-log = logging.getLogger("model_server.server")
+log = logging.getLogger("model_server.serving.server")
 
 BACKEND_ENDPOINT = "inproc://model-server-workers"
 #: How often blocking loops wake up to check whether the server is stopping.

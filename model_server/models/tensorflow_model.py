@@ -33,12 +33,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .images import MODEL_INPUT_SIZE
+from ..images import MODEL_INPUT_SIZE
 from .labels import imagenet_classes
 from .preprocessing import preprocess_resnet50
-from .protocol import F32, IMAGENET, TENSORFLOW, UNTRAINED, Prediction
+from ..protocol import F32, IMAGENET, TENSORFLOW, UNTRAINED, Prediction
 
-log = logging.getLogger("model_server.model")
+log = logging.getLogger("model_server.models.tensorflow_model")
 
 MODEL_NAME = "resnet50"
 WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels.h5"

@@ -37,13 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from .images import MODEL_INPUT_SIZE
-from .model import DEFAULT_SEED, MODEL_NAME, UNTRAINED_WARNING, resolve_weights, top_predictions, weights_label
+from ..images import MODEL_INPUT_SIZE
+from .tensorflow_model import DEFAULT_SEED, MODEL_NAME, UNTRAINED_WARNING, resolve_weights, top_predictions, weights_label
 from .preprocessing import preprocess_resnet50
-from .protocol import BF16, F32, OPENVINO, PRECISIONS, UNTRAINED, Prediction
+from ..protocol import BF16, F32, OPENVINO, PRECISIONS, UNTRAINED, Prediction
 from .runtimes import RuntimeUnavailable
 
-log = logging.getLogger("model_server.openvino_model")
+log = logging.getLogger("model_server.models.openvino_model")
 
 #: The OpenVINO device: this lab serves from the CPU.
 DEVICE = "CPU"
@@ -217,7 +217,7 @@ def convert_keras_resnet50(weights_path: Path | None, seed: int) -> Any:
     """The Keras ResNet50 with these weights as an OpenVINO model (imports TensorFlow)."""
     import openvino
 
-    from .model import ResNet50Classifier
+    from .tensorflow_model import ResNet50Classifier
 
     keras_classifier = ResNet50Classifier.load(str(weights_path) if weights_path else "random", seed=seed)
     with warnings.catch_warnings():

@@ -11,8 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .images import DEFAULT_MAX_PIXELS, decode_image
-from .protocol import Prediction, Timings
+from ..images import DEFAULT_MAX_PIXELS, decode_image
+from ..protocol import Prediction, Timings
 
 
 class Classifier(Protocol):

@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass, fields, replace
 from typing import Mapping, TypeVar
 
-from .images import DEFAULT_MAX_PIXELS
-from .model import DEFAULT_SEED
-from .protocol import DEFAULT_ADDRESS, F32, TENSORFLOW
+from ..images import DEFAULT_MAX_PIXELS
+from ..models.tensorflow_model import DEFAULT_SEED
+from ..protocol import DEFAULT_ADDRESS, F32, TENSORFLOW
 
 ENV_PREFIX = "MODEL_SERVER_"
 
@@ -19,7 +19,7 @@ class ServerSettings:
     address: str = DEFAULT_ADDRESS
     #: Also listen for remote workers here (e.g. tcp://127.0.0.1:5577); empty: in-process only.
     backend_address: str = ""
-    #: auto | imagenet | random | path to an .h5 file (see model_server.model).
+    #: auto | imagenet | random | path to an .h5 file (see model_server.models.tensorflow_model).
     weights: str = "auto"
     #: What runs the model: tensorflow (the lab's default) or openvino (the optional extra).
     runtime: str = TENSORFLOW

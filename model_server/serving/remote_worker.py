@@ -24,7 +24,7 @@ from typing import Callable
 
 import zmq
 
-from .protocol import (
+from ..protocol import (
     WORKER_DISCONNECT,
     WORKER_HEARTBEAT,
     WORKER_READY,
@@ -36,7 +36,7 @@ from .protocol import (
 from .security import ClientKeys, HandshakeWatch, secure_client_socket
 from .settings import ServerSettings
 
-log = logging.getLogger("model_server.remote_worker")
+log = logging.getLogger("model_server.serving.remote_worker")
 
 #: Where the link hands requests to the worker threads inside the worker process.
 POOL_ENDPOINT = "inproc://remote-worker-pool"
