@@ -21,7 +21,7 @@ from typing import Mapping
 import numpy as np
 
 from model_server.images import decode_image
-from model_server.models.pipeline import Classifier
+from model_server.models.classifier import Classifier
 from model_server.protocol import BF16, F32, PRECISIONS
 
 TOP = 5

@@ -17,8 +17,8 @@ from typing import Any, Mapping
 
 from flask import Flask, current_app, jsonify, render_template, request
 
-from model_server.models.tensorflow_model import LoadTimings, ResNet50Classifier
 from model_server.models.pipeline import classify_image
+from model_server.models.tensorflow_model import LoadTimings, ResNet50Classifier
 from model_server.protocol import UNTRAINED, PredictReply
 
 from .api import prediction_json

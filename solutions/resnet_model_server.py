@@ -26,7 +26,8 @@ from dataclasses import asdict
 
 import zmq
 
-from model_server.models.pipeline import Classifier, classify_image
+from model_server.models.classifier import Classifier
+from model_server.models.pipeline import classify_image
 from model_server.protocol import DEFAULT_ADDRESS, DEFAULT_TOP, MAX_REQUEST_BYTES, ErrorCode, RequestError, encode_error
 
 log = logging.getLogger("resnet_model_server")

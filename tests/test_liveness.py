@@ -264,9 +264,9 @@ def hanging_decode(monkeypatch):
     """The workers' decoder hangs on ``red_image(HANGING_RED)`` until the test is over (a real
     Pillow decode that hangs cannot be made on demand); other images decode as usual. Yields an
     event set when the hanging decode has begun."""
-    from model_server.serving import server
+    from model_server.serving import request_handler
 
-    decode_image = server.decode_image
+    decode_image = request_handler.decode_image
     hanging, began, release = red_image(HANGING_RED), threading.Event(), threading.Event()
 
     def decode(data: bytes, *args, **kwargs):
@@ -275,7 +275,7 @@ def hanging_decode(monkeypatch):
             release.wait(60)
         return decode_image(data, *args, **kwargs)
 
-    monkeypatch.setattr(server, "decode_image", decode)
+    monkeypatch.setattr(request_handler, "decode_image", decode)
     yield began
     release.set()
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.pipeline import Classifier
+from ..models.classifier import Classifier
 from ..protocol import ErrorCode, RequestError
 
-log = logging.getLogger("model_server.serving.batching")
+log = logging.getLogger(__name__)
 
 #: How often the batcher thread wakes up to check whether it should stop.
 IDLE_POLL_S = 0.1

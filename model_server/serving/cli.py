@@ -1,4 +1,5 @@
-"""``python -m model_server``: load ResNet50 once and answer requests over ZeroMQ until stopped.
+"""The command line of ``python -m model_server``: load ResNet50 once and answer requests over
+ZeroMQ until stopped.
 
 ``python -m model_server worker --connect tcp://HOST:PORT`` runs only workers, joining a model
 server whose backend listens on TCP (``--backend-address``), for example from a GPU machine;
@@ -28,7 +29,7 @@ from .worker_supervisor import (
     is_supervised_child,
 )
 
-log = logging.getLogger("model_server")
+log = logging.getLogger(__name__)
 
 
 def _add_worker_arguments(parser: argparse.ArgumentParser, defaults: ServerSettings) -> None:
@@ -175,8 +176,8 @@ def run_server(argv: list[str] | None) -> int:
     _configure_logging(settings)
     stop = _stop_on_signals()
 
-    from ..models.tensorflow_model import WeightsUnavailable
-    from ..models.runtimes import RuntimeUnavailable
+    from ..models.classifier import RuntimeUnavailable
+    from ..models.weights import WeightsUnavailable
     from .server import ModelServer, ServerStartError
 
     try:
@@ -214,11 +215,12 @@ def run_worker(argv: list[str]) -> int:
 
     import zmq
 
-    from ..models.tensorflow_model import WeightsUnavailable
-    from ..protocol import WorkerHello
+    from ..models.classifier import RuntimeUnavailable
+    from ..models.weights import WeightsUnavailable
+    from .framing import WorkerHello
     from .remote_worker import POOL_ENDPOINT, BrokerLink
-    from ..models.runtimes import RuntimeUnavailable
-    from .server import WORKER_NAME, WorkerPool
+    from .request_handler import WORKER_NAME
+    from .worker_pool import WorkerPool
 
     try:
         keys = worker_keys(settings)
@@ -242,8 +244,8 @@ def run_worker(argv: list[str]) -> int:
 
 
 def _load_classifier(settings: ServerSettings):
-    from ..models.tensorflow_model import keras_without_plotting
     from ..models.runtimes import load_classifier
+    from ..models.tensorflow_model import keras_without_plotting
 
     with keras_without_plotting():  # a server never plots
         return load_classifier(settings)

@@ -7,10 +7,15 @@ from dataclasses import dataclass, fields, replace
 from typing import Mapping, TypeVar
 
 from ..images import DEFAULT_MAX_PIXELS
-from ..models.tensorflow_model import DEFAULT_SEED
+from ..models.weights import DEFAULT_SEED
 from ..protocol import DEFAULT_ADDRESS, F32, TENSORFLOW
 
 ENV_PREFIX = "MODEL_SERVER_"
+#: How often the broker and the worker threads wake up, at least, to check deadlines, heartbeats
+#: and whether the server is stopping.
+POLL_INTERVAL_MS = 100
+#: How often the worker pool's supervisor looks for a hung forward pass or a dead worker thread.
+SUPERVISE_INTERVAL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -19,7 +24,7 @@ class ServerSettings:
     address: str = DEFAULT_ADDRESS
     #: Also listen for remote workers here (e.g. tcp://127.0.0.1:5577); empty: in-process only.
     backend_address: str = ""
-    #: auto | imagenet | random | path to an .h5 file (see model_server.models.tensorflow_model).
+    #: auto | imagenet | random | path to an .h5 file (see model_server.models.weights).
     weights: str = "auto"
     #: What runs the model: tensorflow (the lab's default) or openvino (the optional extra).
     runtime: str = TENSORFLOW
