@@ -48,7 +48,8 @@ from .protocol import (
 )
 from .curve import ClientKeys, HandshakeWatch, secure_client_socket
 
-#: Seconds to wait for one reply; ResNet50 answers in about 0.1 s on a CPU.
+#: Seconds to wait for one reply: many forward passes of ResNet50 on a CPU, so that only a server
+#: that is stuck or overloaded runs out of it.
 REQUEST_TIMEOUT_S = 5.0
 #: How many times a request is sent again after a timeout.
 REQUEST_RETRIES = 2

@@ -345,7 +345,7 @@ def test_weights_file_that_is_not_the_published_one_is_warned_about(imagenet_fro
 
 
 def test_the_server_imports_keras_without_matplotlib_which_stays_importable():
-    """Keras imports matplotlib.pyplot for plotting helpers a server never calls (~0.5 s of its
+    """Keras imports matplotlib.pyplot for plotting helpers a server never calls (slowing its
     start); the server's loader hides it, and it can be imported normally afterwards."""
     script = (
         "import sys\n"

@@ -5,7 +5,7 @@ so it imports TensorFlow), converts it with ``openvino.convert_model`` and saves
 for the graph, ``.bin`` for the weights, in f32) in the cache folder. The cache key is made of the
 weights (a SHA-256 of the file, or the seed of untrained weights) and the versions of Keras,
 TensorFlow and OpenVINO, so new weights or a new converter never reuse a stale IR. Every later
-start reads the IR and compiles it without importing TensorFlow: it is ready in about a second.
+start reads the IR and compiles it without importing TensorFlow, the slowest step of a start.
 
 Precision is chosen when compiling, not when converting: one IR serves both. ``f32`` is set
 explicitly (OpenVINO would otherwise pick bf16 on its own on CPUs that have it); ``bf16`` is
@@ -144,8 +144,8 @@ class IRCache:
     def fingerprint(self, weights_path: Path | None, seed: int) -> str:
         """``weights_fingerprint``, remembered per file while its size and modification time stay.
 
-        Hashing ImageNet's 98 MB weights takes about half a second: longer than the rest of a
-        start from the cache.
+        Hashing ImageNet's weights (98 MB) would take longer than the rest of a start from the
+        cache.
         """
         if weights_path is None:
             return weights_fingerprint(None, seed)

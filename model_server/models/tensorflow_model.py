@@ -56,8 +56,8 @@ def keras_without_plotting() -> Iterator[None]:
     """Let Keras and TensorFlow be imported without matplotlib, in a process that never plots.
 
     Keras imports ``matplotlib.pyplot`` at import time for its plotting helpers
-    (``keras.visualization``), which costs about 0.5 s of the model server's start when
-    matplotlib is installed, as it is in the lab's environment. Hidden, Keras treats it as not
+    (``keras.visualization``), which slows every start of the model server when matplotlib is
+    installed, as it is in the lab's environment. Hidden, Keras treats it as not
     installed; matplotlib can be imported normally afterwards. No effect once it is imported.
     """
     hide = "matplotlib" not in sys.modules

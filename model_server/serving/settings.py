@@ -39,8 +39,8 @@ class ServerSettings:
     #: At most this many images share one forward pass (1 switches batching off).
     max_batch: int = 8
     #: How long a batch may wait for company that is known to be coming: images that workers are
-    #: still decoding, or the next images of the clients answered by the last batch. 8 clients'
-    #: images take ~10 ms to decode on 2 cores; a lone request never waits (see batching.py).
+    #: still decoding, or the next images of the clients answered by the last batch: long enough
+    #: for a few photos to be decoded; a lone request never waits (see batching.py).
     max_delay_ms: float = 20.0
     #: TensorFlow's threads inside one operation and operations at once; 0: one per core.
     intra_op_threads: int = 0
