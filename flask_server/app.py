@@ -15,8 +15,8 @@ from typing import Any, Mapping
 from flask import Flask, current_app, jsonify, render_template, request
 
 from model_server.client import ModelClient
-from model_server.protocol import UNTRAINED, PredictReply, ServerError
 from model_server.curve import ClientKeys
+from model_server.protocol import UNTRAINED, PredictReply, ServerError
 
 from .api import prediction_json
 from .config import KEY_VARIABLES, configure

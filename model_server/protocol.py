@@ -205,7 +205,8 @@ class ServerInfo:
 
 def worker_name(host: str | None = None, pid: int | None = None) -> str:
     """How replies and stats name a worker process: ``host:pid``, this process's by default."""
-    return f"{host if host is not None else socket.gethostname()}:{pid if pid is not None else os.getpid()}"
+    host = socket.gethostname() if host is None else host
+    return f"{host}:{os.getpid() if pid is None else pid}"
 
 
 def parse_worker_name(name: str) -> tuple[str, int]:

@@ -14,9 +14,9 @@ import pytest
 
 from benchmarks.workload import photo_jpegs
 from lab.processes import start_model_server
-from model_server.serving.batching import Batcher
 from model_server.client import ModelClient
 from model_server.images import decode_image
+from model_server.serving.batching import Batcher
 
 #: Long enough that waiting for it by mistake could not hide inside a slow machine's noise.
 LONG_DELAY_MS = 3000.0

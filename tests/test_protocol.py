@@ -11,7 +11,6 @@ import socket
 import pytest
 
 from model_server import protocol
-from model_server.serving import framing
 from model_server.protocol import (
     ErrorCode,
     PingRequest,
@@ -32,6 +31,7 @@ from model_server.protocol import (
     encode_server_info,
     request_id_of,
 )
+from model_server.serving import framing
 
 IMAGE = b"\xff\xd8\xff\xe0 not really a jpeg, but bytes are bytes \x00\x01\x02"
 
