@@ -20,13 +20,13 @@ from pathlib import Path
 
 import psutil
 
+from lab.bare_model import measure_in_subprocess
+from lab.load import LoadResult, run_load
 from lab.processes import ServerProcess, running_servers
 
 from model_server.protocol import BF16, F32, OPENVINO
 
 from . import systems
-from .bare import measure_in_subprocess
-from .load import LoadResult, run_load
 from .overhead import ROUNDS as OVERHEAD_ROUNDS
 from .overhead import measure as measure_overhead
 from .report import openvino_system, plot, ratios, table
@@ -44,7 +44,7 @@ def openvino_precisions() -> list[str]:
     if importlib.util.find_spec("openvino") is None:
         print("OpenVINO is not installed (pip install -e '.[openvino]'): its rows are left out")
         return []
-    from model_server.openvino_model import BF16_CAPABILITY, cpu_capabilities, import_openvino
+    from model_server.models.openvino_model import BF16_CAPABILITY, cpu_capabilities, import_openvino
 
     if BF16_CAPABILITY in cpu_capabilities(import_openvino().Core()):
         return [F32, BF16]

@@ -21,7 +21,7 @@ from typing import Mapping
 import numpy as np
 
 from model_server.images import decode_image
-from model_server.pipeline import Classifier
+from model_server.models.classifier import Classifier
 from model_server.protocol import BF16, F32, PRECISIONS
 
 TOP = 5
@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=float, default=None,
                         help="largest allowed difference of a probability (default: f32 1e-5, bf16 0.03)")
     args = parser.parse_args(argv)
-    from model_server.model import ResNet50Classifier
-    from model_server.openvino_model import OpenVINOClassifier
+    from model_server.models.openvino_model import OpenVINOClassifier
+    from model_server.models.tensorflow_model import ResNet50Classifier
 
     tensorflow = ResNet50Classifier.load(args.weights)
     openvino = OpenVINOClassifier.load(args.weights, precision=args.precision)

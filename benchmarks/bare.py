@@ -1,7 +1,8 @@
 """The limit: the compiled model alone in one process, no decoding, no sockets.
 
 Run as ``python -m benchmarks.bare`` so that TensorFlow lives in its own process; prints JSON.
-``measure_in_subprocess()`` does that from Python (the benchmark and notebook 08 call it).
+``lab.bare_model.measure_in_subprocess()`` does that from Python (the benchmark and notebook 08
+call it).
 ``--runtime openvino`` (and ``--precision``) measures the OpenVINO runtime's limit instead.
 """
 
@@ -10,32 +11,19 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from lab.bare_model import BATCH_SIZES, REPEATS
 from model_server.images import decode_image
+from model_server.models.runtimes import load_classifier
 from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
-from model_server.runtimes import load_classifier
-from model_server.settings import ServerSettings
+from model_server.serving.settings import ServerSettings
 
 from .workload import photo_jpegs
-
-BATCH_SIZES = (1, 2, 4, 8, 16)
-#: Timed runs of a batch of one; larger batches get proportionally fewer (at least 5).
-REPEATS = 15
-REPO_ROOT = Path(__file__).resolve().parent.parent
-#: Lines of the subprocess's stderr kept in the error when it fails.
-ERROR_TAIL_LINES = 20
-
-
-class BareMeasurementFailed(RuntimeError):
-    """``python -m benchmarks.bare`` failed; the message ends with its stderr."""
-
 
 def _median_seconds(action, repeats: int) -> float:
     action()
@@ -75,25 +63,6 @@ def measure(
         "runtime": classifier.runtime,
         "precision": classifier.precision,
     }
-
-
-def measure_in_subprocess(
-    repeats: int = REPEATS, batch_sizes: Sequence[int] = BATCH_SIZES, runtime: str = TENSORFLOW,
-    precision: str = F32,
-) -> dict:
-    """``measure()`` in a fresh ``python -m benchmarks.bare``, so the caller never imports TensorFlow.
-
-    The JSON's ``batches`` keys come back as strings (``"8"``), as JSON has them.
-    """
-    argv = [sys.executable, "-m", "benchmarks.bare", "--repeats", str(repeats),
-            "--batch-sizes", *(str(size) for size in batch_sizes), "--runtime", runtime,
-            "--precision", precision]
-    finished = subprocess.run(argv, capture_output=True, text=True, cwd=REPO_ROOT)
-    if finished.returncode != 0:
-        tail = "\n".join(finished.stderr.splitlines()[-ERROR_TAIL_LINES:])
-        raise BareMeasurementFailed(
-            f"python -m benchmarks.bare exited with code {finished.returncode}:\n{tail}")
-    return json.loads(finished.stdout)
 
 
 def main(argv: list[str] | None = None) -> int:

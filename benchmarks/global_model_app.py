@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, request
 
-from model_server.model import ResNet50Classifier
-from model_server.pipeline import classify_image
+from model_server.models.pipeline import classify_image
+from model_server.models.tensorflow_model import ResNet50Classifier
 
 
 def create_app() -> Flask:

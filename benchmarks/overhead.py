@@ -100,7 +100,7 @@ def run_probe() -> int:
     import numpy as np
 
     from model_server.images import decode_image
-    from model_server.model import ResNet50Classifier
+    from model_server.models.tensorflow_model import ResNet50Classifier
 
     classifier = ResNet50Classifier.load("random")
     batch = classifier.preprocess(decode_image(photo_jpegs(1)[0])[np.newaxis])

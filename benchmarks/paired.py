@@ -19,8 +19,8 @@ from typing import Sequence
 import numpy as np
 
 from model_server.images import decode_image
-from model_server.model import ResNet50Classifier
-from model_server.openvino_model import OpenVINOClassifier
+from model_server.models.openvino_model import OpenVINOClassifier
+from model_server.models.tensorflow_model import ResNet50Classifier
 
 from .turns import in_turn
 from .workload import photo_jpegs

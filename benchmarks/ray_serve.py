@@ -11,7 +11,7 @@ import argparse
 import signal
 import threading
 
-from model_server.settings import ServerSettings
+from model_server.serving.settings import ServerSettings
 
 DEFAULTS = ServerSettings()
 
@@ -25,7 +25,7 @@ def build_app(max_batch: int, max_delay_ms: float):
     @serve.deployment(max_ongoing_requests=64)
     class ResNet50Deployment:
         def __init__(self) -> None:
-            from model_server.model import ResNet50Classifier
+            from model_server.models.tensorflow_model import ResNet50Classifier
 
             self.classifier = ResNet50Classifier.load("random")
 

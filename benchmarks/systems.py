@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 
 import requests
 
+from lab.load import Call
 from lab.processes import (
     ServerProcess,
     free_port,
@@ -23,7 +24,6 @@ from lab.processes import (
 )
 from model_server.client import ModelClient
 
-from .load import Call
 
 MakeCall = Callable[[], Call]
 #: Seconds a benchmark request may take before it counts as an error.

@@ -26,7 +26,8 @@ from dataclasses import asdict  # noqa: F401 (you will need it)
 
 import zmq
 
-from model_server.pipeline import Classifier, classify_image
+from model_server.models.classifier import Classifier
+from model_server.models.pipeline import classify_image
 from model_server.protocol import DEFAULT_ADDRESS, DEFAULT_TOP, MAX_REQUEST_BYTES, ErrorCode, RequestError, encode_error
 
 log = logging.getLogger("resnet_model_server")
@@ -123,7 +124,7 @@ def _main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
-    from model_server.model import ResNet50Classifier
+    from model_server.models.tensorflow_model import ResNet50Classifier
 
     # Built before binding: an open port means the model is ready. Thread-safe, so one is shared.
     classifier = ResNet50Classifier.load(args.weights)

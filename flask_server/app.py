@@ -18,7 +18,7 @@ from flask import Flask, current_app, jsonify
 
 from model_server.client import ModelClient
 from model_server.protocol import ServerError
-from model_server.security import ClientKeys
+from model_server.curve import ClientKeys
 
 from .config import KEY_VARIABLES, configure
 from .errors import register_error_handlers

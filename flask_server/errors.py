@@ -22,7 +22,7 @@ _STATUS_BY_CODE = {
     ErrorCode.BUSY.value: 503,
     ErrorCode.WORKER_LOST.value: 503,
     ErrorCode.DEADLINE_EXCEEDED.value: 504,
-    "mismatched_reply": 502,
+    ErrorCode.MISMATCHED_REPLY.value: 502,
 }
 
 

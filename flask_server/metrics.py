@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from model_server.client import ModelClient
-from model_server.protocol import ServerError, ServerStats
+from model_server.protocol import WORKER_KINDS, ServerError, ServerStats
 
 #: Latency buckets in seconds: ResNet50 answers in tens of milliseconds, a monolith in seconds.
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -78,7 +78,7 @@ def _stats_metrics(stats: ServerStats) -> Iterator[Metric]:
     capacity = GaugeMetricFamily("model_server_worker_threads", "Worker threads by kind", labels=["kind"])
     processes = GaugeMetricFamily("model_server_workers", "Workers (local pool or remote process) by kind",
                                   labels=["kind"])
-    for kind in ("local", "remote"):
+    for kind in WORKER_KINDS:
         of_kind = [worker for worker in stats.workers if worker.kind == kind]
         capacity.add_metric([kind], sum(worker.capacity for worker in of_kind))
         processes.add_metric([kind], len(of_kind))

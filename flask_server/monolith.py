@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 from flask import Flask, current_app, jsonify
 
-from model_server.model import LoadTimings, ResNet50Classifier
-from model_server.pipeline import classify_image
+from model_server.models.pipeline import classify_image
+from model_server.models.tensorflow_model import ResNet50Classifier
 from model_server.protocol import PredictReply
 
 from .config import configure

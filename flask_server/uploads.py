@@ -45,7 +45,7 @@ def read_api_image(request: Request) -> bytes:
     """The image of an ``/api/predict`` request: the form field, or the body sent as the image.
 
     A raw body spares the client the multipart encoding and the web app its parsing (Werkzeug
-    compiles two regular expressions for every form's boundary: ~0.5 ms a request here).
+    compiles two regular expressions for every form's boundary).
     Raises ``UploadError`` when there is nothing to use.
     """
     if not _is_raw_image_body(request):

@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.handler:
         return _run_handler(args.handler, image, args.weights, args.top)
 
-    from model_server.model import ResNet50Classifier
-    from model_server.pipeline import classify_image
+    from model_server.models.pipeline import classify_image
+    from model_server.models.tensorflow_model import ResNet50Classifier
 
     libraries_imported_at = time.time()
     classifier = ResNet50Classifier.load(args.weights)
@@ -100,7 +100,8 @@ def _run_handler(package: str, image: bytes, weights: str, top: int) -> int:
     """Notebook 02's ``handle_upload`` (the learner's or the reference) on the real parts, once."""
     import importlib
 
-    from model_server.model import weights_file, weights_label, resolve_weights
+    from model_server.models.tensorflow_model import weights_file
+    from model_server.models.weights import resolve_weights, weights_label
 
     from .monolith_parts import REAL_PARTS
 

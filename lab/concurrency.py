@@ -1,6 +1,6 @@
 """Several clients at once against a model server, and the bare model as the limit (notebook 08).
 
-The load is the benchmark's own: ``benchmarks.load.run_load`` (N client threads, each sending a
+The load is the benchmark's own: ``lab.load.run_load`` (N client threads, each sending a
 request, waiting for its reply and sending the next) on ``benchmarks.workload.photo_jpegs``. This
 module only keeps every reply as well, so the notebook can show how many images shared each forward
 pass (``reply.batch``) and which worker process answered (``reply.worker``), and it fails loudly
@@ -15,8 +15,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from benchmarks.bare import measure_in_subprocess
-from benchmarks.load import Call, LoadResult, run_load
 from model_server.client import ModelClient
 from model_server.protocol import (
     F32,
@@ -28,6 +26,8 @@ from model_server.protocol import (
 )
 
 from . import settings
+from .bare_model import measure_in_subprocess
+from .load import Call, LoadResult, run_load
 from .progress import measuring
 
 #: How many clients send at once, in the notebook's runs.

@@ -14,8 +14,8 @@ from typing import Any, Callable
 import numpy as np
 
 from model_server.images import decode_image
-from model_server.model import top_predictions
-from model_server.preprocessing import preprocess_resnet50
+from model_server.models.labels import top_predictions
+from model_server.models.preprocessing import preprocess_resnet50
 from model_server.protocol import Prediction
 
 

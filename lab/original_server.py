@@ -1,6 +1,6 @@
 """Notebook 04's measurements: the same test client and images against two model servers.
 
-The load is the benchmark's own closed loop (``benchmarks.load.run_load``: N client threads, each
+The load is the benchmark's own closed loop (``lab.load.run_load``: N client threads, each
 sending a request and waiting for its reply before the next), but each client's call is the
 learner's test client (``encode_request`` → ``request_with_retries`` → ``read_reply``), so both
 servers are measured with the same code. A failed request fails the measurement: a timing that
@@ -16,9 +16,9 @@ from typing import Sequence
 
 import zmq
 
-from benchmarks.load import LoadResult, run_load
 
 from . import settings
+from .load import LoadResult, run_load
 
 #: Clients sending at once in the notebook's comparison.
 CONCURRENCY = (1, 8)

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from model_server.client import ModelClient, ModelServerRefused
+from model_server.curve import ClientKeys
 from model_server.keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE, KeyDirectory
-from model_server.protocol import ServerError
-from model_server.security import ClientKeys
+from model_server.protocol import REMOTE_WORKER, ServerError, parse_worker_name
 
 #: Seconds a server may take to become ready; the model server imports TensorFlow first.
 START_TIMEOUT_S = 120.0
@@ -325,7 +325,7 @@ def remote_worker_pids(broker: ServerProcess) -> list[int]:
     with ModelClient(broker.address, timeout=1.0, retries=0, connect_timeout=0.2,
                      keys=broker.client_keys) as client:
         workers = client.stats().workers
-    return [int(w.name.rsplit(":", 1)[-1]) for w in workers if w.kind == "remote"]
+    return [parse_worker_name(w.name)[1] for w in workers if w.kind == REMOTE_WORKER]
 
 
 def parent_pid(pid: int) -> int | None:

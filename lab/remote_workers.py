@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Mapping, Sequence
 
 from model_server.client import ModelClient
+from model_server.protocol import parse_worker_name
 
 from .processes import ServerProcess
 
@@ -32,8 +33,11 @@ def answered_by(
                        for index in range(requests))
 
 
-def _pid_of(worker: str) -> str:
-    return worker.rsplit(":", 1)[-1]
+def _pid_of(worker: str) -> int | None:
+    try:
+        return parse_worker_name(worker)[1]
+    except ValueError:  # "(not named)": a server that does not say
+        return None
 
 
 def command_line(process: ServerProcess) -> str:
@@ -45,7 +49,7 @@ def answers_per_process(
     phases: Mapping[str, Mapping[str, int]], processes: Sequence[ServerProcess]
 ) -> dict[str, dict[str, int]]:
     """Phase → replies per process this notebook started (by name), and per any other that answered."""
-    names = {str(process.pid): process.name for process in processes}
+    names = {process.pid: process.name for process in processes}
     per_phase = {}
     for phase, answers in phases.items():
         counts = {process.name: 0 for process in processes}

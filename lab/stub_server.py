@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 import zmq
 
-from model_server.broker import split_envelope
+from model_server.serving.broker import split_envelope
 
 #: Milliseconds the thread waits on its socket before looking whether it should stop.
 POLL_MS = 20

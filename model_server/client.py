@@ -12,7 +12,7 @@ one attempt), so the server does not compute an answer nobody waits for.
 By default the image travels as its own frame after a small JSON header, which saves the third
 that base64 adds; ``binary=False`` sends the original's single JSON frame instead.
 
-With ``keys`` (``security.ClientKeys``) the client speaks CURVE, as a model server listening
+With ``keys`` (``curve.ClientKeys``) the client speaks CURVE, as a model server listening
 beyond loopback requires. A server that refuses the client's key, or wants keys the client does
 not have, is reported at once as ``ModelServerRefused`` instead of a timeout.
 
@@ -46,9 +46,10 @@ from .protocol import (
     encode_request_frames,
     encode_stats_request,
 )
-from .security import ClientKeys, HandshakeWatch, secure_client_socket
+from .curve import ClientKeys, HandshakeWatch, secure_client_socket
 
-#: Seconds to wait for one reply; ResNet50 answers in about 0.1 s on a CPU.
+#: Seconds to wait for one reply: many forward passes of ResNet50 on a CPU, so that only a server
+#: that is stuck or overloaded runs out of it.
 REQUEST_TIMEOUT_S = 5.0
 #: How many times a request is sent again after a timeout.
 REQUEST_RETRIES = 2
@@ -70,14 +71,14 @@ class ModelServerUnavailable(ServerError):
     """Nothing is listening at the server's address (it is down or starting)."""
 
     def __init__(self, message: str):
-        super().__init__("unavailable", message)
+        super().__init__(ErrorCode.UNAVAILABLE.value, message)
 
 
 class ModelServerRefused(ModelServerUnavailable):
     """The server is there but the security handshake failed: a key is missing, unknown or wrong."""
 
     def __init__(self, message: str):
-        ServerError.__init__(self, "refused", message)
+        ServerError.__init__(self, ErrorCode.REFUSED.value, message)
 
 
 class _Connection:
@@ -115,7 +116,7 @@ class ModelServerTimeout(ServerError):
     """The server is there but did not answer in time, even after retries."""
 
     def __init__(self, message: str):
-        super().__init__("timeout", message)
+        super().__init__(ErrorCode.TIMEOUT.value, message)
 
 
 class ModelClient:
@@ -197,7 +198,7 @@ class ModelClient:
                     continue
                 if result.id != request_id:
                     raise ServerError(
-                        "mismatched_reply", f"the model server answered request {result.id!r}, "
+                        ErrorCode.MISMATCHED_REPLY.value, f"the model server answered request {result.id!r}, "
                         f"not {request_id!r}: it is not speaking this protocol correctly",
                     )
                 return result

@@ -10,6 +10,7 @@ without the model.
 from __future__ import annotations
 
 import io
+import re
 import struct
 
 import numpy as np
@@ -21,11 +22,6 @@ MODEL_INPUT_SIZE = (224, 224)
 #: Above this many pixels an image is refused before decoding (a decompression bomb is small on
 #: disk and huge in memory). 50 megapixels is a 8660×5773 photo, beyond any phone camera.
 DEFAULT_MAX_PIXELS = 50_000_000
-
-# Pillow's own bomb check runs inside Image.open, before ours could, and its message names
-# neither the size nor our limit (nor honours a max_pixels above its own). Ours (max_pixels) runs
-# right after the header is read and before any pixel is decoded, so Pillow's is switched off.
-Image.MAX_IMAGE_PIXELS = None
 
 #: Modes with more than 8 bits per channel (16-bit and 32-bit integers, 32-bit floats).
 _HIGH_DEPTH_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
@@ -52,7 +48,7 @@ def open_rgb(
     if not data:
         raise RequestError("the image is empty (0 bytes)", ErrorCode.EMPTY_IMAGE)
     try:
-        image = Image.open(io.BytesIO(data))
+        image = _open_header(data)
         _check_pixel_count(image, max_pixels)
         # JPEG draft mode decodes at 1/2, 1/4 or 1/8 scale while the result stays at least
         # as large as the target: several times faster, and it is shrunk to 224×224 anyway.
@@ -62,6 +58,8 @@ def open_rgb(
         return _to_rgb(image)
     except RequestError:
         raise
+    except Image.DecompressionBombError as error:
+        raise RequestError(_refused_by_pillow(error, max_pixels), ErrorCode.IMAGE_TOO_LARGE) from None
     except UnidentifiedImageError:
         kind = _format_by_signature(data)
         if kind is not None:
@@ -77,6 +75,30 @@ def open_rgb(
         raise RequestError(
             f"the image data is truncated or corrupt: {error}", ErrorCode.UNREADABLE_IMAGE
         ) from None
+
+
+def _open_header(data: bytes) -> Image.Image:
+    """The file as ``Image.open`` opens it (its header read, no pixel decoded), without the
+    decompression-bomb check ``Image.open`` then runs.
+
+    That check compares the size with the process-wide ``Image.MAX_IMAGE_PIXELS``, and its error
+    names neither the size nor our limit, nor honours a ``max_pixels`` above Pillow's. Opening
+    through the format's plugin, as ``Image.open`` does, lets ``_check_pixel_count`` refuse with
+    both, and leaves Pillow's setting, and so its guard for every other image the process opens,
+    as it is. The checks some plugins make themselves (WebP's canvas, a GIF frame larger than its
+    screen) still run, against Pillow's limit; ``open_rgb`` words their refusal as ours.
+    """
+    Image.init()
+    prefix = data[:16]
+    for kind in Image.ID:
+        factory, accept = Image.OPEN[kind]
+        try:
+            recognised = accept is None or accept(prefix)
+            if recognised and not isinstance(recognised, str):  # a string says why not
+                return factory(io.BytesIO(data), "")
+        except (SyntaxError, IndexError, TypeError, struct.error):  # not this format after all
+            continue
+    raise UnidentifiedImageError("cannot identify image file")
 
 
 def _format_by_signature(data: bytes) -> str | None:
@@ -106,6 +128,14 @@ def _check_pixel_count(image: Image.Image, max_pixels: int) -> None:
             f"the limit is {max_pixels / 1e6:g} megapixels",
             ErrorCode.IMAGE_TOO_LARGE,
         )
+
+
+def _refused_by_pillow(error: Image.DecompressionBombError, max_pixels: int) -> str:
+    """Our message for an image Pillow's own check refused inside a plugin, before ours could run
+    (WebP checks its canvas while reading the header): Pillow's error gives the pixel count only."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    size = f"{int(found[1]) / 1e6:.0f} megapixels" if found else "too large for Pillow to decode safely"
+    return f"the image is {size}; the limit is {max_pixels / 1e6:g} megapixels"
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -13,10 +13,11 @@ number format) and per-stage ``"timings"`` in milliseconds; a failure holds
 Every request may say how long its client will wait, ``"deadline_ms"`` (relative, since the
 clocks of different machines differ); the server does not compute what nobody waits for any more.
 ``{"op": "stats"}`` is answered by the broker itself: queue depth, workers, batch sizes, counts.
-The broker and remote worker processes speak a small framing of their own (``WORKER_*`` below).
+The broker and remote worker processes speak a small framing of their own (``serving.framing``).
 
 This module imports neither TensorFlow nor ZeroMQ: the server, the clients, the web app and the
-notebooks all share it, and it is the only place that spells a field name.
+notebooks all share it, and it is the only place that spells a field name, an error code or how
+a worker is named.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import base64
 import binascii
 import json
 import math
+import os
 import reprlib
+import socket
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -50,10 +53,21 @@ MAX_REQUEST_BYTES = 48 * 1024 * 1024
 #: The longest ``"id"`` a request may carry: a longer one is refused (``bad_request``) and not
 #: echoed, so that an error reply never sends megabytes of id back.
 MAX_ID_LENGTH = 256
+#: What kind of worker answered, in the broker's stats: the threads in the server's own process,
+#: or a worker process that joined it (``python -m model_server worker``).
+LOCAL_WORKER = "local"
+REMOTE_WORKER = "remote"
+WORKER_KINDS = (LOCAL_WORKER, REMOTE_WORKER)
+#: How the broker's stats name the server's own worker threads, after its ``worker_name``.
+LOCAL_THREADS_SUFFIX = " (threads)"
 
 
 class ErrorCode(str, Enum):
-    """Why a request failed; clients map these to their own statuses."""
+    """Why a request failed; clients map these to their own statuses.
+
+    The server sends the codes up to ``WORKER_LOST`` in its error replies; ``ModelClient`` raises
+    the last four itself, for a server that cannot be reached or answers wrongly.
+    """
 
     BAD_JSON = "bad_json"
     BAD_REQUEST = "bad_request"
@@ -71,6 +85,14 @@ class ErrorCode(str, Enum):
     DEADLINE_EXCEEDED = "deadline_exceeded"
     #: The worker answering the request died or hung, and it could not be answered elsewhere.
     WORKER_LOST = "worker_lost"
+    #: Nothing is listening at the server's address (it is down or starting).
+    UNAVAILABLE = "unavailable"
+    #: The server is there but refused the client's CURVE key, or wants keys it has none of.
+    REFUSED = "refused"
+    #: The server did not answer in time, even after retries.
+    TIMEOUT = "timeout"
+    #: A reply carried the id of another request: the server does not speak this protocol right.
+    MISMATCHED_REPLY = "mismatched_reply"
 
 
 class RequestError(Exception):
@@ -181,6 +203,23 @@ class ServerInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def worker_name(host: str | None = None, pid: int | None = None) -> str:
+    """How replies and stats name a worker process: ``host:pid``, this process's by default."""
+    host = socket.gethostname() if host is None else host
+    return f"{host}:{os.getpid() if pid is None else pid}"
+
+
+def parse_worker_name(name: str) -> tuple[str, int]:
+    """The host and process id in a worker's name (``worker_name``); raises ``ValueError``.
+
+    The broker's stats call its own threads ``host:pid (threads)``; that suffix is ignored.
+    """
+    host, separator, pid = name.removesuffix(LOCAL_THREADS_SUFFIX).rpartition(":")
+    if not separator:
+        raise ValueError(f"{name!r} is not a worker name (host:pid)")
+    return host, int(pid)
+
+
 def _with_optional(message: dict[str, Any], request_id: str | None, deadline_ms: float | None) -> bytes:
     if request_id is not None:
         message["id"] = request_id
@@ -205,7 +244,8 @@ def encode_stats_request(request_id: str | None = None) -> bytes:
     return _with_optional({"op": "stats"}, request_id, None)
 
 
-def _load_object(frame: bytes, what: str) -> dict[str, Any]:
+def load_object(frame: bytes, what: str) -> dict[str, Any]:
+    """The JSON object in ``frame``; raises ``RequestError`` (``bad_json``) naming ``what`` it is."""
     try:
         message = json.loads(frame)
     except (UnicodeDecodeError, ValueError) as error:
@@ -284,7 +324,7 @@ def decode_request(
 
     ``frame`` is the JSON; ``image`` is the raw image frame of a two-frame request, if any.
     """
-    message = _load_object(frame, "request")
+    message = load_object(frame, "request")
     request_id = message.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise RequestError('"id" must be a string')
@@ -358,7 +398,7 @@ def _raise_if_error(message: dict[str, Any]) -> None:
 
 def decode_reply(frame: bytes) -> PredictReply:
     """Parse a reply to a predict request; an error reply raises ``ServerError``."""
-    message = _load_object(frame, "reply")
+    message = load_object(frame, "reply")
     _raise_if_error(message)
     try:
         return PredictReply(
@@ -376,8 +416,19 @@ def decode_reply(frame: bytes) -> PredictReply:
         raise ValueError(f"malformed reply from the model server: {error}") from None
 
 
+def error_code_of(frame: bytes) -> str | None:
+    """The code of an error reply; ``None`` for any other reply, or a frame that is not one."""
+    try:
+        _raise_if_error(load_object(frame, "reply"))
+    except ServerError as error:
+        return error.code
+    except (RequestError, ValueError):
+        return None
+    return None
+
+
 def decode_server_info(frame: bytes) -> ServerInfo:
-    message = _load_object(frame, "reply")
+    message = load_object(frame, "reply")
     _raise_if_error(message)
     known = {"op", "model", "weights", "workers", "id", "worker", "runtime", "precision"}
     try:
@@ -400,7 +451,7 @@ class WorkerStats:
     """One worker as the broker sees it: the in-process threads, or one remote worker process."""
 
     name: str
-    #: ``"local"`` (threads in the server's process) or ``"remote"`` (a worker process).
+    #: ``LOCAL_WORKER`` (threads in the server's process) or ``REMOTE_WORKER`` (a worker process).
     kind: str
     #: Requests it may hold at once (its worker threads).
     capacity: int
@@ -448,7 +499,7 @@ def encode_stats(stats: ServerStats) -> bytes:
 
 def decode_stats(frame: bytes) -> ServerStats:
     """Parse a stats reply; an error reply raises ``ServerError``."""
-    message = _load_object(frame, "reply")
+    message = load_object(frame, "reply")
     _raise_if_error(message)
     try:
         return ServerStats(
@@ -462,57 +513,3 @@ def decode_stats(frame: bytes) -> ServerStats:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ValueError(f"malformed stats reply from the model server: {error}") from None
-
-
-# Between the broker's TCP backend and remote worker processes (the zguide's Paranoid Pirate).
-# Every message starts with one of these command frames:
-#: worker → broker, on connecting: ``[READY, hello]``.
-WORKER_READY = b"READY"
-#: both ways, every heartbeat interval: ``[HEARTBEAT]`` from the broker, ``[HEARTBEAT, hello]``
-#: from a worker (so a broker that restarted learns the worker from its next heartbeat).
-WORKER_HEARTBEAT = b"HEARTBEAT"
-#: broker → worker: ``[WORK, ticket, budget, *request frames]``.
-WORKER_WORK = b"WORK"
-#: worker → broker: ``[REPLY, ticket, reply frame]``.
-WORKER_REPLY = b"REPLY"
-#: worker → broker: it is stopping; send it nothing more (it still answers what it holds).
-WORKER_DISCONNECT = b"DISCONNECT"
-
-
-@dataclass(frozen=True)
-class WorkerHello:
-    """How a remote worker process introduces itself in READY and heartbeats."""
-
-    worker: str
-    #: Requests it takes at once (its worker threads).
-    capacity: int
-    #: Its forward passes so far by number of images, for the broker's stats.
-    batch_sizes: dict[int, int] = field(default_factory=dict)
-
-
-def encode_worker_hello(hello: WorkerHello) -> bytes:
-    return json.dumps({"worker": hello.worker, "capacity": hello.capacity,
-                       "batch_sizes": {str(k): v for k, v in hello.batch_sizes.items()}}).encode()
-
-
-def decode_worker_hello(frame: bytes) -> WorkerHello:
-    """Raises ``ValueError`` for a frame that is not a worker's hello."""
-    message = _load_object(frame, "worker hello")
-    capacity = message.get("capacity")
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-        raise ValueError(f"a worker's capacity must be a whole number of at least 1, not {capacity!r}")
-    try:
-        batch_sizes = {int(k): int(v) for k, v in message.get("batch_sizes", {}).items()}
-    except (AttributeError, TypeError, ValueError):
-        raise ValueError("a worker's batch_sizes must map sizes to counts") from None
-    return WorkerHello(str(message.get("worker", "?")), capacity, batch_sizes)
-
-
-def encode_budget(milliseconds: float) -> bytes:
-    """The time left for a request, as the broker passes it to a worker (relative: clocks differ)."""
-    return str(max(0, int(milliseconds))).encode()
-
-
-def decode_budget(frame: bytes) -> float:
-    """Milliseconds left; raises ``ValueError`` for a frame that is not a budget."""
-    return float(int(frame))

@@ -14,7 +14,7 @@ from pathlib import Path
 from .client import ModelClient
 from .keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE, KeyFileError
 from .protocol import DEFAULT_ADDRESS, DEFAULT_TOP, ServerError
-from .security import ClientKeys
+from .curve import ClientKeys
 
 
 def main(argv: list[str] | None = None) -> int:

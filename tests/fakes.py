@@ -115,8 +115,8 @@ class HangsOnce:
 def in_process_model_server(classifier, address: str | None = None, **settings) -> Iterator[str]:
     """The real ``ModelServer`` (broker, workers, batching) for ``classifier``, on a thread of the
     test and its own ZeroMQ context; yields its address (a free port unless given one)."""
-    from model_server.server import ModelServer
-    from model_server.settings import ServerSettings
+    from model_server.serving.server import ModelServer
+    from model_server.serving.settings import ServerSettings
 
     address = address or free_address()
     context = zmq.Context()

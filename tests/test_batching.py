@@ -15,9 +15,9 @@ import pytest
 from benchmarks.workload import photo_jpegs
 from fakes import HangsOnce
 from lab.processes import start_model_server
-from model_server.batching import Batcher
 from model_server.client import ModelClient
 from model_server.images import decode_image
+from model_server.serving.batching import Batcher
 
 #: Long enough that waiting for it by mistake could not hide inside a slow machine's noise.
 LONG_DELAY_MS = 3000.0
@@ -25,7 +25,7 @@ LONG_DELAY_MS = 3000.0
 
 @pytest.fixture(scope="module")
 def classifier():
-    from model_server.model import ResNet50Classifier
+    from model_server.models.tensorflow_model import ResNet50Classifier
 
     return ResNet50Classifier.load("random")
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from model_server.decode_watch import DecodeAbandoned, DecodeWatch
+from model_server.serving.decode_watch import DecodeAbandoned, DecodeWatch
 
 TIMEOUT_S = 0.2
 

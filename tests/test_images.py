@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from PIL import Image
 
 import imagegen
+from lab.processes import REPO_ROOT
 from model_server.images import decode_image
 from model_server.protocol import ErrorCode, RequestError
 
@@ -110,7 +116,9 @@ BAD_IMAGES = [
     pytest.param(imagegen.truncated_jpeg(), ErrorCode.UNREADABLE_IMAGE, "truncated", id="truncated"),
     pytest.param(imagegen.png_bomb(), ErrorCode.IMAGE_TOO_LARGE, "megapixels", id="png-bomb"),
     pytest.param(imagegen.gif_bomb(), ErrorCode.IMAGE_TOO_LARGE, "megapixels", id="gif-bomb"),
-    pytest.param(imagegen.webp_bomb(), ErrorCode.IMAGE_TOO_LARGE, "16383×16383", id="webp-bomb"),
+    # Refused by Pillow's own check inside its WebP plugin, which gives the pixel count only.
+    pytest.param(imagegen.webp_bomb(), ErrorCode.IMAGE_TOO_LARGE, "268 megapixels; the limit is 50",
+                 id="webp-bomb"),
     pytest.param(imagegen.tiff_bomb(), ErrorCode.IMAGE_TOO_LARGE, "30000×30000", id="tiff-bomb"),
     pytest.param(imagegen.truncated(imagegen.webp()), ErrorCode.UNREADABLE_IMAGE, "truncated",
                  id="truncated-webp"),
@@ -156,3 +164,25 @@ def test_pixel_limit_is_a_parameter():
         decode_image(image, max_pixels=9_999)
     assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE
 
+
+
+def test_importing_the_decoder_leaves_pillows_own_bomb_guard_for_every_other_image():
+    """A notebook kernel that imports ``model_server.images`` still refuses bombs it opens itself."""
+    code = ("from PIL import Image\ndefault = Image.MAX_IMAGE_PIXELS\n"
+            "import model_server.images\nprint(default is not None and Image.MAX_IMAGE_PIXELS == default)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO_ROOT, timeout=60)
+    assert result.stdout.strip() == "True", result.stderr
+    with pytest.raises(RequestError):
+        decode_image(imagegen.tiff_bomb())
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(io.BytesIO(imagegen.tiff_bomb()))
+
+
+def test_a_bomb_beyond_pillows_own_limit_gets_our_size_and_limit():
+    """30000×30000 is more than twice Pillow's limit, where ``Image.open`` itself would refuse."""
+    assert 30_000 * 30_000 > 2 * Image.MAX_IMAGE_PIXELS
+    with pytest.raises(RequestError) as caught:
+        decode_image(imagegen.tiff_bomb(30_000, 30_000))
+    assert caught.value.code is ErrorCode.IMAGE_TOO_LARGE
+    assert "30000×30000" in caught.value.message and "the limit is 50 megapixels" in caught.value.message

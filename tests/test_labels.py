@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from model_server.labels import check_keras_order, imagenet_classes
+from model_server.models.labels import check_keras_order, imagenet_classes
 
 
 def test_there_are_1000_classes_indexed_by_position():

@@ -177,7 +177,7 @@ def test_a_worker_finds_its_broker_again_after_a_restart():
 
 @pytest.fixture(scope="module")
 def untrained():
-    from model_server.model import ResNet50Classifier
+    from model_server.models.tensorflow_model import ResNet50Classifier
 
     return ResNet50Classifier.load("random")
 
@@ -240,9 +240,9 @@ def hanging_decode(monkeypatch):
     """The workers' decoder hangs on ``red_image(HANGING_RED)`` until the test is over (a real
     Pillow decode that hangs cannot be made on demand); other images decode as usual. Yields an
     event set when the hanging decode has begun."""
-    from model_server import server
+    from model_server.serving import request_handler
 
-    decode_image = server.decode_image
+    decode_image = request_handler.decode_image
     hanging, began, release = red_image(HANGING_RED), threading.Event(), threading.Event()
 
     def decode(data: bytes, *args, **kwargs):
@@ -251,7 +251,7 @@ def hanging_decode(monkeypatch):
             release.wait(60)
         return decode_image(data, *args, **kwargs)
 
-    monkeypatch.setattr(server, "decode_image", decode)
+    monkeypatch.setattr(request_handler, "decode_image", decode)
     yield began
     release.set()
 

@@ -15,8 +15,8 @@ import time
 import pytest
 import requests
 
-from benchmarks.load import run_load
 from benchmarks.workload import photo_jpegs
+from lab.load import run_load
 from lab.processes import start_broker, start_remote_worker, start_web_app
 from model_server.client import ModelClient
 

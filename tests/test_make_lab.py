@@ -23,7 +23,7 @@ import pytest
 from lab.processes import REPO_ROOT, free_port
 
 START_LAB = REPO_ROOT / "scripts" / "start-lab"
-#: Seconds JupyterLab may take to answer (it starts in about 3 s here).
+#: Seconds JupyterLab may take to answer (it usually starts in a few).
 START_TIMEOUT_S = 60
 UNPRIVILEGED_USER = "nobody"
 

@@ -21,17 +21,18 @@ import pytest
 
 import imagegen
 from lab.processes import free_port
-from model_server import model
 from model_server.client import ModelClient
 from model_server.images import decode_image
-from model_server.labels import imagenet_classes
-from model_server.batching import Batcher
-from model_server.model import WEIGHTS_FILE, ResNet50Classifier, WeightsUnavailable, resolve_weights
+from model_server.models import weights
+from model_server.models.labels import imagenet_classes
+from model_server.models.tensorflow_model import ResNet50Classifier
+from model_server.models.weights import WEIGHTS_FILE, WeightsUnavailable, resolve_weights
 from model_server.protocol import IMAGENET, UNTRAINED, decode_reply, encode_request
-from model_server.server import RequestHandler
-from model_server.settings import ServerSettings
+from model_server.serving.batching import Batcher
+from model_server.serving.request_handler import RequestHandler
+from model_server.serving.settings import ServerSettings
 
-#: The seed of the stand-in "ImageNet" weights: anything but model.DEFAULT_SEED.
+#: The seed of the stand-in "ImageNet" weights: anything but weights.DEFAULT_SEED.
 STAND_IN_SEED = 4321
 IMAGES = [imagegen.jpeg(seed=seed) for seed in range(3)]
 
@@ -161,7 +162,7 @@ def no_download(monkeypatch):
     def refuse():
         raise AssertionError("tried to download the ImageNet weights")
 
-    monkeypatch.setattr(model, "_imagenet_origin", refuse)
+    monkeypatch.setattr(weights, "_imagenet_origin", refuse)
 
 
 @pytest.fixture
@@ -220,7 +221,7 @@ def test_strict_imagenet_offline_names_the_file_to_place_in_the_keras_cache(
 ):
     monkeypatch.delenv("KERAS_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setattr(model, "_imagenet_origin", lambda: (refusing_url, "0" * 32))
+    monkeypatch.setattr(weights, "_imagenet_origin", lambda: (refusing_url, "0" * 32))
     started = time.monotonic()
     with pytest.raises(WeightsUnavailable) as caught:
         resolve_weights("imagenet")
@@ -234,12 +235,12 @@ def test_strict_imagenet_offline_names_the_file_to_place_in_the_keras_cache(
 def test_auto_offline_falls_back_to_untrained_within_seconds(
     monkeypatch, keras_home, black_hole_url, caplog
 ):
-    monkeypatch.setattr(model, "_imagenet_origin", lambda: (black_hole_url, "0" * 32))
+    monkeypatch.setattr(weights, "_imagenet_origin", lambda: (black_hole_url, "0" * 32))
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="model_server.model"):
+    with caplog.at_level(logging.WARNING, logger=weights.__name__):
         assert resolve_weights("auto") is None
     elapsed = time.monotonic() - started
-    assert elapsed < model.DOWNLOAD_CONNECT_TIMEOUT_S + 3
+    assert elapsed < weights.DOWNLOAD_CONNECT_TIMEOUT_S + 3
     assert "using untrained weights" in caplog.text
     assert not (keras_home / "models" / WEIGHTS_FILE).exists()
 
@@ -298,7 +299,7 @@ class RecordingHandler(logging.Handler):
 def imagenet_from_cache(stand_in_cache):
     """``ResNet50Classifier.load("imagenet")`` with the network unreachable and the cache filled."""
     home, _ = stand_in_cache
-    logger = logging.getLogger("model_server.model")
+    logger = logging.getLogger(weights.__name__)
     recorder = RecordingHandler()
     logger.addHandler(recorder)
 
@@ -307,7 +308,7 @@ def imagenet_from_cache(stand_in_cache):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KERAS_HOME", str(home))
-        patch.setattr(model, "download_imagenet_weights", offline)
+        patch.setattr(weights, "download_imagenet_weights", offline)
         try:
             classifier = ResNet50Classifier.load(IMAGENET)
         finally:
@@ -344,11 +345,11 @@ def test_weights_file_that_is_not_the_published_one_is_warned_about(imagenet_fro
 
 
 def test_the_server_imports_keras_without_matplotlib_which_stays_importable():
-    """Keras imports matplotlib.pyplot for plotting helpers a server never calls (~0.5 s of its
+    """Keras imports matplotlib.pyplot for plotting helpers a server never calls (slowing its
     start); the server's loader hides it, and it can be imported normally afterwards."""
     script = (
         "import sys\n"
-        "from model_server.model import keras_without_plotting\n"
+        "from model_server.models.tensorflow_model import keras_without_plotting\n"
         "with keras_without_plotting():\n"
         "    import keras\n"
         "print('matplotlib' in sys.modules)\n"

@@ -17,7 +17,7 @@ import imagegen
 from lab.processes import start_model_server
 from model_server.client import ModelClient
 from model_server.protocol import MAX_REQUEST_BYTES, UNTRAINED, encode_request
-from model_server.settings import ServerSettings
+from model_server.serving.settings import ServerSettings
 
 #: Seconds a raw socket waits for a reply before the test fails (instead of hanging).
 REPLY_TIMEOUT_S = 30

@@ -11,15 +11,15 @@ import time
 import pytest
 from PIL import Image
 
-from benchmarks.bare import BareMeasurementFailed, measure_in_subprocess
-from benchmarks.load import LoadResult
 from benchmarks.workload import photo_jpegs
 from fakes import REPLY, web_apps_with_fake_model
 from lab import (
     cold_start, concurrency, display, measure, plots, raw_zmq, remote_workers, sample_images, settings,
     timing, web,
 )
+from lab.bare_model import BareMeasurementFailed, measure_in_subprocess
 from lab.checks import checks_command
+from lab.load import LoadResult
 from lab.processes import free_port
 from model_server.images import decode_image
 

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from benchmarks.load import LoadResult
 from benchmarks.workload import photo_jpegs
 from fakes import REPLY
 from lab import concurrency, experiments, plots, predictions
+from lab.load import LoadResult
 from model_server.protocol import Timings
 
 #: Seconds by which two forward passes drawn from client-side times may seem to overlap although

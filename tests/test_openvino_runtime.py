@@ -29,12 +29,11 @@ from lab.processes import (
     start_remote_worker,
 )
 from lab.web import main_element
-from model_server.batching import Batcher
 from model_server.client import ModelClient
 from model_server.images import decode_image
-from model_server.labels import imagenet_classes
-from model_server.model import DEFAULT_SEED, ResNet50Classifier
-from model_server.openvino_model import (
+from model_server.models.classifier import RuntimeUnavailable
+from model_server.models.labels import imagenet_classes
+from model_server.models.openvino_model import (
     BF16_CAPABILITY,
     IRCache,
     OpenVINOClassifier,
@@ -45,9 +44,11 @@ from model_server.openvino_model import (
     package_versions,
     weights_fingerprint,
 )
-from model_server.preprocessing import preprocess_resnet50
+from model_server.models.preprocessing import preprocess_resnet50
+from model_server.models.tensorflow_model import ResNet50Classifier
+from model_server.models.weights import DEFAULT_SEED
 from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW, ServerError
-from model_server.runtimes import RuntimeUnavailable
+from model_server.serving.batching import Batcher
 
 #: How close each precision must stay to TensorFlow, and where each bound came from: see
 #: ``benchmarks.accuracy.BOUNDS`` (bf16: about twice the largest difference measured on two CPUs).
@@ -350,7 +351,7 @@ LOAD_FROM_CACHE = BLOCK_TENSORFLOW + textwrap.dedent(
     import json
     import numpy as np
     from model_server.images import decode_image
-    from model_server.openvino_model import OpenVINOClassifier
+    from model_server.models.openvino_model import OpenVINOClassifier
 
     cache_dir, image_path = sys.argv[1:]
     classifier = OpenVINOClassifier.load("random", cache_dir=cache_dir)

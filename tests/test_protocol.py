@@ -1,9 +1,12 @@
-"""The wire format: what a request and a reply look like, and every way a request can be wrong."""
+"""The wire format: what a request and a reply look like, and every way a request can be wrong;
+and the broker↔worker framing."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import socket
 
 import pytest
 
@@ -28,6 +31,7 @@ from model_server.protocol import (
     encode_server_info,
     request_id_of,
 )
+from model_server.serving import framing
 
 IMAGE = b"\xff\xd8\xff\xe0 not really a jpeg, but bytes are bytes \x00\x01\x02"
 
@@ -174,11 +178,13 @@ def test_top_accepts_whole_numbers_from_1_to_1000(top):
 
 
 def test_error_code_values_are_the_documented_spellings():
-    assert {code.value for code in ErrorCode} == {
+    in_server_replies = {
         "bad_json", "bad_request", "bad_base64", "empty_image", "not_an_image",
         "unreadable_image", "image_too_large", "decode_timeout", "internal", "busy",
         "deadline_exceeded", "worker_lost",
     }
+    raised_by_the_client = {"unavailable", "refused", "timeout", "mismatched_reply"}
+    assert {code.value for code in ErrorCode} == in_server_replies | raised_by_the_client
 
 
 @pytest.mark.parametrize(
@@ -265,7 +271,27 @@ def test_stats_round_trip():
 
 
 def test_a_worker_hello_names_a_capacity_of_at_least_one():
-    hello = protocol.WorkerHello("h:9", 2, {1: 3})
-    assert protocol.decode_worker_hello(protocol.encode_worker_hello(hello)) == hello
+    hello = framing.WorkerHello("h:9", 2, {1: 3})
+    assert framing.decode_worker_hello(framing.encode_worker_hello(hello)) == hello
     with pytest.raises(ValueError, match="capacity"):
-        protocol.decode_worker_hello(frame(worker="h:9", capacity=0))
+        framing.decode_worker_hello(frame(worker="h:9", capacity=0))
+    with pytest.raises(ValueError, match="not valid JSON"):
+        framing.decode_worker_hello(b"READY?")
+
+
+def test_a_worker_is_named_by_host_and_process_id_and_the_name_parses_back():
+    assert protocol.worker_name("gpu1", 999) == "gpu1:999"
+    assert protocol.parse_worker_name("gpu1:999") == ("gpu1", 999)
+    assert protocol.parse_worker_name(protocol.worker_name()) == (socket.gethostname(), os.getpid())
+    assert protocol.parse_worker_name("h:12" + protocol.LOCAL_THREADS_SUFFIX) == ("h", 12)
+    with pytest.raises(ValueError):
+        protocol.parse_worker_name("(not named)")
+
+
+def test_the_error_code_of_a_reply_is_read_by_the_protocol():
+    assert protocol.error_code_of(encode_error(ErrorCode.BUSY, "later", "x")) == "busy"
+    reply = PredictReply([Prediction("cat", "n1", 0.9)], "untrained", "resnet50",
+                         Timings(1, 1, 1, 3), "x")
+    assert protocol.error_code_of(encode_reply(reply)) is None
+    assert protocol.error_code_of(b"not json") is None
+    assert protocol.error_code_of(b'{"error": "no dict"}') is None

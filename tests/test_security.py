@@ -31,10 +31,11 @@ from lab.processes import (
     start_web_app,
 )
 from model_server.client import ModelClient, ModelServerRefused
+from model_server.curve import ClientKeys
 from model_server.keys import KeyDirectory, load_authorized_keys, load_public_key
-from model_server.security import ClientKeys, is_loopback
-from model_server.server import ModelServer, ServerStartError
-from model_server.settings import ServerSettings
+from model_server.serving.security import is_loopback
+from model_server.serving.server import ModelServer, ServerStartError
+from model_server.serving.settings import ServerSettings
 
 #: Seconds a command may take; the refusals below come before any model is loaded.
 COMMAND_TIMEOUT_S = 120

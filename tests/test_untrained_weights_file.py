@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 import imagegen
-from model_server import model
 from model_server.images import decode_image
-from model_server.model import DEFAULT_SEED, ResNet50Classifier, untrained_weights_file
+from model_server.models import tensorflow_model
+from model_server.models.tensorflow_model import ResNet50Classifier
+from model_server.models.weights import DEFAULT_SEED, untrained_weights_file
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
@@ -62,7 +63,7 @@ def test_a_second_load_reads_the_file_instead_of_saving_it_again(first_load, mon
 
     path = untrained_weights_file(DEFAULT_SEED)
     saved_at = path.stat().st_mtime_ns
-    monkeypatch.setattr(model, "save_untrained_weights",
+    monkeypatch.setattr(tensorflow_model, "save_untrained_weights",
                         lambda *_: pytest.fail("saved the untrained weights a second time"))
     read = []
     original = keras.Model.load_weights

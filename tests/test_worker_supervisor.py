@@ -24,7 +24,7 @@ from lab.processes import (
     start_remote_worker,
 )
 from model_server.client import ModelClient
-from model_server.worker_supervisor import RESTART_DELAY_MIN_S, START_ATTEMPTS
+from model_server.serving.worker_supervisor import RESTART_DELAY_MIN_S, START_ATTEMPTS
 
 #: A worker silent for 0.3 s × 3 is hung.
 HEARTBEAT_ARGS = ("--heartbeat-interval-s", "0.3", "--heartbeat-liveness", "3")

@@ -143,7 +143,7 @@ def test_two_workers_answer_at_the_same_time(serve):
 
 
 def test_the_classifier_is_built_once_for_many_requests(serve, monkeypatch):
-    from model_server.model import ResNet50Classifier
+    from model_server.models.tensorflow_model import ResNet50Classifier
 
     def no_loading(*args, **kwargs):
         raise AssertionError("built a ResNet50 during a request")

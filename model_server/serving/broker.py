@@ -23,7 +23,6 @@ rather than in some worker's queue.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -34,27 +33,30 @@ from typing import Callable
 
 import zmq
 
-from .protocol import (
+from ..protocol import (
+    LOCAL_WORKER,
+    REMOTE_WORKER,
+    ErrorCode,
+    ServerStats,
+    WorkerStats,
+    encode_error,
+    encode_stats,
+    error_code_of,
+    read_header,
+)
+from .framing import (
     WORKER_DISCONNECT,
     WORKER_HEARTBEAT,
     WORKER_READY,
     WORKER_REPLY,
     WORKER_WORK,
-    ErrorCode,
-    ServerStats,
-    WorkerStats,
     decode_worker_hello,
     encode_budget,
-    encode_error,
-    encode_stats,
-    read_header,
 )
-from .settings import ServerSettings
+from .settings import POLL_INTERVAL_MS, ServerSettings
 
-log = logging.getLogger("model_server.broker")
+log = logging.getLogger(__name__)
 
-#: How often the broker wakes up, at least, to check deadlines and heartbeats.
-POLL_INTERVAL_MS = 100
 #: How many workers a request may be sent to before a lost worker means ``worker_lost``.
 MAX_ATTEMPTS = 2
 #: The key of the in-process worker threads among the workers.
@@ -227,7 +229,7 @@ class Broker:
         del self._tickets[key]
         self._release(key, ticket)
         self._replies += 1
-        code = _error_code_of(reply)
+        code = error_code_of(reply)
         if code is not None:
             self._errors[code] += 1
         self._frontend.send_multipart([*ticket.envelope, reply])
@@ -360,7 +362,7 @@ class Broker:
             max_queue=self.settings.max_queue,
             workers=[
                 WorkerStats(
-                    worker.name, "remote" if worker.remote else "local", worker.capacity,
+                    worker.name, REMOTE_WORKER if worker.remote else LOCAL_WORKER, worker.capacity,
                     len(worker.held),
                     round(now - worker.last_heartbeat, 3) if worker.remote else None,
                 )
@@ -375,12 +377,3 @@ class Broker:
             uptime_s=round(now - self._started, 3),
             id=request_id,
         )
-
-
-def _error_code_of(reply: bytes) -> str | None:
-    """The error code of a worker's reply, for the counts; ``None`` for predictions."""
-    try:
-        error = json.loads(reply).get("error")
-    except (UnicodeDecodeError, ValueError, AttributeError):
-        return None
-    return str(error.get("code")) if isinstance(error, dict) else None

@@ -1,17 +1,17 @@
 """ResNet50 on OpenVINO: the same Keras model, converted once to OpenVINO's IR and kept on disk.
 
-The first start with a given set of weights builds the Keras model (through ``model.py``, so it
-imports TensorFlow), converts it with ``openvino.convert_model`` and saves the IR (``.xml`` for the
-graph, ``.bin`` for the weights, in f32) in the cache folder. The cache key is made of the
+The first start with a given set of weights builds the Keras model (through ``tensorflow_model``,
+so it imports TensorFlow), converts it with ``openvino.convert_model`` and saves the IR (``.xml``
+for the graph, ``.bin`` for the weights, in f32) in the cache folder. The cache key is made of the
 weights (a SHA-256 of the file, or the seed of untrained weights) and the versions of Keras,
 TensorFlow and OpenVINO, so new weights or a new converter never reuse a stale IR. Every later
-start reads the IR and compiles it without importing TensorFlow: it is ready in about a second.
+start reads the IR and compiles it without importing TensorFlow, the slowest step of a start.
 
 Precision is chosen when compiling, not when converting: one IR serves both. ``f32`` is set
 explicitly (OpenVINO would otherwise pick bf16 on its own on CPUs that have it); ``bf16`` is
 refused, with a message, on a CPU that OpenVINO says cannot do it.
 
-Preprocessing is the NumPy code the TensorFlow runtime uses too (``preprocessing.py``), so the two
+Preprocessing is the NumPy code the TensorFlow runtime uses too (``preprocessing``), so the two
 runtimes differ only in the model's arithmetic.
 
 OpenVINO's model converter sends usage statistics unless the user opted out; ``import_openvino``
@@ -37,13 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from .images import MODEL_INPUT_SIZE
-from .model import DEFAULT_SEED, MODEL_NAME, UNTRAINED_WARNING, resolve_weights, top_predictions, weights_label
+from ..images import MODEL_INPUT_SIZE
+from ..protocol import BF16, F32, OPENVINO, PRECISIONS, UNTRAINED, Prediction
+from .classifier import MODEL_NAME, RuntimeUnavailable
+from .labels import top_predictions
 from .preprocessing import preprocess_resnet50
-from .protocol import BF16, F32, OPENVINO, PRECISIONS, UNTRAINED, Prediction
-from .runtimes import RuntimeUnavailable
+from .weights import DEFAULT_SEED, UNTRAINED_WARNING, resolve_weights, weights_label
 
-log = logging.getLogger("model_server.openvino_model")
+log = logging.getLogger(__name__)
 
 #: The OpenVINO device: this lab serves from the CPU.
 DEVICE = "CPU"
@@ -143,8 +144,8 @@ class IRCache:
     def fingerprint(self, weights_path: Path | None, seed: int) -> str:
         """``weights_fingerprint``, remembered per file while its size and modification time stay.
 
-        Hashing ImageNet's 98 MB weights takes about half a second: longer than the rest of a
-        start from the cache.
+        Hashing ImageNet's weights (98 MB) would take longer than the rest of a start from the
+        cache.
         """
         if weights_path is None:
             return weights_fingerprint(None, seed)
@@ -217,7 +218,7 @@ def convert_keras_resnet50(weights_path: Path | None, seed: int) -> Any:
     """The Keras ResNet50 with these weights as an OpenVINO model (imports TensorFlow)."""
     import openvino
 
-    from .model import ResNet50Classifier
+    from .tensorflow_model import ResNet50Classifier
 
     keras_classifier = ResNet50Classifier.load(str(weights_path) if weights_path else "random", seed=seed)
     with warnings.catch_warnings():
@@ -249,7 +250,7 @@ class OpenVINOClassifier:
     ) -> OpenVINOClassifier:
         """Compile ResNet50 from the cached IR, converting it first if the cache has none.
 
-        ``weights`` takes the sources ``model.py`` documents. ``threads`` caps OpenVINO's
+        ``weights`` takes the sources the ``weights`` module documents. ``threads`` caps OpenVINO's
         threads (0: one per core). Raises ``RuntimeUnavailable`` for a precision this CPU lacks.
         """
         started = time.perf_counter()

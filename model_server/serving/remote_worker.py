@@ -24,7 +24,8 @@ from typing import Callable
 
 import zmq
 
-from .protocol import (
+from ..curve import ClientKeys, HandshakeWatch, secure_client_socket
+from .framing import (
     WORKER_DISCONNECT,
     WORKER_HEARTBEAT,
     WORKER_READY,
@@ -33,10 +34,9 @@ from .protocol import (
     WorkerHello,
     encode_worker_hello,
 )
-from .security import ClientKeys, HandshakeWatch, secure_client_socket
 from .settings import ServerSettings
 
-log = logging.getLogger("model_server.remote_worker")
+log = logging.getLogger(__name__)
 
 #: Where the link hands requests to the worker threads inside the worker process.
 POOL_ENDPOINT = "inproc://remote-worker-pool"

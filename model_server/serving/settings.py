@@ -6,11 +6,16 @@ import os
 from dataclasses import dataclass, fields, replace
 from typing import Mapping, TypeVar
 
-from .images import DEFAULT_MAX_PIXELS
-from .model import DEFAULT_SEED
-from .protocol import DEFAULT_ADDRESS, F32, TENSORFLOW
+from ..images import DEFAULT_MAX_PIXELS
+from ..models.weights import DEFAULT_SEED
+from ..protocol import DEFAULT_ADDRESS, F32, TENSORFLOW
 
 ENV_PREFIX = "MODEL_SERVER_"
+#: How often the broker and the worker threads wake up, at least, to check deadlines, heartbeats
+#: and whether the server is stopping.
+POLL_INTERVAL_MS = 100
+#: How often the worker pool's supervisor looks for a hung forward pass or a dead worker thread.
+SUPERVISE_INTERVAL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -19,7 +24,7 @@ class ServerSettings:
     address: str = DEFAULT_ADDRESS
     #: Also listen for remote workers here (e.g. tcp://127.0.0.1:5577); empty: in-process only.
     backend_address: str = ""
-    #: auto | imagenet | random | path to an .h5 file (see model_server.model).
+    #: auto | imagenet | random | path to an .h5 file (see model_server.models.weights).
     weights: str = "auto"
     #: What runs the model: tensorflow (the lab's default) or openvino (the optional extra).
     runtime: str = TENSORFLOW
@@ -34,8 +39,8 @@ class ServerSettings:
     #: At most this many images share one forward pass (1 switches batching off).
     max_batch: int = 8
     #: How long a batch may wait for company that is known to be coming: images that workers are
-    #: still decoding, or the next images of the clients answered by the last batch. 8 clients'
-    #: images take ~10 ms to decode on 2 cores; a lone request never waits (see batching.py).
+    #: still decoding, or the next images of the clients answered by the last batch: long enough
+    #: for a few photos to be decoded; a lone request never waits (see batching.py).
     max_delay_ms: float = 20.0
     #: TensorFlow's threads inside one operation and operations at once; 0: one per core.
     intra_op_threads: int = 0

@@ -1,19 +1,28 @@
 """Which engine runs ResNet50: TensorFlow (the lab's default) or OpenVINO (an optional extra).
 
-Both give a classifier with the same interface (``pipeline.Classifier``), so the batcher, the
+Both give a classifier with the same interface (``classifier.Classifier``), so the batcher, the
 workers, the server and the protocol do not care which one answers; replies say which did.
 Neither runtime is imported here: only the one chosen is loaded.
 """
 
 from __future__ import annotations
 
-from .pipeline import Classifier
-from .protocol import BF16, F32, OPENVINO, PRECISIONS, RUNTIMES, TENSORFLOW
-from .settings import ServerSettings
+from typing import Protocol
+
+from ..protocol import BF16, F32, OPENVINO, PRECISIONS, RUNTIMES, TENSORFLOW
+from .classifier import Classifier, RuntimeUnavailable
 
 
-class RuntimeUnavailable(RuntimeError):
-    """The runtime or precision asked for cannot run here; the message says what to do instead."""
+class ModelSettings(Protocol):
+    """What loading a classifier reads of the settings (the model server's ``ServerSettings``)."""
+
+    runtime: str
+    precision: str
+    weights: str
+    seed: int
+    intra_op_threads: int
+    inter_op_threads: int
+    openvino_cache: str
 
 
 def check_choice(runtime: str, precision: str) -> None:
@@ -24,10 +33,10 @@ def check_choice(runtime: str, precision: str) -> None:
         raise ValueError(f"unknown precision {precision!r}; use {' or '.join(PRECISIONS)}")
 
 
-def load_classifier(settings: ServerSettings) -> Classifier:
+def load_classifier(settings: ModelSettings) -> Classifier:
     """The model of ``settings.runtime`` at ``settings.precision``, loaded and warmed up.
 
-    Raises ``RuntimeUnavailable`` (e.g. bf16 on a CPU without it) or ``model.WeightsUnavailable``.
+    Raises ``RuntimeUnavailable`` (e.g. bf16 on a CPU without it) or ``weights.WeightsUnavailable``.
     """
     check_choice(settings.runtime, settings.precision)
     if settings.runtime == TENSORFLOW:
@@ -36,7 +45,7 @@ def load_classifier(settings: ServerSettings) -> Classifier:
                 f"--precision {BF16} is offered with --runtime {OPENVINO} only; TensorFlow here "
                 f"runs in {F32}"
             )
-        from .model import ResNet50Classifier
+        from .tensorflow_model import ResNet50Classifier
 
         return ResNet50Classifier.load(
             settings.weights, seed=settings.seed, intra_op_threads=settings.intra_op_threads,

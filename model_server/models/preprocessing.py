@@ -17,8 +17,8 @@ def preprocess_resnet50(pixels: np.ndarray) -> np.ndarray:
     """A batch of RGB uint8 images ``(n, 224, 224, 3)`` as ResNet50's float32 input.
 
     One channel at a time, straight into the output: the same numbers as
-    ``pixels[..., ::-1].astype(np.float32) - IMAGENET_MEAN_BGR`` in a quarter of the time
-    (0.27 instead of 1.0 ms per image here), because no reversed, interleaved temporary is made.
+    ``pixels[..., ::-1].astype(np.float32) - IMAGENET_MEAN_BGR``, several times faster, because
+    no reversed, interleaved temporary is made.
     """
     out = np.empty(pixels.shape, dtype=np.float32)
     for bgr, rgb in enumerate((2, 1, 0)):

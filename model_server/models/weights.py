@@ -1,4 +1,4 @@
-"""ResNet50 with its weights, preprocessing and prediction: the only module that imports TensorFlow.
+"""ResNet50's weights: where they come from, where they are kept, what replies call them.
 
 Weights come from a *source*:
 
@@ -13,34 +13,24 @@ Weights come from a *source*:
 Untrained ResNet50 ranks the same few classes first for nearly every image (the README says which):
 its labels mean nothing, but it does exactly the same computation, so its timings are real.
 
-TensorFlow is imported inside ``ResNet50Classifier.load`` (and timed there), so importing this
-module is cheap and the load-time breakdown the lab shows is honest.
+Both runtimes read their weights through this module; it imports Keras only to learn the
+published file's address and checksum, when it needs them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
-import sys
 import threading
-import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import numpy as np
+from ..protocol import IMAGENET, UNTRAINED
 
-from .images import MODEL_INPUT_SIZE
-from .labels import imagenet_classes
-from .preprocessing import preprocess_resnet50
-from .protocol import F32, IMAGENET, TENSORFLOW, UNTRAINED, Prediction
+log = logging.getLogger(__name__)
 
-log = logging.getLogger("model_server.model")
-
-MODEL_NAME = "resnet50"
 WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
 DEFAULT_SEED = 1234
 #: How long ``auto`` waits for the weights download to start before using untrained weights.
@@ -57,39 +47,6 @@ UNTRAINED_WARNING = (
 
 class WeightsUnavailable(RuntimeError):
     """The requested weights cannot be had; the message says what file to place where."""
-
-
-@dataclass(frozen=True)
-class LoadTimings:
-    """Seconds spent in each step of loading the model: what a per-request monolith pays."""
-
-    import_tensorflow: float
-    build_model: float
-    load_weights: float
-    first_inference: float
-
-    @property
-    def total(self) -> float:
-        return self.import_tensorflow + self.build_model + self.load_weights + self.first_inference
-
-
-@contextlib.contextmanager
-def keras_without_plotting() -> Iterator[None]:
-    """Let Keras and TensorFlow be imported without matplotlib, in a process that never plots.
-
-    Keras imports ``matplotlib.pyplot`` at import time for its plotting helpers
-    (``keras.visualization``), which costs about 0.5 s of the model server's start when
-    matplotlib is installed, as it is in the lab's environment. Hidden, Keras treats it as not
-    installed; matplotlib can be imported normally afterwards. No effect once it is imported.
-    """
-    hide = "matplotlib" not in sys.modules
-    if hide:
-        sys.modules["matplotlib"] = None  # type: ignore[assignment]  # makes its import fail
-    try:
-        yield
-    finally:
-        if hide and sys.modules.get("matplotlib", False) is None:
-            del sys.modules["matplotlib"]
 
 
 def keras_cache_dir() -> Path:
@@ -122,17 +79,6 @@ def save_untrained_weights(keras_model: Any, seed: int) -> Path:
         staging.unlink(missing_ok=True)
     log.info("saved the untrained seed-%d weights to %s", seed, path)
     return path
-
-
-def weights_file(source: str = "auto", seed: int = DEFAULT_SEED) -> Path:
-    """The file a weights source is read from, saving the untrained seeded weights if needed."""
-    path = resolve_weights(source)
-    if path is not None:
-        return path
-    untrained = untrained_weights_file(seed)
-    if not untrained.is_file():
-        ResNet50Classifier.load("random", seed)
-    return untrained
 
 
 def cached_imagenet_weights() -> Path | None:
@@ -238,123 +184,8 @@ def weights_label(path: Path | None) -> str:
     return IMAGENET if path.name == WEIGHTS_FILE else str(path)
 
 
-class ResNet50Classifier:
-    """Keras ResNet50 built once, with a compiled forward pass; thread-safe for prediction."""
-
-    runtime = TENSORFLOW
-    precision = F32
-
-    def __init__(self, keras_model: Any, forward: Any, weights: str, load_timings: LoadTimings):
-        self.model_name = MODEL_NAME
-        self.weights = weights
-        self.load_timings = load_timings
-        self._keras_model = keras_model
-        self._forward = forward
-
-    @property
-    def untrained(self) -> bool:
-        return self.weights == UNTRAINED
-
-    @property
-    def keras_model(self) -> Any:
-        """The Keras model itself, e.g. for converting it to another runtime."""
-        return self._keras_model
-
-    @classmethod
-    def load(
-        cls, weights: str = "auto", seed: int = DEFAULT_SEED, intra_op_threads: int = 0,
-        inter_op_threads: int = 0,
-    ) -> ResNet50Classifier:
-        """Build the model from a weights source (see the module docstring) and warm it up.
-
-        ``intra_op_threads`` (threads inside one operation) and ``inter_op_threads`` (operations
-        run at once) set TensorFlow's thread pools; 0 lets TensorFlow choose (one per core).
-        They take effect only in the first model a process loads.
-        """
-        started = time.perf_counter()
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import keras
-        import tensorflow as tf
-
-        _set_thread_pools(tf, intra_op_threads, inter_op_threads)
-
-        imported = time.perf_counter()
-        keras.utils.set_random_seed(seed)
-        keras_model = keras.applications.ResNet50(weights=None)
-        weights_path = resolve_weights(weights)
-        if weights_path is None:
-            log.warning(UNTRAINED_WARNING)
-            untrained_path = untrained_weights_file(seed)
-            if not untrained_path.is_file():
-                save_untrained_weights(keras_model, seed)
-        built = time.perf_counter()
-        if weights_path is None:
-            keras_model.load_weights(str(untrained_path))
-        else:
-            _warn_if_not_published(weights_path)
-            try:
-                keras_model.load_weights(str(weights_path))
-            except (OSError, ValueError) as error:
-                raise WeightsUnavailable(
-                    f"{weights_path} is not a ResNet50 weights file Keras can load: {error}"
-                ) from None
-        loaded = time.perf_counter()
-
-        forward = tf.function(
-            lambda pixels: keras_model(pixels, training=False),
-            input_signature=[tf.TensorSpec((None, *MODEL_INPUT_SIZE, 3), tf.float32)],
-        )
-        classifier = cls(keras_model, forward, weights_label(weights_path), LoadTimings(0, 0, 0, 0))
-        classifier.predict_batch(np.zeros((1, *MODEL_INPUT_SIZE, 3), np.uint8))
-        warmed = time.perf_counter()
-        classifier.load_timings = LoadTimings(
-            import_tensorflow=imported - started,
-            build_model=built - imported,
-            load_weights=loaded - built,
-            first_inference=warmed - loaded,
-        )
-        return classifier
-
-    def preprocess(self, pixels: np.ndarray) -> np.ndarray:
-        """ResNet50's own preprocessing (RGB→BGR, ImageNet mean subtracted) on a batch."""
-        return preprocess_resnet50(pixels)
-
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities, shape ``(n, 1000)``, for a preprocessed float32 batch."""
-        return self._forward(batch).numpy()
-
-    def predict_batch(self, pixels: np.ndarray) -> np.ndarray:
-        """Probabilities for a uint8 batch of 224×224 RGB images."""
-        return self.infer(self.preprocess(pixels))
-
-    def top_predictions(self, probabilities: np.ndarray, top: int) -> list[Prediction]:
-        """The ``top`` most probable classes of one image, most probable first."""
-        return top_predictions(probabilities, top)
-
-
-def top_predictions(probabilities: np.ndarray, top: int) -> list[Prediction]:
-    """The ``top`` most probable ImageNet classes of one image, most probable first."""
-    classes = imagenet_classes()
-    order = np.argsort(probabilities)[::-1][:top]
-    return [Prediction(classes[i].name, classes[i].wnid, float(probabilities[i])) for i in order]
-
-
-def _set_thread_pools(tf: Any, intra_op_threads: int, inter_op_threads: int) -> None:
-    threading_config = tf.config.threading
-    wanted = (intra_op_threads, inter_op_threads)
-    current = (threading_config.get_intra_op_parallelism_threads(),
-               threading_config.get_inter_op_parallelism_threads())
-    if wanted == current:
-        return
-    try:
-        threading_config.set_intra_op_parallelism_threads(intra_op_threads)
-        threading_config.set_inter_op_parallelism_threads(inter_op_threads)
-    except RuntimeError:
-        log.warning("TensorFlow is already running: thread settings %s are ignored (still %s)",
-                    wanted, current)
-
-
-def _warn_if_not_published(path: Path) -> None:
+def warn_if_not_published(path: Path) -> None:
+    """Log a warning if a file named like the ImageNet weights is not the published one."""
     if path.name != WEIGHTS_FILE:
         return
     try:

@@ -7,29 +7,12 @@ timings can be compared.
 from __future__ import annotations
 
 import time
-from typing import Protocol
 
 import numpy as np
 
-from .images import DEFAULT_MAX_PIXELS, decode_image
-from .protocol import Prediction, Timings
-
-
-class Classifier(Protocol):
-    """What the pipeline needs of a model (``model.ResNet50Classifier`` and
-    ``openvino_model.OpenVINOClassifier`` are two)."""
-
-    model_name: str
-    weights: str
-    #: ``protocol.TENSORFLOW`` or ``protocol.OPENVINO``, and ``protocol.F32`` or ``protocol.BF16``.
-    runtime: str
-    precision: str
-
-    def preprocess(self, pixels: np.ndarray) -> np.ndarray: ...
-
-    def infer(self, batch: np.ndarray) -> np.ndarray: ...
-
-    def top_predictions(self, probabilities: np.ndarray, top: int) -> list[Prediction]: ...
+from ..images import DEFAULT_MAX_PIXELS, decode_image
+from ..protocol import Prediction, Timings
+from .classifier import Classifier
 
 
 def classify_image(

@@ -40,7 +40,7 @@ from typing import Callable
 
 from .settings import ServerSettings
 
-log = logging.getLogger("model_server.worker_supervisor")
+log = logging.getLogger(__name__)
 
 #: The flag that asks for a supervisor; the child gets the same arguments without it.
 SUPERVISE_FLAG = "--supervise"

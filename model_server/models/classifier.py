@@ -1,0 +1,36 @@
+"""What the server, the batcher and the monolith need of a model, whichever runtime runs it.
+
+``tensorflow_model.ResNet50Classifier`` and ``openvino_model.OpenVINOClassifier`` are the two
+classifiers; ``runtimes.load_classifier`` loads the one the settings ask for.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from ..protocol import Prediction
+
+#: The model every runtime runs, as replies name it.
+MODEL_NAME = "resnet50"
+
+
+class RuntimeUnavailable(RuntimeError):
+    """The runtime or precision asked for cannot run here; the message says what to do instead."""
+
+
+class Classifier(Protocol):
+    """A loaded model: preprocessing, a forward pass, and its top classes."""
+
+    model_name: str
+    weights: str
+    #: ``protocol.TENSORFLOW`` or ``protocol.OPENVINO``, and ``protocol.F32`` or ``protocol.BF16``.
+    runtime: str
+    precision: str
+
+    def preprocess(self, pixels: np.ndarray) -> np.ndarray: ...
+
+    def infer(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def top_predictions(self, probabilities: np.ndarray, top: int) -> list[Prediction]: ...

@@ -1,0 +1,130 @@
+"""One request in, one reply out, inside a worker thread: decode, wait for the batch, reply.
+
+The broker hands each worker thread ``[ticket, budget, *request frames]`` (``framing``); the
+thread's ``RequestHandler`` turns the request frames into the one reply frame its client gets,
+whatever goes wrong: a bad request, an image that cannot be decoded, a model that fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..images import decode_image
+from ..models.classifier import Classifier
+from ..models.pipeline import milliseconds
+from ..protocol import (
+    ErrorCode,
+    PingRequest,
+    PredictReply,
+    PredictRequest,
+    RequestError,
+    ServerInfo,
+    StatsRequest,
+    Timings,
+    decode_request,
+    encode_error,
+    encode_reply,
+    encode_server_info,
+    request_id_of,
+    worker_name,
+)
+from .batching import Batcher
+from .decode_watch import DecodeAbandoned, DecodeWatch
+from .settings import SUPERVISE_INTERVAL_S, ServerSettings
+
+log = logging.getLogger(__name__)
+
+#: How replies name the process that answered them.
+WORKER_NAME = worker_name()
+
+
+class RequestHandler:
+    """Turns one request frame into one reply frame. Never raises: every failure is a reply.
+
+    Its ``decodes`` tell the worker pool's supervisor which threads are decoding since when, so
+    that a decode that hangs can be given up (see ``decode_watch``).
+    """
+
+    def __init__(self, classifier: Classifier, settings: ServerSettings, batcher: Batcher):
+        self._classifier = classifier
+        self._settings = settings
+        self._batcher = batcher
+        self.decodes = DecodeWatch()
+
+    def __call__(self, body: list[bytes], deadline: float | None = None) -> bytes:
+        """Answer a request of one JSON frame, or a JSON header and a raw image frame.
+
+        Past ``deadline`` (``time.monotonic()``) the request is not computed: its client has
+        given up, and the broker has answered it already.
+        """
+        started = time.perf_counter()
+        frame = body[0] if body else b""
+        try:
+            if deadline is not None and time.monotonic() > deadline:
+                raise RequestError("the request's deadline passed before a worker got to it; "
+                                   "it was not computed", ErrorCode.DEADLINE_EXCEEDED)
+            if len(body) not in (1, 2):
+                raise RequestError(
+                    f"a request is one JSON frame, or a JSON header and an image frame; got {len(body)} frames"
+                )
+            request = decode_request(frame, body[1] if len(body) == 2 else None)
+            if isinstance(request, PingRequest):
+                return encode_server_info(self.server_info(request.id))
+            if isinstance(request, StatsRequest):
+                raise RequestError('"stats" is answered by the model server\'s broker, not by a worker')
+            reply = self._predict(request, started, deadline)
+        except RequestError as error:
+            log.info("refused a request: %s: %s", error.code.value, error.message)
+            return encode_error(error.code, error.message, request_id_of(frame))
+        except Exception:
+            log.exception("failed to answer a request")
+            return encode_error(
+                ErrorCode.INTERNAL, "the model server failed on this request; see its log",
+                request_id_of(frame),
+            )
+        return encode_reply(reply)
+
+    def _predict(self, request: PredictRequest, started: float, deadline: float | None) -> PredictReply:
+        self._batcher.decoding_started()
+        try:
+            with self.decodes.decoding():
+                pixels = decode_image(request.image, max_pixels=self._settings.max_pixels)
+        except DecodeAbandoned:
+            raise  # answered by the supervisor, which told the batcher too
+        except BaseException:
+            self._batcher.decoding_failed()
+            raise
+        decoded = time.perf_counter()
+        # The pool's supervisor fails a hung batch after hang_timeout_s; waiting twice as long
+        # is only a backstop, so that a worker can never wait forever.
+        wait_s = 2 * self._settings.hang_timeout_s + SUPERVISE_INTERVAL_S
+        try:
+            result = self._batcher.submit(pixels, deadline).result(timeout=wait_s)
+        except TimeoutError:
+            raise RequestError(f"the model did not answer within {wait_s:g} s",
+                               ErrorCode.WORKER_LOST) from None
+        predictions = self._classifier.top_predictions(result.probabilities, request.top)
+        timings = Timings(
+            decode=milliseconds(decoded - started),
+            preprocess=round(result.preprocess_ms, 3),
+            inference=round(result.inference_ms, 3),
+            total=milliseconds(time.perf_counter() - started),
+            queue=round(result.queued_ms, 3),
+        )
+        return PredictReply(
+            predictions, self._classifier.weights, self._classifier.model_name, timings,
+            request.id, batch=result.batch_size, worker=WORKER_NAME,
+            runtime=self._classifier.runtime, precision=self._classifier.precision,
+        )
+
+    def server_info(self, request_id: str | None = None) -> ServerInfo:
+        return ServerInfo(
+            model=self._classifier.model_name,
+            weights=self._classifier.weights,
+            workers=self._settings.workers,
+            id=request_id,
+            worker=WORKER_NAME,
+            runtime=self._classifier.runtime,
+            precision=self._classifier.precision,
+        )
