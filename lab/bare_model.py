@@ -13,6 +13,7 @@ from typing import Sequence
 
 from model_server.protocol import F32, TENSORFLOW
 
+from .load import MeasurementFailed
 from .processes import REPO_ROOT
 
 BATCH_SIZES = (1, 2, 4, 8, 16)
@@ -20,10 +21,6 @@ BATCH_SIZES = (1, 2, 4, 8, 16)
 REPEATS = 15
 #: Lines of the subprocess's stderr kept in the error when it fails.
 ERROR_TAIL_LINES = 20
-
-
-class BareMeasurementFailed(RuntimeError):
-    """``python -m benchmarks.bare`` failed; the message ends with its stderr."""
 
 
 def measure_in_subprocess(
@@ -40,6 +37,6 @@ def measure_in_subprocess(
     finished = subprocess.run(argv, capture_output=True, text=True, cwd=REPO_ROOT)
     if finished.returncode != 0:
         tail = "\n".join(finished.stderr.splitlines()[-ERROR_TAIL_LINES:])
-        raise BareMeasurementFailed(
+        raise MeasurementFailed(
             f"python -m benchmarks.bare exited with code {finished.returncode}:\n{tail}")
     return json.loads(finished.stdout)

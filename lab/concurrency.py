@@ -20,14 +20,13 @@ from model_server.protocol import (
     F32,
     TENSORFLOW,
     PredictReply,
-    ServerError,
     encode_request,
     encode_request_frames,
 )
 
 from . import settings
 from .bare_model import measure_in_subprocess
-from .load import Call, LoadResult, run_load
+from .load import Call, LoadResult, measured_load
 from .progress import measuring
 
 #: How many clients send at once, in the notebook's runs.
@@ -49,10 +48,6 @@ ORIGINAL_DESIGN = "original design: 1 worker, no batching, base64 JSON"
 OUR_SERVER = "our server: 8 workers, batches of up to 8, two frames"
 BINARY_FRAMES = "two frames: JSON header + image bytes"
 BASE64_JSON = "one frame: base64 in JSON (the original's)"
-
-
-class LoadFailed(RuntimeError):
-    """Requests failed during a load run; the message gives how many and the first error."""
 
 
 @dataclass(frozen=True)
@@ -128,15 +123,11 @@ def batch_counts_text(batches: Mapping[int, int]) -> str:
     return ", ".join(f"{size}×{count}" for size, count in sorted(batches.items()))
 
 
-def _recording_calls(
-    client: ModelClient, sent: list[tuple[int, float, float, PredictReply]],
-    failures: list[BaseException], skip: int,
-):
+def _recording_calls(client: ModelClient, sent: list[tuple[int, float, float, PredictReply]], skip: int):
     """``make_call`` for ``run_load``: each client's call keeps its replies after its ``skip`` warm-ups.
 
     ``run_load`` builds one call per client, in order, so the n-th call made is client n; each
     kept reply comes with its client and the ``perf_counter`` times it was sent and answered.
-    ``run_load`` counts a failed call and carries on; the failure is kept here to say what it was.
     """
     clients = 0
 
@@ -149,11 +140,7 @@ def _recording_calls(
             nonlocal calls
             calls += 1
             began = time.perf_counter()
-            try:
-                reply = client.predict(image)
-            except ServerError as error:
-                failures.append(error)
-                raise
+            reply = client.predict(image)
             if calls > skip:
                 sent.append((index, began, time.perf_counter(), reply))
             return reply
@@ -181,7 +168,7 @@ def under_load(
 
     ``server`` labels the rows; ``binary=False`` sends the original's base64 JSON; ``requests``
     per level defaults to the lab's ``load_requests`` setting (``LAB_LOAD_REQUESTS``). Raises
-    ``LoadFailed`` if any request fails. ``progress``: a bar per level (``None``: in a notebook only).
+    ``lab.load.MeasurementFailed`` if any request fails. ``progress``: a bar per level (``None``: in a notebook only).
     """
     requests = requests or settings.load().load_requests
     measured = []
@@ -189,15 +176,8 @@ def under_load(
         for concurrency in measuring(levels, f"{server} at {len(levels)} load levels",
                                      len(levels), progress):
             sent: list[tuple[int, float, float, PredictReply]] = []
-            failures: list[BaseException] = []
-            make_call = _recording_calls(client, sent, failures, WARMUP)
-            try:
-                result = run_load(make_call, list(images), concurrency, requests, warmup=WARMUP)
-            except ServerError as error:
-                raise LoadFailed(f"{server}: a warm-up request failed: {error}") from error
-            if result.errors:
-                raise LoadFailed(f"{server}, {concurrency} clients: {result.errors} of "
-                                 f"{result.requests} requests failed; the first: {failures[0]}")
+            result = measured_load(_recording_calls(client, sent, WARMUP), list(images), concurrency,
+                                   requests, f"{server}, {concurrency} clients", warmup=WARMUP)
             replies = [reply for *_, reply in sent]
             measured.append(LoadLevel(server, result, Counter(r.batch for r in replies),
                                       Counter(r.worker for r in replies), spans_of(sent)))

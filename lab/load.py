@@ -14,6 +14,11 @@ import numpy as np
 Call = Callable[[bytes], object]
 
 
+class MeasurementFailed(RuntimeError):
+    """A request failed while it was being timed: a timing that includes errors is a wrong
+    number, not a slow one. The message says what was measured and what failed first."""
+
+
 @dataclass(frozen=True)
 class LoadResult:
     concurrency: int
@@ -70,6 +75,38 @@ def run_load(
         thread.join()
     seconds = time.perf_counter() - began
     return summarize(latencies, concurrency, per_client * concurrency, errors, seconds)
+
+
+def measured_load(
+    make_call: Callable[[], Call], images: list[bytes], concurrency: int, requests: int,
+    what: str, warmup: int = 2,
+) -> LoadResult:
+    """``run_load`` for a measurement: any failed request raises ``MeasurementFailed``.
+
+    ``run_load`` counts a failed call and carries on; here the first failure is kept, to say what
+    it was, and ``what`` names the measurement in the message.
+    """
+    failures: list[BaseException] = []
+
+    def make_recording_call() -> Call:
+        call = make_call()
+
+        def recording(image: bytes) -> object:
+            try:
+                return call(image)
+            except Exception as error:
+                failures.append(error)
+                raise
+        return recording
+
+    try:
+        result = run_load(make_recording_call, images, concurrency, requests, warmup=warmup)
+    except Exception as error:
+        raise MeasurementFailed(f"{what}: a warm-up request failed: {error}") from error
+    if result.errors:
+        raise MeasurementFailed(f"{what}: {result.errors} of {result.requests} requests failed; "
+                                f"the first: {failures[0]}")
+    return result
 
 
 def summarize(

@@ -19,6 +19,7 @@ from typing import Iterator, Sequence
 from model_server.client import ModelClient
 from model_server.protocol import PredictReply
 
+from .load import MeasurementFailed
 from .cold_start import STAGE_TITLES, ColdStart, run_cold_start
 from .progress import measuring
 from .web import ApiAnswer, predict_json, read_answer
@@ -28,10 +29,6 @@ MONOLITH = "monolith (model built per request)"
 COLD_PROCESS = "cold process per request"
 MODEL_SERVER = "model server (ZeroMQ, direct)"
 WEB_APP = "Flask app + model server"
-
-
-class MeasurementFailed(RuntimeError):
-    """A timed request did not succeed; its timing would be meaningless."""
 
 
 @dataclass(frozen=True)

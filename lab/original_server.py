@@ -18,15 +18,11 @@ import zmq
 
 
 from . import settings
-from .load import LoadResult, run_load
+from .load import measured_load
 
 #: Clients sending at once in the notebook's comparison.
 CONCURRENCY = (1, 8)
 WARMUP = 1
-
-
-class MeasurementFailed(RuntimeError):
-    """A request failed while it was being timed; the message says how many and the first error."""
 
 
 def measure_with_test_client(
@@ -41,27 +37,17 @@ def measure_with_test_client(
     lab = settings.load()
     requests = requests or lab.server_requests
     timeout_s = timeout_s or lab.request_timeout_s
-    failures: list[BaseException] = []
 
     def make_call():
         def call(image: bytes) -> object:
-            try:
-                frame = test_client.request_with_retries(address, test_client.encode_request(image), timeout_s, 0)
-                return test_client.read_reply(frame)
-            except Exception as error:
-                failures.append(error)
-                raise
+            frame = test_client.request_with_retries(address, test_client.encode_request(image), timeout_s, 0)
+            return test_client.read_reply(frame)
         return call
 
     rows = []
     for clients in levels:
-        try:
-            result: LoadResult = run_load(make_call, list(images), clients, max(requests, clients), warmup=WARMUP)
-        except Exception as error:
-            raise MeasurementFailed(f"{server}, {clients} clients: a warm-up request failed: {error!r}") from error
-        if result.errors or failures:
-            raise MeasurementFailed(f"{server}, {clients} clients: {result.errors} requests failed; "
-                                    f"the first: {failures[0]!r}")
+        result = measured_load(make_call, list(images), clients, max(requests, clients),
+                               f"{server}, {clients} clients", warmup=WARMUP)
         rows.append({"server": server, "clients": clients, "requests": result.requests,
                      "images per second": result.throughput, "median (ms)": result.median_ms,
                      "p95 (ms)": result.p95_ms})

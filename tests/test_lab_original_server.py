@@ -8,6 +8,7 @@ import pytest
 
 from fakes import ColourClassifier, free_address, red_image
 from lab import original_server
+from lab.load import MeasurementFailed
 from solutions import resnet_model_server, test_client
 
 
@@ -32,7 +33,7 @@ def test_measure_with_test_client_times_each_level_and_fails_loudly():
                                                         levels=(1, 2), requests=4, timeout_s=5)
         assert [(row["clients"], row["requests"]) for row in rows] == [(1, 4), (2, 4)]
         assert all(row["images per second"] > 0 for row in rows)
-        with pytest.raises(original_server.MeasurementFailed, match="not_an_image"):
+        with pytest.raises(MeasurementFailed, match="not_an_image"):
             original_server.measure_with_test_client("fake", address, test_client, [b"not an image"],
                                                      levels=(1,), requests=1, timeout_s=5)
 

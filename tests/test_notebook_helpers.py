@@ -17,7 +17,8 @@ from lab import (
     cold_start, concurrency, display, measure, plots, raw_zmq, remote_workers, sample_images, settings,
     timing, web,
 )
-from lab.bare_model import BareMeasurementFailed, measure_in_subprocess
+from lab.bare_model import measure_in_subprocess
+from lab.load import MeasurementFailed
 from lab.checks import checks_command
 from lab.load import LoadResult
 from lab.processes import free_port
@@ -145,7 +146,7 @@ def test_the_monoliths_loading_stages_become_columns() -> None:
 def test_a_failed_request_is_not_timed(web_app_with_fake_model, tmp_path) -> None:
     image = tmp_path / "cat.jpg"
     image.write_bytes(b"x")
-    with pytest.raises(measure.MeasurementFailed, match="answered 503 for cat.jpg: unavailable"):
+    with pytest.raises(MeasurementFailed, match="answered 503 for cat.jpg: unavailable"):
         measure.through_web_api(web_app_with_fake_model("down"), [image], requests=1, timeout=5)
 
 
@@ -207,7 +208,7 @@ def test_requests_per_load_level_come_from_the_lab_settings(model_server, monkey
 
 
 def test_a_load_run_against_no_server_fails_and_says_why(dead_address) -> None:
-    with pytest.raises(concurrency.LoadFailed, match="no model server is answering"):
+    with pytest.raises(MeasurementFailed, match="no model server is answering"):
         concurrency.under_load("nobody", dead_address, photo_jpegs(1), levels=(1,), requests=2, timeout=1.0)
 
 
@@ -242,7 +243,7 @@ def test_a_server_faster_than_the_bare_model_is_called_out() -> None:
 
 
 def test_the_bare_model_subprocess_fails_with_its_error_message() -> None:
-    with pytest.raises(BareMeasurementFailed, match="--batch-sizes must include 1"):
+    with pytest.raises(MeasurementFailed, match="--batch-sizes must include 1"):
         measure_in_subprocess(repeats=1, batch_sizes=(2,))
 
 
