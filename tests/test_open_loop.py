@@ -1,0 +1,278 @@
+"""The open-loop load generator: a Poisson schedule, bounded in time and count; replies matched by
+id; busy, errors and timeouts counted as such; loopback only; the web app's 503 counted as busy.
+
+Everything here runs against real sockets in seconds: fake ZeroMQ servers in threads (the shared
+``scripted_server`` and ``silent_server`` fixtures, and a ``DelayedServer`` that answers each
+request after a delay named in its image, so replies come back out of order) and the real web app
+served over HTTP in a thread, in front of those fakes.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+
+import numpy as np
+import pytest
+import zmq
+from werkzeug.serving import make_server
+
+from benchmarks.open_loop import (
+    NotLoopback,
+    OpenLoopRun,
+    Outcome,
+    RequestRecord,
+    most_in_flight,
+    poisson_schedule,
+    require_loopback,
+    run_http,
+    run_zmq,
+    summarize,
+)
+from benchmarks.workload import photo_jpegs
+from lab.processes import free_port
+from model_server.protocol import (
+    UNTRAINED,
+    ErrorCode,
+    PredictReply,
+    Prediction,
+    Timings,
+    encode_error,
+    encode_reply,
+    request_id_of,
+)
+
+#: Every test here takes a second or less; a generator that never ends fails fast.
+pytestmark = pytest.mark.timeout(30)
+
+JPEG = photo_jpegs(1)[0]
+
+
+def _predictions(request_id: str | None) -> bytes:
+    return encode_reply(PredictReply([Prediction("tabby", "n02123045", 1.0)], UNTRAINED, "resnet50",
+                                     Timings(1.0, 1.0, 1.0, 3.0), id=request_id))
+
+
+def _error(code: ErrorCode):
+    return lambda header: encode_error(code, f"scripted {code.value}", request_id_of(header))
+
+
+def _ok(header: bytes) -> bytes:
+    return _predictions(request_id_of(header))
+
+
+class DelayedServer:
+    """A ZeroMQ ROUTER that answers each request ``delay`` seconds after it came, the delay read
+    from the image frame (``b"0.30"``), so that a later request can be answered first. An image
+    ``b"stray"`` gets a reply with somebody else's id, and no reply of its own."""
+
+    def __init__(self) -> None:
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self._context = zmq.Context()
+        self._router = self._context.socket(zmq.ROUTER)
+        self._router.linger = 0
+        self._router.bind(self.address)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="delayed-router", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        due: list[tuple[float, int, list[bytes]]] = []
+        order = itertools.count()
+        while not self._stop.is_set():
+            wait_ms = 20 if not due else max(0, min(20, (due[0][0] - time.monotonic()) * 1000))
+            if self._router.poll(wait_ms):
+                frames = self._router.recv_multipart()
+                envelope, header, image = frames[:-2], frames[-2], frames[-1]
+                if image == b"stray":
+                    self._router.send_multipart([*envelope, _predictions("nobody-waits-for-this")])
+                    continue
+                delay = float(image) if image[:1].isdigit() else 0.05
+                reply = [*envelope, _predictions(request_id_of(header))]
+                heapq.heappush(due, (time.monotonic() + delay, next(order), reply))
+            while due and due[0][0] <= time.monotonic():
+                self._router.send_multipart(heapq.heappop(due)[2])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._router.close()
+        self._context.term()
+
+
+@pytest.fixture
+def delayed_server():
+    server = DelayedServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def serve_http():
+    """``serve_http(app)``: the Flask app over real HTTP on a free loopback port; its URL."""
+    servers = []
+
+    def serve(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, name="open-loop-web-app", daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+# The schedule -----------------------------------------------------------------------------------
+
+def test_arrivals_are_poisson_at_the_offered_rate() -> None:
+    rate = 200.0
+    schedule = poisson_schedule(rate, duration_s=10.0, max_requests=100_000, seed=3)
+    gaps = np.diff([0.0, *schedule])
+    n = len(gaps)
+    # Exponential gaps: mean 1/rate (standard error (1/rate)/√n), standard deviation equal to the
+    # mean, and 1 - 1/e of them shorter than the mean. Evenly spaced sends would fail the last two.
+    assert abs(gaps.mean() * rate - 1) < 4 / np.sqrt(n)
+    assert abs(gaps.std() / gaps.mean() - 1) < 0.1
+    assert abs((gaps < 1 / rate).mean() - (1 - np.exp(-1))) < 0.05
+    assert abs(n - rate * 10.0) < 4 * np.sqrt(rate * 10.0)
+
+
+def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
+    assert poisson_schedule(50, 2, 1000, seed=7) == poisson_schedule(50, 2, 1000, seed=7)
+    assert poisson_schedule(50, 2, 1000, seed=7) != poisson_schedule(50, 2, 1000, seed=8)
+
+
+def test_a_schedule_ends_at_its_count_or_its_duration_whichever_comes_first() -> None:
+    assert len(poisson_schedule(1000.0, duration_s=60.0, max_requests=50)) == 50
+    short = poisson_schedule(1000.0, duration_s=0.5, max_requests=100_000)
+    assert 300 < len(short) < 700 and max(short) < 0.5
+    assert all(b > a for a, b in zip(short, short[1:]))
+    with pytest.raises(ValueError):
+        poisson_schedule(0.0, 1.0, 10)
+
+
+def test_http_senders_are_as_many_as_could_be_waiting_at_once() -> None:
+    assert most_in_flight([0.0, 0.1, 0.2, 1.5, 1.6], timeout_s=1.0) == 3
+    assert most_in_flight([0.0, 2.0, 4.0], timeout_s=1.0) == 1
+
+
+# Loopback only ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("address", ["tcp://192.0.2.1:5576", "http://example.com/api/predict",
+                                     "tcp://127.0.0.1.example.com:5576", "tcp://0.0.0.0:5576",
+                                     "ipc:///tmp/model-server", "https://127.0.0.1/api/predict"])
+def test_an_address_beyond_loopback_is_refused_before_anything_is_sent(address: str) -> None:
+    began = time.perf_counter()
+    with pytest.raises(NotLoopback, match="refusing|only"):
+        if address.startswith("http"):
+            run_http(address, [JPEG], [0.0], timeout_s=5.0)
+        else:
+            run_zmq(address, [JPEG], [0.0], timeout_s=5.0)
+    assert time.perf_counter() - began < 0.5
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:5576", "tcp://127.3.2.1:5576",
+                                     "tcp://[::1]:5576", "http://localhost:8000/api/predict"])
+def test_loopback_addresses_are_accepted(address: str) -> None:
+    require_loopback(address)
+
+
+# Through the ZeroMQ protocol --------------------------------------------------------------------
+
+def test_replies_are_matched_to_their_requests_by_id_whatever_their_order(delayed_server) -> None:
+    delays = [0.45, 0.05, 0.30, 0.15]
+    images = [f"{delay:.2f}".encode() for delay in delays] + [b"stray"]
+    run = run_zmq(delayed_server.address, images, [0.0, 0.01, 0.02, 0.03, 0.04], timeout_s=1.0)
+    answered = {r.index: r for r in run.records if r.outcome is Outcome.ANSWERED}
+    assert sorted(answered) == [0, 1, 2, 3]
+    for index, delay in enumerate(delays):
+        # Each latency is its own request's delay: matched by arrival order they would be shuffled.
+        assert delay * 1000 - 5 < answered[index].latency_ms < delay * 1000 + 120, (index, answered)
+    finished = sorted(answered, key=lambda i: answered[i].sent_s + answered[i].latency_ms / 1000)
+    assert finished == [1, 3, 2, 0]
+    # The reply to nobody is ignored; the request it came for is still waiting, until its timeout.
+    assert run.stray_replies == 1
+    assert run.records[4].outcome is Outcome.TIMEOUT
+    assert max(r.lateness_ms for r in run.records) < 100
+
+
+def test_busy_replies_count_as_busy_other_errors_as_errors_and_expired_deadlines_as_timeouts(
+        scripted_server) -> None:
+    script = itertools.cycle([_ok, _error(ErrorCode.BUSY), _error(ErrorCode.INTERNAL),
+                              _error(ErrorCode.DEADLINE_EXCEEDED)])
+    server = scripted_server(lambda header: next(script)(header))
+    run = run_zmq(server.address, [JPEG], [i * 0.005 for i in range(12)], timeout_s=1.0)
+    counts = {outcome: sum(r.outcome is outcome for r in run.records) for outcome in Outcome}
+    assert counts == {Outcome.ANSWERED: 3, Outcome.BUSY: 3, Outcome.ERROR: 3, Outcome.TIMEOUT: 3}
+    result = summarize(run, offered_rate=200.0)
+    assert (result.busy_share, result.timeout_share) == (0.25, 0.25)
+    assert result.error_kinds == {"internal": 3}
+    assert result.busy_p99_ms is not None and result.busy_p99_ms < 200
+
+
+def test_a_server_that_never_answers_gives_timeouts_and_the_run_ends_after_the_timeout(
+        silent_server) -> None:
+    schedule = [0.0, 0.05, 0.1, 0.15, 0.2]
+    began = time.perf_counter()
+    run = run_zmq(silent_server.address, [JPEG], schedule, timeout_s=0.5)
+    elapsed = time.perf_counter() - began
+    assert [r.outcome for r in run.records] == [Outcome.TIMEOUT] * 5
+    assert 0.2 + 0.5 <= elapsed < 0.2 + 0.5 + 0.3
+    assert len(silent_server.received) == 5
+    result = summarize(run, offered_rate=25.0)
+    assert (result.timeouts, result.answered, result.goodput, result.p99_ms) == (5, 0, 0.0, None)
+
+
+# Through the web app over HTTP ------------------------------------------------------------------
+
+def test_the_web_app_path_counts_503_as_busy(scripted_server, make_app, serve_http) -> None:
+    script = itertools.cycle([_ok, _error(ErrorCode.BUSY)])
+    model = scripted_server(lambda header: next(script)(header))
+    url = serve_http(make_app(model.address)) + "/api/predict"
+    run = run_http(url, [JPEG], [i * 0.02 for i in range(8)], timeout_s=5.0, senders=1)
+    assert [r.outcome for r in run.records] == [Outcome.ANSWERED, Outcome.BUSY] * 4
+    assert {r.detail for r in run.records if r.outcome is Outcome.BUSY} == {"503"}
+
+
+def test_a_web_app_that_does_not_answer_in_time_gives_timeouts_bounded_by_the_timeout(
+        silent_server, make_app, serve_http) -> None:
+    url = serve_http(make_app(silent_server.address, MODEL_SERVER_TIMEOUT=2.0)) + "/api/predict"
+    began = time.perf_counter()
+    run = run_http(url, [JPEG], [0.0, 0.05, 0.1], timeout_s=0.5)
+    assert time.perf_counter() - began < 0.1 + 0.5 + 0.4
+    assert [r.outcome for r in run.records] == [Outcome.TIMEOUT] * 3
+
+
+def test_a_generator_short_of_senders_shows_as_lateness_not_as_a_slow_server(
+        delayed_server, make_app, serve_http) -> None:
+    url = serve_http(make_app(delayed_server.address)) + "/api/predict"
+    schedule = [i * 0.01 for i in range(5)]
+    images = [JPEG]  # the fake reads no delay from a JPEG: it answers after 0.05 s
+    enough = summarize(run_http(url, images, schedule, timeout_s=5.0), offered_rate=100.0)
+    starved = summarize(run_http(url, images, schedule, timeout_s=5.0, senders=1), offered_rate=100.0)
+    assert enough.answered == starved.answered == 5
+    assert enough.lateness_max_ms < 100
+    # One sender: each request waits for the one before (~60 ms each), but latency stays the same.
+    assert starved.lateness_max_ms > 150
+    assert starved.p50_ms < enough.p50_ms + 50
+
+
+# Summing up -------------------------------------------------------------------------------------
+
+def test_goodput_counts_answers_per_second_up_to_the_last_answer() -> None:
+    records = [
+        RequestRecord(0, 0.0, 0.001, Outcome.ANSWERED, 100.0),
+        RequestRecord(1, 0.5, 0.502, Outcome.BUSY, 1.0, "busy"),
+        RequestRecord(2, 1.0, 1.010, Outcome.ANSWERED, 990.0),
+        RequestRecord(3, 1.5, 1.500, Outcome.TIMEOUT),
+    ]
+    result = summarize(OpenLoopRun(records), offered_rate=2.0)
+    assert result.goodput == 1.0  # 2 answers, the last at 2.0 s
+    assert (result.sent, result.answered, result.busy, result.timeouts) == (4, 2, 1, 1)
+    assert (result.busy_share, result.timeout_share) == (0.25, 0.25)
+    assert result.lateness_max_ms == 10.0
+    assert result.p50_ms == 545.0
