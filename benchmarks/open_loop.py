@@ -44,6 +44,7 @@ import json
 import math
 import platform
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -100,11 +101,14 @@ WORKERS = 8
 MAX_BATCH = 8
 #: Seconds between two offered rates, so that one rate's stragglers do not meet the next.
 PAUSE_BETWEEN_RATES_S = 1.0
+#: How often the model server's queue depth is read (``stats``, answered by its broker) during a rate.
+QUEUE_PROBE_INTERVAL_S = 0.2
 SEED = 0
 #: The two paths; the names are the keys of the results.
 CLIENT_PATH = "client"
 WEB_PATH = "web app (waitress)"
 PATHS = (CLIENT_PATH, WEB_PATH)
+PATH_FLAGS = {"client": CLIENT_PATH, "web": WEB_PATH}
 #: Names this machine's loopback goes by, besides any 127.0.0.0/8 or ::1 address.
 LOOPBACK_NAMES = ("localhost",)
 
@@ -150,12 +154,14 @@ class OpenLoopResult:
     """One offered rate, summed up. Shares are of the requests sent."""
 
     offered_rate: float
+    #: Requests the schedule drew, per second of its duration (a Poisson count varies around the rate).
+    sent_rate: float
     sent: int
     answered: int
     busy: int
     errors: int
     timeouts: int
-    #: Answered requests per second, from the start of the schedule to the last answer.
+    #: Answered requests per second, over the schedule's duration or up to the last answer if later.
     goodput: float
     p50_ms: float | None
     p99_ms: float | None
@@ -373,24 +379,25 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 2) if values else None
 
 
-def summarize(run: OpenLoopRun, offered_rate: float) -> OpenLoopResult:
+def summarize(run: OpenLoopRun, offered_rate: float, duration_s: float) -> OpenLoopResult:
     records = run.records
     by_outcome = Counter(record.outcome for record in records)
     answered = [r for r in records if r.outcome is Outcome.ANSWERED]
     latencies = [r.latency_ms for r in answered]
     busy_latencies = [r.latency_ms for r in records if r.outcome is Outcome.BUSY]
     lateness = [r.lateness_ms for r in records] or [0.0]
-    window = max((r.sent_s + r.latency_ms / 1000.0 for r in answered), default=0.0)
+    window = max([duration_s, *(r.sent_s + r.latency_ms / 1000.0 for r in answered)])
     sent = len(records)
 
     def share(outcome: Outcome) -> float:
         return round(by_outcome[outcome] / sent, 4) if sent else 0.0
 
     return OpenLoopResult(
-        offered_rate=round(offered_rate, 2), sent=sent, answered=by_outcome[Outcome.ANSWERED],
+        offered_rate=round(offered_rate, 2), sent_rate=round(sent / duration_s, 2), sent=sent,
+        answered=by_outcome[Outcome.ANSWERED],
         busy=by_outcome[Outcome.BUSY], errors=by_outcome[Outcome.ERROR],
         timeouts=by_outcome[Outcome.TIMEOUT],
-        goodput=round(len(answered) / window, 2) if window > 0 else 0.0,
+        goodput=round(len(answered) / window, 2),
         p50_ms=_percentile(latencies, 50), p99_ms=_percentile(latencies, 99),
         busy_share=share(Outcome.BUSY), timeout_share=share(Outcome.TIMEOUT),
         error_share=share(Outcome.ERROR), busy_p99_ms=_percentile(busy_latencies, 99),
@@ -424,25 +431,57 @@ def _http_call(url: str, timeout_s: float) -> Callable[[], Call]:
     return make_call
 
 
+class QueueWatch:
+    """The deepest the model server's queue got (requests waiting and being answered), read from
+    its ``stats`` every ``QUEUE_PROBE_INTERVAL_S`` in a thread of its own while a rate runs."""
+
+    def __init__(self, address: str):
+        self._client = ModelClient(address, timeout=1.0, retries=0)
+        self._stop = threading.Event()
+        self.peak = 0
+        self._thread = threading.Thread(target=self._watch, name="open-loop-queue-watch", daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(QUEUE_PROBE_INTERVAL_S):
+            try:
+                self.peak = max(self.peak, self._client.stats().queue_depth)
+            except ServerError:
+                pass
+
+    def __enter__(self) -> QueueWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._client.close()
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def measure_path(
     name: str, make_call: Callable[[], Call], send: Sender, images: list[bytes],
-    factors: Sequence[float], seconds: float, seed: int = SEED,
+    factors: Sequence[float], seconds: float, model_address: str, seed: int = SEED,
 ) -> dict:
     """One path: its one-client latency and capacity (closed loop), then each offered rate."""
     one_client = run_load(make_call, images, 1, ONE_CLIENT_REQUESTS)
     capacity = run_load(make_call, images, CAPACITY_CLIENTS, CAPACITY_REQUESTS)
-    print(f"  {name}: one client {one_client.median_ms} ms; capacity ({CAPACITY_CLIENTS} clients, "
-          f"closed loop) {capacity.throughput} img/s", flush=True)
+    _progress(f"  {name}: one client {one_client.median_ms} ms; capacity ({CAPACITY_CLIENTS} "
+              f"clients, closed loop) {capacity.throughput} img/s")
     rates = []
     for step, factor in enumerate(factors):
         rate = factor * capacity.throughput
         schedule = poisson_schedule(rate, seconds, MAX_REQUESTS_PER_RATE, seed + step)
-        result = summarize(send(schedule), rate)
-        rates.append({"factor": factor, **result.as_dict()})
-        print(f"    {factor:g}× = {result.offered_rate} req/s: goodput {result.goodput}/s, "
-              f"p50 {result.p50_ms} ms, p99 {result.p99_ms} ms, busy {result.busy_share:.0%}, "
-              f"timeouts {result.timeout_share:.0%}, errors {result.errors}, "
-              f"late p99 {result.lateness_p99_ms} ms", flush=True)
+        with QueueWatch(model_address) as queue_watch:
+            result = summarize(send(schedule), rate, seconds)
+        rates.append({"factor": factor, **result.as_dict(), "server_queue_peak": queue_watch.peak})
+        _progress(f"    {factor:g}× = {result.offered_rate} req/s: goodput {result.goodput}/s, "
+                  f"p50 {result.p50_ms} ms, p99 {result.p99_ms} ms, busy {result.busy_share:.0%}, "
+                  f"timeouts {result.timeout_share:.0%}, errors {result.errors}, "
+                  f"late p99 {result.lateness_p99_ms} ms, server queue peak {queue_watch.peak}")
         time.sleep(PAUSE_BETWEEN_RATES_S)
     return {"one_client": one_client.as_dict(), "capacity": capacity.as_dict(), "rates": rates}
 
@@ -478,13 +517,13 @@ def measure(
             out["paths"][CLIENT_PATH] = measure_path(
                 CLIENT_PATH, _client_call(address, timeout_s),
                 lambda schedule: run_zmq(address, images, schedule, timeout_s),
-                images, factors, seconds, seed)
+                images, factors, seconds, address, seed)
         if WEB_PATH in paths:
             assert url is not None
             out["paths"][WEB_PATH] = measure_path(
                 WEB_PATH, _http_call(url, timeout_s),
                 lambda schedule: run_http(url, images, schedule, timeout_s),
-                images, factors, seconds, seed)
+                images, factors, seconds, address, seed)
     return out
 
 
@@ -492,10 +531,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.open_loop", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser, prefix="")
-    parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
+    parser.add_argument("--paths", nargs="+", choices=list(PATH_FLAGS), default=list(PATH_FLAGS),
+                        help="through the client, through the web app, or both")
     parser.add_argument("--quick", action="store_true", help="three rates, 3 s each: a smoke test")
     args = parser.parse_args(argv)
-    print(json.dumps(measure(**section_options(args, prefix=""), paths=args.paths), indent=2))
+    paths = [PATH_FLAGS[flag] for flag in args.paths]
+    print(json.dumps(measure(**section_options(args, prefix=""), paths=paths), indent=2))
     return 0
 
 

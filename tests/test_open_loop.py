@@ -208,7 +208,7 @@ def test_busy_replies_count_as_busy_other_errors_as_errors_and_expired_deadlines
     run = run_zmq(server.address, [JPEG], [i * 0.005 for i in range(12)], timeout_s=1.0)
     counts = {outcome: sum(r.outcome is outcome for r in run.records) for outcome in Outcome}
     assert counts == {Outcome.ANSWERED: 3, Outcome.BUSY: 3, Outcome.ERROR: 3, Outcome.TIMEOUT: 3}
-    result = summarize(run, offered_rate=200.0)
+    result = summarize(run, offered_rate=200.0, duration_s=0.06)
     assert (result.busy_share, result.timeout_share) == (0.25, 0.25)
     assert result.error_kinds == {"internal": 3}
     assert result.busy_p99_ms is not None and result.busy_p99_ms < 200
@@ -223,7 +223,7 @@ def test_a_server_that_never_answers_gives_timeouts_and_the_run_ends_after_the_t
     assert [r.outcome for r in run.records] == [Outcome.TIMEOUT] * 5
     assert 0.2 + 0.5 <= elapsed < 0.2 + 0.5 + 0.3
     assert len(silent_server.received) == 5
-    result = summarize(run, offered_rate=25.0)
+    result = summarize(run, offered_rate=25.0, duration_s=0.25)
     assert (result.timeouts, result.answered, result.goodput, result.p99_ms) == (5, 0, 0.0, None)
 
 
@@ -252,8 +252,8 @@ def test_a_generator_short_of_senders_shows_as_lateness_not_as_a_slow_server(
     url = serve_http(make_app(delayed_server.address)) + "/api/predict"
     schedule = [i * 0.01 for i in range(5)]
     images = [JPEG]  # the fake reads no delay from a JPEG: it answers after 0.05 s
-    enough = summarize(run_http(url, images, schedule, timeout_s=5.0), offered_rate=100.0)
-    starved = summarize(run_http(url, images, schedule, timeout_s=5.0, senders=1), offered_rate=100.0)
+    enough = summarize(run_http(url, images, schedule, timeout_s=5.0), 100.0, 0.05)
+    starved = summarize(run_http(url, images, schedule, timeout_s=5.0, senders=1), 100.0, 0.05)
     assert enough.answered == starved.answered == 5
     assert enough.lateness_max_ms < 100
     # One sender: each request waits for the one before (~60 ms each), but latency stays the same.
@@ -263,16 +263,81 @@ def test_a_generator_short_of_senders_shows_as_lateness_not_as_a_slow_server(
 
 # Summing up -------------------------------------------------------------------------------------
 
-def test_goodput_counts_answers_per_second_up_to_the_last_answer() -> None:
+def test_goodput_counts_answers_per_second_over_the_schedule_or_up_to_the_last_answer() -> None:
     records = [
         RequestRecord(0, 0.0, 0.001, Outcome.ANSWERED, 100.0),
         RequestRecord(1, 0.5, 0.502, Outcome.BUSY, 1.0, "busy"),
         RequestRecord(2, 1.0, 1.010, Outcome.ANSWERED, 990.0),
         RequestRecord(3, 1.5, 1.500, Outcome.TIMEOUT),
     ]
-    result = summarize(OpenLoopRun(records), offered_rate=2.0)
-    assert result.goodput == 1.0  # 2 answers, the last at 2.0 s
+    result = summarize(OpenLoopRun(records), offered_rate=2.0, duration_s=1.6)
+    assert result.goodput == 1.0  # 2 answers, the last at 2.0 s, after the schedule's 1.6 s
+    assert summarize(OpenLoopRun(records), offered_rate=2.0, duration_s=4.0).goodput == 0.5
+    assert result.sent_rate == 2.5
     assert (result.sent, result.answered, result.busy, result.timeouts) == (4, 2, 1, 1)
     assert (result.busy_share, result.timeout_share) == (0.25, 0.25)
     assert result.lateness_max_ms == 10.0
     assert result.p50_ms == 545.0
+
+
+# The report, and its place in the benchmark's results --------------------------------------------
+
+def _rate(factor: float, goodput: float, p99: float, timeouts: int = 0, busy: int = 0) -> dict:
+    return {"factor": factor, "offered_rate": 10.0 * factor, "sent_rate": 10.0 * factor, "sent": 100,
+            "answered": 100 - busy - timeouts, "busy": busy, "errors": 0, "timeouts": timeouts,
+            "goodput": goodput, "p50_ms": p99 / 2, "p99_ms": p99, "busy_share": busy / 100,
+            "timeout_share": timeouts / 100, "error_share": 0.0, "busy_p99_ms": 2.0 if busy else None,
+            "lateness_p50_ms": 0.1, "lateness_p99_ms": 1.0, "lateness_max_ms": 2.0,
+            "stray_replies": 0, "error_kinds": {}, "server_queue_peak": 64}
+
+
+def _section() -> dict:
+    """Capacity 10/s, one client 100 ms, max_queue 64 + a batch of 8: the bound at 2× is 7200 ms."""
+    settings = {"runtime": "tensorflow", "precision": "f32", "workers": 8, "max_batch": 8,
+                "max_queue": 64, "seconds_per_rate": 8.0, "timeout_s": 10.0, "capacity_clients": 8,
+                "factors": [0.5, 2.0]}
+    def path(rates: list[dict]) -> dict:
+        return {"one_client": {"median_ms": 100.0}, "capacity": {"throughput": 10.0}, "rates": rates}
+    return {"date": "2026-12-02 01:00", "settings": settings, "paths": {
+        "client": path([_rate(0.5, 5.0, 250.0), _rate(2.0, 9.5, 7000.0, busy=40)]),
+        "web app (waitress)": path([_rate(0.5, 5.0, 350.0), _rate(2.0, 8.0, 9000.0, timeouts=30)]),
+    }}
+
+
+def test_each_target_is_judged_against_its_own_paths_capacity_and_one_client_latency() -> None:
+    from benchmarks.open_loop_report import ratios, targets
+
+    met = {(t.path, t.name): t.met for t in targets(_section())}
+    assert met == {
+        ("client", "goodput at 2× capacity"): True,
+        ("client", "timeouts at 2× capacity"): True,
+        ("client", "p99 at 2× capacity"): True,
+        ("client", "p99 below capacity ÷ one-client latency"): True,
+        ("web app (waitress)", "goodput at 2× capacity"): False,
+        ("web app (waitress)", "timeouts at 2× capacity"): False,
+        ("web app (waitress)", "p99 at 2× capacity"): False,
+        ("web app (waitress)", "p99 below capacity ÷ one-client latency"): False,
+    }
+    assert ratios(_section())["open_loop_client_p99_at_2x_vs_queue_bound"] == round(7000 / 7200, 3)
+    assert ratios(_section())["open_loop_web_p99_below_capacity_vs_one_client"] == 3.5
+
+
+def test_the_open_loop_alone_is_stored_beside_the_other_results(tmp_path, monkeypatch) -> None:
+    import json
+    from pathlib import Path
+
+    import benchmarks.__main__ as command
+    from benchmarks import open_loop
+
+    committed = Path(command.RESULTS_DIR, "results.json").read_text()
+    (tmp_path / "results.json").write_text(committed)
+    monkeypatch.setattr(open_loop, "measure", lambda **options: {**_section(), "options": options})
+    assert command.main(["--only", "open loop", "--open-loop-seconds", "2", "--out", str(tmp_path)]) == 0
+    stored = json.loads((tmp_path / "results.json").read_text())
+    before = json.loads(committed)
+    assert {k: v for k, v in stored.items() if k not in ("open_loop", "ratios")} == {
+        k: v for k, v in before.items() if k != "ratios"}
+    assert stored["open_loop"]["options"]["seconds"] == 2.0
+    assert stored["ratios"]["open_loop_client_goodput_at_2x_vs_capacity"] == 0.95
+    assert "| 2× | 20.0 |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "open_loop.png").stat().st_size > 10_000
