@@ -296,7 +296,7 @@ def _drive_dealer(
                    sent_at[next(iter(waiting.values()))] + timeout_s if waiting else math.inf)
         if wake == math.inf:
             break
-        if not dealer.poll(max(0.0, wake - now) * 1000.0, zmq.POLLIN):
+        if not dealer.poll(math.ceil(max(0.0, wake - now) * 1000.0), zmq.POLLIN):
             continue
         while True:
             try:
