@@ -29,9 +29,10 @@ and a run ends at most ``timeout_s`` after its last scheduled send; schedules ar
 and in count.
 
 ``measure()`` is the benchmark's section: one model server, through the client and then through
-the web app (waitress); for each path the one-client latency and the capacity (closed loop, 8
-clients) are measured right before the offered rates, which go from a quarter to twice that
-capacity. ``python -m benchmarks --only "open loop"`` runs it and stores it under ``open_loop``;
+the web app (waitress). For each path the one-client latency and the capacity (closed loop, 8
+clients) set the offered rates, from a quarter to twice that capacity; both are measured again
+right before every rate, and each rate is judged against those: on a shared machine they drift
+within minutes, more than the effects being judged (see the README's "Open loop"). ``python -m benchmarks --only "open loop"`` runs it and stores it under ``open_loop``;
 ``python -m benchmarks.open_loop`` runs it alone and prints JSON.
 """
 
@@ -59,7 +60,15 @@ import requests
 import urllib3
 import zmq
 
-from lab.processes import start_model_server, start_web_app
+from flask_server.config import ADDRESS_VARIABLE
+from lab.processes import (
+    WAITRESS_THREADS,
+    ServerProcess,
+    free_port,
+    http_answers,
+    start_model_server,
+    start_web_app,
+)
 from model_server.client import ModelClient
 from model_server.protocol import (
     OPENVINO,
@@ -95,12 +104,12 @@ MAX_HTTP_SENDERS = 512
 #: Closed-loop measurements made right before the offered rates.
 CAPACITY_CLIENTS = 8
 CAPACITY_REQUESTS = 48
-ONE_CLIENT_REQUESTS = 16
+ONE_CLIENT_REQUESTS = 10
 #: The model server's settings, as in the benchmark's "our server" rows.
 WORKERS = 8
 MAX_BATCH = 8
-#: Seconds between two offered rates, so that one rate's stragglers do not meet the next.
-PAUSE_BETWEEN_RATES_S = 1.0
+#: Seconds of quiet between two offered rates, once the model server holds no request.
+PAUSE_BETWEEN_RATES_S = 0.5
 #: How often the model server's queue depth is read (``stats``, answered by its broker) during a rate.
 QUEUE_PROBE_INTERVAL_S = 0.2
 SEED = 0
@@ -108,7 +117,11 @@ SEED = 0
 CLIENT_PATH = "client"
 WEB_PATH = "web app (waitress)"
 PATHS = (CLIENT_PATH, WEB_PATH)
-PATH_FLAGS = {"client": CLIENT_PATH, "web": WEB_PATH}
+#: Not measured by default: the web app under waitress with more threads than the model server's
+#: queue holds, to see whether its busy replies then reach users as 503.
+WIDE_WAITRESS_THREADS = 96
+WIDE_WEB_PATH = f"web app (waitress, {WIDE_WAITRESS_THREADS} threads)"
+PATH_FLAGS = {"client": CLIENT_PATH, "web": WEB_PATH, "wide-web": WIDE_WEB_PATH}
 #: Names this machine's loopback goes by, besides any 127.0.0.0/8 or ::1 address.
 LOOPBACK_NAMES = ("localhost",)
 
@@ -462,39 +475,87 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def references(make_call: Callable[[], Call], images: list[bytes], warmup: int = 1) -> tuple[LoadResult, LoadResult]:
+    """The one-client latency and the capacity (closed loop, ``CAPACITY_CLIENTS`` clients), as the
+    machine is right now: on a shared machine they drift within minutes, so every rate gets its own."""
+    one_client = run_load(make_call, images, 1, ONE_CLIENT_REQUESTS, warmup=warmup)
+    capacity = run_load(make_call, images, CAPACITY_CLIENTS, CAPACITY_REQUESTS, warmup=warmup)
+    return one_client, capacity
+
+
+def wait_until_idle(model_address: str, limit_s: float) -> None:
+    """Until the model server holds no request (two reads in a row), at most ``limit_s``: what one
+    rate left behind (requests whose clients gave up, still queued in the web server) must not
+    meet the next rate's measurements."""
+    deadline = time.monotonic() + limit_s
+    quiet = 0
+    with ModelClient(model_address, timeout=1.0, retries=0) as client:
+        while quiet < 2 and time.monotonic() < deadline:
+            time.sleep(QUEUE_PROBE_INTERVAL_S)
+            try:
+                quiet = quiet + 1 if client.stats().queue_depth == 0 else 0
+            except ServerError:
+                quiet = 0
+
+
 def measure_path(
     name: str, make_call: Callable[[], Call], send: Sender, images: list[bytes],
-    factors: Sequence[float], seconds: float, model_address: str, seed: int = SEED,
+    factors: Sequence[float], seconds: float, model_address: str, timeout_s: float,
+    seed: int = SEED,
 ) -> dict:
-    """One path: its one-client latency and capacity (closed loop), then each offered rate."""
-    one_client = run_load(make_call, images, 1, ONE_CLIENT_REQUESTS)
-    capacity = run_load(make_call, images, CAPACITY_CLIENTS, CAPACITY_REQUESTS)
+    """One path: its one-client latency and capacity, which set the offered rates, then each rate,
+    each right after its own one-client latency and capacity (``*_before``)."""
+    one_client, capacity = references(make_call, images, warmup=2)
     _progress(f"  {name}: one client {one_client.median_ms} ms; capacity ({CAPACITY_CLIENTS} "
               f"clients, closed loop) {capacity.throughput} img/s")
     rates = []
     for step, factor in enumerate(factors):
+        if step > 0:
+            wait_until_idle(model_address, 2 * timeout_s)
+            time.sleep(PAUSE_BETWEEN_RATES_S)
+        one_before, capacity_before = (one_client, capacity) if step == 0 else references(make_call, images)
         rate = factor * capacity.throughput
         schedule = poisson_schedule(rate, seconds, MAX_REQUESTS_PER_RATE, seed + step)
         with QueueWatch(model_address) as queue_watch:
             result = summarize(send(schedule), rate, seconds)
-        rates.append({"factor": factor, **result.as_dict(), "server_queue_peak": queue_watch.peak})
-        _progress(f"    {factor:g}× = {result.offered_rate} req/s: goodput {result.goodput}/s, "
-                  f"p50 {result.p50_ms} ms, p99 {result.p99_ms} ms, busy {result.busy_share:.0%}, "
-                  f"timeouts {result.timeout_share:.0%}, errors {result.errors}, "
+        rates.append({"factor": factor, **result.as_dict(), "server_queue_peak": queue_watch.peak,
+                      "capacity_before": capacity_before.throughput,
+                      "one_client_before_ms": one_before.median_ms})
+        _progress(f"    {factor:g}× = {result.offered_rate} req/s (capacity right before "
+                  f"{capacity_before.throughput}/s, one client {one_before.median_ms} ms): goodput "
+                  f"{result.goodput}/s, p50 {result.p50_ms} ms, p99 {result.p99_ms} ms, busy "
+                  f"{result.busy_share:.0%}, timeouts {result.timeout_share:.0%}, errors {result.errors}, "
                   f"late p99 {result.lateness_p99_ms} ms, server queue peak {queue_watch.peak}")
-        time.sleep(PAUSE_BETWEEN_RATES_S)
+    wait_until_idle(model_address, 2 * timeout_s)
     return {"one_client": one_client.as_dict(), "capacity": capacity.as_dict(), "rates": rates}
 
 
 @contextlib.contextmanager
-def _servers(runtime: str, precision: str, web: bool) -> Iterator[tuple[str, str | None]]:
-    extra = ("--max-batch", str(MAX_BATCH), *runtime_args(runtime, precision))
-    with start_model_server("random", workers=WORKERS, extra_args=extra, name="bench-open-loop-model") as model:
-        if not web:
-            yield model.address, None
-            return
-        with start_web_app(model.address, name="bench-open-loop-web", wsgi_server="waitress") as app:
-            yield model.address, f"{app.address}/api/predict"
+def _wide_web_app(model_address: str) -> Iterator[ServerProcess]:
+    """The same web app under waitress with more request threads than the model server's queue,
+    so that its ``busy`` can reach users as 503 (with ``WAITRESS_THREADS`` it never fills)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "waitress", "--host", "127.0.0.1", f"--port={port}",
+            f"--threads={WIDE_WAITRESS_THREADS}", "--call", "flask_server.app:create_app"]
+    with ServerProcess("bench-open-loop-wide-web", argv, url, http_answers(f"{url}/healthz"),
+                       {ADDRESS_VARIABLE: model_address}).start() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _path(path: str, model_address: str, images: list[bytes], timeout_s: float
+          ) -> Iterator[tuple[Callable[[], Call], Sender]]:
+    """A path's closed-loop clients and its open-loop sender, with its web app running if it has one."""
+    if path == CLIENT_PATH:
+        yield (_client_call(model_address, timeout_s),
+               lambda schedule: run_zmq(model_address, images, schedule, timeout_s))
+        return
+    web = (start_web_app(model_address, name="bench-open-loop-web", wsgi_server="waitress")
+           if path == WEB_PATH else _wide_web_app(model_address))
+    with web as app:
+        url = f"{app.address}/api/predict"
+        yield _http_call(url, timeout_s), lambda schedule: run_http(url, images, schedule, timeout_s)
 
 
 def measure(
@@ -506,24 +567,19 @@ def measure(
     settings = {"runtime": runtime, "precision": precision, "workers": WORKERS, "max_batch": MAX_BATCH,
                 "seconds_per_rate": seconds, "timeout_s": timeout_s, "factors": list(factors),
                 "max_requests_per_rate": MAX_REQUESTS_PER_RATE, "seed": seed,
-                "capacity_clients": CAPACITY_CLIENTS, "image": "640x480 JPEG"}
+                "capacity_clients": CAPACITY_CLIENTS, "image": "640x480 JPEG",
+                "waitress_threads": WAITRESS_THREADS}
     out = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.processor() or platform.machine(),
            "settings": settings, "paths": {}}
     images = photo_jpegs()
-    with _servers(runtime, precision, WEB_PATH in paths) as (address, url):
-        with ModelClient(address, timeout=timeout_s, retries=0) as probe:
+    extra = ("--max-batch", str(MAX_BATCH), *runtime_args(runtime, precision))
+    with start_model_server("random", workers=WORKERS, extra_args=extra, name="bench-open-loop-model") as model:
+        with ModelClient(model.address, timeout=timeout_s, retries=0) as probe:
             settings["max_queue"] = probe.stats().max_queue
-        if CLIENT_PATH in paths:
-            out["paths"][CLIENT_PATH] = measure_path(
-                CLIENT_PATH, _client_call(address, timeout_s),
-                lambda schedule: run_zmq(address, images, schedule, timeout_s),
-                images, factors, seconds, address, seed)
-        if WEB_PATH in paths:
-            assert url is not None
-            out["paths"][WEB_PATH] = measure_path(
-                WEB_PATH, _http_call(url, timeout_s),
-                lambda schedule: run_http(url, images, schedule, timeout_s),
-                images, factors, seconds, address, seed)
+        for path in paths:
+            with _path(path, model.address, images, timeout_s) as (make_call, send):
+                out["paths"][path] = measure_path(path, make_call, send, images, factors, seconds,
+                                                  model.address, timeout_s, seed)
     return out
 
 
@@ -531,12 +587,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.open_loop", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser, prefix="")
-    parser.add_argument("--paths", nargs="+", choices=list(PATH_FLAGS), default=list(PATH_FLAGS),
-                        help="through the client, through the web app, or both")
     parser.add_argument("--quick", action="store_true", help="three rates, 3 s each: a smoke test")
     args = parser.parse_args(argv)
-    paths = [PATH_FLAGS[flag] for flag in args.paths]
-    print(json.dumps(measure(**section_options(args, prefix=""), paths=paths), indent=2))
+    print(json.dumps(measure(**section_options(args, prefix="")), indent=2))
     return 0
 
 
@@ -550,6 +603,10 @@ def add_arguments(parser: argparse.ArgumentParser, prefix: str = "open-loop-") -
     parser.add_argument(f"--{prefix}runtime", choices=RUNTIMES, default=TENSORFLOW)
     parser.add_argument(f"--{prefix}precision", choices=PRECISIONS, default=F32,
                         help=f"f32, or bf16 ({OPENVINO} on a CPU that has it)")
+    parser.add_argument(f"--{prefix}paths", nargs="+", choices=list(PATH_FLAGS),
+                        default=["client", "web"],
+                        help=f"through the client, the web app (waitress, {WAITRESS_THREADS} threads), "
+                             f"the web app with {WIDE_WAITRESS_THREADS} threads (default: the first two)")
 
 
 def section_options(args: argparse.Namespace, prefix: str = "open_loop_") -> dict:
@@ -560,7 +617,8 @@ def section_options(args: argparse.Namespace, prefix: str = "open_loop_") -> dic
             "seconds": min(seconds, QUICK_SECONDS_PER_RATE) if quick else seconds,
             "timeout_s": getattr(args, f"{prefix}timeout"),
             "runtime": getattr(args, f"{prefix}runtime"),
-            "precision": getattr(args, f"{prefix}precision")}
+            "precision": getattr(args, f"{prefix}precision"),
+            "paths": [PATH_FLAGS[flag] for flag in getattr(args, f"{prefix}paths")]}
 
 
 if __name__ == "__main__":

@@ -319,6 +319,11 @@ def test_each_target_is_judged_against_its_own_paths_capacity_and_one_client_lat
         ("web app (waitress)", "p99 below capacity ÷ one-client latency"): False,
     }
     assert ratios(_section())["open_loop_client_p99_at_2x_vs_queue_bound"] == round(7000 / 7200, 3)
+    # Each rate is judged against the capacity measured right before it, not the first one.
+    drifted = _section()
+    drifted["paths"]["client"]["rates"][1]["capacity_before"] = 11.0
+    assert ratios(drifted)["open_loop_client_goodput_at_2x_vs_capacity"] == round(9.5 / 11.0, 3)
+    assert not next(t.met for t in targets(drifted) if t.name == "goodput at 2× capacity")
     assert ratios(_section())["open_loop_web_p99_below_capacity_vs_one_client"] == 3.5
 
 
@@ -335,8 +340,10 @@ def test_the_open_loop_alone_is_stored_beside_the_other_results(tmp_path, monkey
     assert command.main(["--only", "open loop", "--open-loop-seconds", "2", "--out", str(tmp_path)]) == 0
     stored = json.loads((tmp_path / "results.json").read_text())
     before = json.loads(committed)
-    assert {k: v for k, v in stored.items() if k not in ("open_loop", "ratios")} == {
-        k: v for k, v in before.items() if k != "ratios"}
+    def others(results: dict) -> dict:
+        return {k: v for k, v in results.items() if k not in ("open_loop", "ratios")}
+
+    assert others(stored) == others(before) and others(before)["systems"]
     assert stored["open_loop"]["options"]["seconds"] == 2.0
     assert stored["ratios"]["open_loop_client_goodput_at_2x_vs_capacity"] == 0.95
     assert "| 2× | 20.0 |" in (tmp_path / "results.md").read_text()
