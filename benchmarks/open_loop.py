@@ -17,8 +17,8 @@ Two senders, one schedule:
   working on what nobody waits for any more; a ``deadline_exceeded`` reply counts as a timeout, as
   ``ModelClient`` counts it.
 - ``run_http``: the calling thread keeps the schedule and hands each request, at its time, to a pool
-  of sender threads (one ``requests.Session`` each), sized so that it can hold every request of the
-  schedule that could still be waiting for its reply.
+  of sender threads, sized so that it can hold every request of the schedule that could still be
+  waiting for its reply; they share one pool of keep-alive connections (``http_pool``).
 
 Either way each request's **lateness** (when it was sent minus when the schedule said) is kept, so
 a generator that cannot keep up is visible and not mistaken for a slow server. Latency is counted
@@ -56,7 +56,6 @@ from typing import Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import numpy as np
-import requests
 import urllib3
 import zmq
 
@@ -329,20 +328,38 @@ def _drive_dealer(
 
 # Through the web app over HTTP -------------------------------------------------------------------
 
-def post_image(session: requests.Session, url: str, image: bytes, timeout_s: float) -> tuple[Outcome, str]:
+def http_pool(url: str, connections: int, timeout_s: float) -> urllib3.HTTPConnectionPool:
+    """One pool of keep-alive connections to ``url``'s server, shared by every sender thread.
+
+    It hands out the connection used last first, so open connections stay as many as requests in
+    flight. (A session per sender thread kept an idle connection per thread; past waitress's
+    connection limit, 100, new connections waited in its accept queue for seconds.)
+    """
+    parts = urlsplit(url)
+    return urllib3.HTTPConnectionPool(parts.hostname, parts.port or 80, maxsize=connections,
+                                      block=False, retries=False,
+                                      timeout=urllib3.Timeout(total=timeout_s))
+
+
+def post_image(pool: urllib3.HTTPConnectionPool, path: str, image: bytes) -> tuple[Outcome, str]:
     """POST one image as a multipart upload, as a browser (and the closed-loop benchmark) does."""
     try:
-        response = session.post(url, files={"file": ("photo.jpg", image, "image/jpeg")},
-                                timeout=urllib3.Timeout(total=timeout_s))
-    except requests.Timeout:
-        return Outcome.TIMEOUT, ""
-    except requests.RequestException as error:
+        response = pool.request("POST", path, fields={"file": ("photo.jpg", image, "image/jpeg")})
+    except urllib3.exceptions.NewConnectionError as error:  # a subclass of the timeouts: first
         return Outcome.ERROR, type(error).__name__
-    if response.status_code == 200 and "predictions" in response.json():
-        return Outcome.ANSWERED, ""
-    if response.status_code == 503:
+    except urllib3.exceptions.TimeoutError:
+        return Outcome.TIMEOUT, ""
+    except urllib3.exceptions.HTTPError as error:
+        return Outcome.ERROR, type(error).__name__
+    if response.status == 503:
         return Outcome.BUSY, "503"
-    return Outcome.ERROR, str(response.status_code)
+    if response.status == 200:
+        try:
+            if "predictions" in json.loads(response.data):
+                return Outcome.ANSWERED, ""
+        except ValueError:
+            pass
+    return Outcome.ERROR, str(response.status)
 
 
 def run_http(
@@ -356,18 +373,19 @@ def run_http(
     """
     require_loopback(url)
     senders = senders or max(1, min(MAX_HTTP_SENDERS, most_in_flight(schedule, timeout_s)))
+    pool = http_pool(url, senders, timeout_s)
+    path = urlsplit(url).path or "/"
     jobs: queue.SimpleQueue[int | None] = queue.SimpleQueue()
     records: list[RequestRecord | None] = [None] * len(schedule)
     start = 0.0
 
     def send() -> None:
-        with requests.Session() as session:
-            while (index := jobs.get()) is not None:
-                sent = time.perf_counter() - start
-                outcome, detail = post_image(session, url, images[index % len(images)], timeout_s)
-                latency = (time.perf_counter() - start - sent) * 1000.0
-                records[index] = RequestRecord(index, schedule[index], sent, outcome,
-                                               None if outcome is Outcome.TIMEOUT else latency, detail)
+        while (index := jobs.get()) is not None:
+            sent = time.perf_counter() - start
+            outcome, detail = post_image(pool, path, images[index % len(images)])
+            latency = (time.perf_counter() - start - sent) * 1000.0
+            records[index] = RequestRecord(index, schedule[index], sent, outcome,
+                                           None if outcome is Outcome.TIMEOUT else latency, detail)
 
     threads = [threading.Thread(target=send, name=f"open-loop-sender-{n}", daemon=True)
                for n in range(senders)]
@@ -383,6 +401,7 @@ def run_http(
         jobs.put(None)
     for thread in threads:
         thread.join()
+    pool.close()
     return OpenLoopRun([record for record in records if record is not None])
 
 
@@ -431,17 +450,15 @@ def _client_call(address: str, timeout_s: float) -> Callable[[], Call]:
 
 
 def _http_call(url: str, timeout_s: float) -> Callable[[], Call]:
-    def make_call() -> Call:
-        session = requests.Session()
+    pool = http_pool(url, CAPACITY_CLIENTS, timeout_s)
+    path = urlsplit(url).path or "/"
 
-        def call(image: bytes) -> None:
-            outcome, detail = post_image(session, url, image, timeout_s)
-            if outcome is not Outcome.ANSWERED:
-                raise RuntimeError(f"{url} answered {outcome.value} {detail}")
+    def call(image: bytes) -> None:
+        outcome, detail = post_image(pool, path, image)
+        if outcome is not Outcome.ANSWERED:
+            raise RuntimeError(f"{url} answered {outcome.value} {detail}")
 
-        return call
-
-    return make_call
+    return lambda: call
 
 
 class QueueWatch:

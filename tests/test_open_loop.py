@@ -261,6 +261,36 @@ def test_a_generator_short_of_senders_shows_as_lateness_not_as_a_slow_server(
     assert starved.p50_ms < enough.p50_ms + 50
 
 
+def test_sender_threads_share_keep_alive_connections_so_idle_ones_do_not_pile_up() -> None:
+    """Past waitress's connection limit (100) new connections wait in its accept queue: a
+    connection kept open per sender thread made seconds of latency out of nothing. Served by
+    waitress, which keeps connections alive (Werkzeug's server closes each one)."""
+    from flask import Flask, jsonify, request
+    from waitress.server import create_server
+
+    ports: set[int] = set()
+    app = Flask(__name__)
+
+    @app.post("/api/predict")
+    def predict():
+        ports.add(int(request.environ["REMOTE_PORT"]))
+        return jsonify(predictions=[])
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    serving = threading.Thread(target=server.run, name="keep-alive-waitress", daemon=True)
+    serving.start()
+    try:
+        url = f"http://127.0.0.1:{server.effective_port}/api/predict"
+        run = run_http(url, [JPEG], [i * 0.02 for i in range(30)], timeout_s=5.0, senders=30)
+    finally:
+        server.close()  # its loop ends once the generator's connections are closed too
+        server.task_dispatcher.shutdown()
+        serving.join(5)
+    assert not serving.is_alive()
+    assert [r.outcome for r in run.records] == [Outcome.ANSWERED] * 30
+    assert len(ports) <= 3, f"{len(ports)} connections for 30 requests sent one after another"
+
+
 # Summing up -------------------------------------------------------------------------------------
 
 def test_goodput_counts_answers_per_second_over_the_schedule_or_up_to_the_last_answer() -> None:
