@@ -31,8 +31,9 @@ and in count.
 ``measure()`` is the benchmark's section: one model server, through the client and then through
 the web app (waitress). For each path the one-client latency and the capacity (closed loop, 8
 clients) set the offered rates, from a quarter to twice that capacity; both are measured again
-right before every rate, and each rate is judged against those: on a shared machine they drift
-within minutes, more than the effects being judged (see the README's "Open loop"). ``python -m benchmarks --only "open loop"`` runs it and stores it under ``open_loop``;
+right before every rate, and the report judges the path against their medians: on a shared
+machine they drift within minutes, more than the effects being judged (see the README's "Open
+loop"). ``python -m benchmarks --only "open loop"`` runs it and stores it under ``open_loop``;
 ``python -m benchmarks.open_loop`` runs it alone and prints JSON.
 """
 
@@ -521,7 +522,7 @@ def measure_path(
     seed: int = SEED,
 ) -> dict:
     """One path: its one-client latency and capacity, which set the offered rates, then each rate,
-    each right after its own one-client latency and capacity (``*_before``)."""
+    each right after a one-client latency and capacity of its own (``*_before``)."""
     one_client, capacity = references(make_call, images, warmup=2)
     _progress(f"  {name}: one client {one_client.median_ms} ms; capacity ({CAPACITY_CLIENTS} "
               f"clients, closed loop) {capacity.throughput} img/s")
