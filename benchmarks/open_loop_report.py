@@ -5,7 +5,7 @@ so ``python -m benchmarks --report-only`` redoes it.
 The targets (issue 14), for each path, against its capacity (the closed-loop throughput at 8
 clients) and its one-client latency (closed loop, median): each is measured right before every
 rate, and a path's figure is the median of those measurements (a single one, 2–3 s long, can be
-far off on a shared machine: 32 img/s among five of 17–20):
+far off on a shared machine: 32 img/s among five of 16.6–20.2):
 
 - at 2× capacity, goodput ≥ 90% of capacity;
 - at 2× capacity, no timeouts: every request beyond the queue is answered ``busy`` at once;
