@@ -60,7 +60,6 @@ import numpy as np
 import urllib3
 import zmq
 
-from flask_server.config import ADDRESS_VARIABLE
 from lab.processes import (
     WAITRESS_THREADS,
     ServerProcess,
@@ -124,6 +123,8 @@ PATHS = (CLIENT_PATH, WEB_PATH)
 WIDE_WAITRESS_THREADS = 96
 WIDE_WEB_PATH = f"web app (waitress, {WIDE_WAITRESS_THREADS} threads)"
 PATH_FLAGS = {"client": CLIENT_PATH, "web": WEB_PATH, "wide-web": WIDE_WEB_PATH}
+#: Where the web app finds the model server: its documented environment variable (README).
+WEB_APP_MODEL_ADDRESS = "MODEL_SERVER_ADDRESS"
 #: Names this machine's loopback goes by, besides any 127.0.0.0/8 or ::1 address.
 LOOPBACK_NAMES = ("localhost",)
 
@@ -559,7 +560,7 @@ def _wide_web_app(model_address: str) -> Iterator[ServerProcess]:
     argv = [sys.executable, "-m", "waitress", "--host", "127.0.0.1", f"--port={port}",
             f"--threads={WIDE_WAITRESS_THREADS}", "--call", "flask_server.app:create_app"]
     with ServerProcess("bench-open-loop-wide-web", argv, url, http_answers(f"{url}/healthz"),
-                       {ADDRESS_VARIABLE: model_address}).start() as server:
+                       {WEB_APP_MODEL_ADDRESS: model_address}).start() as server:
         yield server
 
 
