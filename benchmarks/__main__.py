@@ -6,6 +6,9 @@ model as a global inside the web process, and the monolith; with the [openvino] 
 on OpenVINO f32 (and bf16 where the CPU has it), each against its own bare limit, and the start to
 ready of each runtime. Each concurrency level is run
 ``--repeats`` times; the JSON keeps every run, the table shows the median run and the spread.
+Then the open loop (``open_loop.py``): Poisson arrivals from a quarter to twice the capacity,
+through the client and through the web app; ``--only "open loop"`` runs that section alone and
+stores it under ``open_loop`` beside what an earlier run left in ``--out``'s results.json.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from lab.processes import ServerProcess, running_servers
 
 from model_server.protocol import BF16, F32, OPENVINO
 
-from . import systems
+from . import open_loop, open_loop_report, systems
 from .overhead import ROUNDS as OVERHEAD_ROUNDS
 from .overhead import measure as measure_overhead
 from .report import openvino_system, plot, ratios, table
@@ -37,6 +40,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CONCURRENCY = (1, 4, 8, 16)
 OURS = {"workers": 8, "max_batch": 8}
 ORIGINAL = {"workers": 1, "max_batch": 1, "binary": False}
+#: The open-loop section's name, for ``--only``.
+OPEN_LOOP = "open loop"
 
 
 def openvino_precisions() -> list[str]:
@@ -105,9 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=48, help="requests per level and run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per concurrency level")
     parser.add_argument("--quick", action="store_true", help="fewer levels, one run: a smoke test")
-    parser.add_argument("--only", nargs="*", help="run only systems whose name contains these words")
+    parser.add_argument("--only", nargs="*",
+                        help='run only systems (and sections: "open loop") whose name contains these words')
     parser.add_argument("--overhead-rounds", type=int, default=OVERHEAD_ROUNDS,
                         help="rounds of the paired overhead measurement; 0 skips it")
+    open_loop.add_arguments(parser)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--report-only", action="store_true",
                         help="only redo the table, ratios and plot from --out's results.json")
@@ -122,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     repeats = 1 if args.quick else args.repeats
     images = photo_jpegs()
+    chosen = {name: system for name, system in _systems(args.quick).items()
+              if not args.only or any(word in name for word in args.only)}
+    with_open_loop = args.open_loop_seconds > 0 and (
+        not args.only or any(word in OPEN_LOOP for word in args.only))
+    if with_open_loop and not chosen:
+        return open_loop_alone(args)
 
     print("measuring the bare model …", flush=True)
     results = {
@@ -134,8 +147,6 @@ def main(argv: list[str] | None = None) -> int:
         "footprints": {},
     }
     bare_runs = [results["bare"]]
-    chosen = {name: system for name, system in _systems(args.quick).items()
-              if not args.only or any(word in name for word in args.only)}
     precisions = [p for p in (F32, BF16) if openvino_system(p) in chosen]
     openvino_bare_runs = {}
     for precision in precisions:
@@ -159,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.overhead_rounds and not args.quick:
         print("measuring the overhead of one request, in pairs with the bare model …", flush=True)
         results["overhead"] = measure_overhead(args.overhead_rounds)
+    if with_open_loop:
+        print("open loop: Poisson arrivals from a quarter to twice the capacity …", flush=True)
+        results["open_loop"] = open_loop.measure(**open_loop.section_options(args))
     print("measuring the bare model again …", flush=True)
     bare_runs.append(measure_in_subprocess())
     results["bare_runs"] = bare_runs
@@ -172,6 +186,22 @@ def main(argv: list[str] | None = None) -> int:
         results.setdefault("start_to_ready", {}).update(start_to_ready(precision))
     args.out.mkdir(parents=True, exist_ok=True)
     write_report(results, args.out)
+    return 0
+
+
+def open_loop_alone(args: argparse.Namespace) -> int:
+    """The open-loop section alone; the other sections' results in ``--out`` are kept as they are."""
+    print("open loop: Poisson arrivals from a quarter to twice the capacity …", flush=True)
+    path = args.out / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results["open_loop"] = open_loop.measure(**open_loop.section_options(args))
+    args.out.mkdir(parents=True, exist_ok=True)
+    if "bare" in results:
+        write_report(results, args.out)
+    else:  # nothing else measured here yet: the open loop's own report only
+        path.write_text(json.dumps(results, indent=2))
+        open_loop_report.plot(results["open_loop"], args.out / "open_loop.png")
+        print(open_loop_report.table(results["open_loop"]))
     return 0
 
 
@@ -189,6 +219,8 @@ def write_report(results: dict, out: Path) -> None:
     results["ratios"] = ratios(results)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     plot(results, out / "results.png")
+    if "open_loop" in results:
+        open_loop_report.plot(results["open_loop"], out / "open_loop.png")
     (out / "results.md").write_text(table(results))
     print(table(results))
 

@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from . import open_loop_report  # noqa: E402
+
 OURS = "our server, client"
 ORIGINAL = "original design (1 worker, no batching, base64 JSON)"
 WAITRESS = "our server, web app (waitress)"
@@ -53,6 +55,8 @@ def ratios(results: dict) -> dict:
     if monolith and ours_1:
         out["monolith_vs_ours_at_1"] = round(monolith["median_ms"] / ours_1["median_ms"], 1)
     out.update(openvino_ratios(results))
+    if "open_loop" in results:
+        out.update(open_loop_report.ratios(results["open_loop"]))
     return out
 
 
@@ -114,6 +118,8 @@ def table(results: dict) -> str:
                   "| milliseconds | median | quartiles |", "| --- | ---: | ---: |"]
         lines += [f"| {name} | {figures['median']} | {figures['q1']}–{figures['q3']} |"
                   for name, figures in paired.items() if isinstance(figures, dict)]
+    if "open_loop" in results:
+        lines += ["", open_loop_report.table(results["open_loop"]).rstrip("\n")]
     lines += ["", "| ratio | value |", "| --- | ---: |"]
     lines += [f"| {name} | {value} |" for name, value in results["ratios"].items()]
     return "\n".join(lines) + "\n"
