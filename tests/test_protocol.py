@@ -17,7 +17,6 @@ from model_server.protocol import (
     Prediction,
     PredictReply,
     PredictRequest,
-    RequestError,
     ServerError,
     ServerInfo,
     Timings,
@@ -32,6 +31,7 @@ from model_server.protocol import (
     request_id_of,
 )
 from model_server.serving import framing
+from refusals import assert_refused
 
 IMAGE = b"\xff\xd8\xff\xe0 not really a jpeg, but bytes are bytes \x00\x01\x02"
 
@@ -166,10 +166,7 @@ BAD_REQUESTS = [
 
 @pytest.mark.parametrize(("request_frame", "code", "message"), BAD_REQUESTS)
 def test_bad_request_is_refused_with_its_specific_code(request_frame, code, message):
-    with pytest.raises(RequestError) as caught:
-        decode_request(request_frame)
-    assert caught.value.code is code
-    assert message in caught.value.message
+    assert_refused(decode_request, request_frame, code, message)
 
 
 @pytest.mark.parametrize("top", [1, 3, 1000])

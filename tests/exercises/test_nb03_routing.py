@@ -78,16 +78,21 @@ def _ask(client: zmq.Socket, router: zmq.Socket, nb03, attempt, body: bytes) -> 
     return frames
 
 
+def _answer_or_hint(client: zmq.Socket, nb03, frames: list[bytes], nothing_came: str) -> list[bytes]:
+    """The client's reply, or the check fails saying ``nothing_came`` and what is wrong with the
+    reply ``reply_to`` builds for ``frames``."""
+    try:
+        return receive(client, REPLY_TIMEOUT_S)
+    except NoMessage:
+        pytest.fail(f"{nothing_came}: {_hint_for(nb03.reply_to(frames, b'x'), frames)}", pytrace=False)
+
+
 def test_a_req_socket_gets_the_reply_built_by_reply_to(nb03, attempt, open_socket):
     router = open_socket(zmq.ROUTER)
     client = open_socket(zmq.REQ)
     client.connect(loopback_endpoint(router))
     frames = _ask(client, router, nb03, attempt, b"hello")
-    try:
-        answer = receive(client, REPLY_TIMEOUT_S)
-    except NoMessage:
-        pytest.fail(f"the REQ socket got no reply in {REPLY_TIMEOUT_S:g} s: "
-                    f"{_hint_for(nb03.reply_to(frames, b'answer to hello'), frames)}", pytrace=False)
+    answer = _answer_or_hint(client, nb03, frames, f"the REQ socket got no reply in {REPLY_TIMEOUT_S:g} s")
     assert answer == [b"answer to hello"], f"the REQ socket received {answer!r}: put the body last"
 
 
@@ -103,11 +108,7 @@ def test_two_clients_each_get_their_own_answer(nb03, attempt, open_socket):
     for frames in reversed(received):  # answered in the other order: routing, not luck
         router.send_multipart(attempt(nb03.reply_to, frames, b"answer to " + frames[-1]))
     for client, body in ((named, b"from a"), (anonymous, b"from b")):
-        try:
-            answer = receive(client, REPLY_TIMEOUT_S)
-        except NoMessage:
-            pytest.fail(f"a client got no reply: {_hint_for(nb03.reply_to(received[0], b'x'), received[0])}",
-                        pytrace=False)
+        answer = _answer_or_hint(client, nb03, received[0], "a client got no reply")
         assert answer == [b"answer to " + body], (
             f"the client that sent {body!r} received {answer!r}: keep the request's own identity frame")
 
@@ -120,11 +121,7 @@ def test_a_reply_finds_its_way_back_through_a_proxy(nb03, attempt, context, open
         client.connect(proxy.address)
         frames = _ask(client, worker, nb03, attempt, b"hello")
         assert len(frames) == 4, f"expected two identities, the delimiter and the body, got {frames!r}"
-        try:
-            answer = receive(client, REPLY_TIMEOUT_S)
-        except NoMessage:
-            pytest.fail(f"the reply never came back through the proxy: "
-                        f"{_hint_for(nb03.reply_to(frames, b'x'), frames)}", pytrace=False)
+        answer = _answer_or_hint(client, nb03, frames, "the reply never came back through the proxy")
         assert answer == [b"answer to hello"], f"the client received {answer!r}"
 
 
