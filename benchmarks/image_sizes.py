@@ -1,0 +1,167 @@
+"""What an upload's size costs the model server: real photo sizes, measured in interleaved rounds.
+
+Uploads are not 640×480. The model costs the same for every image (it sees 224×224), but decoding
+grows with the file, and it runs on the model machine. So for each size the same server is sent
+a burst of requests, in rotating order, round after round (a machine that slows down for a minute
+slows every size alike), and the server process's CPU time is read around each burst with psutil:
+CPU milliseconds per request say how many requests one core of the model machine can serve
+(cores ÷ CPU-seconds per request), which end-to-end throughput on a shared 2-core machine cannot.
+
+``python -m benchmarks.image_sizes`` starts a model server (``--weights random``), measures, and
+prints a table; ``--out`` also writes the rounds as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import psutil
+
+from lab.load import measured_load
+from lab.processes import start_model_server
+from lab.sample_images import photos
+from model_server.client import ModelClient
+from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
+
+from .systems import runtime_args
+
+#: Name → (width, height) and format: a small photo, a 1080p photo, a phone camera's 12 MP photo
+#: and a 1080p screenshot saved as PNG.
+SIZES: dict[str, tuple[tuple[int, int], str]] = {
+    "640×480 JPEG": ((640, 480), "JPEG"),
+    "1920×1080 JPEG": ((1920, 1080), "JPEG"),
+    "4032×3024 JPEG": ((4032, 3024), "JPEG"),
+    "1920×1080 PNG": ((1920, 1080), "PNG"),
+}
+#: Distinct images per size (each client cycles through them).
+IMAGES_PER_SIZE = 2
+CLIENTS = (1, 8)
+ROUNDS = 3
+#: Requests per burst, at each number of clients.
+REQUESTS = 16
+WARMUP = 1
+TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Burst:
+    """One burst of one size at one number of clients, in one round."""
+
+    round: int
+    size: str
+    clients: int
+    requests: int
+    throughput: float
+    median_ms: float
+    p99_ms: float
+    #: The server process's CPU time (user + system, all its threads) per request sent, warm-ups
+    #: included. The kernel counts it in ticks of 10 ms, so a burst should cost many ticks.
+    server_cpu_ms: float
+
+
+def workload(sizes: dict[str, tuple[tuple[int, int], str]] = SIZES,
+             per_size: int = IMAGES_PER_SIZE) -> dict[str, list[bytes]]:
+    """The files of each size, generated (no download); the same every run."""
+    return {name: photos(per_size, size, image_format) for name, (size, image_format) in sizes.items()}
+
+
+def rotated(names: Sequence[str], round_index: int) -> list[str]:
+    """``names`` starting at a different one each round, so no size always goes first."""
+    shift = round_index % len(names)
+    return [*names[shift:], *names[:shift]]
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def measure(
+    address: str, server_pid: int, images: dict[str, list[bytes]], rounds: int = ROUNDS,
+    clients: Sequence[int] = CLIENTS, requests: int = REQUESTS, timeout_s: float = TIMEOUT_S,
+    progress: Callable[[str], None] | None = None,
+) -> list[Burst]:
+    """Every size at every number of clients, once per round, sizes in rotating order."""
+    server = psutil.Process(server_pid)
+    bursts = []
+    with ModelClient(address, timeout=timeout_s, retries=0) as client:
+        def make_call():
+            return client.predict
+
+        for round_index in range(rounds):
+            for name in rotated(list(images), round_index):
+                for count in clients:
+                    before = cpu_seconds(server)
+                    result = measured_load(make_call, images[name], count, max(requests, count),
+                                           f"{name}, {count} clients", warmup=WARMUP)
+                    sent = result.requests + WARMUP * count
+                    bursts.append(Burst(round_index, name, count, result.requests, result.throughput,
+                                        result.median_ms, result.p99_ms,
+                                        round((cpu_seconds(server) - before) * 1000 / sent, 2)))
+                    if progress:
+                        progress(f"round {round_index + 1}: {name}, {count} clients: "
+                                 f"{result.throughput:.1f} img/s, {bursts[-1].server_cpu_ms:.0f} CPU ms each")
+    return bursts
+
+
+def summary(bursts: Sequence[Burst], cores: int | None = None) -> list[dict[str, object]]:
+    """One row per size and number of clients: the median over rounds, with min–max."""
+    cores = cores or psutil.cpu_count() or 1
+    rows = []
+    for name in dict.fromkeys(b.size for b in bursts):
+        for count in sorted({b.clients for b in bursts if b.size == name}):
+            mine = [b for b in bursts if b.size == name and b.clients == count]
+            cpu = statistics.median(b.server_cpu_ms for b in mine)
+            throughput = [b.throughput for b in mine]
+            rows.append({
+                "size": name, "clients": count, "rounds": len(mine),
+                "img/s": round(statistics.median(throughput), 1),
+                "img/s min–max": f"{min(throughput):.1f}–{max(throughput):.1f}",
+                "median ms": round(statistics.median(b.median_ms for b in mine), 1),
+                "p99 ms": round(statistics.median(b.p99_ms for b in mine), 1),
+                "server CPU ms/request": round(cpu, 1),
+                "server CPU ms min–max": f"{min(b.server_cpu_ms for b in mine):.0f}–"
+                                         f"{max(b.server_cpu_ms for b in mine):.0f}",
+                # What a model machine of this many cores could serve if CPU were its only limit.
+                f"{cores} cores ÷ CPU s/request (img/s)": round(cores * 1000 / cpu, 1) if cpu else None,
+            })
+    return rows
+
+
+def markdown(rows: Sequence[dict[str, object]]) -> str:
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(row[key]) for key in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.image_sizes", description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime", choices=RUNTIMES, default=TENSORFLOW)
+    parser.add_argument("--precision", choices=PRECISIONS, default=F32)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--requests", type=int, default=REQUESTS, help="requests per burst")
+    parser.add_argument("--out", type=Path, help="also write the rounds and the summary here, as JSON")
+    args = parser.parse_args(argv)
+    images = workload()
+    with start_model_server("random", extra_args=runtime_args(args.runtime, args.precision),
+                            name="bench-image-sizes") as server:
+        bursts = measure(server.address, server.pid, images, args.rounds, requests=args.requests,
+                         progress=lambda line: print(line, file=sys.stderr))
+    rows = summary(bursts)
+    print(markdown(rows))
+    if args.out:
+        args.out.write_text(json.dumps({"runtime": args.runtime, "precision": args.precision,
+                                        "file_bytes": {name: [len(f) for f in files] for name, files in images.items()},
+                                        "rounds": [asdict(b) for b in bursts], "summary": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""benchmarks.image_sizes: every size at every client count, in rotating order, with the server's CPU."""
+
+from __future__ import annotations
+
+import os
+
+from benchmarks import image_sizes
+from fakes import ColourClassifier, in_process_model_server
+
+SMALL = {"64×48 JPEG": ((64, 48), "JPEG"), "1920×1080 PNG": ((1920, 1080), "PNG")}
+
+
+def test_rotated_starts_each_round_at_the_next_name():
+    assert [image_sizes.rotated(["a", "b", "c"], r) for r in range(4)] == [
+        ["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
+
+
+def test_every_size_is_measured_in_every_round_and_a_bigger_file_costs_the_server_more_cpu():
+    images = image_sizes.workload(SMALL, per_size=1)
+    with in_process_model_server(ColourClassifier(), workers=2) as address:
+        bursts = image_sizes.measure(address, os.getpid(), images, rounds=2, clients=(1, 2), requests=4,
+                                     timeout_s=10)
+    assert [(b.round, b.size, b.clients) for b in bursts] == [
+        (0, "64×48 JPEG", 1), (0, "64×48 JPEG", 2), (0, "1920×1080 PNG", 1), (0, "1920×1080 PNG", 2),
+        (1, "1920×1080 PNG", 1), (1, "1920×1080 PNG", 2), (1, "64×48 JPEG", 1), (1, "64×48 JPEG", 2)]
+    assert all(b.requests == 4 and b.throughput > 0 and b.server_cpu_ms >= 0 for b in bursts)
+    rows = image_sizes.summary(bursts, cores=2)
+    assert [(row["size"], row["clients"], row["rounds"]) for row in rows] == [
+        ("64×48 JPEG", 1, 2), ("64×48 JPEG", 2, 2), ("1920×1080 PNG", 1, 2), ("1920×1080 PNG", 2, 2)]
+    cpu = {(row["size"], row["clients"]): row["server CPU ms/request"] for row in rows}
+    # Decoding the PNG (about 2 million pixels) measured 34-44 CPU ms a request here, the tiny JPEG
+    # 0-6 (the kernel counts CPU time in 10 ms ticks, over 5 requests here).
+    assert cpu[("1920×1080 PNG", 1)] - cpu[("64×48 JPEG", 1)] > 15, cpu
+    assert "| size | clients |" in image_sizes.markdown(rows)
