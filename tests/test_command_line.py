@@ -16,7 +16,7 @@ import imagegen
 from lab.processes import REPO_ROOT, start_model_server
 from model_server.client import ModelClient
 from model_server.serving.cli import SERVER_FLAGS, parse_settings, parse_worker_settings
-from model_server.serving.settings import ENV_PREFIX, ServerSettings, command_line, flag_name
+from model_server.serving.settings import ENV_PREFIX, ServerSettings, command_line, flag_name, model_server_command
 
 #: Seconds a command may take; the model server loads ResNet50 before it binds its address.
 COMMAND_TIMEOUT_S = 120
@@ -210,3 +210,14 @@ def test_the_readme_names_every_server_flag():
     readme = (REPO_ROOT / "README.md").read_text()
     missing = [flag_name(name) for name in SERVER_FLAGS if f"`{flag_name(name)}" not in readme]
     assert not missing, f"README.md does not document {missing}"
+
+
+def test_the_lab_starts_servers_and_workers_with_the_command_the_settings_give():
+    settings = ServerSettings(weights="random", workers=3, supervise=True)
+    assert command_line(settings, ["weights", "workers", "supervise"]) == [
+        "--weights", "random", "--workers", "3", "--supervise"]
+    assert model_server_command("worker", "--connect", "tcp://127.0.0.1:5577")[:4] == [
+        sys.executable, "-m", "model_server", "worker"]
+    connect, parsed = parse_worker_settings(
+        ["--connect", "tcp://127.0.0.1:5577", *command_line(settings, ["weights", "workers", "supervise"])])
+    assert (parsed.weights, parsed.workers, parsed.supervise) == ("random", 3, True)

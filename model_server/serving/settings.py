@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass, field, fields, replace
 from typing import Iterable, Mapping, TypeVar
 
@@ -186,19 +187,32 @@ def add_flags(parser: argparse.ArgumentParser, defaults: ServerSettings, names: 
 
 
 def command_line(settings: ServerSettings, names: Iterable[str] | None = None) -> list[str]:
-    """The flags that give ``settings``: each field named (all by default) that is not its default.
+    """The flags that give ``settings``: those of ``names`` always, or of every field that is
+    not at its default.
 
     The inverse of the parser: ``parse_settings(command_line(s)) == s`` when no
     ``MODEL_SERVER_*`` variable changes the defaults.
     """
     defaults = ServerSettings()
+    if names is None:
+        names = [f.name for f in fields(ServerSettings)
+                 if getattr(settings, f.name) != getattr(defaults, f.name)]
     argv: list[str] = []
-    for name in names if names is not None else [f.name for f in fields(ServerSettings)]:
+    for name in names:
         value = getattr(settings, name)
-        if value == getattr(defaults, name):
-            continue
-        argv += [flag_name(name)] if isinstance(value, bool) else [flag_name(name), str(value)]
+        if isinstance(value, bool):
+            argv += [flag_name(name)] if value else []
+        else:
+            argv += [flag_name(name), str(value)]
     return argv
+
+
+def model_server_command(*args: str) -> list[str]:
+    """``python -m model_server ARGS`` run by this interpreter: the one place that spells it.
+
+    ``args`` may start with ``worker`` or ``keygen``; ``command_line`` gives the flags.
+    """
+    return [sys.executable, "-m", "model_server", *args]
 
 
 S = TypeVar("S")

@@ -38,7 +38,7 @@ import threading
 import time
 from typing import Callable
 
-from .settings import ServerSettings
+from .settings import ServerSettings, model_server_command
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ class WorkerSupervisor:
     """Runs ``python -m model_server worker WORKER_ARGV`` and starts a new one when it dies or hangs."""
 
     def __init__(self, worker_argv: list[str], settings: ServerSettings):
-        self._argv = [sys.executable, "-m", "model_server", "worker",
-                      *(arg for arg in worker_argv if arg != SUPERVISE_FLAG)]
+        self._argv = model_server_command(
+            "worker", *(arg for arg in worker_argv if arg != SUPERVISE_FLAG))
         self._silence_limit_s = settings.heartbeat_interval_s * settings.heartbeat_liveness
         self._stop_timeout_s = settings.drain_seconds + STOP_GRACE_S
 
