@@ -14,7 +14,6 @@ Jupyter kernel, a crashed test run).
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import signal
 import socket
@@ -31,6 +30,7 @@ from model_server.client import ModelClient, ModelServerRefused
 from model_server.curve import ClientKeys
 from model_server.keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE, KeyDirectory
 from model_server.protocol import REMOTE_WORKER, ServerError, parse_worker_name
+from model_server.serving.lifecycle import die_with_parent
 from model_server.serving.settings import ServerSettings, command_line, model_server_command
 
 #: Seconds a server may take to become ready; the model server imports TensorFlow first.
@@ -56,15 +56,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when the process that started it dies."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class ServerProcess:
@@ -106,7 +97,7 @@ class ServerProcess:
             self._process = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self._env, cwd=REPO_ROOT, start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         _running[self.name] = self
         deadline = started + timeout

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 import time
 from dataclasses import fields, replace
 
 from ..keys import KeyFileError
+from .lifecycle import stop_on_signals
 from .security import InsecureAddress, check_exposure, worker_keys
 from .settings import ENV_PREFIX, InvalidSettings, ServerSettings, add_flags
 from .worker_supervisor import (
@@ -87,13 +86,6 @@ def parse_worker_settings(argv: list[str]) -> tuple[str, ServerSettings]:
     return connect, settings
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
-
-
 def _configure_logging(settings: ServerSettings) -> None:
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -107,7 +99,7 @@ def run_server(argv: list[str] | None) -> int:
         print(f"model_server: {error}", file=sys.stderr)
         return 2
     _configure_logging(settings)
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
 
     from ..models.classifier import RuntimeUnavailable
     from ..models.weights import WeightsUnavailable
@@ -141,7 +133,7 @@ def run_worker(argv: list[str]) -> int:
         print(f"model_server worker: {error}", file=sys.stderr)
         return 2
     _configure_logging(settings)
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     if settings.supervise and not is_supervised_child():
         return WorkerSupervisor(argv, settings).run(stop)
     alive = AlivePipe.from_environment(on_orphaned=stop.set)

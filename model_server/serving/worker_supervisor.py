@@ -27,17 +27,16 @@ child never outlives its supervisor: it asks Linux for SIGTERM when its parent d
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import select
 import signal
 import subprocess
-import sys
 import threading
 import time
 from typing import Callable
 
+from .lifecycle import die_with_parent
 from .settings import ServerSettings, model_server_command
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,6 @@ START_ATTEMPTS = 3
 STOP_GRACE_S = 5.0
 #: How often the supervisor looks at its child (and at whether it was asked to stop).
 POLL_S = 0.1
-_PR_SET_PDEATHSIG = 1
 
 
 class WorkerSupervisor:
@@ -227,7 +225,8 @@ class AlivePipe:
         fd = os.environ.get(ALIVE_FD_VARIABLE)
         if fd is None:
             return None
-        _terminate_with_parent()
+        if not die_with_parent():
+            log.debug("cannot ask for SIGTERM when the supervisor dies; the alive pipe will tell")
         return cls(int(fd), on_orphaned)
 
     def beat(self) -> None:
@@ -249,11 +248,3 @@ def is_supervised_child() -> bool:
     return ALIVE_FD_VARIABLE in os.environ
 
 
-def _terminate_with_parent() -> None:
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        log.debug("cannot ask for SIGTERM when the supervisor dies; the alive pipe will tell")
