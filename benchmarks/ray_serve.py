@@ -8,9 +8,8 @@ decoding, same batching limits as our server, so the difference is the serving s
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
+from model_server.serving.lifecycle import stop_on_signals
 from model_server.serving.settings import ServerSettings
 
 DEFAULTS = ServerSettings()
@@ -55,9 +54,7 @@ def main() -> int:
     import ray
     from ray import serve
 
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop_on_signals()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": args.port})
     serve.run(build_app(args.max_batch, args.max_delay_ms), route_prefix="/predict")

@@ -14,7 +14,6 @@ Jupyter kernel, a crashed test run).
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import signal
 import socket
@@ -31,6 +30,8 @@ from model_server.client import ModelClient, ModelServerRefused
 from model_server.curve import ClientKeys
 from model_server.keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE, KeyDirectory
 from model_server.protocol import REMOTE_WORKER, ServerError, parse_worker_name
+from model_server.serving.lifecycle import die_with_parent
+from model_server.serving.settings import ServerSettings, command_line, model_server_command
 
 #: Seconds a server may take to become ready; the model server imports TensorFlow first.
 START_TIMEOUT_S = 120.0
@@ -55,15 +56,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when the process that started it dies."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class ServerProcess:
@@ -105,7 +97,7 @@ class ServerProcess:
             self._process = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self._env, cwd=REPO_ROOT, start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         _running[self.name] = self
         deadline = started + timeout
@@ -226,20 +218,22 @@ def start_model_server(
     server requires CURVE keys; ``.client_keys`` are those of the client named ``client``.
     """
     address = f"tcp://127.0.0.1:{port or free_port()}"
-    argv = [sys.executable, "-m", "model_server", "--address", address, "--weights", weights,
-            *(["--workers", str(workers)] if workers is not None else []),
-            *_server_key_args(keys, workers=False), *extra_args]
+    chosen = {"address": address, "weights": weights, **_server_keys(keys, workers=False)}
+    if workers is not None:
+        chosen["workers"] = workers
+    argv = model_server_command(*command_line(ServerSettings(**chosen), chosen), *extra_args)
     client_keys = _client_keys(keys)
     server = ServerProcess(name, argv, address, _model_server_answers(address, client_keys))
     server.client_keys = client_keys
     return server.start(timeout)
 
 
-def _server_key_args(keys: KeyDirectory | None, workers: bool) -> list[str]:
+def _server_keys(keys: KeyDirectory | None, workers: bool) -> dict[str, str]:
+    """The key settings of a server that requires clients' (and with ``workers`` workers') keys."""
     if keys is None:
-        return []
-    args = ["--secret-key", str(keys.server_secret), "--authorized-clients", str(keys.clients)]
-    return args + (["--authorized-workers", str(keys.workers)] if workers else [])
+        return {}
+    chosen = {"secret_key": str(keys.server_secret), "authorized_clients": str(keys.clients)}
+    return {**chosen, "authorized_workers": str(keys.workers)} if workers else chosen
 
 
 def _client_keys(keys: KeyDirectory | None, name: str = "client") -> ClientKeys | None:
@@ -271,8 +265,9 @@ def start_broker(
     """
     address = f"tcp://127.0.0.1:{port or free_port()}"
     backend_address = f"tcp://127.0.0.1:{backend_port or free_port()}"
-    argv = [sys.executable, "-m", "model_server", "--address", address, "--workers", "0",
-            "--backend-address", backend_address, *_server_key_args(keys, workers=True), *extra_args]
+    chosen = {"address": address, "workers": 0, "backend_address": backend_address,
+              **_server_keys(keys, workers=True)}
+    argv = model_server_command(*command_line(ServerSettings(**chosen), chosen), *extra_args)
     server = ServerProcess(name, argv, address, _port_open(address))
     server.backend_address = backend_address
     server.client_keys = _client_keys(keys)
@@ -313,11 +308,11 @@ def remote_worker_argv(
 ) -> list[str]:
     """The command line of ``python -m model_server worker`` joining ``broker``; ``key_files``
     are the worker's secret key file and the server's public key file."""
-    key_args = [] if key_files is None else [
-        "--secret-key", str(key_files[0]), "--server-public-key", str(key_files[1])]
-    return [sys.executable, "-m", "model_server", "worker", "--connect", broker.backend_address,
-            "--weights", weights, "--workers", str(workers), *key_args,
-            *(["--supervise"] if supervise else []), *extra_args]
+    chosen = {"weights": weights, "workers": workers, "supervise": supervise}
+    if key_files is not None:
+        chosen.update(secret_key=str(key_files[0]), server_public_key=str(key_files[1]))
+    return model_server_command("worker", "--connect", broker.backend_address,
+                                *command_line(ServerSettings(**chosen), chosen), *extra_args)
 
 
 def remote_worker_pids(broker: ServerProcess) -> list[int]:

@@ -7,10 +7,9 @@ told otherwise; both are stopped when this command ends.
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
 from model_server.protocol import DEFAULT_ADDRESS
+from model_server.serving.lifecycle import stop_on_signals
 
 from .processes import START_TIMEOUT_S, ServerStartFailed, start_model_server, start_web_app
 
@@ -22,9 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-port", type=int, default=5000)
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop_on_signals()
     try:
         model_server = start_model_server(args.weights, port=args.model_port, timeout=START_TIMEOUT_S)
         print(f"model server ready at {model_server.address} (log: {model_server.log_path})")

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
 import zmq
@@ -14,6 +15,8 @@ import zmq
 import imagegen
 from lab.processes import REPO_ROOT, start_model_server
 from model_server.client import ModelClient
+from model_server.serving.cli import SERVER_FLAGS, parse_settings, parse_worker_settings
+from model_server.serving.settings import ENV_PREFIX, ServerSettings, command_line, flag_name, model_server_command
 
 #: Seconds a command may take; the model server loads ResNet50 before it binds its address.
 COMMAND_TIMEOUT_S = 120
@@ -129,3 +132,92 @@ def test_test_client_exits_1_for_a_missing_file(model_server, tmp_path):
     result = run("-m", "model_server.test_client", str(missing), "--address", model_server.address)
     assert result.returncode == 1
     assert f"{missing}: cannot read" in result.stderr
+
+
+# --- the flags are the settings' own fields ---------------------------------------------------------
+
+
+def parse_error(capsys, argv: list[str], parse=parse_settings) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        parse(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_every_setting_but_the_remote_workers_own_is_a_server_flag_with_its_default(capsys, monkeypatch):
+    for name in [f.name for f in fields(ServerSettings)]:
+        monkeypatch.delenv(ENV_PREFIX + name.upper(), raising=False)
+    with pytest.raises(SystemExit):
+        parse_settings(["--help"])
+    shown = capsys.readouterr().out
+    for f in fields(ServerSettings):
+        if f.name in ("server_public_key", "supervise"):
+            assert flag_name(f.name) + " " not in shown, f.name
+            continue
+        assert flag_name(f.name) in shown, f.name
+    assert "--max-batch MAX_BATCH" in shown and "(default: 8)" in shown
+    assert parse_settings([]) == ServerSettings()
+
+
+def test_settings_survive_their_command_line(monkeypatch):
+    for name in [f.name for f in fields(ServerSettings)]:
+        monkeypatch.delenv(ENV_PREFIX + name.upper(), raising=False)
+    settings = ServerSettings(
+        backend_address="tcp://127.0.0.1:5577", weights="random", runtime="openvino", workers=0,
+        max_batch=3, max_delay_ms=7.5, max_queue=9, hang_timeout_s=2.5, log_level="DEBUG",
+        insecure_public=True,
+    )
+    argv = command_line(settings)
+    assert argv[:2] == ["--backend-address", "tcp://127.0.0.1:5577"] and "--insecure-public" in argv
+    assert parse_settings(argv) == settings
+    assert command_line(ServerSettings()) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--max-batch", "0"], "--max-batch must be at least 1"),
+    (["--max-delay-ms", "-1"], "--max-delay-ms must not be negative"),
+    (["--max-queue", "0"], "--max-queue must be at least 1"),
+    (["--request-timeout-s", "0"], "--request-timeout-s must be positive"),
+    (["--heartbeat-interval-s", "0"], "--heartbeat-interval-s must be positive"),
+    (["--heartbeat-liveness", "0"], "--heartbeat-liveness must be at least 1"),
+    (["--hang-timeout-s", "-2"], "--hang-timeout-s must be positive"),
+    (["--precision", "bf8"], "invalid choice: 'bf8'"),
+])
+def test_a_flag_out_of_range_is_a_usage_error_naming_it(capsys, argv, message):
+    assert message in parse_error(capsys, argv)
+
+
+def test_a_variable_out_of_range_is_checked_like_its_flag(capsys, monkeypatch):
+    monkeypatch.setenv("MODEL_SERVER_LOG_LEVEL", "LOUD")
+    assert "--log-level must be one of DEBUG, INFO, WARNING, ERROR; got 'LOUD'" in parse_error(capsys, [])
+    monkeypatch.setenv("MODEL_SERVER_LOG_LEVEL", "INFO")
+    monkeypatch.setenv("MODEL_SERVER_RUNTIME", "onnx")
+    assert "unknown runtime 'onnx'; use tensorflow or openvino" in parse_error(capsys, [])
+
+
+def test_a_remote_worker_needs_a_worker_and_takes_its_own_flags(capsys):
+    assert "--workers must be at least 1" in parse_error(
+        capsys, ["--connect", "tcp://127.0.0.1:5577", "--workers", "0"], parse_worker_settings)
+    connect, settings = parse_worker_settings(
+        ["--connect", "tcp://127.0.0.1:5577", "--supervise", "--server-public-key", "server.key"])
+    assert connect == "tcp://127.0.0.1:5577"
+    assert settings.supervise and settings.server_public_key == "server.key"
+    assert "unrecognized arguments: --max-queue" in parse_error(
+        capsys, ["--connect", "tcp://127.0.0.1:5577", "--max-queue", "3"], parse_worker_settings)
+
+
+def test_the_readme_names_every_server_flag():
+    readme = (REPO_ROOT / "README.md").read_text()
+    missing = [flag_name(name) for name in SERVER_FLAGS if f"`{flag_name(name)}" not in readme]
+    assert not missing, f"README.md does not document {missing}"
+
+
+def test_the_lab_starts_servers_and_workers_with_the_command_the_settings_give():
+    settings = ServerSettings(weights="random", workers=3, supervise=True)
+    assert command_line(settings, ["weights", "workers", "supervise"]) == [
+        "--weights", "random", "--workers", "3", "--supervise"]
+    assert model_server_command("worker", "--connect", "tcp://127.0.0.1:5577")[:4] == [
+        sys.executable, "-m", "model_server", "worker"]
+    connect, parsed = parse_worker_settings(
+        ["--connect", "tcp://127.0.0.1:5577", *command_line(settings, ["weights", "workers", "supervise"])])
+    assert (parsed.weights, parsed.workers, parsed.supervise) == ("random", 3, True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import statistics
 
 import pytest
 
@@ -11,10 +12,6 @@ from fakes import REPLY
 from lab import concurrency, experiments, plots, predictions
 from lab.load import LoadResult
 from model_server.protocol import Timings
-
-#: Seconds by which two forward passes drawn from client-side times may seem to overlap although
-#: they ran one after the other: the reply's trip back, measured well under a millisecond here.
-PLACEMENT_SLACK_S = 0.01
 
 
 def _span(client: int, sent: float, replied: float, total_ms: float = 52.5, batch: int = 1):
@@ -55,9 +52,18 @@ def test_every_timed_request_under_load_gets_a_span_from_its_own_client(model_se
 def test_with_one_worker_the_second_client_waits_behind_the_first() -> None:
     level = experiments.measure(experiments.ONE_WORKER, "random", photo_jpegs(2), clients=2, requests=6)
     assert set(level.batches) == {1}
-    passes = sorted((span.replied_s - span.forward_pass_s, span.replied_s) for span in level.spans)
-    assert all(later[0] >= earlier[1] - PLACEMENT_SLACK_S for earlier, later in zip(passes, passes[1:])), passes
-    assert max(span.waiting_for_worker_s for span in level.spans) > min(s.forward_pass_s for s in level.spans) / 2
+    # One forward pass at a time: end to end, the passes fit between the first request sent and
+    # the last reply read. Placing each pass by when its client read the reply would not do: on a
+    # busy machine a client thread may read it tens of milliseconds late, and two passes that ran
+    # one after the other seem to overlap.
+    elapsed = max(span.replied_s for span in level.spans) - min(span.sent_s for span in level.spans)
+    passes = [span.forward_pass_s for span in level.spans]
+    assert sum(passes) <= elapsed, (passes, elapsed)
+    # Each client's request comes while the worker is busy with the other's, so the typical request
+    # waits outside the worker for about one pass (with two workers it waits hardly at all). Both
+    # are this run's own times, which a busy machine stretches alike.
+    waits = [span.waiting_for_worker_s for span in level.spans]
+    assert statistics.median(waits) > statistics.median(passes) / 2, (waits, passes)
 
 
 def _level(server: str, spans: list[concurrency.RequestSpan], throughput: float) -> concurrency.LoadLevel:

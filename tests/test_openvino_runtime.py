@@ -49,6 +49,7 @@ from model_server.models.tensorflow_model import ResNet50Classifier
 from model_server.models.weights import DEFAULT_SEED
 from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW, ServerError
 from model_server.serving.batching import Batcher
+from model_server.serving.settings import model_server_command
 
 #: How close each precision must stay to TensorFlow, and where each bound came from: see
 #: ``benchmarks.accuracy.BOUNDS`` (bf16: about twice the largest difference measured on two CPUs).
@@ -254,7 +255,7 @@ def test_bf16_is_refused_with_a_reason_where_the_cpu_lacks_it(ir_cache):
 
 def run_model_server(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "model_server", "--address", f"tcp://127.0.0.1:{free_port()}", *args],
+        model_server_command("--address", f"tcp://127.0.0.1:{free_port()}", *args),
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, env=env,
     )
 

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..protocol import Prediction
+from ..protocol import PRECISIONS, RUNTIMES, Prediction
 
 #: The model every runtime runs, as replies name it.
 MODEL_NAME = "resnet50"
@@ -18,6 +18,18 @@ MODEL_NAME = "resnet50"
 
 class RuntimeUnavailable(RuntimeError):
     """The runtime or precision asked for cannot run here; the message says what to do instead."""
+
+
+def check_choice(runtime: str, precision: str) -> None:
+    """Raise ``ValueError`` for a runtime or precision no classifier offers.
+
+    The one check of both names: the settings' ``validate``, ``runtimes.load_classifier`` and
+    ``OpenVINOClassifier.load`` all call it.
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; use {' or '.join(RUNTIMES)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use {' or '.join(PRECISIONS)}")
 
 
 class Classifier(Protocol):

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from ..images import MODEL_INPUT_SIZE
-from ..protocol import BF16, F32, OPENVINO, PRECISIONS, UNTRAINED, Prediction
-from .classifier import MODEL_NAME, RuntimeUnavailable
+from ..protocol import BF16, F32, OPENVINO, UNTRAINED, Prediction
+from .classifier import MODEL_NAME, RuntimeUnavailable, check_choice
 from .labels import top_predictions
 from .preprocessing import preprocess_resnet50
 from .weights import DEFAULT_SEED, UNTRAINED_WARNING, resolve_weights, weights_label
@@ -96,8 +96,7 @@ def cpu_capabilities(core: Any) -> list[str]:
 
 def check_precision(core: Any, precision: str) -> None:
     """Raise ``RuntimeUnavailable`` unless this CPU can run ``precision`` natively."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; use {' or '.join(PRECISIONS)}")
+    check_choice(OPENVINO, precision)
     capabilities = cpu_capabilities(core)
     if precision == BF16 and BF16_CAPABILITY not in capabilities:
         name = core.get_property(DEVICE, "FULL_DEVICE_NAME")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..protocol import BF16, F32, OPENVINO, PRECISIONS, RUNTIMES, TENSORFLOW
-from .classifier import Classifier, RuntimeUnavailable
+from ..protocol import BF16, F32, OPENVINO, TENSORFLOW
+from .classifier import Classifier, RuntimeUnavailable, check_choice
 
 
 class ModelSettings(Protocol):
@@ -23,14 +23,6 @@ class ModelSettings(Protocol):
     intra_op_threads: int
     inter_op_threads: int
     openvino_cache: str
-
-
-def check_choice(runtime: str, precision: str) -> None:
-    """Raise ``ValueError`` for a runtime or precision this server does not know."""
-    if runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}; use {' or '.join(RUNTIMES)}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; use {' or '.join(PRECISIONS)}")
 
 
 def load_classifier(settings: ModelSettings) -> Classifier:

@@ -27,18 +27,17 @@ child never outlives its supervisor: it asks Linux for SIGTERM when its parent d
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import select
 import signal
 import subprocess
-import sys
 import threading
 import time
 from typing import Callable
 
-from .settings import ServerSettings
+from .lifecycle import die_with_parent
+from .settings import ServerSettings, model_server_command
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +58,14 @@ START_ATTEMPTS = 3
 STOP_GRACE_S = 5.0
 #: How often the supervisor looks at its child (and at whether it was asked to stop).
 POLL_S = 0.1
-_PR_SET_PDEATHSIG = 1
 
 
 class WorkerSupervisor:
     """Runs ``python -m model_server worker WORKER_ARGV`` and starts a new one when it dies or hangs."""
 
     def __init__(self, worker_argv: list[str], settings: ServerSettings):
-        self._argv = [sys.executable, "-m", "model_server", "worker",
-                      *(arg for arg in worker_argv if arg != SUPERVISE_FLAG)]
+        self._argv = model_server_command(
+            "worker", *(arg for arg in worker_argv if arg != SUPERVISE_FLAG))
         self._silence_limit_s = settings.heartbeat_interval_s * settings.heartbeat_liveness
         self._stop_timeout_s = settings.drain_seconds + STOP_GRACE_S
 
@@ -227,7 +225,8 @@ class AlivePipe:
         fd = os.environ.get(ALIVE_FD_VARIABLE)
         if fd is None:
             return None
-        _terminate_with_parent()
+        if not die_with_parent():
+            log.debug("cannot ask for SIGTERM when the supervisor dies; the alive pipe will tell")
         return cls(int(fd), on_orphaned)
 
     def beat(self) -> None:
@@ -249,11 +248,3 @@ def is_supervised_child() -> bool:
     return ALIVE_FD_VARIABLE in os.environ
 
 
-def _terminate_with_parent() -> None:
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        log.debug("cannot ask for SIGTERM when the supervisor dies; the alive pipe will tell")

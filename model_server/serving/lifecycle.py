@@ -1,0 +1,44 @@
+"""How a server process lives and ends: it stops on SIGTERM or Ctrl-C, and dies with its parent.
+
+The model server, its remote workers and their supervisor, ``python -m lab.serve`` and the
+processes the lab starts all use these two, so that a notebook kernel or a supervisor that dies
+leaves no server behind and every server stops the same way.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import sys
+import threading
+
+#: ``prctl``'s option "send me this signal when my parent dies" (``<linux/prctl.h>``).
+PR_SET_PDEATHSIG = 1
+
+
+def stop_on_signals(signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)) -> threading.Event:
+    """An event set when this process receives SIGINT (Ctrl-C) or SIGTERM; call it from the main thread.
+
+    The server's loops wait on the event, so a signal ends them where they check it (draining what
+    is in flight) instead of raising ``KeyboardInterrupt`` wherever the main thread happens to be.
+    """
+    stop = threading.Event()
+    for signum in signals:
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def die_with_parent(signum: signal.Signals = signal.SIGTERM) -> bool:
+    """Ask Linux to send this process ``signum`` when its parent dies; false where it cannot.
+
+    Safe as a ``subprocess.Popen`` ``preexec_fn`` (it runs in the child before ``exec`` and only
+    calls ``prctl``). Elsewhere than Linux it does nothing: callers that must know use another
+    channel too (the supervisor's alive pipe).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(signum)) == 0
+    except (OSError, AttributeError):
+        return False
