@@ -27,6 +27,7 @@ import binascii
 import json
 import math
 import os
+import re
 import reprlib
 import socket
 from dataclasses import asdict, dataclass, field
@@ -60,6 +61,9 @@ REMOTE_WORKER = "remote"
 WORKER_KINDS = (LOCAL_WORKER, REMOTE_WORKER)
 #: How the broker's stats name the server's own worker threads, after its ``worker_name``.
 LOCAL_THREADS_SUFFIX = " (threads)"
+#: The largest request frame the broker parses whole to read its header; in a larger one it cuts
+#: the ``"image"`` value out first, and refuses to parse what is left if that is larger still.
+WHOLE_HEADER_BYTES = 64 * 1024
 
 
 class ErrorCode(str, Enum):
@@ -297,24 +301,74 @@ def _valid_deadline(value: Any) -> bool:
             and math.isfinite(value))
 
 
+_IMAGE_KEY = b'"image"'
+#: What follows an ``"image"`` key up to its value's opening quote.
+_TO_IMAGE_VALUE = re.compile(rb'\s*:\s*"')
+
+
+def _without_image_value(frame: bytes, limit: int) -> bytes | None:
+    """``frame`` with the characters of its first ``"image"`` string cut out, if what is left is
+    at most ``limit`` bytes long; else ``None``.
+
+    Base64 has no quotes and no backslashes, so the value ends at the next quote, found without
+    reading it as JSON (``bytes.find`` of one byte runs at memory speed). The key is looked for
+    only in the first ``limit`` bytes, since what comes before it is left: a frame without one
+    costs no more than a small one. In valid JSON, ``"image"`` followed by a colon and a quote
+    always ends at the opening quote of a string value (a quote inside a string is escaped, so
+    ``"image"`` there would end the string), and a quote not preceded by a backslash closes that
+    string: the result is the same JSON with that one string empty. A backslash before the quote
+    (an escaped quote, or any escape at all, which base64 never has) gives up.
+    """
+    key = frame.find(_IMAGE_KEY, 0, limit)
+    while key >= 0:
+        match = _TO_IMAGE_VALUE.match(frame, key + len(_IMAGE_KEY))
+        if match is not None:
+            break
+        key = frame.find(_IMAGE_KEY, key + 1, limit)
+    else:
+        return None
+    start = match.end()
+    end = frame.find(b'"', start)
+    if end < 0 or frame[end - 1] == ord("\\") or start + len(frame) - end > limit:
+        return None
+    return frame[:start] + frame[end:]
+
+
 def read_header(frame: bytes) -> RequestHeader:
     """The op, id and deadline of a request, as far as they can be read; never raises.
 
     The broker needs these to route a request and to time it out; anything malformed is passed
-    on to a worker, whose ``decode_request`` says what is wrong.
+    on to a worker, whose ``decode_request`` says what is wrong. It reads every request on its one
+    thread, so it must not read the image: a frame larger than ``WHOLE_HEADER_BYTES`` is parsed
+    with its ``"image"`` value cut out (``_without_image_value``), and read as malformed if that
+    cannot be done. The cost then stays that of the small JSON around the image, at any image size.
+    A fault inside the image's value (not base64, not UTF-8) is not seen here; the worker sees it.
     """
-    try:
-        message = json.loads(frame)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return RequestHeader()
-    if not isinstance(message, dict):
-        return RequestHeader()
+    if len(frame) > WHOLE_HEADER_BYTES:
+        rest = _without_image_value(frame, WHOLE_HEADER_BYTES)
+        if rest is None:
+            return RequestHeader()
+        message = _json_object_or_none(rest)
+        if message is None or message.get("image") != "":
+            return RequestHeader()
+    else:
+        message = _json_object_or_none(frame)
+        if message is None:
+            return RequestHeader()
     op, request_id, deadline = message.get("op"), message.get("id"), message.get("deadline_ms")
     return RequestHeader(
         op=op if isinstance(op, str) else "predict",
         id=_echoable_id(request_id),
         deadline_ms=float(deadline) if _valid_deadline(deadline) else None,
     )
+
+
+def _json_object_or_none(frame: bytes) -> dict[str, Any] | None:
+    try:
+        message = json.loads(frame)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return message if isinstance(message, dict) else None
 
 
 def decode_request(
