@@ -281,3 +281,37 @@ def test_stats_count_requests_batches_and_the_local_workers(model_server):
     assert after.queue_depth == 0 and after.max_queue == defaults.max_queue
     [local] = after.workers
     assert (local.kind, local.capacity, local.in_flight) == ("local", defaults.workers, 0)
+
+
+def test_a_small_request_is_answered_while_another_client_streams_big_original_requests(raw_socket, model_server):
+    """The broker reads only the header of each 5.6 MB base64 request; the small one gets through."""
+    big_image = imagegen.jpeg(seed=1) + bytes(4 * 2**20)  # decodes as the JPEG: the bytes after it are ignored
+    streaming, stop = threading.Event(), threading.Event()
+    big_replies: list[tuple[str, dict]] = []
+
+    def stream_big_requests() -> None:
+        socket = raw_socket(zmq.DEALER)
+        try:
+            while not stop.is_set():
+                request_id = f"big-{len(big_replies)}"
+                socket.send_multipart([b"", encode_request(big_image, request_id=request_id)])
+                big_replies.append((request_id, json.loads(receive(socket)[-1])))
+                streaming.set()
+        finally:
+            socket.close()
+
+    streamer = threading.Thread(target=stream_big_requests)
+    streamer.start()
+    try:
+        assert streaming.wait(REPLY_TIMEOUT_S), "the first big request was not answered"
+        big_before = len(big_replies)
+        with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+            small_replies = [client.predict(imagegen.jpeg(seed=seed)) for seed in range(5)]
+        big_during = len(big_replies) - big_before
+    finally:
+        stop.set()
+        streamer.join(REPLY_TIMEOUT_S)
+    assert all(len(reply.predictions) == 3 for reply in small_replies)  # and their ids matched
+    assert big_during >= 1, "the big requests stopped while the small ones were answered"
+    for request_id, reply in big_replies:
+        assert reply["id"] == request_id and len(reply["predictions"]) == 3
