@@ -171,7 +171,8 @@ def measure(rounds: int = ROUNDS, per_block: int = REQUESTS_PER_BLOCK) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.broker_header", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.broker_header",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--per-block", type=int, default=REQUESTS_PER_BLOCK,
                         help="small requests per round and condition")
