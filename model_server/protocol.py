@@ -3,7 +3,10 @@
 A request, as in the original write-up, is a JSON object whose ``"image"`` field holds the
 base64-encoded image file; ``"top"`` (how many classes to return) and ``"id"`` (echoed back) are
 optional. The same request may instead come as two frames: the JSON without ``"image"``, then the
-image file's raw bytes (no base64). ``{"op": "ping"}`` asks the server who it is, without an image.
+image file's raw bytes (no base64). Or, from a client that has decoded the image already (the web
+app), a JSON header with ``"pixels": {"shape": [224, 224, 3], "dtype": "uint8"}`` and then the
+224×224 RGB pixels themselves, row by row (``PIXELS_SHAPE``): the server does not decode them,
+and checks shape, dtype and byte count exactly. ``{"op": "ping"}`` asks the server who it is, without an image.
 
 A reply holds ``"predictions"`` (``{"label", "wnid", "probability"}`` in descending order),
 ``"weights"``, ``"model"``, ``"runtime"`` and ``"precision"`` (which engine computed it, at which
@@ -48,6 +51,11 @@ F32 = "f32"
 BF16 = "bf16"
 PRECISIONS = (F32, BF16)
 NUM_CLASSES = 1000
+#: The pixels a ``"pixels"`` request carries: height, width and RGB channels of ResNet50's input,
+#: one unsigned byte each, row by row (C order).
+PIXELS_SHAPE = (224, 224, 3)
+PIXELS_DTYPE = "uint8"
+PIXELS_BYTES = PIXELS_SHAPE[0] * PIXELS_SHAPE[1] * PIXELS_SHAPE[2]
 #: The largest request frame the server reads; a larger one drops the sender's connection.
 #: It fits a 32 MiB upload after base64 (4/3) with room for the JSON around it.
 MAX_REQUEST_BYTES = 48 * 1024 * 1024
@@ -125,11 +133,14 @@ class ServerError(Exception):
 
 @dataclass(frozen=True)
 class PredictRequest:
+    #: The image file's bytes; empty when the request carries ``pixels`` instead.
     image: bytes
     top: int = DEFAULT_TOP
     id: str | None = None
     #: How long the client waits for the answer, in milliseconds from when it sent the request.
     deadline_ms: float | None = None
+    #: The decoded pixels (``PIXELS_BYTES`` bytes of ``PIXELS_SHAPE``), for a ``"pixels"`` request.
+    pixels: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +307,42 @@ def encode_request_frames(
     return [_with_optional({"top": top}, request_id, deadline_ms), image]
 
 
+def encode_pixels_request_frames(
+    pixels: bytes, shape: tuple[int, ...] = PIXELS_SHAPE, dtype: str = PIXELS_DTYPE,
+    top: int = DEFAULT_TOP, request_id: str | None = None, deadline_ms: float | None = None,
+) -> list[bytes]:
+    """A request of decoded pixels: a JSON header naming their shape and dtype, then their bytes.
+
+    The server takes only ``PIXELS_SHAPE`` of ``PIXELS_DTYPE``; the shape and dtype are sent
+    anyway, so that the server can refuse anything else with a message saying what it got.
+    """
+    header = {"top": top, "pixels": {"shape": list(shape), "dtype": dtype}}
+    return [_with_optional(header, request_id, deadline_ms), pixels]
+
+
+def _checked_pixels(described: Any, frame: bytes | None) -> bytes:
+    """The pixel frame of a ``"pixels"`` request, if it is exactly what the header says and
+    what the model takes; raises ``RequestError`` saying what differs."""
+    expected = f'{{"shape": {list(PIXELS_SHAPE)}, "dtype": "{PIXELS_DTYPE}"}}'
+    if not isinstance(described, dict) or set(described) != {"shape", "dtype"}:
+        raise RequestError(f'"pixels" must be {expected}, not {_shown(described)}')
+    shape, dtype = described["shape"], described["dtype"]
+    if (not isinstance(shape, list) or len(shape) != len(PIXELS_SHAPE)
+            or any(type(n) is not int for n in shape) or tuple(shape) != PIXELS_SHAPE):
+        raise RequestError(f'the pixels\' shape is {_shown(shape)}; the model takes '
+                           f'{list(PIXELS_SHAPE)} (height, width, RGB): resize to 224×224 first')
+    if dtype != PIXELS_DTYPE:
+        raise RequestError(f'the pixels\' dtype is {_shown(dtype)}; the model takes "{PIXELS_DTYPE}" '
+                           "(one byte per channel, 0 to 255)")
+    if frame is None:
+        raise RequestError(f'a "pixels" request sends the pixels as a second frame ({PIXELS_BYTES} '
+                           "bytes); it had none")
+    if len(frame) != PIXELS_BYTES:
+        raise RequestError(f"the pixel frame is {len(frame)} bytes; {list(PIXELS_SHAPE)} of "
+                           f"{PIXELS_DTYPE} is {PIXELS_BYTES}")
+    return bytes(frame)
+
+
 def _valid_deadline(value: Any) -> bool:
     return (not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
             and math.isfinite(value))
@@ -401,6 +448,11 @@ def decode_request(
             f'"top" must be a whole number from 1 to {NUM_CLASSES}, not {_shown(top)}'
         )
     encoded = message.get("image")
+    if "pixels" in message:
+        if encoded is not None:
+            raise RequestError('send the image either as "pixels" or as an "image", not both')
+        pixels = _checked_pixels(message["pixels"], image)
+        return PredictRequest(image=b"", top=top, id=request_id, deadline_ms=deadline_ms, pixels=pixels)
     if image is not None:
         if encoded is not None:
             raise RequestError('send the image either in "image" (base64) or as a second frame, not both')

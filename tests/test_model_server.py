@@ -16,7 +16,8 @@ import zmq
 import imagegen
 from lab.processes import start_model_server
 from model_server.client import ModelClient
-from model_server.protocol import MAX_REQUEST_BYTES, UNTRAINED, encode_request
+from model_server.images import decode_image
+from model_server.protocol import MAX_REQUEST_BYTES, UNTRAINED, ServerError, encode_request
 from model_server.serving.settings import ServerSettings
 
 #: Seconds a raw socket waits for a reply before the test fails (instead of hanging).
@@ -315,3 +316,26 @@ def test_a_small_request_is_answered_while_another_client_streams_big_original_r
     assert big_during >= 1, "the big requests stopped while the small ones were answered"
     for request_id, reply in big_replies:
         assert reply["id"] == request_id and len(reply["predictions"]) == 3
+
+
+def test_decoded_pixels_get_the_predictions_of_their_image_file(model_server):
+    image = imagegen.jpeg(seed=3)
+    pixels = decode_image(image)
+    with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+        from_file = client.predict(image, top=5)
+        from_pixels = client.predict(pixels, top=5)
+    assert [p.label for p in from_pixels.predictions] == [p.label for p in from_file.predictions]
+    assert [p.probability for p in from_pixels.predictions] == pytest.approx(
+        [p.probability for p in from_file.predictions], abs=1e-5)
+    assert from_pixels.timings.decode < from_file.timings.decode
+
+
+def test_pixels_of_another_shape_are_refused_and_the_next_request_answered(model_server):
+    with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+        with pytest.raises(ServerError) as refused:
+            client.predict(decode_image(imagegen.jpeg(), size=(200, 224)))
+        assert refused.value.code == "bad_request" and "[224, 200, 3]" in refused.value.message
+        with pytest.raises(ServerError) as refused:
+            client.predict(decode_image(imagegen.jpeg()).astype("float32"))
+        assert refused.value.code == "bad_request" and "float32" in refused.value.message
+        assert len(client.predict(decode_image(imagegen.jpeg())).predictions) == 3

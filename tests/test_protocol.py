@@ -372,3 +372,46 @@ def test_the_two_frame_form_reads_as_before():
     header, image = protocol.encode_request_frames(bytes(4 * 2**20), request_id="two", deadline_ms=700)
     assert protocol.read_header(header) == protocol.RequestHeader("predict", "two", 700.0)
     assert decode_request(header, image).id == "two"
+
+
+# Decoded pixels on the wire ----------------------------------------------------------------------
+
+PIXELS = bytes(range(256)) * (protocol.PIXELS_BYTES // 256) + bytes(protocol.PIXELS_BYTES % 256)
+
+
+def pixels_header(**pixels) -> bytes:
+    return frame(id="p", pixels={"shape": [224, 224, 3], "dtype": "uint8", **pixels})
+
+
+def test_a_pixels_request_carries_the_pixels_as_they_are():
+    header, pixels = protocol.encode_pixels_request_frames(PIXELS, top=5, request_id="p", deadline_ms=300)
+    request = decode_request(header, pixels)
+    assert request == PredictRequest(image=b"", top=5, id="p", deadline_ms=300, pixels=PIXELS)
+    assert protocol.read_header(header) == protocol.RequestHeader("predict", "p", 300.0)
+
+
+@pytest.mark.parametrize(
+    ("header", "pixels", "says"),
+    [
+        (pixels_header(shape=[224, 224]), PIXELS, "shape is [224, 224]"),
+        (pixels_header(shape=[3, 224, 224]), PIXELS, "shape is [3, 224, 224]"),
+        (pixels_header(shape=[224, 224, 3.0]), PIXELS, "shape is [224, 224, 3.0]"),
+        (pixels_header(shape=[224, 224, True]), PIXELS, "shape is [224, 224, True]"),
+        (pixels_header(shape="224x224x3"), PIXELS, "shape is '224x224x3'"),
+        (pixels_header(dtype="float32"), PIXELS, "dtype is 'float32'"),
+        (pixels_header(dtype=None), PIXELS, "dtype is None"),
+        (pixels_header(), PIXELS[:-1], f"is {protocol.PIXELS_BYTES - 1} bytes"),
+        (pixels_header(), PIXELS + b"\0", f"is {protocol.PIXELS_BYTES + 1} bytes"),
+        (pixels_header(), None, "it had none"),
+        (pixels_header(order="BGR"), PIXELS, '"pixels" must be {"shape": [224, 224, 3], "dtype": "uint8"}'),
+        (frame(id="p", pixels=[224, 224, 3]), PIXELS, '"pixels" must be'),
+        (frame(id="p", pixels=None), PIXELS, '"pixels" must be'),
+        (frame(id="p", image=b64(IMAGE), pixels={"shape": [224, 224, 3], "dtype": "uint8"}), PIXELS,
+         'either as "pixels" or as an "image"'),
+    ],
+)
+def test_pixels_that_are_not_exactly_what_the_model_takes_are_refused(header, pixels, says):
+    with pytest.raises(RequestError) as refused:
+        decode_request(header, pixels)
+    assert refused.value.code == ErrorCode.BAD_REQUEST
+    assert says in refused.value.message
