@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
-import threading
 import time
 from typing import Callable
 
@@ -73,28 +73,37 @@ def header_times(small: bytes, big: bytes, calls: int = HEADER_CALLS) -> dict[st
     return results
 
 
+def _stream(address: str, image: bytes, on, idle, began, stop, sent) -> None:
+    """The other client's process: one big request after another while ``on`` is set."""
+    with ModelClient(address, timeout=REQUEST_TIMEOUT_S, binary=False) as client:
+        while not stop.is_set():
+            if not on.wait(0.1):
+                continue
+            idle.clear()
+            began.set()
+            client.predict(image)
+            with sent.get_lock():
+                sent.value += 1
+            idle.set()
+
+
 class BigRequestStream:
-    """Another client sending one big original-format request after another while ``on``."""
+    """Another client, in a process of its own (encoding 4 MB of base64 holds Python's lock,
+    which would slow the measuring thread), sending one big request after another while on."""
 
     def __init__(self, address: str, image: bytes):
-        self._address, self._image = address, image
-        self._on, self._idle, self._stop = threading.Event(), threading.Event(), threading.Event()
-        self._began = threading.Event()
+        context = multiprocessing.get_context("spawn")
+        self._on, self._idle, self._began, self._stop = (context.Event() for _ in range(4))
         self._idle.set()
-        self.sent = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._sent = context.Value("i", 0)
+        self._process = context.Process(
+            target=_stream, daemon=True,
+            args=(address, image, self._on, self._idle, self._began, self._stop, self._sent))
+        self._process.start()
 
-    def _run(self) -> None:
-        with ModelClient(self._address, timeout=REQUEST_TIMEOUT_S, binary=False) as client:
-            while not self._stop.is_set():
-                if not self._on.wait(0.1):
-                    continue
-                self._idle.clear()
-                self._began.set()
-                client.predict(self._image)
-                self.sent += 1
-                self._idle.set()
+    @property
+    def sent(self) -> int:
+        return self._sent.value
 
     def start(self) -> None:
         """Start sending, and wait until a big request is under way."""
@@ -110,7 +119,9 @@ class BigRequestStream:
     def close(self) -> None:
         self.pause()
         self._stop.set()
-        self._thread.join(REQUEST_TIMEOUT_S)
+        self._process.join(REQUEST_TIMEOUT_S)
+        if self._process.is_alive():
+            self._process.terminate()
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
