@@ -5,8 +5,10 @@ server listens, and ``MODEL_SERVER_CLIENT_SECRET_KEY`` with ``MODEL_SERVER_SERVE
 name the web app's CURVE key files when the model server requires keys (``config.py`` lists every
 ``MODEL_SERVER_*`` setting, timeouts and retries too). The pages and the JSON API are
 ``pages.py``'s, shared with the monolith; here uploads go to the model server through
-``ModelClient``. When the server is down the app answers 503 and recovers by itself when it comes
-back; ``/healthz``, ``/readyz`` and ``/metrics`` say how it is doing.
+``ModelClient``, as the decoded 224×224 pixels (the decode the preview needs anyway, so the
+model server does not decode again), or as the file with ``MODEL_SERVER_SEND_PIXELS=0``. When
+the server is down the app answers 503 and recovers by itself when it comes back; ``/healthz``,
+``/readyz`` and ``/metrics`` say how it is doing.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ from typing import Any, Mapping
 from flask import Flask, current_app, jsonify
 
 from model_server.client import ModelClient
-from model_server.protocol import ServerError
 from model_server.curve import ClientKeys
+from model_server.images import resized_pixels
+from model_server.protocol import ServerError
 
 from .config import KEY_VARIABLES, configure
 from .errors import register_error_handlers
 from .headers import install_security_headers
 from .metrics import install_metrics
 from .pages import Predicted, register_pages
+from .uploads import decoded_upload
 
 #: Seconds a health check waits for the model server's answer, and for a connection to it: a
 #: health check must answer quickly even when the model server is down.
@@ -72,8 +76,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def _ask_the_model_server(image: bytes, top: int) -> Predicted:
     """The split app's way of predicting, counted in its metrics (only the answered ones)."""
     client: ModelClient = current_app.extensions["model_client"]
+    sent = (resized_pixels(decoded_upload(image)) if current_app.config["MODEL_SERVER_SEND_PIXELS"]
+            else image)
     started = time.perf_counter()
-    reply = client.predict(image, top=top)
+    reply = client.predict(sent, top=top)
     metrics = current_app.extensions["metrics"]
     metrics.model_server_latency.observe(time.perf_counter() - started)
     metrics.predictions.labels(reply.runtime or "unknown", reply.precision or "unknown").inc()

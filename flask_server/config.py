@@ -27,6 +27,9 @@ MODEL_SERVER_DEFAULTS: dict[str, Any] = {
     "MODEL_SERVER_TIMEOUT": REQUEST_TIMEOUT_S,
     "MODEL_SERVER_RETRIES": REQUEST_RETRIES,
     "MODEL_SERVER_CONNECT_TIMEOUT": CONNECT_TIMEOUT_S,
+    # Send the decoded 224×224 pixels (the web app decodes each upload for its preview anyway),
+    # so that the model server does not decode it again; 0 sends the image file.
+    "MODEL_SERVER_SEND_PIXELS": True,
     **{name: "" for name in KEY_VARIABLES},
 }
 
@@ -44,9 +47,22 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None, **extra_default
         app.config.from_mapping(test_config)
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _flag(raw: str) -> bool:
+    """A yes/no setting; ``bool("0")`` would be true, so the words are spelled out."""
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ValueError(raw)
+
+
 def model_server_settings(environ: Mapping[str, str]) -> dict[str, Any]:
     """``MODEL_SERVER_DEFAULTS``, each overridden by its variable in ``environ`` and converted to
     the type of its default; a value that does not convert is a ``ValueError`` naming the variable.
+    A yes/no setting takes 1/0, true/false, yes/no or on/off.
 
     ``FLASK_MODEL_SERVER_*`` is refused rather than ignored: it is what these settings were once
     called, and a timeout silently not applied is hard to find.
@@ -60,7 +76,7 @@ def model_server_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         if raw is None:
             continue
         try:
-            settings[name] = type(default)(raw)
+            settings[name] = _flag(raw) if isinstance(default, bool) else type(default)(raw)
         except ValueError:
             raise ValueError(f"{name}={raw!r} is not a valid {type(default).__name__}") from None
     return settings

@@ -1,4 +1,4 @@
-"""Reading the uploaded image from a form, and a small preview of it for the result page.
+"""Reading the uploaded image from a form, decoding it once, and a small preview for the result page.
 
 The uploaded file name is only ever shown (escaped by the template), never used as a path.
 """
@@ -8,7 +8,8 @@ from __future__ import annotations
 import base64
 import io
 
-from flask import Request
+from flask import Request, g
+from PIL import Image
 
 from model_server.images import open_rgb
 from model_server.protocol import RequestError
@@ -63,15 +64,30 @@ def read_api_image(request: Request) -> bytes:
     return data
 
 
+def decoded_upload(image: bytes) -> Image.Image:
+    """The upload decoded as the model server decodes it (``open_rgb``), once per request.
+
+    The pixels the web app sends the model server and the result page's preview both come
+    from it, so the web app decodes each upload once. Raises ``RequestError`` for a file that
+    is not a sound image, as the model server would.
+    """
+    cached = g.get("decoded_upload")
+    if cached is not None and cached[0] is image:
+        return cached[1]
+    decoded = open_rgb(image)
+    g.decoded_upload = (image, decoded)
+    return decoded
+
+
 def preview_data_uri(image: bytes) -> str | None:
     """A small JPEG of the image as a ``data:`` URI, or ``None`` if it cannot be made.
 
-    The model server has already accepted the image, so this decodes a file known to be sound,
-    the same way the model server does (16-bit, transparency, orientation): the preview shows
+    The model server has already accepted the image, so this shows a file known to be sound,
+    decoded the way the model server does (16-bit, transparency, orientation): the preview shows
     what the model saw. A preview keeps the page small however large the upload was.
     """
     try:
-        preview = open_rgb(image, draft_size=PREVIEW_SIZE)
+        preview = decoded_upload(image).copy()
     except RequestError:
         return None
     preview.thumbnail(PREVIEW_SIZE)

@@ -28,6 +28,7 @@ import time
 import uuid
 from typing import Callable, Protocol, TypeVar
 
+import numpy as np
 import zmq
 
 from .protocol import (
@@ -43,6 +44,7 @@ from .protocol import (
     decode_stats,
     encode_ping,
     encode_request,
+    encode_pixels_request_frames,
     encode_request_frames,
     encode_stats_request,
 )
@@ -143,16 +145,27 @@ class ModelClient:
         self._idle: queue.LifoQueue[_Connection] = queue.LifoQueue(maxsize=POOL_SIZE)
         self._closed = False
 
-    def predict(self, image: bytes, top: int = DEFAULT_TOP) -> PredictReply:
-        """The ``top`` classes for an image file's bytes (JPEG, PNG, …).
+    def predict(self, image: bytes | np.ndarray, top: int = DEFAULT_TOP) -> PredictReply:
+        """The ``top`` classes for an image file's bytes (JPEG, PNG, …), or for its pixels.
+
+        The file goes as a second frame, or as base64 inside the JSON (the original's form) when
+        the client was made with ``binary=False``. An array is sent as decoded pixels, which
+        the server does not decode again: it must be 224×224×3 uint8 (what
+        ``model_server.images.decode_image`` returns), or the server refuses it (``bad_request``).
 
         Raises ``ServerError`` (with the server's code) for an image it refuses,
         ``ModelServerUnavailable`` or ``ModelServerTimeout`` when it cannot answer.
         """
         request_id = uuid.uuid4().hex
         deadline_ms = self.timeout * 1000
-        frames = (encode_request_frames(image, top, request_id, deadline_ms) if self.binary
-                  else [encode_request(image, top, request_id, deadline_ms)])
+        if isinstance(image, np.ndarray):
+            frames = encode_pixels_request_frames(
+                np.ascontiguousarray(image).tobytes(), image.shape, str(image.dtype), top, request_id,
+                deadline_ms)
+        elif self.binary:
+            frames = encode_request_frames(image, top, request_id, deadline_ms)
+        else:
+            frames = [encode_request(image, top, request_id, deadline_ms)]
         return self._request(frames, request_id, decode_reply)
 
     def ping(self) -> ServerInfo:

@@ -16,7 +16,7 @@ import struct
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .protocol import ErrorCode, RequestError
+from .protocol import PIXELS_DTYPE, PIXELS_SHAPE, ErrorCode, RequestError
 
 MODEL_INPUT_SIZE = (224, 224)
 #: Above this many pixels an image is refused before decoding (a decompression bomb is small on
@@ -33,8 +33,17 @@ def decode_image(
     data: bytes, size: tuple[int, int] = MODEL_INPUT_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> np.ndarray:
     """Decode an image file into a ``size[1]×size[0]×3`` uint8 array; raises ``RequestError``."""
-    image = open_rgb(data, max_pixels, draft_size=size)
+    return resized_pixels(open_rgb(data, max_pixels, draft_size=size), size)
+
+
+def resized_pixels(image: Image.Image, size: tuple[int, int] = MODEL_INPUT_SIZE) -> np.ndarray:
+    """An RGB image from ``open_rgb`` as the ``size[1]×size[0]×3`` uint8 array the model takes."""
     return np.asarray(image.resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def pixels_of(frame: bytes) -> np.ndarray:
+    """The pixels of a ``"pixels"`` request (already checked by ``decode_request``) as an array."""
+    return np.frombuffer(frame, dtype=PIXELS_DTYPE).reshape(PIXELS_SHAPE)
 
 
 def open_rgb(

@@ -3,7 +3,10 @@
 A request, as in the original write-up, is a JSON object whose ``"image"`` field holds the
 base64-encoded image file; ``"top"`` (how many classes to return) and ``"id"`` (echoed back) are
 optional. The same request may instead come as two frames: the JSON without ``"image"``, then the
-image file's raw bytes (no base64). ``{"op": "ping"}`` asks the server who it is, without an image.
+image file's raw bytes (no base64). Or, from a client that has decoded the image already (the web
+app), a JSON header with ``"pixels": {"shape": [224, 224, 3], "dtype": "uint8"}`` and then the
+224×224 RGB pixels themselves, row by row (``PIXELS_SHAPE``): the server does not decode them,
+and checks shape, dtype and byte count exactly. ``{"op": "ping"}`` asks the server who it is, without an image.
 
 A reply holds ``"predictions"`` (``{"label", "wnid", "probability"}`` in descending order),
 ``"weights"``, ``"model"``, ``"runtime"`` and ``"precision"`` (which engine computed it, at which
@@ -27,6 +30,7 @@ import binascii
 import json
 import math
 import os
+import re
 import reprlib
 import socket
 from dataclasses import asdict, dataclass, field
@@ -47,6 +51,11 @@ F32 = "f32"
 BF16 = "bf16"
 PRECISIONS = (F32, BF16)
 NUM_CLASSES = 1000
+#: The pixels a ``"pixels"`` request carries: height, width and RGB channels of ResNet50's input,
+#: one unsigned byte each, row by row (C order).
+PIXELS_SHAPE = (224, 224, 3)
+PIXELS_DTYPE = "uint8"
+PIXELS_BYTES = PIXELS_SHAPE[0] * PIXELS_SHAPE[1] * PIXELS_SHAPE[2]
 #: The largest request frame the server reads; a larger one drops the sender's connection.
 #: It fits a 32 MiB upload after base64 (4/3) with room for the JSON around it.
 MAX_REQUEST_BYTES = 48 * 1024 * 1024
@@ -60,6 +69,9 @@ REMOTE_WORKER = "remote"
 WORKER_KINDS = (LOCAL_WORKER, REMOTE_WORKER)
 #: How the broker's stats name the server's own worker threads, after its ``worker_name``.
 LOCAL_THREADS_SUFFIX = " (threads)"
+#: The largest request frame the broker parses whole to read its header; in a larger one it cuts
+#: the ``"image"`` value out first, and refuses to parse what is left if that is larger still.
+WHOLE_HEADER_BYTES = 64 * 1024
 
 
 class ErrorCode(str, Enum):
@@ -121,11 +133,14 @@ class ServerError(Exception):
 
 @dataclass(frozen=True)
 class PredictRequest:
+    #: The image file's bytes; empty when the request carries ``pixels`` instead.
     image: bytes
     top: int = DEFAULT_TOP
     id: str | None = None
     #: How long the client waits for the answer, in milliseconds from when it sent the request.
     deadline_ms: float | None = None
+    #: The decoded pixels (``PIXELS_BYTES`` bytes of ``PIXELS_SHAPE``), for a ``"pixels"`` request.
+    pixels: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -292,29 +307,115 @@ def encode_request_frames(
     return [_with_optional({"top": top}, request_id, deadline_ms), image]
 
 
+def encode_pixels_request_frames(
+    pixels: bytes, shape: tuple[int, ...] = PIXELS_SHAPE, dtype: str = PIXELS_DTYPE,
+    top: int = DEFAULT_TOP, request_id: str | None = None, deadline_ms: float | None = None,
+) -> list[bytes]:
+    """A request of decoded pixels: a JSON header naming their shape and dtype, then their bytes.
+
+    The server takes only ``PIXELS_SHAPE`` of ``PIXELS_DTYPE``; the shape and dtype are sent
+    anyway, so that the server can refuse anything else with a message saying what it got.
+    """
+    header = {"top": top, "pixels": {"shape": list(shape), "dtype": dtype}}
+    return [_with_optional(header, request_id, deadline_ms), pixels]
+
+
+def _checked_pixels(described: Any, frame: bytes | None) -> bytes:
+    """The pixel frame of a ``"pixels"`` request, if it is exactly what the header says and
+    what the model takes; raises ``RequestError`` saying what differs."""
+    expected = f'{{"shape": {list(PIXELS_SHAPE)}, "dtype": "{PIXELS_DTYPE}"}}'
+    if not isinstance(described, dict) or set(described) != {"shape", "dtype"}:
+        raise RequestError(f'"pixels" must be {expected}, not {_shown(described)}')
+    shape, dtype = described["shape"], described["dtype"]
+    if (not isinstance(shape, list) or len(shape) != len(PIXELS_SHAPE)
+            or any(type(n) is not int for n in shape) or tuple(shape) != PIXELS_SHAPE):
+        raise RequestError(f'the pixels\' shape is {_shown(shape)}; the model takes '
+                           f'{list(PIXELS_SHAPE)} (height, width, RGB): resize to 224×224 first')
+    if dtype != PIXELS_DTYPE:
+        raise RequestError(f'the pixels\' dtype is {_shown(dtype)}; the model takes "{PIXELS_DTYPE}" '
+                           "(one byte per channel, 0 to 255)")
+    if frame is None:
+        raise RequestError(f'a "pixels" request sends the pixels as a second frame ({PIXELS_BYTES} '
+                           "bytes); it had none")
+    if len(frame) != PIXELS_BYTES:
+        raise RequestError(f"the pixel frame is {len(frame)} bytes; {list(PIXELS_SHAPE)} of "
+                           f"{PIXELS_DTYPE} is {PIXELS_BYTES}")
+    return bytes(frame)
+
+
 def _valid_deadline(value: Any) -> bool:
     return (not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
             and math.isfinite(value))
+
+
+_IMAGE_KEY = b'"image"'
+#: What follows an ``"image"`` key up to its value's opening quote.
+_TO_IMAGE_VALUE = re.compile(rb'\s*:\s*"')
+
+
+def _without_image_value(frame: bytes, limit: int) -> bytes | None:
+    """``frame`` with the characters of its first ``"image"`` string cut out, if what is left is
+    at most ``limit`` bytes long; else ``None``.
+
+    Base64 has no quotes and no backslashes, so the value ends at the next quote, found without
+    reading it as JSON (``bytes.find`` of one byte runs at memory speed). The key is looked for
+    only in the first ``limit`` bytes, since what comes before it is left: a frame without one
+    costs no more than a small one. In valid JSON, ``"image"`` followed by a colon and a quote
+    always ends at the opening quote of a string value (a quote inside a string is escaped, so
+    ``"image"`` there would end the string), and a quote not preceded by a backslash closes that
+    string: the result is the same JSON with that one string empty. A backslash before the quote
+    (an escaped quote, or any escape at all, which base64 never has) gives up.
+    """
+    key = frame.find(_IMAGE_KEY, 0, limit)
+    while key >= 0:
+        match = _TO_IMAGE_VALUE.match(frame, key + len(_IMAGE_KEY))
+        if match is not None:
+            break
+        key = frame.find(_IMAGE_KEY, key + 1, limit)
+    else:
+        return None
+    start = match.end()
+    end = frame.find(b'"', start)
+    if end < 0 or frame[end - 1] == ord("\\") or start + len(frame) - end > limit:
+        return None
+    return frame[:start] + frame[end:]
 
 
 def read_header(frame: bytes) -> RequestHeader:
     """The op, id and deadline of a request, as far as they can be read; never raises.
 
     The broker needs these to route a request and to time it out; anything malformed is passed
-    on to a worker, whose ``decode_request`` says what is wrong.
+    on to a worker, whose ``decode_request`` says what is wrong. It reads every request on its one
+    thread, so it must not read the image: a frame larger than ``WHOLE_HEADER_BYTES`` is parsed
+    with its ``"image"`` value cut out (``_without_image_value``), and read as malformed if that
+    cannot be done. The cost then stays that of the small JSON around the image, at any image size.
+    A fault inside the image's value (not base64, not UTF-8) is not seen here; the worker sees it.
     """
-    try:
-        message = json.loads(frame)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return RequestHeader()
-    if not isinstance(message, dict):
-        return RequestHeader()
+    if len(frame) > WHOLE_HEADER_BYTES:
+        rest = _without_image_value(frame, WHOLE_HEADER_BYTES)
+        if rest is None:
+            return RequestHeader()
+        message = _json_object_or_none(rest)
+        if message is None or message.get("image") != "":
+            return RequestHeader()
+    else:
+        message = _json_object_or_none(frame)
+        if message is None:
+            return RequestHeader()
     op, request_id, deadline = message.get("op"), message.get("id"), message.get("deadline_ms")
     return RequestHeader(
         op=op if isinstance(op, str) else "predict",
         id=_echoable_id(request_id),
         deadline_ms=float(deadline) if _valid_deadline(deadline) else None,
     )
+
+
+def _json_object_or_none(frame: bytes) -> dict[str, Any] | None:
+    try:
+        message = json.loads(frame)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return message if isinstance(message, dict) else None
 
 
 def decode_request(
@@ -347,6 +448,11 @@ def decode_request(
             f'"top" must be a whole number from 1 to {NUM_CLASSES}, not {_shown(top)}'
         )
     encoded = message.get("image")
+    if "pixels" in message:
+        if encoded is not None:
+            raise RequestError('send the image either as "pixels" or as an "image", not both')
+        pixels = _checked_pixels(message["pixels"], image)
+        return PredictRequest(image=b"", top=top, id=request_id, deadline_ms=deadline_ms, pixels=pixels)
     if image is not None:
         if encoded is not None:
             raise RequestError('send the image either in "image" (base64) or as a second frame, not both')

@@ -16,7 +16,8 @@ import zmq
 import imagegen
 from lab.processes import start_model_server
 from model_server.client import ModelClient
-from model_server.protocol import MAX_REQUEST_BYTES, UNTRAINED, encode_request
+from model_server.images import decode_image
+from model_server.protocol import MAX_REQUEST_BYTES, UNTRAINED, ServerError, encode_request
 from model_server.serving.settings import ServerSettings
 
 #: Seconds a raw socket waits for a reply before the test fails (instead of hanging).
@@ -281,3 +282,60 @@ def test_stats_count_requests_batches_and_the_local_workers(model_server):
     assert after.queue_depth == 0 and after.max_queue == defaults.max_queue
     [local] = after.workers
     assert (local.kind, local.capacity, local.in_flight) == ("local", defaults.workers, 0)
+
+
+def test_a_small_request_is_answered_while_another_client_streams_big_original_requests(raw_socket, model_server):
+    """The broker reads only the header of each 5.6 MB base64 request; the small one gets through."""
+    big_image = imagegen.jpeg(seed=1) + bytes(4 * 2**20)  # decodes as the JPEG: the bytes after it are ignored
+    streaming, stop = threading.Event(), threading.Event()
+    big_replies: list[tuple[str, dict]] = []
+
+    def stream_big_requests() -> None:
+        socket = raw_socket(zmq.DEALER)
+        try:
+            while not stop.is_set():
+                request_id = f"big-{len(big_replies)}"
+                socket.send_multipart([b"", encode_request(big_image, request_id=request_id)])
+                big_replies.append((request_id, json.loads(receive(socket)[-1])))
+                streaming.set()
+        finally:
+            socket.close()
+
+    streamer = threading.Thread(target=stream_big_requests)
+    streamer.start()
+    try:
+        assert streaming.wait(REPLY_TIMEOUT_S), "the first big request was not answered"
+        big_before = len(big_replies)
+        with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+            small_replies = [client.predict(imagegen.jpeg(seed=seed)) for seed in range(5)]
+        big_during = len(big_replies) - big_before
+    finally:
+        stop.set()
+        streamer.join(REPLY_TIMEOUT_S)
+    assert all(len(reply.predictions) == 3 for reply in small_replies)  # and their ids matched
+    assert big_during >= 1, "the big requests stopped while the small ones were answered"
+    for request_id, reply in big_replies:
+        assert reply["id"] == request_id and len(reply["predictions"]) == 3
+
+
+def test_decoded_pixels_get_the_predictions_of_their_image_file(model_server):
+    image = imagegen.jpeg(seed=3)
+    pixels = decode_image(image)
+    with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+        from_file = client.predict(image, top=5)
+        from_pixels = client.predict(pixels, top=5)
+    assert [p.label for p in from_pixels.predictions] == [p.label for p in from_file.predictions]
+    assert [p.probability for p in from_pixels.predictions] == pytest.approx(
+        [p.probability for p in from_file.predictions], abs=1e-5)
+    assert from_pixels.timings.decode < from_file.timings.decode
+
+
+def test_pixels_of_another_shape_are_refused_and_the_next_request_answered(model_server):
+    with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
+        with pytest.raises(ServerError) as refused:
+            client.predict(decode_image(imagegen.jpeg(), size=(200, 224)))
+        assert refused.value.code == "bad_request" and "[224, 200, 3]" in refused.value.message
+        with pytest.raises(ServerError) as refused:
+            client.predict(decode_image(imagegen.jpeg()).astype("float32"))
+        assert refused.value.code == "bad_request" and "float32" in refused.value.message
+        assert len(client.predict(decode_image(imagegen.jpeg())).predictions) == 3

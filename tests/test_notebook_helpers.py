@@ -24,6 +24,9 @@ from lab.load import LoadResult
 from lab.processes import free_port
 from model_server.images import decode_image
 
+#: What the tests upload: the web app decodes each upload itself (to send the model its pixels).
+SMALL_JPEG = photo_jpegs(1, (64, 48))[0]
+
 
 @pytest.fixture
 def web_app_with_fake_model():
@@ -100,7 +103,7 @@ def test_photos_are_distinct_and_a_longer_list_begins_with_a_shorter_one() -> No
 
 
 def test_the_page_a_notebook_shows_is_the_main_element(web_app_with_fake_model) -> None:
-    response = web.upload(web_app_with_fake_model(), b"any bytes: the fake model server accepts them", "cat.jpg", 5)
+    response = web.upload(web_app_with_fake_model(), SMALL_JPEG, "cat.jpg", 5)
     assert response.status == 200 and response.seconds > 0
     shown = web.main_element(response.body)
     assert shown.startswith("<main>") and shown.endswith("</main>")
@@ -108,14 +111,14 @@ def test_the_page_a_notebook_shows_is_the_main_element(web_app_with_fake_model) 
 
 
 def test_an_api_answer_is_read_back(web_app_with_fake_model) -> None:
-    answer = web.read_answer(web.predict_json(web_app_with_fake_model(), b"any bytes", "cat.jpg", 5))
+    answer = web.read_answer(web.predict_json(web_app_with_fake_model(), SMALL_JPEG, "cat.jpg", 5))
     assert answer.predictions == REPLY.predictions
     assert answer.weights == REPLY.weights
     assert answer.load_timings is None and answer.error_code is None
 
 
 def test_an_api_error_is_read_back(web_app_with_fake_model) -> None:
-    response = web.predict_json(web_app_with_fake_model("down"), b"x", "cat.jpg", 5)
+    response = web.predict_json(web_app_with_fake_model("down"), SMALL_JPEG, "cat.jpg", 5)
     answer = web.read_answer(response)
     assert response.status == 503
     assert answer.error_code == "unavailable"
@@ -126,7 +129,7 @@ def test_an_api_error_is_read_back(web_app_with_fake_model) -> None:
 def test_requests_through_the_api_are_timed_one_row_each(web_app_with_fake_model, tmp_path) -> None:
     images = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
     for image in images:
-        image.write_bytes(b"x")
+        image.write_bytes(SMALL_JPEG)
     timed = measure.through_web_api(web_app_with_fake_model(), images, requests=3, timeout=5, warmup=1)
     assert [request.filename for request in timed] == ["a.jpg", "b.jpg", "a.jpg"]
     assert all(request.seconds > 0 and request.answer.predictions == REPLY.predictions for request in timed)
@@ -145,7 +148,7 @@ def test_the_monoliths_loading_stages_become_columns() -> None:
 
 def test_a_failed_request_is_not_timed(web_app_with_fake_model, tmp_path) -> None:
     image = tmp_path / "cat.jpg"
-    image.write_bytes(b"x")
+    image.write_bytes(SMALL_JPEG)
     with pytest.raises(MeasurementFailed, match="answered 503 for cat.jpg: unavailable"):
         measure.through_web_api(web_app_with_fake_model("down"), [image], requests=1, timeout=5)
 

@@ -292,3 +292,123 @@ def test_the_error_code_of_a_reply_is_read_by_the_protocol():
     assert protocol.error_code_of(encode_reply(reply)) is None
     assert protocol.error_code_of(b"not json") is None
     assert protocol.error_code_of(b'{"error": "no dict"}') is None
+
+
+# The broker's reading of a big request in the original's format -------------------------------
+
+#: An image whose base64 makes a frame larger than the broker parses whole.
+BIG_B64 = b64(bytes(range(256)) * 400)
+assert len(BIG_B64) > protocol.WHOLE_HEADER_BYTES
+
+
+@pytest.mark.parametrize(
+    "request_frame",
+    [
+        frame(image=BIG_B64, id="a", deadline_ms=500),
+        frame(id="a", top=5, deadline_ms=500, image=BIG_B64),
+        ('{ "id" : "a" ,\n "image"  :\t "' + BIG_B64 + '" , "deadline_ms":500 }').encode(),
+        frame(note='"image":"', id="a", image=BIG_B64, deadline_ms=500),
+        frame(note='say "image": "AAAA" here', image=BIG_B64, id="a", deadline_ms=500),
+    ],
+    ids=["image first", "image last", "whitespace", "key inside a string", "quoted key inside a string"],
+)
+def test_the_broker_reads_the_header_of_a_big_original_request(request_frame):
+    assert len(request_frame) > protocol.WHOLE_HEADER_BYTES
+    assert protocol.read_header(request_frame) == protocol.RequestHeader("predict", "a", 500.0)
+
+
+def test_escaped_characters_in_other_fields_survive_the_cut():
+    request_id = 'q"u\\o\te \u00e9 \U0001F600 "image": "'
+    header = protocol.read_header(frame(id=request_id, image=BIG_B64, op="predict"))
+    assert header == protocol.RequestHeader("predict", request_id, None)
+    header = protocol.read_header(json.dumps({"image": BIG_B64, "id": request_id}, ensure_ascii=False).encode())
+    assert header.id == request_id
+
+
+@pytest.mark.parametrize(
+    "request_frame",
+    [
+        frame(id="a", deadline_ms=500, data=BIG_B64),
+        frame(id="a", meta={"image": "small"}, image=BIG_B64),
+        frame(id="a", image=BIG_B64[:1000] + '"' + BIG_B64),
+        frame(id="a", padding="x" * protocol.WHOLE_HEADER_BYTES, image=BIG_B64),
+        frame(id="a", image=BIG_B64, padding="x" * protocol.WHOLE_HEADER_BYTES),
+        frame(id="a", image=BIG_B64, bad=float("nan"), deadline_ms=500)[:-1] + b", }",
+        ("[" + json.dumps({"id": "a", "image": BIG_B64}) + "]").encode(),
+        frame(id="\udcff", image=BIG_B64).replace(b"\\udcff", b"\xff"),
+        frame(id="a", image=[BIG_B64]),
+    ],
+    ids=["no image key", "image key nested first", "escaped quote in the image", "long before",
+         "long after", "broken after the image", "not an object", "non-UTF-8 id", "image not a string"],
+)
+def test_a_big_request_the_broker_cannot_cut_reads_as_malformed(request_frame):
+    """Not parsed whole on the broker's thread: the worker's ``decode_request`` says what is wrong."""
+    assert len(request_frame) > protocol.WHOLE_HEADER_BYTES
+    assert protocol.read_header(request_frame) == protocol.RequestHeader()
+
+
+def test_the_broker_parses_only_the_small_json_around_a_big_image(monkeypatch):
+    parsed = []
+    real_loads = json.loads
+    monkeypatch.setattr(protocol.json, "loads", lambda text: parsed.append(len(text)) or real_loads(text))
+    request_frame = protocol.encode_request(bytes(4 * 2**20), request_id="big", deadline_ms=900)
+    assert protocol.read_header(request_frame) == protocol.RequestHeader("predict", "big", 900.0)
+    assert parsed and max(parsed) < 200
+
+
+def test_a_fault_inside_a_big_image_is_left_to_the_worker():
+    """The broker reads the header round it; the worker parses the whole request and refuses it."""
+    request_frame = frame(id="a", image=BIG_B64).replace(b"AAEC", b"\xff\xfe\\q", 1)
+    assert protocol.read_header(request_frame).id == "a"
+    with pytest.raises(RequestError) as refused:
+        decode_request(request_frame)
+    assert refused.value.code == ErrorCode.BAD_JSON
+
+
+def test_the_two_frame_form_reads_as_before():
+    header, image = protocol.encode_request_frames(bytes(4 * 2**20), request_id="two", deadline_ms=700)
+    assert protocol.read_header(header) == protocol.RequestHeader("predict", "two", 700.0)
+    assert decode_request(header, image).id == "two"
+
+
+# Decoded pixels on the wire ----------------------------------------------------------------------
+
+PIXELS = bytes(range(256)) * (protocol.PIXELS_BYTES // 256) + bytes(protocol.PIXELS_BYTES % 256)
+
+
+def pixels_header(**pixels) -> bytes:
+    return frame(id="p", pixels={"shape": [224, 224, 3], "dtype": "uint8", **pixels})
+
+
+def test_a_pixels_request_carries_the_pixels_as_they_are():
+    header, pixels = protocol.encode_pixels_request_frames(PIXELS, top=5, request_id="p", deadline_ms=300)
+    request = decode_request(header, pixels)
+    assert request == PredictRequest(image=b"", top=5, id="p", deadline_ms=300, pixels=PIXELS)
+    assert protocol.read_header(header) == protocol.RequestHeader("predict", "p", 300.0)
+
+
+@pytest.mark.parametrize(
+    ("header", "pixels", "says"),
+    [
+        (pixels_header(shape=[224, 224]), PIXELS, "shape is [224, 224]"),
+        (pixels_header(shape=[3, 224, 224]), PIXELS, "shape is [3, 224, 224]"),
+        (pixels_header(shape=[224, 224, 3.0]), PIXELS, "shape is [224, 224, 3.0]"),
+        (pixels_header(shape=[224, 224, True]), PIXELS, "shape is [224, 224, True]"),
+        (pixels_header(shape="224x224x3"), PIXELS, "shape is '224x224x3'"),
+        (pixels_header(dtype="float32"), PIXELS, "dtype is 'float32'"),
+        (pixels_header(dtype=None), PIXELS, "dtype is None"),
+        (pixels_header(), PIXELS[:-1], f"is {protocol.PIXELS_BYTES - 1} bytes"),
+        (pixels_header(), PIXELS + b"\0", f"is {protocol.PIXELS_BYTES + 1} bytes"),
+        (pixels_header(), None, "it had none"),
+        (pixels_header(order="BGR"), PIXELS, '"pixels" must be {"shape": [224, 224, 3], "dtype": "uint8"}'),
+        (frame(id="p", pixels=[224, 224, 3]), PIXELS, '"pixels" must be'),
+        (frame(id="p", pixels=None), PIXELS, '"pixels" must be'),
+        (frame(id="p", image=b64(IMAGE), pixels={"shape": [224, 224, 3], "dtype": "uint8"}), PIXELS,
+         'either as "pixels" or as an "image"'),
+    ],
+)
+def test_pixels_that_are_not_exactly_what_the_model_takes_are_refused(header, pixels, says):
+    with pytest.raises(RequestError) as refused:
+        decode_request(header, pixels)
+    assert refused.value.code == ErrorCode.BAD_REQUEST
+    assert says in refused.value.message

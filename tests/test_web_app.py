@@ -9,7 +9,9 @@ import time
 import pytest
 
 import imagegen
+from flask_server import uploads
 from flask_server.app import create_app
+from model_server.images import decode_image
 from model_server.protocol import (
     ErrorCode,
     Prediction,
@@ -382,3 +384,54 @@ def test_a_server_that_sends_only_predictions_is_shown_and_says_what_it_left_out
     assert api.status_code == 200
     assert api.get_json()["predictions"][0]["label"] == "tabby"
     assert (api.get_json()["weights"], api.get_json()["timings"]) == (None, None)
+
+
+# --- what the web app sends the model server -----------------------------------------------------
+
+
+def _tabby(request: list[bytes]) -> bytes:
+    return encode_reply(PredictReply([Prediction("tabby", "n02123045", 0.9)], "imagenet", "resnet50",
+                                     Timings(1.0, 1.0, 1.0, 3.0), id=request_id_of(request[0])))
+
+
+def test_the_web_app_sends_the_pixels_it_decoded_for_the_preview(make_app, upload, scripted_server, monkeypatch):
+    decodes = []
+    real_open_rgb = uploads.open_rgb
+    monkeypatch.setattr(uploads, "open_rgb", lambda data: decodes.append(len(data)) or real_open_rgb(data))
+    server = scripted_server(_tabby)
+    image = imagegen.jpeg()
+    response = upload(make_app(server.address).test_client(), "/uploader", image)
+    assert response.status_code == 200 and b"data:image/jpeg;base64," in response.data
+    [[header, pixels]] = server.received
+    assert json.loads(header)["pixels"] == {"shape": [224, 224, 3], "dtype": "uint8"}
+    assert pixels == decode_image(image).tobytes(), "the pixels the model server would have decoded"
+    assert decodes == [len(image)], "one decode for the pixels and the preview"
+
+
+def test_with_send_pixels_off_the_web_app_sends_the_image_file(make_app, upload, scripted_server, monkeypatch):
+    monkeypatch.setenv("MODEL_SERVER_SEND_PIXELS", "0")
+    server = scripted_server(_tabby)
+    image = imagegen.jpeg()
+    app = create_app({"TESTING": True, "MODEL_SERVER_ADDRESS": server.address})
+    assert upload(app.test_client(), "/api/predict", image).status_code == 200
+    [[header, sent]] = server.received
+    assert "pixels" not in json.loads(header) and sent == image
+
+
+@pytest.mark.parametrize(("raw", "sends_pixels"), [("1", True), ("yes", True), ("off", False), ("False", False)])
+def test_send_pixels_is_read_as_yes_or_no(raw, sends_pixels, monkeypatch):
+    monkeypatch.setenv("MODEL_SERVER_SEND_PIXELS", raw)
+    assert create_app({"TESTING": True}).config["MODEL_SERVER_SEND_PIXELS"] is sends_pixels
+
+
+def test_a_send_pixels_setting_that_is_not_yes_or_no_is_refused_naming_it(monkeypatch):
+    monkeypatch.setenv("MODEL_SERVER_SEND_PIXELS", "maybe")
+    with pytest.raises(ValueError, match="MODEL_SERVER_SEND_PIXELS='maybe' is not a valid bool"):
+        create_app({"TESTING": True})
+
+
+def test_an_upload_that_is_not_an_image_is_refused_by_the_web_app_itself(make_app, upload, scripted_server):
+    server = scripted_server(_tabby)
+    response = upload(make_app(server.address).test_client(), "/api/predict", b"a shopping list")
+    assert (response.status_code, response.get_json()["error"]["code"]) == (400, "not_an_image")
+    assert server.received == [], "nothing for the model server to do"

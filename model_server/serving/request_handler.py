@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from ..images import decode_image
+from ..images import decode_image, pixels_of
 from ..models.classifier import Classifier
 from ..models.pipeline import milliseconds
 from ..protocol import (
@@ -87,14 +87,17 @@ class RequestHandler:
 
     def _predict(self, request: PredictRequest, started: float, deadline: float | None) -> PredictReply:
         self._batcher.decoding_started()
-        try:
-            with self.decodes.decoding():
-                pixels = decode_image(request.image, max_pixels=self._settings.max_pixels)
-        except DecodeAbandoned:
-            raise  # answered by the supervisor, which told the batcher too
-        except BaseException:
-            self._batcher.decoding_failed()
-            raise
+        if request.pixels is not None:  # decoded by the client: nothing to decode or watch
+            pixels = pixels_of(request.pixels)
+        else:
+            try:
+                with self.decodes.decoding():
+                    pixels = decode_image(request.image, max_pixels=self._settings.max_pixels)
+            except DecodeAbandoned:
+                raise  # answered by the supervisor, which told the batcher too
+            except BaseException:
+                self._batcher.decoding_failed()
+                raise
         decoded = time.perf_counter()
         # The pool's supervisor fails a hung batch after hang_timeout_s; waiting twice as long
         # is only a backstop, so that a worker can never wait forever.
