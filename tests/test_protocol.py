@@ -17,6 +17,7 @@ from model_server.protocol import (
     Prediction,
     PredictReply,
     PredictRequest,
+    RequestError,
     ServerError,
     ServerInfo,
     Timings,
