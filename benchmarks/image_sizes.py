@@ -7,6 +7,11 @@ slows every size alike), and the server process's CPU time is read around each b
 CPU milliseconds per request say how many requests one core of the model machine can serve
 (cores ÷ CPU-seconds per request), which end-to-end throughput on a shared 2-core machine cannot.
 
+Each size is sent in two forms: the file, which the server decodes, and the decoded pixels, as the
+web app sends them after decoding the upload for its preview (``MODEL_SERVER_SEND_PIXELS``). For
+the pixels, the client thread's own CPU time for decoding (``time.thread_time``) is what the web
+tier spends instead.
+
 ``python -m benchmarks.image_sizes`` starts a model server (``--weights random``), measures, and
 prints a table; ``--out`` also writes the rounds as JSON.
 """
@@ -17,9 +22,10 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 import psutil
 
@@ -27,9 +33,12 @@ from lab.load import measured_load
 from lab.processes import start_model_server
 from lab.sample_images import photos
 from model_server.client import ModelClient
+from model_server.images import decode_image
 from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
 
 from .systems import runtime_args
+
+T = TypeVar("T")
 
 #: Name → (width, height) and format: a small photo, a 1080p photo, a phone camera's 12 MP photo
 #: and a 1080p screenshot saved as PNG.
@@ -39,6 +48,10 @@ SIZES: dict[str, tuple[tuple[int, int], str]] = {
     "4032×3024 JPEG": ((4032, 3024), "JPEG"),
     "1920×1080 PNG": ((1920, 1080), "PNG"),
 }
+#: The forms of request: the file (the server decodes it) and the pixels (the client decoded it).
+FILE = "file"
+PIXELS = "pixels"
+FORMS = (FILE, PIXELS)
 #: Distinct images per size (each client cycles through them).
 IMAGES_PER_SIZE = 2
 CLIENTS = (1, 8)
@@ -55,6 +68,7 @@ class Burst:
 
     round: int
     size: str
+    form: str
     clients: int
     requests: int
     throughput: float
@@ -63,6 +77,8 @@ class Burst:
     #: The server process's CPU time (user + system, all its threads) per request sent, warm-ups
     #: included. The kernel counts it in ticks of 10 ms, so a burst should cost many ticks.
     server_cpu_ms: float
+    #: The client's CPU time decoding one image (median), the web tier's share: 0 for the file form.
+    client_decode_ms: float
 
 
 def workload(sizes: dict[str, tuple[tuple[int, int], str]] = SIZES,
@@ -71,8 +87,8 @@ def workload(sizes: dict[str, tuple[tuple[int, int], str]] = SIZES,
     return {name: photos(per_size, size, image_format) for name, (size, image_format) in sizes.items()}
 
 
-def rotated(names: Sequence[str], round_index: int) -> list[str]:
-    """``names`` starting at a different one each round, so no size always goes first."""
+def rotated(names: Sequence[T], round_index: int) -> list[T]:
+    """``names`` starting at a different one each round, so no condition always goes first."""
     shift = round_index % len(names)
     return [*names[shift:], *names[:shift]]
 
@@ -85,42 +101,57 @@ def cpu_seconds(process: psutil.Process) -> float:
 def measure(
     address: str, server_pid: int, images: dict[str, list[bytes]], rounds: int = ROUNDS,
     clients: Sequence[int] = CLIENTS, requests: int = REQUESTS, timeout_s: float = TIMEOUT_S,
-    progress: Callable[[str], None] | None = None,
+    forms: Sequence[str] = FORMS, progress: Callable[[str], None] | None = None,
 ) -> list[Burst]:
-    """Every size at every number of clients, once per round, sizes in rotating order."""
+    """Every size in every form at every number of clients, once per round, in rotating order."""
     server = psutil.Process(server_pid)
+    conditions = [(name, form) for name in images for form in forms]
     bursts = []
     with ModelClient(address, timeout=timeout_s, retries=0) as client:
-        def make_call():
-            return client.predict
-
         for round_index in range(rounds):
-            for name in rotated(list(images), round_index):
+            for name, form in rotated(conditions, round_index):
+                decodes: list[float] = []
+
+                def make_call():
+                    if form == FILE:
+                        return client.predict
+
+                    def decode_then_predict(image: bytes):
+                        started = time.thread_time()
+                        pixels = decode_image(image)
+                        decodes.append(time.thread_time() - started)
+                        return client.predict(pixels)
+                    return decode_then_predict
+
                 for count in clients:
+                    decodes.clear()
                     before = cpu_seconds(server)
                     result = measured_load(make_call, images[name], count, max(requests, count),
-                                           f"{name}, {count} clients", warmup=WARMUP)
+                                           f"{name} as {form}, {count} clients", warmup=WARMUP)
                     sent = result.requests + WARMUP * count
-                    bursts.append(Burst(round_index, name, count, result.requests, result.throughput,
-                                        result.median_ms, result.p99_ms,
-                                        round((cpu_seconds(server) - before) * 1000 / sent, 2)))
+                    bursts.append(Burst(
+                        round_index, name, form, count, result.requests, result.throughput,
+                        result.median_ms, result.p99_ms,
+                        round((cpu_seconds(server) - before) * 1000 / sent, 2),
+                        round(statistics.median(decodes) * 1000, 2) if decodes else 0.0))
                     if progress:
-                        progress(f"round {round_index + 1}: {name}, {count} clients: "
-                                 f"{result.throughput:.1f} img/s, {bursts[-1].server_cpu_ms:.0f} CPU ms each")
+                        progress(f"round {round_index + 1}: {name} as {form}, {count} clients: "
+                                 f"{result.throughput:.1f} img/s, {bursts[-1].server_cpu_ms:.0f} server CPU ms "
+                                 f"each, {bursts[-1].client_decode_ms:.0f} client decode ms")
     return bursts
 
 
 def summary(bursts: Sequence[Burst], cores: int | None = None) -> list[dict[str, object]]:
-    """One row per size and number of clients: the median over rounds, with min–max."""
+    """One row per size, form and number of clients: the median over rounds, with min–max."""
     cores = cores or psutil.cpu_count() or 1
     rows = []
-    for name in dict.fromkeys(b.size for b in bursts):
-        for count in sorted({b.clients for b in bursts if b.size == name}):
-            mine = [b for b in bursts if b.size == name and b.clients == count]
+    for name, form in dict.fromkeys((b.size, b.form) for b in bursts):
+        for count in sorted({b.clients for b in bursts if (b.size, b.form) == (name, form)}):
+            mine = [b for b in bursts if (b.size, b.form, b.clients) == (name, form, count)]
             cpu = statistics.median(b.server_cpu_ms for b in mine)
             throughput = [b.throughput for b in mine]
             rows.append({
-                "size": name, "clients": count, "rounds": len(mine),
+                "size": name, "form": form, "clients": count, "rounds": len(mine),
                 "img/s": round(statistics.median(throughput), 1),
                 "img/s min–max": f"{min(throughput):.1f}–{max(throughput):.1f}",
                 "median ms": round(statistics.median(b.median_ms for b in mine), 1),
@@ -128,6 +159,7 @@ def summary(bursts: Sequence[Burst], cores: int | None = None) -> list[dict[str,
                 "server CPU ms/request": round(cpu, 1),
                 "server CPU ms min–max": f"{min(b.server_cpu_ms for b in mine):.0f}–"
                                          f"{max(b.server_cpu_ms for b in mine):.0f}",
+                "web tier decode CPU ms/request": round(statistics.median(b.client_decode_ms for b in mine), 1),
                 # What a model machine of this many cores could serve if CPU were its only limit.
                 f"{cores} cores ÷ CPU s/request (img/s)": round(cores * 1000 / cpu, 1) if cpu else None,
             })

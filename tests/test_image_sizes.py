@@ -15,20 +15,24 @@ def test_rotated_starts_each_round_at_the_next_name():
         ["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
 
 
-def test_every_size_is_measured_in_every_round_and_a_bigger_file_costs_the_server_more_cpu():
+def test_every_size_and_form_is_measured_in_every_round_and_a_bigger_file_costs_the_server_more_cpu():
     images = image_sizes.workload(SMALL, per_size=1)
     with in_process_model_server(ColourClassifier(), workers=2) as address:
         bursts = image_sizes.measure(address, os.getpid(), images, rounds=2, clients=(1, 2), requests=4,
                                      timeout_s=10)
-    assert [(b.round, b.size, b.clients) for b in bursts] == [
-        (0, "64×48 JPEG", 1), (0, "64×48 JPEG", 2), (0, "1920×1080 PNG", 1), (0, "1920×1080 PNG", 2),
-        (1, "1920×1080 PNG", 1), (1, "1920×1080 PNG", 2), (1, "64×48 JPEG", 1), (1, "64×48 JPEG", 2)]
+    conditions = [("64×48 JPEG", "file"), ("64×48 JPEG", "pixels"), ("1920×1080 PNG", "file"),
+                  ("1920×1080 PNG", "pixels")]
+    in_order = [(b.round, b.size, b.form) for b in bursts if b.clients == 1]
+    assert in_order == [(0, *c) for c in conditions] + [(1, *c) for c in conditions[1:] + conditions[:1]]
     assert all(b.requests == 4 and b.throughput > 0 and b.server_cpu_ms >= 0 for b in bursts)
+    assert all((b.client_decode_ms > 0) == (b.form == "pixels") for b in bursts), bursts
     rows = image_sizes.summary(bursts, cores=2)
-    assert [(row["size"], row["clients"], row["rounds"]) for row in rows] == [
-        ("64×48 JPEG", 1, 2), ("64×48 JPEG", 2, 2), ("1920×1080 PNG", 1, 2), ("1920×1080 PNG", 2, 2)]
-    cpu = {(row["size"], row["clients"]): row["server CPU ms/request"] for row in rows}
+    assert [(row["size"], row["form"], row["clients"], row["rounds"]) for row in rows] == [
+        (*c, clients, 2) for c in conditions for clients in (1, 2)]
+    cpu = {(row["size"], row["form"], row["clients"]): row["server CPU ms/request"] for row in rows}
     # Decoding the PNG (about 2 million pixels) measured 34-44 CPU ms a request here, the tiny JPEG
     # 0-6 (the kernel counts CPU time in 10 ms ticks, over 5 requests here).
-    assert cpu[("1920×1080 PNG", 1)] - cpu[("64×48 JPEG", 1)] > 15, cpu
-    assert "| size | clients |" in image_sizes.markdown(rows)
+    assert cpu[("1920×1080 PNG", "file", 1)] - cpu[("64×48 JPEG", "file", 1)] > 15, cpu
+    decode = {(b.size, b.form): b.client_decode_ms for b in bursts if b.form == "pixels"}
+    assert decode[("1920×1080 PNG", "pixels")] > decode[("64×48 JPEG", "pixels")], decode
+    assert "| size | form | clients |" in image_sizes.markdown(rows)
