@@ -2,6 +2,8 @@
 
 - ``ColourClassifier`` stands in for ResNet50 (no TensorFlow): it names an image by its colour, so
   every reply shows which image it answers; ``HangsOnce`` makes a real classifier hang once.
+- ``SlowDecode`` decodes an image in a worker thread of its own, as the model server's workers do,
+  finishing when the test says: how a test tells a ``Batcher`` that company is coming.
 - ``in_process_model_server`` runs the real ``ModelServer`` on a thread of the test.
 - ``FakeModelClient`` replaces the web app's ``ModelClient``; ``web_apps_with_fake_model`` serves
   the real web app around it over real HTTP.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Callable, Iterator, Literal
 
@@ -106,6 +109,54 @@ class HangsOnce:
 
     def top_predictions(self, probabilities, top):
         return self._classifier.top_predictions(probabilities, top)
+
+
+# --- decodes in worker threads -------------------------------------------------------------------
+
+
+class SlowDecode:
+    """One image decoded through ``batcher.decode_and_submit`` in a thread, until ``finish()``.
+
+    When the constructor returns, the batcher counts the image as coming. ``result`` is the
+    image's ``BatchResult``, or raises what the decode or the batch raised (``fails`` makes the
+    decode refuse the image).
+    """
+
+    def __init__(self, batcher, pixels: np.ndarray, fails: bool = False):
+        self._release, started = threading.Event(), threading.Event()
+        self._outcome: Future = Future()
+
+        def decode() -> np.ndarray:
+            started.set()
+            self._release.wait(60)
+            if fails:
+                raise ValueError("this image cannot be decoded")
+            return pixels
+
+        def work() -> None:
+            try:
+                self._outcome.set_result(batcher.decode_and_submit(decode).result(timeout=60))
+            except BaseException as error:
+                self._outcome.set_exception(error)
+
+        self.thread = threading.Thread(target=work, daemon=True)
+        self.thread.start()
+        started.wait(10)
+
+    def finish(self) -> "SlowDecode":
+        self._release.set()
+        return self
+
+    def result(self, timeout: float = 60):
+        return self._outcome.result(timeout=timeout)
+
+
+def decoded_together(batcher, pixels: list[np.ndarray]) -> list:
+    """Decode all of ``pixels`` at once, as many workers would, and return their ``BatchResult``s."""
+    decodes = [SlowDecode(batcher, image) for image in pixels]
+    for decode in decodes:
+        decode.finish()
+    return [decode.result() for decode in decodes]
 
 
 # --- the model server in a thread ----------------------------------------------------------------

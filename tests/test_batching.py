@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks.workload import photo_jpegs
-from fakes import HangsOnce
+from fakes import HangsOnce, SlowDecode, decoded_together
 from lab.processes import start_model_server
 from model_server.client import ModelClient
 from model_server.images import decode_image
@@ -52,48 +52,41 @@ def test_a_lone_image_does_not_wait_for_company(batcher, pixels):
 
 
 def test_images_still_being_decoded_join_the_batch(batcher, pixels):
-    batcher.decoding_started()
-    batcher.decoding_started()
-    first = batcher.submit(pixels[0])
+    first, second = SlowDecode(batcher, pixels[0]), SlowDecode(batcher, pixels[1])
+    first.finish()
     time.sleep(0.2)
-    second = batcher.submit(pixels[1])
-    assert first.result(timeout=30).batch_size == 2
-    assert second.result(timeout=30).batch_size == 2
+    second.finish()
+    assert first.result().batch_size == 2
+    assert second.result().batch_size == 2
 
 
 def test_a_refused_image_stops_the_wait_for_it(batcher, pixels):
-    batcher.decoding_started()
-    batcher.decoding_started()
+    decoded, refused = SlowDecode(batcher, pixels[0]), SlowDecode(batcher, pixels[1], fails=True)
     began = time.perf_counter()
-    future = batcher.submit(pixels[0])
-    batcher.decoding_failed()
-    assert future.result(timeout=30).batch_size == 1
-    assert time.perf_counter() - began < LONG_DELAY_MS / 1000
+    decoded.finish()
+    time.sleep(0.2)
+    refused.finish()
+    with pytest.raises(ValueError):
+        refused.result()
+    assert decoded.result().batch_size == 1
+    assert time.perf_counter() - began < LONG_DELAY_MS / 1000, "waited for the refused image"
 
 
 def _answered_together(batcher: Batcher, pixels: list[np.ndarray]) -> int:
-    for _ in pixels:
-        batcher.decoding_started()
-    futures = [batcher.submit(p) for p in pixels]
-    return max(f.result(timeout=60).batch_size for f in futures)
+    return max(result.batch_size for result in decoded_together(batcher, pixels))
 
 
 def test_the_clients_of_a_batch_are_waited_for_when_they_come_back(batcher, pixels):
     assert _answered_together(batcher, pixels[:3]) == 3
-    batcher.decoding_started()
     first_back = batcher.submit(pixels[0])
     time.sleep(0.2)  # the other two clients are slower to send their next images
-    later = []
-    for image in pixels[1:3]:
-        batcher.decoding_started()
-        later.append(batcher.submit(image))
+    later = [batcher.submit(image) for image in pixels[1:3]]
     assert first_back.result(timeout=30).batch_size == 3
     assert all(f.result(timeout=30).batch_size == 3 for f in later)
 
 
 def test_a_lone_client_does_not_wait_after_its_own_answer(batcher, pixels):
     for image in pixels[:2]:
-        batcher.decoding_started()
         result = batcher.submit(image).result(timeout=30)
         assert result.batch_size == 1
         assert result.queued_ms < LONG_DELAY_MS / 3, "waited for company after a batch of one"
@@ -104,7 +97,6 @@ def test_clients_that_do_not_come_back_are_waited_for_at_most_max_delay(classifi
     batcher.start()
     try:
         assert _answered_together(batcher, pixels[:3]) == 3
-        batcher.decoding_started()
         result = batcher.submit(pixels[0]).result(timeout=30)
     finally:
         batcher.stop()
@@ -114,10 +106,7 @@ def test_clients_that_do_not_come_back_are_waited_for_at_most_max_delay(classifi
 
 def test_each_image_in_a_batch_gets_its_own_probabilities(batcher, classifier, pixels):
     alone = classifier.predict_batch(np.stack(pixels))
-    for _ in pixels:
-        batcher.decoding_started()
-    futures = [batcher.submit(p) for p in pixels]
-    results = [f.result(timeout=60) for f in futures]
+    results = decoded_together(batcher, pixels)
     assert max(r.batch_size for r in results) > 1
     for expected, result in zip(alone, results):
         np.testing.assert_allclose(result.probabilities, expected, atol=1e-5)
@@ -127,10 +116,7 @@ def test_no_batch_is_larger_than_max_batch(classifier, pixels):
     batcher = Batcher(classifier, max_batch=2, max_delay_ms=LONG_DELAY_MS)
     batcher.start()
     try:
-        for _ in pixels:
-            batcher.decoding_started()
-        futures = [batcher.submit(p) for p in pixels]
-        sizes = [future.result(timeout=60).batch_size for future in futures]
+        sizes = [result.batch_size for result in decoded_together(batcher, pixels)]
     finally:
         batcher.stop()
     assert max(sizes) == 2

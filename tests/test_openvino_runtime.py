@@ -20,6 +20,7 @@ import pytest
 import imagegen
 from benchmarks import accuracy
 from benchmarks.workload import photo_jpegs
+from fakes import decoded_together
 from lab.processes import (
     REPO_ROOT,
     ServerProcess,
@@ -483,9 +484,7 @@ def test_batches_of_openvino_give_each_image_its_own_probabilities(ov_classifier
     batcher = Batcher(ov_classifier, max_batch=8, max_delay_ms=3000)
     batcher.start()
     try:
-        for _ in pixels:
-            batcher.decoding_started()
-        results = [f.result(timeout=120) for f in [batcher.submit(p) for p in pixels]]
+        results = decoded_together(batcher, pixels)
     finally:
         batcher.stop()
     assert max(r.batch_size for r in results) > 1

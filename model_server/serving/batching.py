@@ -1,9 +1,9 @@
 """Dynamic batching: images that arrive together share one forward pass of the model.
 
-Workers decode images in parallel and hand the pixels to the ``Batcher``; its one thread stacks
-whatever is waiting (at most ``max_batch`` images) and runs the model once. ResNet50 on a CPU does
-a batch in less time than its images one by one (the README's benchmark says how much less), so
-under load this is most of the throughput there is.
+Workers decode images in parallel, each in its own thread, through the ``Batcher``
+(``decode_and_submit``); its one thread stacks whatever is waiting (at most ``max_batch`` images)
+and runs the model once. ResNet50 on a CPU does a batch in less time than its images one by one
+(the README's benchmark says how much less), so under load this is most of the throughput there is.
 
 It never makes a lone request wait for company: the batcher waits (at most ``max_delay_ms``) for
 more images only when company is known to be coming: while some worker is still decoding one, or
@@ -11,10 +11,19 @@ right after a batch of several, whose clients send their next images as soon as 
 answers. Without the second rule, 8 clients lock into batches of 1 and 7: the one image that came
 back first always finds the model free and goes alone.
 
+The batcher alone counts the images being decoded, because one call both decodes and queues:
+a caller cannot forget to say that an image it announced will not come, and no image is counted
+as coming after it was queued.
+
 Images whose deadline passed while they waited are dropped before the batch runs (their client
-has given up). A batch that runs longer than the hang timeout is given up: its images get a
-``worker_lost`` error and a new batcher thread takes over the queue; the old thread's late result
-is thrown away (``replace_if_hung``, called by the worker pool's supervisor).
+has given up). What hangs is given up by the worker pool's supervisor, which calls two methods:
+- ``replace_if_hung``: a batch that runs longer than the hang timeout. Its images get a
+  ``worker_lost`` error and a new batcher thread takes over the queue; the old thread's late
+  result is thrown away.
+- ``abandon_overdue_decodes``: a decode that runs longer than the hang timeout. The supervisor
+  answers its request ``decode_timeout`` and serves the worker's socket with a new thread. A
+  thread cannot be killed: if the stuck decode ever returns, ``decode_and_submit`` raises
+  ``DecodeAbandoned`` in it, and it leaves without touching the socket or the batcher again.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import threading
 import time
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -35,6 +45,13 @@ log = logging.getLogger(__name__)
 
 #: How often the batcher thread wakes up to check whether it should stop.
 IDLE_POLL_S = 0.1
+
+
+class DecodeAbandoned(BaseException):
+    """Raised in a worker thread whose decode was given up: its request is answered already.
+
+    A ``BaseException``, so that no ``except Exception`` on the way turns it into a reply.
+    """
 
 
 @dataclass(frozen=True)
@@ -78,7 +95,9 @@ class Batcher:
         self.max_delay_s = max_delay_ms / 1000.0
         self._classifier = classifier
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        self._decoding = 0
+        #: The threads decoding an image, since when (``time.monotonic()``); and those given up.
+        self._decoding: dict[threading.Thread, float] = {}
+        self._abandoned: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         #: The thread that runs batches now; a hung one is replaced and its generation retired.
@@ -140,32 +159,68 @@ class Batcher:
         self._thread.start()
         return True
 
-    def decoding_started(self) -> None:
-        """A worker has begun decoding an image: its pixels are coming soon."""
-        with self._lock:
-            self._decoding += 1
-
-    def decoding_failed(self) -> None:
-        """The image a worker was decoding will not come (it was refused)."""
-        with self._lock:
-            self._decoding -= 1
-
     def submit(self, pixels: np.ndarray, deadline: float | None = None) -> Future:
-        """Queue one decoded 224×224×3 uint8 image; the future's result is a ``BatchResult``.
+        """Queue one 224×224×3 uint8 image decoded elsewhere; the future's result is a ``BatchResult``.
 
         Past ``deadline`` (``time.monotonic()``) the image is dropped unrun, with a
         ``deadline_exceeded`` error.
         """
         future: Future = Future()
-        with self._lock:
-            self._decoding -= 1
-            self._queue.put(_Item(pixels, future, time.perf_counter(), deadline))
+        self._queue.put(_Item(pixels, future, time.perf_counter(), deadline))
         return future
+
+    def decode_and_submit(self, decode: Callable[[], np.ndarray], deadline: float | None = None) -> Future:
+        """Run ``decode`` in this thread, then queue its pixels as ``submit`` does.
+
+        While it runs, a batch may wait for this image. If it raises, the error is raised here and
+        nothing is queued. If the decode was given up meanwhile (``abandon_overdue_decodes``),
+        ``DecodeAbandoned`` is raised instead, whatever the decode did.
+        """
+        thread = threading.current_thread()
+        with self._lock:
+            self._decoding[thread] = time.monotonic()
+        try:
+            pixels = decode()
+        except BaseException:
+            with self._lock:
+                abandoned = self._decode_ended(thread)
+            if abandoned:
+                raise DecodeAbandoned() from None
+            raise
+        future: Future = Future()
+        with self._lock:  # one step: at every moment the image is either coming or queued
+            abandoned = self._decode_ended(thread)
+            if not abandoned:
+                self._queue.put(_Item(pixels, future, time.perf_counter(), deadline))
+        if abandoned:
+            raise DecodeAbandoned()
+        return future
+
+    def _decode_ended(self, thread: threading.Thread) -> bool:
+        """Forget ``thread``'s decode (the lock is held); returns whether it had been given up."""
+        del self._decoding[thread]
+        abandoned = thread in self._abandoned
+        self._abandoned.discard(thread)
+        return abandoned
+
+    def abandon_overdue_decodes(self, timeout_s: float) -> list[threading.Thread]:
+        """Give up the decodes running longer than ``timeout_s``; returns their threads.
+
+        Each is returned once. A decode that returns at the same moment is either given up (its
+        thread then raises ``DecodeAbandoned``) or not returned here, never both. A batch no
+        longer waits for the images of the decodes given up.
+        """
+        now = time.monotonic()
+        with self._lock:
+            overdue = [thread for thread, since in self._decoding.items()
+                       if now - since > timeout_s and thread not in self._abandoned]
+            self._abandoned.update(overdue)
+        return overdue
 
     def _company_expected(self, collected: int) -> bool:
         """A worker is decoding an image, or clients of the last batch may still come back."""
         with self._lock:
-            if self._decoding > 0:
+            if len(self._decoding) > len(self._abandoned):
                 return True
         returning = collected < self._last_batch_size
         return returning and time.perf_counter() - self._last_batch_done < self.max_delay_s

@@ -30,7 +30,6 @@ from ..protocol import (
     worker_name,
 )
 from .batching import Batcher
-from .decode_watch import DecodeAbandoned, DecodeWatch
 from .settings import SUPERVISE_INTERVAL_S, ServerSettings
 
 log = logging.getLogger(__name__)
@@ -42,15 +41,14 @@ WORKER_NAME = worker_name()
 class RequestHandler:
     """Turns one request frame into one reply frame. Never raises: every failure is a reply.
 
-    Its ``decodes`` tell the worker pool's supervisor which threads are decoding since when, so
-    that a decode that hangs can be given up (see ``decode_watch``).
+    (Except ``DecodeAbandoned``: a decode given up by the worker pool's supervisor, which has
+    answered the request itself; see ``batching``.)
     """
 
     def __init__(self, classifier: Classifier, settings: ServerSettings, batcher: Batcher):
         self._classifier = classifier
         self._settings = settings
         self._batcher = batcher
-        self.decodes = DecodeWatch()
 
     def __call__(self, body: list[bytes], deadline: float | None = None) -> bytes:
         """Answer a request of one JSON frame, or a JSON header and a raw image frame.
@@ -86,24 +84,17 @@ class RequestHandler:
         return encode_reply(reply)
 
     def _predict(self, request: PredictRequest, started: float, deadline: float | None) -> PredictReply:
-        self._batcher.decoding_started()
         if request.pixels is not None:  # decoded by the client: nothing to decode or watch
-            pixels = pixels_of(request.pixels)
+            submitted = self._batcher.submit(pixels_of(request.pixels), deadline)
         else:
-            try:
-                with self.decodes.decoding():
-                    pixels = decode_image(request.image, max_pixels=self._settings.max_pixels)
-            except DecodeAbandoned:
-                raise  # answered by the supervisor, which told the batcher too
-            except BaseException:
-                self._batcher.decoding_failed()
-                raise
+            submitted = self._batcher.decode_and_submit(
+                lambda: decode_image(request.image, max_pixels=self._settings.max_pixels), deadline)
         decoded = time.perf_counter()
         # The pool's supervisor fails a hung batch after hang_timeout_s; waiting twice as long
         # is only a backstop, so that a worker can never wait forever.
         wait_s = 2 * self._settings.hang_timeout_s + SUPERVISE_INTERVAL_S
         try:
-            result = self._batcher.submit(pixels, deadline).result(timeout=wait_s)
+            result = submitted.result(timeout=wait_s)
         except TimeoutError:
             raise RequestError(f"the model did not answer within {wait_s:g} s",
                                ErrorCode.WORKER_LOST) from None

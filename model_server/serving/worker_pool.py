@@ -16,8 +16,7 @@ import zmq
 
 from ..models.classifier import Classifier
 from ..protocol import ErrorCode, encode_error, request_id_of
-from .batching import Batcher
-from .decode_watch import DecodeAbandoned
+from .batching import Batcher, DecodeAbandoned
 from .framing import decode_budget
 from .request_handler import RequestHandler
 from .settings import POLL_INTERVAL_MS, SUPERVISE_INTERVAL_S, ServerSettings
@@ -133,7 +132,7 @@ class WorkerPool:
         hang_timeout_s = self._settings.hang_timeout_s
         while not self._stop.wait(SUPERVISE_INTERVAL_S):
             self._batcher.replace_if_hung(hang_timeout_s)
-            for stuck in self._handler.decodes.abandon_overdue(hang_timeout_s):
+            for stuck in self._batcher.abandon_overdue_decodes(hang_timeout_s):
                 self._take_over_from(stuck)
             for slot in self._slots:
                 if slot.thread is not None and not slot.thread.is_alive() and not self._stop.is_set():
@@ -144,7 +143,6 @@ class WorkerPool:
         """Answer the request of a thread stuck in a decode, and serve its socket with a new thread."""
         slot = next(slot for slot in self._slots if slot.thread is stuck)
         hang_timeout_s = self._settings.hang_timeout_s
-        self._batcher.decoding_failed()
         self._answer(slot, encode_error(
             ErrorCode.DECODE_TIMEOUT,
             f"decoding this image took longer than {hang_timeout_s:g} s and was given up; the "
