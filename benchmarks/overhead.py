@@ -31,6 +31,7 @@ import requests
 
 from lab.processes import REPO_ROOT, start_model_server, start_web_app
 from model_server.client import ModelClient
+from model_server.serving.settings import flags
 
 from .systems import REQUEST_TIMEOUT_S
 from .turns import in_turn
@@ -44,7 +45,7 @@ PAUSE_S = 0.03
 #: Seconds the probe may take to load its model, and then one forward pass.
 PROBE_START_TIMEOUT_S = 180.0
 PROBE_CALL_TIMEOUT_S = 30.0
-SERVER_SETTINGS = ("--max-batch", "8")
+SERVER_SETTINGS = tuple(flags(max_batch=8))
 
 
 class ProbeFailed(RuntimeError):

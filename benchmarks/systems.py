@@ -23,6 +23,7 @@ from lab.processes import (
     start_wsgi_app,
 )
 from model_server.client import ModelClient
+from model_server.serving.settings import flags
 
 
 MakeCall = Callable[[], Call]
@@ -64,12 +65,12 @@ def model_server(
 
 def runtime_args(runtime: str, precision: str) -> tuple[str, ...]:
     """The model server's flags for a runtime and precision."""
-    return ("--runtime", runtime, "--precision", precision)
+    return tuple(flags(runtime=runtime, precision=precision))
 
 
 @contextlib.contextmanager
 def web_app(wsgi_server: str, workers: int, max_batch: int) -> Iterator[MakeCall]:
-    args = ("--max-batch", str(max_batch))
+    args = tuple(flags(max_batch=max_batch))
     with start_model_server("random", workers=workers, extra_args=args, name="bench-model") as model, \
             start_web_app(model.address, name="bench-web", wsgi_server=wsgi_server) as web:
         yield _http_calls(f"{web.address}/api/predict")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from model_server.serving.settings import flags
+
 from . import concurrency, processes
 from .concurrency import LoadLevel
 
@@ -28,7 +30,8 @@ class Setup:
     max_batch: int
 
     def extra_args(self) -> tuple[str, ...]:
-        return ("--max-batch", str(self.max_batch))
+        """The flags beyond ``--workers`` (which ``start_model_server`` passes itself)."""
+        return tuple(flags(max_batch=self.max_batch))
 
 
 ONE_WORKER = Setup("1 worker, no batching", "the starting point", workers=1, max_batch=1)

@@ -31,7 +31,7 @@ from model_server.curve import ClientKeys
 from model_server.keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE, KeyDirectory
 from model_server.protocol import REMOTE_WORKER, ServerError, parse_worker_name
 from model_server.serving.lifecycle import die_with_parent
-from model_server.serving.settings import ServerSettings, command_line, model_server_command
+from model_server.serving.settings import flags, model_server_command
 
 #: Seconds a server may take to become ready; the model server imports TensorFlow first.
 START_TIMEOUT_S = 120.0
@@ -221,7 +221,7 @@ def start_model_server(
     chosen = {"address": address, "weights": weights, **_server_keys(keys, workers=False)}
     if workers is not None:
         chosen["workers"] = workers
-    argv = model_server_command(*command_line(ServerSettings(**chosen), chosen), *extra_args)
+    argv = model_server_command(*flags(**chosen), *extra_args)
     client_keys = _client_keys(keys)
     server = ServerProcess(name, argv, address, _model_server_answers(address, client_keys))
     server.client_keys = client_keys
@@ -267,7 +267,7 @@ def start_broker(
     backend_address = f"tcp://127.0.0.1:{backend_port or free_port()}"
     chosen = {"address": address, "workers": 0, "backend_address": backend_address,
               **_server_keys(keys, workers=True)}
-    argv = model_server_command(*command_line(ServerSettings(**chosen), chosen), *extra_args)
+    argv = model_server_command(*flags(**chosen), *extra_args)
     server = ServerProcess(name, argv, address, _port_open(address))
     server.backend_address = backend_address
     server.client_keys = _client_keys(keys)
@@ -312,7 +312,7 @@ def remote_worker_argv(
     if key_files is not None:
         chosen.update(secret_key=str(key_files[0]), server_public_key=str(key_files[1]))
     return model_server_command("worker", "--connect", broker.backend_address,
-                                *command_line(ServerSettings(**chosen), chosen), *extra_args)
+                                *flags(**chosen), *extra_args)
 
 
 def remote_worker_pids(broker: ServerProcess) -> list[int]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from model_server.protocol import F32, OPENVINO
+from model_server.serving.settings import flags
 
 from . import concurrency, processes
 from .concurrency import BareModel, LoadLevel
@@ -44,7 +45,7 @@ def run_openvino(weights: str, images: Sequence[bytes], precision: str = F32) ->
         return None
     bare = concurrency.measure_bare_model(runtime=OPENVINO, precision=precision)
     server = processes.start_model_server(
-        weights, extra_args=("--runtime", OPENVINO, "--precision", precision), name="openvino-server")
+        weights, extra_args=flags(runtime=OPENVINO, precision=precision), name="openvino-server")
     try:
         levels = concurrency.under_load(OPENVINO_SERVER, server.address, images)
     finally:

@@ -35,7 +35,7 @@ from model_server.curve import ClientKeys
 from model_server.keys import KeyDirectory, load_authorized_keys, load_public_key
 from model_server.serving.security import is_loopback
 from model_server.serving.server import ModelServer, ServerStartError
-from model_server.serving.settings import ServerSettings, command_line, model_server_command
+from model_server.serving.settings import ServerSettings, flags, model_server_command
 
 #: Seconds a command may take; the refusals below come before any model is loaded.
 COMMAND_TIMEOUT_S = 120
@@ -156,7 +156,7 @@ def test_insecure_public_listens_anyway_and_says_so():
     address = f"tcp://0.0.0.0:{free_port()}"
     backend = f"tcp://127.0.0.1:{free_port()}"
     chosen = {"address": address, "workers": 0, "backend_address": backend, "insecure_public": True}
-    argv = model_server_command(*command_line(ServerSettings(**chosen), chosen))
+    argv = model_server_command(*flags(**chosen))
     server: ServerProcess
 
     def listening() -> bool:

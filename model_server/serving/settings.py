@@ -207,6 +207,11 @@ def command_line(settings: ServerSettings, names: Iterable[str] | None = None) -
     return argv
 
 
+def flags(**chosen: object) -> list[str]:
+    """The flags that set exactly the ``chosen`` fields, e.g. ``flags(max_batch=8)``."""
+    return command_line(ServerSettings(**chosen), chosen)
+
+
 def model_server_command(*args: str) -> list[str]:
     """``python -m model_server ARGS`` run by this interpreter: the one place that spells it.
 
