@@ -21,6 +21,7 @@ _STATUS_BY_CODE = {
     ErrorCode.INTERNAL.value: 502,
     ErrorCode.BUSY.value: 503,
     ErrorCode.WORKER_LOST.value: 503,
+    ErrorCode.STOPPING.value: 503,
     ErrorCode.DEADLINE_EXCEEDED.value: 504,
     ErrorCode.MISMATCHED_REPLY.value: 502,
 }

@@ -77,7 +77,7 @@ WHOLE_HEADER_BYTES = 64 * 1024
 class ErrorCode(str, Enum):
     """Why a request failed; clients map these to their own statuses.
 
-    The server sends the codes up to ``WORKER_LOST`` in its error replies; ``ModelClient`` raises
+    The server sends the codes up to ``STOPPING`` in its error replies; ``ModelClient`` raises
     the last four itself, for a server that cannot be reached or answers wrongly.
     """
 
@@ -97,6 +97,9 @@ class ErrorCode(str, Enum):
     DEADLINE_EXCEEDED = "deadline_exceeded"
     #: The worker answering the request died or hung, and it could not be answered elsewhere.
     WORKER_LOST = "worker_lost"
+    #: The server is stopping: it takes no new request, and this one was not finished within its
+    #: drain time. Another server, or this one restarted, can answer it.
+    STOPPING = "stopping"
     #: Nothing is listening at the server's address (it is down or starting).
     UNAVAILABLE = "unavailable"
     #: The server is there but refused the client's CURVE key, or wants keys it has none of.

@@ -163,9 +163,13 @@ def decoded_together(batcher, pixels: list[np.ndarray]) -> list:
 
 
 @contextmanager
-def in_process_model_server(classifier, address: str | None = None, **settings) -> Iterator[str]:
+def in_process_model_server(classifier, address: str | None = None, stop: threading.Event | None = None,
+                            **settings) -> Iterator[str]:
     """The real ``ModelServer`` (broker, workers, batching) for ``classifier``, on a thread of the
-    test and its own ZeroMQ context; yields its address (a free port unless given one)."""
+    test and its own ZeroMQ context; yields its address (a free port unless given one).
+
+    Setting ``stop`` (if given) stops the server as SIGTERM would, before the block ends.
+    """
     from model_server.serving.server import ModelServer
     from model_server.serving.settings import ServerSettings
 
@@ -173,7 +177,7 @@ def in_process_model_server(classifier, address: str | None = None, **settings) 
     context = zmq.Context()
     server = ModelServer(classifier, ServerSettings(address=address, **settings), context=context)
     server.bind()
-    stop = threading.Event()
+    stop = stop or threading.Event()
     thread = threading.Thread(target=server.serve, args=(stop,), name="in-process-model-server",
                               daemon=True)
     thread.start()

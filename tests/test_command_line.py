@@ -16,7 +16,7 @@ import imagegen
 from lab.processes import REPO_ROOT, start_model_server
 from model_server.client import ModelClient
 from model_server.serving.cli import SERVER_FLAGS, parse_settings, parse_worker_settings
-from model_server.serving.settings import ENV_PREFIX, ServerSettings, command_line, flag_name, model_server_command
+from model_server.serving.settings import ENV_PREFIX, ServerSettings, command_line, flag_name, flags, model_server_command
 
 #: Seconds a command may take; the model server loads ResNet50 before it binds its address.
 COMMAND_TIMEOUT_S = 120
@@ -61,8 +61,11 @@ def test_model_server_refuses_negative_workers():
 
 def test_sigterm_stops_the_server_cleanly_after_answering_requests_in_flight():
     # One image per forward pass: with batching all eight could be answered together, leaving
-    # nothing in flight by the time the first reply is back.
-    server = start_model_server(weights="random", workers=2, extra_args=("--max-batch", "1"),
+    # nothing in flight by the time the first reply is back. A drain time far above what eight
+    # images take on a loaded machine: what is tested is that they are finished, not how fast
+    # (the default 5 s was once too short at a load average above 3).
+    server = start_model_server(weights="random", workers=2,
+                                extra_args=flags(max_batch=1, drain_seconds=60),
                                 name="sigterm-test-model-server")
     context = zmq.Context()
     try:

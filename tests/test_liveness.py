@@ -304,3 +304,25 @@ def test_a_broker_without_workers_answers_stats_itself():
         with ModelClient(broker.address, timeout=5, retries=0) as client:
             stats = client.stats()
     assert stats.workers == [] and stats.queue_depth == 0 and stats.requests == 0
+
+
+def test_a_stopping_server_finishes_what_it_can_and_answers_the_rest_stopping(context):
+    """No client is left waiting for a server that has gone: a request in a forward pass is
+    finished, those that cannot be within --drain-seconds and any sent after the stop are
+    answered ``stopping``."""
+    stop = threading.Event()
+    with in_process_model_server(ColourClassifier(seconds=0.6), stop=stop, workers=1, max_batch=1,
+                                 drain_seconds=0.9) as address:
+        queued = [dealer(context, address) for _ in range(3)]
+        for index, socket in enumerate(queued):
+            send_predict(socket, f"queued-{index}")
+        time.sleep(0.2)  # the first is in its 0.6 s forward pass, the other two wait behind it
+        stop.set()
+        time.sleep(0.1)
+        late = dealer(context, address)
+        send_predict(late, "after-the-stop")
+        replies = {reply["id"]: reply for reply in (receive(s, 10) for s in [*queued, late])}
+    assert replies["queued-0"].get("predictions"), replies
+    assert replies["after-the-stop"]["error"]["code"] == "stopping"
+    assert replies["queued-2"]["error"]["code"] == "stopping", "the last in line cannot be finished in 0.9 s"
+    assert all("predictions" in reply or reply["error"]["code"] == "stopping" for reply in replies.values())

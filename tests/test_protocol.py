@@ -179,7 +179,7 @@ def test_error_code_values_are_the_documented_spellings():
     in_server_replies = {
         "bad_json", "bad_request", "bad_base64", "empty_image", "not_an_image",
         "unreadable_image", "image_too_large", "decode_timeout", "internal", "busy",
-        "deadline_exceeded", "worker_lost",
+        "deadline_exceeded", "worker_lost", "stopping",
     }
     raised_by_the_client = {"unavailable", "refused", "timeout", "mismatched_reply"}
     assert {code.value for code in ErrorCode} == in_server_replies | raised_by_the_client

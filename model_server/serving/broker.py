@@ -19,6 +19,10 @@ that misses ``heartbeat_liveness`` heartbeats, or cannot be sent to, is forgotte
 it held is sent to another worker once, or answered ``worker_lost``. Requests go to the worker
 least loaded for its capacity, so a request waits in the broker, where its deadline is watched,
 rather than in some worker's queue.
+
+When told to stop, the broker drains: it answers each new request ``stopping`` at once, lets the
+requests in flight finish for ``drain_seconds``, and then answers those still open ``stopping``
+too, so that no client is left waiting for a server that has gone.
 """
 
 from __future__ import annotations
@@ -139,6 +143,8 @@ class Broker:
         self._workers_lost = 0
         self._retries = 0
         self._batch_sizes_of_departed: Counter[int] = Counter()
+        #: Stopping: new requests are answered ``stopping`` while those in flight finish.
+        self._draining = False
 
     # The loop ---------------------------------------------------------------------------------
 
@@ -151,10 +157,11 @@ class Broker:
         drain_deadline: float | None = None
         while True:
             if stop.is_set() and drain_deadline is None:
-                poller.unregister(self._frontend)
+                self._draining = True
                 drain_deadline = time.monotonic() + self.settings.drain_seconds
                 log.info("stopping: finishing %d request(s) in flight", len(self._tickets))
             if drain_deadline is not None and (not self._tickets or time.monotonic() > drain_deadline):
+                self._give_up_unfinished()
                 return
             events = dict(poller.poll(POLL_INTERVAL_MS))
             try:
@@ -182,6 +189,11 @@ class Broker:
         if header.op == "stats":
             self._frontend.send_multipart([*envelope, encode_stats(self.stats(header.id))])
             return
+        if self._draining:
+            self._send_error(envelope, ErrorCode.STOPPING,
+                             "the model server is stopping and takes no new requests; try again "
+                             "once it (or another) is up", header.id)
+            return
         if len(self._tickets) >= self.settings.max_queue:
             message = (f"the model server is busy ({self.settings.max_queue} requests waiting); "
                        "try again in a moment")
@@ -199,6 +211,18 @@ class Broker:
                     request_id: str | None) -> None:
         self._errors[code.value] += 1
         self._frontend.send_multipart([*envelope, encode_error(code, message, request_id)])
+
+    def _give_up_unfinished(self) -> None:
+        """At the end of the drain time, tell the clients still waiting instead of going silent."""
+        if self._tickets:
+            log.warning("stopping: %d request(s) not finished within --drain-seconds %g are "
+                        "answered %s", len(self._tickets), self.settings.drain_seconds,
+                        ErrorCode.STOPPING.value)
+        for key in list(self._tickets):
+            self._close_with_error(
+                key, ErrorCode.STOPPING,
+                f"the model server stopped before it finished this request (it waits "
+                f"{self.settings.drain_seconds:g} s for requests in flight); try again")
 
     def _close_with_error(self, key: bytes, code: ErrorCode, message: str) -> None:
         ticket = self._tickets.pop(key)
