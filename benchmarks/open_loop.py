@@ -60,14 +60,7 @@ import numpy as np
 import urllib3
 import zmq
 
-from lab.processes import (
-    WAITRESS_THREADS,
-    ServerProcess,
-    free_port,
-    http_answers,
-    start_model_server,
-    start_web_app,
-)
+from lab.processes import WAITRESS_THREADS, start_model_server, start_web_app
 from model_server.client import ModelClient
 from model_server.protocol import (
     F32,
@@ -119,11 +112,7 @@ SEED = 0
 CLIENT_PATH = "client"
 WEB_PATH = "web app (waitress)"
 PATHS = (CLIENT_PATH, WEB_PATH)
-#: Not measured by default: the web app under waitress with more threads than the model server's
-#: queue holds, to see whether its busy replies then reach users as 503.
-WIDE_WAITRESS_THREADS = 96
-WIDE_WEB_PATH = f"web app (waitress, {WIDE_WAITRESS_THREADS} threads)"
-PATH_FLAGS = {"client": CLIENT_PATH, "web": WEB_PATH, "wide-web": WIDE_WEB_PATH}
+PATH_FLAGS = {"client": CLIENT_PATH, "web": WEB_PATH}
 #: Where the web app finds the model server: its documented environment variable (README).
 WEB_APP_MODEL_ADDRESS = "MODEL_SERVER_ADDRESS"
 #: Names this machine's loopback goes by, besides any 127.0.0.0/8 or ::1 address.
@@ -553,19 +542,6 @@ def measure_path(
 
 
 @contextlib.contextmanager
-def _wide_web_app(model_address: str) -> Iterator[ServerProcess]:
-    """The same web app under waitress with more request threads than the model server's queue,
-    so that its ``busy`` can reach users as 503 (with ``WAITRESS_THREADS`` it never fills)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "waitress", "--host", "127.0.0.1", f"--port={port}",
-            f"--threads={WIDE_WAITRESS_THREADS}", "--call", "flask_server.app:create_app"]
-    with ServerProcess("bench-open-loop-wide-web", argv, url, http_answers(f"{url}/healthz"),
-                       {WEB_APP_MODEL_ADDRESS: model_address}).start() as server:
-        yield server
-
-
-@contextlib.contextmanager
 def _path(path: str, model_address: str, images: list[bytes], timeout_s: float
           ) -> Iterator[tuple[Callable[[], Call], Sender]]:
     """A path's closed-loop clients and its open-loop sender, with its web app running if it has one."""
@@ -573,9 +549,7 @@ def _path(path: str, model_address: str, images: list[bytes], timeout_s: float
         yield (_client_call(model_address, timeout_s),
                lambda schedule: run_zmq(model_address, images, schedule, timeout_s))
         return
-    web = (start_web_app(model_address, name="bench-open-loop-web", wsgi_server="waitress")
-           if path == WEB_PATH else _wide_web_app(model_address))
-    with web as app:
+    with start_web_app(model_address, name="bench-open-loop-web", wsgi_server="waitress") as app:
         url = f"{app.address}/api/predict"
         yield _http_call(url, timeout_s), lambda schedule: run_http(url, images, schedule, timeout_s)
 
@@ -627,8 +601,8 @@ def add_arguments(parser: argparse.ArgumentParser, prefix: str = "open-loop-") -
                         help=f"f32, or bf16 ({OPENVINO} on a CPU that has it)")
     parser.add_argument(f"--{prefix}paths", nargs="+", choices=list(PATH_FLAGS),
                         default=["client", "web"],
-                        help=f"through the client, the web app (waitress, {WAITRESS_THREADS} threads), "
-                             f"the web app with {WIDE_WAITRESS_THREADS} threads (default: the first two)")
+                        help=f"through the client, the web app (waitress, {WAITRESS_THREADS} threads) "
+                             "(default: both)")
 
 
 def section_options(args: argparse.Namespace, prefix: str = "open_loop_") -> dict:

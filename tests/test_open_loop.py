@@ -364,3 +364,13 @@ def test_the_open_loop_alone_is_stored_beside_the_other_results(tmp_path, monkey
     assert stored["ratios"]["open_loop_client_goodput_at_2x_vs_capacity"] == 0.95
     assert "| 2× | 20.0 |" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "open_loop.png").stat().st_size > 10_000
+
+
+def test_the_lab_s_waitress_has_more_threads_than_the_model_server_holds_requests():
+    """Else the excess waits unanswered in waitress's unbounded queue, and the server's ``busy``
+    never reaches a user as 503 (measured: the README's open-loop section)."""
+    from lab.processes import WAITRESS_THREADS
+    from model_server.serving.settings import ServerSettings
+
+    defaults = ServerSettings()
+    assert WAITRESS_THREADS > defaults.workers + defaults.max_queue
