@@ -25,8 +25,10 @@ from model_server.serving.settings import ServerSettings
 
 from .workload import photo_jpegs
 
-def _median_seconds(action, repeats: int) -> float:
-    action()
+
+def _median_seconds(action, repeats: int, warm_up: bool = True) -> float:
+    if warm_up:
+        action()
     samples = []
     for _ in range(repeats):
         began = time.perf_counter()
@@ -42,27 +44,62 @@ def measure(
     """Median milliseconds per batch and images per second for each size; needs size 1."""
     if 1 not in batch_sizes:
         raise ValueError("batch_sizes must include 1: the latency of one image is the limit")
-    classifier = load_classifier(ServerSettings(weights="random", runtime=runtime, precision=precision))
-    images = photo_jpegs()
-    pixels = np.stack([decode_image(image) for image in images])
-    decode_s = _median_seconds(lambda: decode_image(images[0]), repeats * 3)
-    per_batch = {}
-    for size in batch_sizes:
-        batch = classifier.preprocess(np.resize(pixels, (size, *pixels.shape[1:])))
-        seconds = _median_seconds(lambda: classifier.infer(batch), max(5, repeats * 4 // size))
-        per_batch[size] = {"ms_per_batch": round(seconds * 1000, 2),
-                           "throughput": round(size / seconds, 2)}
-    best = max(per_batch, key=lambda size: per_batch[size]["throughput"])
-    return {
-        "latency_ms": per_batch[1]["ms_per_batch"],
-        "best_batch": best,
-        "best_throughput": per_batch[best]["throughput"],
-        "decode_ms": round(decode_s * 1000, 2),
-        "batches": per_batch,
-        "load_timings": vars(classifier.load_timings),
-        "runtime": classifier.runtime,
-        "precision": classifier.precision,
-    }
+    model = _BareModel(runtime, precision)
+    return {**model.limits(batch_sizes, repeats), "load_timings": vars(model.classifier.load_timings),
+            "runtime": model.classifier.runtime, "precision": model.classifier.precision}
+
+
+class _BareModel:
+    """The compiled model and the workload's decoded images, loaded once."""
+
+    def __init__(self, runtime: str, precision: str):
+        self.classifier = load_classifier(
+            ServerSettings(weights="random", runtime=runtime, precision=precision))
+        self.images = photo_jpegs()
+        self.pixels = np.stack([decode_image(image) for image in self.images])
+
+    def limits(self, batch_sizes: Sequence[int], repeats: int, min_repeats: int = 5,
+               warm_up: bool = True) -> dict:
+        """Per batch size, the median of timed passes; the best of them; one image's decode.
+
+        Batch 1 gets ``repeats`` passes, larger batches proportionally fewer (at least
+        ``min_repeats``); ``warm_up`` runs each once untimed first.
+        """
+        decode_s = _median_seconds(lambda: decode_image(self.images[0]), repeats * 3, warm_up)
+        per_batch = {}
+        for size in batch_sizes:
+            batch = self.classifier.preprocess(np.resize(self.pixels, (size, *self.pixels.shape[1:])))
+            seconds = _median_seconds(lambda: self.classifier.infer(batch),
+                                      max(min_repeats, repeats * 4 // size), warm_up)
+            per_batch[size] = {"ms_per_batch": round(seconds * 1000, 2),
+                               "throughput": round(size / seconds, 2)}
+        best = max(per_batch, key=lambda size: per_batch[size]["throughput"])
+        return {
+            **({"latency_ms": per_batch[1]["ms_per_batch"]} if 1 in per_batch else {}),
+            "best_batch": best,
+            "best_throughput": per_batch[best]["throughput"],
+            "decode_ms": round(decode_s * 1000, 2),
+            "batches": per_batch,
+        }
+
+
+def serve(runtime: str, precision: str) -> int:
+    """``--serve``: load the model once, say ``ready``, then answer each line read from stdin.
+
+    A line is JSON, ``{"batch_sizes": [1], "repeats": 7, "min_repeats": 2}``; the answer is one
+    line of JSON, as ``measure`` gives (without the load timings). The interleaved benchmark
+    measures the bare model in every round this way, without loading it again, and without the
+    untimed first passes (the model is warm).
+    """
+    model = _BareModel(runtime, precision)
+    model.limits(BATCH_SIZES, 1, min_repeats=1)  # the first passes at each batch size are slow
+    print(json.dumps({"ready": True, "runtime": model.classifier.runtime,
+                      "precision": model.classifier.precision}), flush=True)
+    for line in sys.stdin:
+        asked = json.loads(line)
+        print(json.dumps(model.limits(asked["batch_sizes"], asked["repeats"],
+                                      asked.get("min_repeats", 2), warm_up=False)), flush=True)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="batch sizes to time; must include 1 (default: %(default)s)")
     parser.add_argument("--runtime", choices=RUNTIMES, default=TENSORFLOW)
     parser.add_argument("--precision", choices=PRECISIONS, default=F32)
+    parser.add_argument("--serve", action="store_true",
+                        help="keep the model loaded and measure what each line of stdin asks (JSON)")
     args = parser.parse_args(argv)
+    if args.serve:
+        return serve(args.runtime, args.precision)
     if 1 not in args.batch_sizes:
         parser.error("--batch-sizes must include 1")
     json.dump(measure(args.repeats, args.batch_sizes, args.runtime, args.precision), sys.stdout)

@@ -7,13 +7,14 @@ slows every size alike), and the server process's CPU time is read around each b
 CPU milliseconds per request say how many requests one core of the model machine can serve
 (cores ÷ CPU-seconds per request), which end-to-end throughput on a shared 2-core machine cannot.
 
-Each size is sent in two forms: the file, which the server decodes, and the decoded pixels, as the
-web app sends them after decoding the upload for its preview (``MODEL_SERVER_SEND_PIXELS``). For
-the pixels, the client thread's own CPU time for decoding (``time.thread_time``) is what the web
-tier spends instead.
+Each size is sent in three forms: the file, which the server decodes; the decoded pixels, as the
+web app sends them after decoding the upload for its preview (``MODEL_SERVER_SEND_PIXELS``), with
+the client thread's own CPU time for decoding (``time.thread_time``) as what the web tier spends
+instead; and the file posted to the real web app in front of the same server, with the web app
+process's whole CPU time per request (HTTP, the form, decoding, sending the pixels).
 
-``python -m benchmarks.image_sizes`` starts a model server (``--weights random``), measures, and
-prints a table; ``--out`` also writes the rounds as JSON.
+``python -m benchmarks.image_sizes`` starts a model server (``--weights random``) and the web app
+(waitress), measures, and prints a table; ``--out`` also writes the rounds as JSON.
 """
 
 from __future__ import annotations
@@ -25,20 +26,21 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Sequence
 
 import psutil
+import requests
 
 from lab.load import measured_load
-from lab.processes import start_model_server
+from lab.processes import start_model_server, start_web_app
 from lab.sample_images import photos
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
 
+from .cpu import cpu_seconds
 from .systems import runtime_args
-
-T = TypeVar("T")
+from .turns import in_turn
 
 #: Name → (width, height) and format: a small photo, a 1080p photo, a phone camera's 12 MP photo
 #: and a 1080p screenshot saved as PNG.
@@ -48,9 +50,11 @@ SIZES: dict[str, tuple[tuple[int, int], str]] = {
     "4032×3024 JPEG": ((4032, 3024), "JPEG"),
     "1920×1080 PNG": ((1920, 1080), "PNG"),
 }
-#: The forms of request: the file (the server decodes it) and the pixels (the client decoded it).
+#: The forms of request: the file (the server decodes it), the pixels (the client decoded it), and
+#: the file posted to the real web app (which decodes it and sends the pixels), when there is one.
 FILE = "file"
 PIXELS = "pixels"
+WEB = "file to the web app"
 FORMS = (FILE, PIXELS)
 #: Distinct images per size (each client cycles through them).
 IMAGES_PER_SIZE = 2
@@ -79,6 +83,9 @@ class Burst:
     server_cpu_ms: float
     #: The client's CPU time decoding one image (median), the web tier's share: 0 for the file form.
     client_decode_ms: float
+    #: The web app process's CPU time per request (all of it: HTTP, the form, decoding, sending):
+    #: 0 but for the web app's form.
+    web_cpu_ms: float = 0.0
 
 
 def workload(sizes: dict[str, tuple[tuple[int, int], str]] = SIZES,
@@ -87,34 +94,32 @@ def workload(sizes: dict[str, tuple[tuple[int, int], str]] = SIZES,
     return {name: photos(per_size, size, image_format) for name, (size, image_format) in sizes.items()}
 
 
-def rotated(names: Sequence[T], round_index: int) -> list[T]:
-    """``names`` starting at a different one each round, so no condition always goes first."""
-    shift = round_index % len(names)
-    return [*names[shift:], *names[:shift]]
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
-
-
 def measure(
     address: str, server_pid: int, images: dict[str, list[bytes]], rounds: int = ROUNDS,
     clients: Sequence[int] = CLIENTS, requests: int = REQUESTS, timeout_s: float = TIMEOUT_S,
     forms: Sequence[str] = FORMS, progress: Callable[[str], None] | None = None,
+    web: tuple[str, int] | None = None,
 ) -> list[Burst]:
-    """Every size in every form at every number of clients, once per round, in rotating order."""
+    """Every size in every form at every number of clients, once per round, in rotating order.
+
+    ``web`` (the URL of a web app's ``/api/predict`` in front of the same server, and its process
+    id) adds the web app's form.
+    """
     server = psutil.Process(server_pid)
+    web_process = psutil.Process(web[1]) if web else None
+    forms = [*forms, *([WEB] if web else [])]
     conditions = [(name, form) for name in images for form in forms]
     bursts = []
     with ModelClient(address, timeout=timeout_s, retries=0) as client:
         for round_index in range(rounds):
-            for name, form in rotated(conditions, round_index):
+            for name, form in in_turn(conditions, round_index):
                 decodes: list[float] = []
 
                 def make_call():
                     if form == FILE:
                         return client.predict
+                    if form == WEB:
+                        return web_calls(web[0], timeout_s)
 
                     def decode_then_predict(image: bytes):
                         started = time.thread_time()
@@ -125,7 +130,7 @@ def measure(
 
                 for count in clients:
                     decodes.clear()
-                    before = cpu_seconds(server)
+                    before, web_before = cpu_seconds(server), cpu_seconds(web_process) if web_process else 0.0
                     result = measured_load(make_call, images[name], count, max(requests, count),
                                            f"{name} as {form}, {count} clients", warmup=WARMUP)
                     sent = result.requests + WARMUP * count
@@ -133,12 +138,26 @@ def measure(
                         round_index, name, form, count, result.requests, result.throughput,
                         result.median_ms, result.p99_ms,
                         round((cpu_seconds(server) - before) * 1000 / sent, 2),
-                        round(statistics.median(decodes) * 1000, 2) if decodes else 0.0))
+                        round(statistics.median(decodes) * 1000, 2) if decodes else 0.0,
+                        round((cpu_seconds(web_process) - web_before) * 1000 / sent, 2) if form == WEB else 0.0))
                     if progress:
                         progress(f"round {round_index + 1}: {name} as {form}, {count} clients: "
                                  f"{result.throughput:.1f} img/s, {bursts[-1].server_cpu_ms:.0f} server CPU ms "
-                                 f"each, {bursts[-1].client_decode_ms:.0f} client decode ms")
+                                 f"each, {bursts[-1].client_decode_ms:.0f} client decode ms, "
+                                 f"{bursts[-1].web_cpu_ms:.0f} web app CPU ms")
     return bursts
+
+
+def web_calls(url: str, timeout_s: float) -> Callable[[bytes], object]:
+    """One client's calls posting each file to the web app, as a browser's form does."""
+    session = requests.Session()
+
+    def post(image: bytes) -> object:
+        response = session.post(url, files={"file": ("photo", image)}, timeout=timeout_s)
+        response.raise_for_status()
+        return response
+
+    return post
 
 
 def summary(bursts: Sequence[Burst], cores: int | None = None) -> list[dict[str, object]]:
@@ -160,6 +179,7 @@ def summary(bursts: Sequence[Burst], cores: int | None = None) -> list[dict[str,
                 "server CPU ms min–max": f"{min(b.server_cpu_ms for b in mine):.0f}–"
                                          f"{max(b.server_cpu_ms for b in mine):.0f}",
                 "web tier decode CPU ms/request": round(statistics.median(b.client_decode_ms for b in mine), 1),
+                "web app CPU ms/request": round(statistics.median(b.web_cpu_ms for b in mine), 1),
                 # What a model machine of this many cores could serve if CPU were its only limit.
                 f"{cores} cores ÷ CPU s/request (img/s)": round(cores * 1000 / cpu, 1) if cpu else None,
             })
@@ -183,9 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     images = workload()
     with start_model_server("random", extra_args=runtime_args(args.runtime, args.precision),
-                            name="bench-image-sizes") as server:
+                            name="bench-image-sizes") as server, \
+            start_web_app(server.address, name="bench-image-sizes-web", wsgi_server="waitress") as web:
         bursts = measure(server.address, server.pid, images, args.rounds, requests=args.requests,
-                         progress=lambda line: print(line, file=sys.stderr))
+                         progress=lambda line: print(line, file=sys.stderr),
+                         web=(f"{web.address}/api/predict", web.pid))
     rows = summary(bursts)
     print(markdown(rows))
     if args.out:

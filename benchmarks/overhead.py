@@ -9,9 +9,8 @@ as the request's body, in rotating order, and the overhead is the median of the 
 differences. The server's own timings split each request into decoding, queueing,
 inference and the rest (the wire, JSON, the client).
 
-Run ``python -m benchmarks.overhead``; prints JSON. The probe is ``python -m benchmarks.overhead
---probe``: it reads one line per measurement from stdin and answers the milliseconds of one
-forward pass.
+Run ``python -m benchmarks.overhead``; prints JSON. The probe is ``lab.bare_model``'s
+``BareModelProcess`` (``python -m benchmarks.bare --serve``), which keeps its model loaded.
 """
 
 from __future__ import annotations
@@ -19,9 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import select
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -29,7 +26,8 @@ from typing import Callable, Iterator
 
 import requests
 
-from lab.processes import REPO_ROOT, start_model_server, start_web_app
+from lab.bare_model import BareModelProcess
+from lab.processes import start_model_server, start_web_app
 from model_server.client import ModelClient
 from model_server.serving.settings import flags
 
@@ -42,76 +40,7 @@ ROUNDS = 60
 WARMUP_ROUNDS = 5
 #: Pause between two timed calls, so that one system's threads are idle when the next one runs.
 PAUSE_S = 0.03
-#: Seconds the probe may take to load its model, and then one forward pass.
-PROBE_START_TIMEOUT_S = 180.0
-PROBE_CALL_TIMEOUT_S = 30.0
 SERVER_SETTINGS = tuple(flags(max_batch=8))
-
-
-class ProbeFailed(RuntimeError):
-    """The bare-model probe exited or did not answer in time; the message ends with its stderr."""
-
-
-class BareModelProbe:
-    """A process holding the bare compiled model; ``forward_ms()`` times one batch-1 pass in it."""
-
-    def __init__(self) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.overhead", "--probe"], cwd=REPO_ROOT,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        self._read_line(PROBE_START_TIMEOUT_S)  # "ready"
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    def forward_ms(self) -> float:
-        assert self._process.stdin is not None
-        self._process.stdin.write(b"go\n")
-        self._process.stdin.flush()
-        return float(self._read_line(PROBE_CALL_TIMEOUT_S))
-
-    def _read_line(self, timeout: float) -> str:
-        stdout = self._process.stdout
-        assert stdout is not None
-        readable, _, _ = select.select([stdout], [], [], timeout)
-        line = stdout.readline() if readable else b""
-        if not line:
-            self.close()
-            stderr = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
-            tail = "\n".join(stderr.splitlines()[-20:])
-            raise ProbeFailed(f"the bare-model probe did not answer within {timeout:.0f} s:\n{tail}")
-        return line.decode().strip()
-
-    def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-        self._process.wait()
-
-    def __enter__(self) -> BareModelProbe:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def run_probe() -> int:
-    """The probe's side: load the model, then time one forward pass per line read from stdin."""
-    import numpy as np
-
-    from model_server.images import decode_image
-    from model_server.models.tensorflow_model import ResNet50Classifier
-
-    classifier = ResNet50Classifier.load("random")
-    batch = classifier.preprocess(decode_image(photo_jpegs(1)[0])[np.newaxis])
-    classifier.infer(batch)
-    print("ready", flush=True)
-    for _ in sys.stdin:
-        began = time.perf_counter()
-        classifier.infer(batch)
-        print(round((time.perf_counter() - began) * 1000, 3), flush=True)
-    return 0
 
 
 @dataclass(frozen=True)
@@ -135,7 +64,7 @@ def _timed(call: Callable[[], object]) -> tuple[float, object]:
 
 
 def measure_rounds(
-    probe: BareModelProbe, client: ModelClient, web_url: str, images: list[bytes], rounds: int,
+    probe: BareModelProcess, client: ModelClient, web_url: str, images: list[bytes], rounds: int,
 ) -> list[Round]:
     """``rounds`` rounds of (bare, client, web) in rotating order, after a few thrown away."""
     session = requests.Session()
@@ -206,7 +135,7 @@ def _servers() -> Iterator[tuple[ModelClient, str]]:
 def measure(rounds: int = ROUNDS) -> dict:
     """Start the probe, our model server and the web app (waitress); measure; stop them all."""
     images = photo_jpegs()
-    with BareModelProbe() as probe, _servers() as (client, web_url):
+    with BareModelProcess() as probe, _servers() as (client, web_url):
         return summarize(measure_rounds(probe, client, web_url, images, rounds))
 
 
@@ -214,10 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed rounds (default: %(default)s)")
-    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.probe:
-        return run_probe()
     if args.rounds < 4:
         parser.error("--rounds must be at least 4 (quartiles need them)")
     summary = measure(args.rounds)

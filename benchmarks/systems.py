@@ -1,15 +1,17 @@
 """Each benchmarked way of serving ResNet50: start it, hand out clients, stop it.
 
-Every system is a context manager yielding ``make_call``: a function that builds one client (one
-per load thread) whose call classifies one image and raises on failure.
+A system gives ``make_call``: a function that builds one client (one per load thread) whose call
+classifies one image and raises on failure. One model server can serve several systems (through
+the client in each form, and behind the web apps): ``client_calls`` and ``web_app`` take it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
+import numpy as np
 import requests
 
 from lab.load import Call
@@ -33,12 +35,19 @@ REQUEST_TIMEOUT_S = 120.0
 RAY_START_TIMEOUT_S = 300.0
 
 
-def _client_calls(server: ServerProcess, binary: bool = True) -> MakeCall:
+def client_calls(server: ServerProcess, binary: bool = True,
+                 decoded: Mapping[bytes, np.ndarray] | None = None) -> MakeCall:
+    """Calls through one ``ModelClient``: the file as a frame, or as base64 JSON
+    (``binary=False``); with ``decoded`` (image → its pixels, decoded beforehand), the pixels,
+    as a web tier on other cores would send them."""
     client = ModelClient(server.address, timeout=REQUEST_TIMEOUT_S, retries=0, binary=binary)
-    return lambda: client.predict
+    if decoded is None:
+        return lambda: client.predict
+    return lambda: lambda image: client.predict(decoded[image])
 
 
-def _http_calls(url: str) -> MakeCall:
+def http_calls(url: str) -> MakeCall:
+    """Calls that post the image as a multipart form to ``url``, one HTTP session per client."""
     def make_call() -> Call:
         session = requests.Session()
 
@@ -54,13 +63,12 @@ def _http_calls(url: str) -> MakeCall:
 
 
 @contextlib.contextmanager
-def model_server(
-    workers: int, max_batch: int, binary: bool = True, extra: tuple[str, ...] = ()
-) -> Iterator[MakeCall]:
-    """Our server through ``ModelClient``; ``binary=False`` sends the original's base64 JSON."""
-    args = ("--max-batch", str(max_batch), *extra)
-    with start_model_server("random", workers=workers, extra_args=args, name="bench-model") as server:
-        yield _client_calls(server, binary)
+def model_server(workers: int, max_batch: int, extra: tuple[str, ...] = (),
+                 name: str = "bench-model") -> Iterator[ServerProcess]:
+    """Our model server with untrained weights, ``workers`` threads and batches up to ``max_batch``."""
+    args = (*flags(max_batch=max_batch), *extra)
+    with start_model_server("random", workers=workers, extra_args=args, name=name) as server:
+        yield server
 
 
 def runtime_args(runtime: str, precision: str) -> tuple[str, ...]:
@@ -69,24 +77,33 @@ def runtime_args(runtime: str, precision: str) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def web_app(wsgi_server: str, workers: int, max_batch: int) -> Iterator[MakeCall]:
-    args = tuple(flags(max_batch=max_batch))
-    with start_model_server("random", workers=workers, extra_args=args, name="bench-model") as model, \
-            start_web_app(model.address, name="bench-web", wsgi_server=wsgi_server) as web:
-        yield _http_calls(f"{web.address}/api/predict")
+def web_app(model: ServerProcess, wsgi_server: str, name: str | None = None) -> Iterator[ServerProcess]:
+    """The web app (which decodes each upload and sends the pixels) in front of ``model``."""
+    name = name or f"bench-web-{wsgi_server}"
+    with start_web_app(model.address, name=name, wsgi_server=wsgi_server) as web:
+        yield web
+
+
+def web_calls(web: ServerProcess) -> MakeCall:
+    """Calls to a web app's JSON API, each posting the image as a multipart form."""
+    return http_calls(predict_url(web))
+
+
+def predict_url(web: ServerProcess) -> str:
+    return f"{web.address}/api/predict"
 
 
 @contextlib.contextmanager
 def monolith() -> Iterator[MakeCall]:
     with start_monolith("random", name="bench-monolith") as server:
-        yield _http_calls(f"{server.address}/api/predict")
+        yield http_calls(f"{server.address}/api/predict")
 
 
 @contextlib.contextmanager
 def model_in_web_process() -> Iterator[MakeCall]:
     with start_wsgi_app("benchmarks.global_model_app:create_app", "bench-global", {}, None, 120.0,
                      "waitress") as server:
-        yield _http_calls(f"{server.address}/api/predict")
+        yield http_calls(f"{server.address}/api/predict")
 
 
 @contextlib.contextmanager

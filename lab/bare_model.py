@@ -1,12 +1,14 @@
 """The bare model's limit, measured in a process of its own: ``python -m benchmarks.bare``.
 
 The caller (the benchmark, notebook 08) never imports TensorFlow; the measurement's JSON comes
-back as a dict.
+back as a dict. ``measure_in_subprocess`` loads the model for one measurement;
+``BareModelProcess`` keeps it loaded, for measurements interleaved with a server's.
 """
 
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import sys
 from typing import Sequence
@@ -40,3 +42,67 @@ def measure_in_subprocess(
         raise MeasurementFailed(
             f"python -m benchmarks.bare exited with code {finished.returncode}:\n{tail}")
     return json.loads(finished.stdout)
+
+
+#: Seconds a bare-model process may take to load its model, and then to answer one measurement.
+START_TIMEOUT_S = 300.0
+ANSWER_TIMEOUT_S = 120.0
+
+
+class BareModelProcess:
+    """``python -m benchmarks.bare --serve``: the bare model, loaded once, measured on demand.
+
+    ``limits(batch_sizes, repeats)`` answers as ``measure_in_subprocess`` does, minus the load;
+    ``forward_ms()`` times one pass of one image. Every read has a timeout; a process that exits
+    or does not answer raises ``MeasurementFailed`` with the end of its stderr.
+    """
+
+    def __init__(self, runtime: str = TENSORFLOW, precision: str = F32):
+        self.name = f"bare {runtime} {precision}"
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.bare", "--serve", "--runtime", runtime,
+             "--precision", precision],
+            cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            self._read(START_TIMEOUT_S)  # {"ready": true, ...}
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def limits(self, batch_sizes: Sequence[int], repeats: int, min_repeats: int = 2) -> dict:
+        assert self._process.stdin is not None
+        asked = {"batch_sizes": list(batch_sizes), "repeats": repeats, "min_repeats": min_repeats}
+        self._process.stdin.write((json.dumps(asked) + "\n").encode())
+        self._process.stdin.flush()
+        return self._read(ANSWER_TIMEOUT_S)
+
+    def forward_ms(self) -> float:
+        return self.limits([1], repeats=1, min_repeats=1)["latency_ms"]
+
+    def _read(self, timeout: float) -> dict:
+        stdout = self._process.stdout
+        assert stdout is not None
+        readable, _, _ = select.select([stdout], [], [], timeout)
+        line = stdout.readline() if readable else b""
+        if not line:
+            self.close()
+            stderr = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
+            tail = "\n".join(stderr.splitlines()[-ERROR_TAIL_LINES:])
+            raise MeasurementFailed(f"{self.name} did not answer within {timeout:.0f} s:\n{tail}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+
+    def __enter__(self) -> "BareModelProcess":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

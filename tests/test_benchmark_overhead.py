@@ -5,10 +5,11 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from benchmarks.overhead import BareModelProbe, Round, measure_rounds, summarize
+from benchmarks.overhead import Round, measure_rounds, summarize
 from benchmarks.report import ratios, table
 from benchmarks.turns import in_turn
 from benchmarks.workload import photo_jpegs
+from lab.bare_model import BareModelProcess
 from lab.processes import start_web_app
 from model_server.client import ModelClient
 
@@ -48,17 +49,22 @@ def test_the_report_states_the_paired_overhead_next_to_the_block_figures() -> No
 
 
 def test_the_probe_times_forward_passes_in_its_own_process_and_leaves_none_behind() -> None:
-    with BareModelProbe() as probe:
+    with BareModelProcess() as probe:
         pid = probe.pid
         passes = [probe.forward_ms() for _ in range(3)]
+        limits = probe.limits([1, 4], repeats=4)
     assert all(ms > 1.0 for ms in passes)
+    assert sorted(limits["batches"]) == ["1", "4"]
+    assert limits["best_batch"] in (1, 4)
+    assert limits["best_throughput"] == max(b["throughput"] for b in limits["batches"].values())
+    assert limits["latency_ms"] == limits["batches"]["1"]["ms_per_batch"] and limits["decode_ms"] > 0
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 @pytest.mark.timeout(240)
 def test_rounds_time_the_same_images_through_the_client_and_the_web_app(model_server) -> None:
     images = photo_jpegs(2)
-    with BareModelProbe() as probe, start_web_app(model_server.address, name="overhead-web") as web, \
+    with BareModelProcess() as probe, start_web_app(model_server.address, name="overhead-web") as web, \
             ModelClient(model_server.address, timeout=30.0, retries=0) as client:
         rounds = measure_rounds(probe, client, f"{web.address}/api/predict", images, rounds=4)
     assert len(rounds) == 4

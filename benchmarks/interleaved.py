@@ -1,0 +1,138 @@
+"""Every system in the same rounds: short bursts in rotating order, round after round.
+
+On a shared machine, two blocks measured minutes apart meet different machines; a ratio of two
+such blocks says as much about the machine as about the systems. Here all systems are started
+once. Each round runs, for each number of clients, one short burst of every system and of the
+bare model, the order rotating from round to round (``turns.in_turn``), so that whatever the
+machine does in a minute it does to all of them. A ratio is computed within each round and
+reported as the median over rounds, with its min–max: the spread says how far to trust it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+from .turns import in_turn
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One burst of a round: a system (or a bare model, ``bare=True``) at one number of clients.
+
+    ``run`` measures and returns the burst's figures: a ``LoadResult`` dict for a system, the
+    bare model's ``limits`` for a bare one.
+    """
+
+    name: str
+    clients: int
+    run: Callable[[], dict]
+    bare: bool = False
+
+
+def run_rounds(entries: Sequence[Entry], rounds: int,
+               progress: Callable[[str], None] | None = None) -> list[dict]:
+    """``rounds`` rounds of every entry; each round's record keeps the order it ran in.
+
+    Within a round the entries run by number of clients (fewest first), and within each number
+    in an order that rotates by one place per round.
+    """
+    blocks: dict[int, list[Entry]] = {}
+    for entry in sorted(entries, key=lambda e: e.clients):
+        blocks.setdefault(entry.clients, []).append(entry)
+    records = []
+    for index in range(rounds):
+        record: dict = {"round": index, "order": [], "bare": {}, "systems": {}}
+        for clients, block in blocks.items():
+            for entry in in_turn(block, index):
+                figures = entry.run()
+                record["order"].append([entry.name, clients])
+                if entry.bare:
+                    _merge_bare(record["bare"].setdefault(entry.name, {}), figures)
+                else:
+                    record["systems"].setdefault(entry.name, {})[str(clients)] = figures
+                if progress:
+                    progress(f"round {index + 1}/{rounds}, {clients} client(s): {entry.name}: "
+                             f"{_headline(figures)}")
+        records.append(record)
+    return records
+
+
+def _merge_bare(into: dict, figures: Mapping) -> None:
+    """A bare model measured twice in a round (latency, then batches): keep both, batches joined."""
+    batches = {**into.get("batches", {}), **{str(k): v for k, v in figures.get("batches", {}).items()}}
+    into.update(figures)
+    into["batches"] = batches
+
+
+def _headline(figures: Mapping) -> str:
+    if "throughput" in figures:
+        return f"median {figures['median_ms']} ms, {figures['throughput']} img/s"
+    return ", ".join(f"{key} {figures[key]}" for key in ("latency_ms", "best_throughput") if key in figures)
+
+
+def _spread(values: Sequence[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3), "rounds": len(values)}
+
+
+def system_rows(records: Sequence[dict]) -> dict[str, dict[str, dict]]:
+    """Name → clients → the median over rounds of each figure, with min–max of the main two."""
+    runs: dict[str, dict[str, list[dict]]] = {}
+    for record in records:
+        for name, levels in record["systems"].items():
+            for clients, figures in levels.items():
+                runs.setdefault(name, {}).setdefault(clients, []).append(figures)
+    rows: dict[str, dict[str, dict]] = {}
+    for name, levels in runs.items():
+        for clients, bursts in levels.items():
+            def median(key: str) -> float:
+                return round(statistics.median(burst[key] for burst in bursts), 2)
+            rows.setdefault(name, {})[clients] = {
+                "concurrency": int(clients), "rounds": len(bursts),
+                "requests": sum(burst["requests"] for burst in bursts),
+                "errors": sum(burst["errors"] for burst in bursts),
+                "median_ms": median("median_ms"), "p95_ms": median("p95_ms"), "p99_ms": median("p99_ms"),
+                "throughput": median("throughput"),
+                "throughput_min": min(burst["throughput"] for burst in bursts),
+                "throughput_max": max(burst["throughput"] for burst in bursts),
+                "median_ms_min": min(burst["median_ms"] for burst in bursts),
+                "median_ms_max": max(burst["median_ms"] for burst in bursts),
+                "cpu_ms_per_request": _median_cpu(bursts),
+            }
+    return rows
+
+
+def _median_cpu(bursts: Sequence[dict]) -> dict[str, float]:
+    """Per process, the median over rounds of its CPU ms per request (0 in a round it was idle)."""
+    names = dict.fromkeys(name for burst in bursts for name in burst.get("cpu_ms_per_request", {}))
+    return {name: round(statistics.median(burst.get("cpu_ms_per_request", {}).get(name, 0.0)
+                                           for burst in bursts), 2) for name in names}
+
+
+def bare_limits(records: Sequence[dict], name: str) -> dict:
+    """A bare model's limits over rounds: medians, the min–max of latency and best throughput,
+    and the batch size that was best most often."""
+    mine = [record["bare"][name] for record in records if name in record["bare"]]
+    out: dict = {"rounds": len(mine)}
+    for key in ("latency_ms", "best_throughput", "decode_ms"):
+        values = [limits[key] for limits in mine if key in limits]
+        if values:
+            out[key] = round(statistics.median(values), 2)
+            out[f"{key}_min"], out[f"{key}_max"] = min(values), max(values)
+    best = [limits["best_batch"] for limits in mine if "best_throughput" in limits]
+    if best:
+        out["best_batch"] = Counter(best).most_common(1)[0][0]
+    return out
+
+
+def ratios_over_rounds(records: Sequence[dict], per_round: Callable[[dict], dict]) -> dict[str, dict]:
+    """``per_round`` applied to each round's record alone; per figure, the median over rounds
+    with min–max. A figure a round lacks is left out of that round."""
+    values: dict[str, list[float]] = {}
+    for record in records:
+        for key, value in per_round(record).items():
+            values.setdefault(key, []).append(value)
+    return {key: _spread(found) for key, found in values.items()}
