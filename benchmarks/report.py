@@ -138,22 +138,15 @@ def openvino_ratios(results: dict) -> dict:
     monolith = _row(results, "monolith", 1)
     for precision, bare in results.get("bare_openvino", {}).items():
         system = openvino_system(precision)
-        at_1, at_8 = _row(results, system, 1), _row(results, system, 8)
-        if at_1:
-            out[f"openvino_{precision}_client_overhead_ms_at_1"] = round(
-                at_1["median_ms"] - bare["latency_ms"], 2)
-        if at_8:
-            out[f"openvino_{precision}_at_8_vs_own_bare_best"] = round(
-                at_8["throughput"] / bare["best_throughput"], 3)
-        pixels_1, pixels_8 = _row(results, system + PIXELS, 1), _row(results, system + PIXELS, 8)
-        if pixels_1:
-            out[f"openvino_{precision}_pixels_overhead_ms_at_1"] = round(
-                pixels_1["median_ms"] - bare["latency_ms"], 2)
-        if pixels_8:
-            out[f"openvino_{precision}_pixels_at_8_vs_own_bare_best"] = round(
-                pixels_8["throughput"] / bare["best_throughput"], 3)
-        out.update(_vs_bare_batch_8(bare, {f"openvino_{precision}": at_8,
-                                           f"openvino_{precision}_pixels": pixels_8}))
+        for suffix, form in (("", ""), (PIXELS, "_pixels")):  # the file, then the pixels
+            name = f"openvino_{precision}{form}"
+            one, eight = _row(results, system + suffix, 1), _row(results, system + suffix, 8)
+            if one:
+                out[f"{name}_client_overhead_ms_at_1"] = round(one["median_ms"] - bare["latency_ms"], 2)
+            if eight:
+                out[f"{name}_at_8_vs_own_bare_best"] = round(eight["throughput"] / bare["best_throughput"], 3)
+            out.update(_vs_bare_batch_8(bare, {name: eight}))
+        at_1 = _row(results, system, 1)
         if at_1 and monolith:
             out[f"monolith_vs_openvino_{precision}_at_1"] = round(monolith["median_ms"] / at_1["median_ms"], 1)
         ours_1 = _row(results, OURS, 1)
