@@ -98,6 +98,11 @@ class Servers:
                 name="bench-original" if original else f"bench-{runtime}-{precision}"))
         return self._models[key]
 
+    def client(self, runtime: str = TENSORFLOW, precision: str = F32, original: bool = False,
+               binary: bool = True) -> ModelClient:
+        """A client of one of the run's model servers, closed at the end of the run."""
+        return self.stack.enter_context(systems.model_client(self.model(runtime, precision, original), binary))
+
     def web(self, wsgi_server: str, runtime: str = TENSORFLOW, precision: str = F32) -> ServerProcess:
         """The web app under ``wsgi_server``, in front of our model server on ``runtime``."""
         key = f"{wsgi_server} {runtime} {precision}"
@@ -129,20 +134,20 @@ class System:
     requests: int | None = None
 
 
-def _systems(levels: tuple[int, ...], decoded: dict[bytes, object]) -> list[System]:
+def _systems(levels: tuple[int, ...], decoded: dict[bytes, object], precisions: list[str]) -> list[System]:
     pixel_levels = tuple(c for c in PIXEL_LEVELS if c in levels)
     chosen = [
-        System(ORIGINAL, levels, lambda sv: systems.client_calls(sv.model(original=True), binary=False)),
-        System(OURS, levels, lambda sv: systems.client_calls(sv.model())),
-        System(f"{OURS}, base64 JSON", levels[:1], lambda sv: systems.client_calls(sv.model(), binary=False)),
-        System(OURS + PIXELS, pixel_levels, lambda sv: systems.client_calls(sv.model(), decoded=decoded)),
+        System(ORIGINAL, levels, lambda sv: systems.client_calls(sv.client(original=True, binary=False))),
+        System(OURS, levels, lambda sv: systems.client_calls(sv.client())),
+        System(f"{OURS}, base64 JSON", levels[:1], lambda sv: systems.client_calls(sv.client(binary=False))),
+        System(OURS + PIXELS, pixel_levels, lambda sv: systems.client_calls(sv.client(), decoded)),
     ]
-    for precision in openvino_precisions():
+    for precision in precisions:
         name = openvino_system(precision)
         chosen += [
-            System(name, levels, lambda sv, p=precision: systems.client_calls(sv.model(OPENVINO, p))),
+            System(name, levels, lambda sv, p=precision: systems.client_calls(sv.client(OPENVINO, p))),
             System(name + PIXELS, pixel_levels,
-                   lambda sv, p=precision: systems.client_calls(sv.model(OPENVINO, p), decoded=decoded)),
+                   lambda sv, p=precision: systems.client_calls(sv.client(OPENVINO, p), decoded)),
         ]
     chosen += [
         System(WAITRESS, levels, lambda sv: systems.web_calls(sv.web("waitress"))),
@@ -243,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     levels = PIXEL_LEVELS if args.quick else CONCURRENCY
     images = photo_jpegs()
     decoded = {image: decode_image(image) for image in images}
-    chosen = [system for system in _systems(levels, decoded) if _wanted(system.name, args.only)]
+    precisions = openvino_precisions()
+    chosen = [system for system in _systems(levels, decoded, precisions) if _wanted(system.name, args.only)]
     path = args.out / "results.json"
     if chosen:
         results: dict = {
@@ -261,13 +267,13 @@ def main(argv: list[str] | None = None) -> int:
             results.update(interleaved_rounds(chosen, servers, images, rounds, requests))
         if args.overhead_rounds and not args.quick and _wanted(OVERHEAD, args.only):
             print("one request at a time, in pairs with the bare model …", flush=True)
-            with ModelClient(servers.model().address, timeout=systems.REQUEST_TIMEOUT_S, retries=0) as client:
-                results["overhead"] = overhead.summarize(overhead.measure_rounds(
-                    servers.bare(), client, systems.predict_url(servers.web("waitress")), images,
-                    args.overhead_rounds))
+            results["overhead"] = overhead.summarize(overhead.measure_rounds(
+                servers.bare(), servers.client(), systems.predict_url(servers.web("waitress")), images,
+                args.overhead_rounds))
         if args.image_size_rounds and _wanted(IMAGE_SIZES, args.only):
             results["image_sizes"] = measure_image_sizes(
-                servers, 1 if args.quick else args.image_size_rounds, requests if args.quick else image_sizes.REQUESTS)
+                servers, precisions, 1 if args.quick else args.image_size_rounds,
+                requests if args.quick else image_sizes.REQUESTS)
     if not args.quick and _wanted(BROKER, args.only):
         print("the broker with big requests in the original's format …", flush=True)
         results["broker"] = broker_header.measure()
@@ -306,10 +312,9 @@ def interleaved_rounds(chosen: list[System], servers: Servers, images: list[byte
     return measured
 
 
-def measure_image_sizes(servers: Servers, rounds: int, requests: int) -> dict:
+def measure_image_sizes(servers: Servers, precisions: list[str], rounds: int, requests: int) -> dict:
     """The image sizes on TensorFlow and on the fastest OpenVINO precision, on the run's servers."""
     out = {}
-    precisions = openvino_precisions()
     for runtime, precision in [(TENSORFLOW, F32), *([(OPENVINO, precisions[-1])] if precisions else [])]:
         print(f"image sizes on {runtime} {precision} …", flush=True)
         server, images = servers.model(runtime, precision), image_sizes.workload()

@@ -2,7 +2,7 @@
 
 A system gives ``make_call``: a function that builds one client (one per load thread) whose call
 classifies one image and raises on failure. One model server can serve several systems (through
-the client in each form, and behind the web apps): ``client_calls`` and ``web_app`` take it.
+the client in each form, and behind the web apps): ``model_client`` and ``web_app`` take it.
 """
 
 from __future__ import annotations
@@ -35,12 +35,15 @@ REQUEST_TIMEOUT_S = 120.0
 RAY_START_TIMEOUT_S = 300.0
 
 
-def client_calls(server: ServerProcess, binary: bool = True,
-                 decoded: Mapping[bytes, np.ndarray] | None = None) -> MakeCall:
-    """Calls through one ``ModelClient``: the file as a frame, or as base64 JSON
-    (``binary=False``); with ``decoded`` (image → its pixels, decoded beforehand), the pixels,
-    as a web tier on other cores would send them."""
-    client = ModelClient(server.address, timeout=REQUEST_TIMEOUT_S, retries=0, binary=binary)
+def model_client(server: ServerProcess, binary: bool = True) -> ModelClient:
+    """A benchmark's client of ``server``: no retries, a failure is a failure."""
+    return ModelClient(server.address, timeout=REQUEST_TIMEOUT_S, retries=0, binary=binary)
+
+
+def client_calls(client: ModelClient, decoded: Mapping[bytes, np.ndarray] | None = None) -> MakeCall:
+    """Calls through ``client``: the file (as a frame, or as base64 JSON if the client sends
+    that); with ``decoded`` (image → its pixels, decoded beforehand), the pixels, as a web tier on
+    other cores would send them."""
     if decoded is None:
         return lambda: client.predict
     return lambda: lambda image: client.predict(decoded[image])
