@@ -32,7 +32,7 @@ from typing import Callable
 
 import psutil
 
-from lab.bare_model import BareModelProcess
+from lab.bare_model import BareModelProcess, bare_name
 from lab.load import run_load
 from lab.processes import ServerProcess, running_servers
 from model_server.client import ModelClient
@@ -41,7 +41,7 @@ from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW
 
 from . import broker_header, cpu, image_sizes, open_loop, open_loop_report, overhead, systems
 from .interleaved import Entry, bare_limits, run_rounds, system_rows
-from .report import ORIGINAL, OURS, PIXELS, RAY_SERVE, WAITRESS, bare_name, openvino_system, plot, ratios, table
+from .report import ORIGINAL, OURS, PIXELS, RAY_SERVE, WAITRESS, openvino_system, plot, ratios, table
 from .startup import start_to_ready
 from .workload import photo_jpegs
 
@@ -132,6 +132,9 @@ class System:
     start: Callable[[Servers], systems.MakeCall]
     #: Requests per burst, if not ``REQUESTS`` (the monolith loads the model per request).
     requests: int | None = None
+    #: What runs its model, and so which bare model it is measured against.
+    runtime: str = TENSORFLOW
+    precision: str = F32
 
 
 def _systems(levels: tuple[int, ...], decoded: dict[bytes, object], precisions: list[str]) -> list[System]:
@@ -145,9 +148,11 @@ def _systems(levels: tuple[int, ...], decoded: dict[bytes, object], precisions: 
     for precision in precisions:
         name = openvino_system(precision)
         chosen += [
-            System(name, levels, lambda sv, p=precision: systems.client_calls(sv.client(OPENVINO, p))),
+            System(name, levels, lambda sv, p=precision: systems.client_calls(sv.client(OPENVINO, p)),
+                   runtime=OPENVINO, precision=precision),
             System(name + PIXELS, pixel_levels,
-                   lambda sv, p=precision: systems.client_calls(sv.client(OPENVINO, p), decoded)),
+                   lambda sv, p=precision: systems.client_calls(sv.client(OPENVINO, p), decoded),
+                   runtime=OPENVINO, precision=precision),
         ]
     chosen += [
         System(WAITRESS, levels, lambda sv: systems.web_calls(sv.web("waitress"))),
@@ -162,13 +167,6 @@ def _systems(levels: tuple[int, ...], decoded: dict[bytes, object], precisions: 
     else:
         print("Ray Serve is not installed (pip install 'ray[serve]'): its rows are left out")
     return chosen
-
-
-def _runtime_of(name: str) -> tuple[str, str]:
-    for precision in (F32, BF16):
-        if name.startswith(openvino_system(precision)):
-            return OPENVINO, precision
-    return TENSORFLOW, F32
 
 
 #: The name, in ``cpu_ms_per_request``, of this process: the load generator and the clients.
@@ -198,7 +196,7 @@ def _entries(chosen: list[System], calls: dict[str, systems.MakeCall], servers: 
             count = system.requests or (2 * clients if warm_up else max(requests, PER_CLIENT * clients))
             entries.append(Entry(system.name, clients, lambda make_call=calls[system.name], c=clients, n=count,
                                  w=0 if system.requests else 1: _burst(make_call, images, c, n, w)))
-    for runtime, precision in dict.fromkeys(_runtime_of(system.name) for system in chosen):
+    for runtime, precision in dict.fromkeys((system.runtime, system.precision) for system in chosen):
         bare = servers.bare(runtime, precision)
         entries += [Entry(bare.name, 1, lambda bare=bare: bare.limits(**BARE_LATENCY), bare=True),
                     Entry(bare.name, 8, lambda bare=bare: bare.limits(**BARE_BATCHED), bare=True)]
@@ -280,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.open_loop_seconds > 0 and _wanted(OPEN_LOOP, args.only):
         print("open loop: Poisson arrivals from a quarter to twice the capacity …", flush=True)
         results["open_loop"] = open_loop.measure(**open_loop.section_options(args))
-    for precision in [p for p in (F32, BF16) if any(s.name.startswith(openvino_system(p)) for s in chosen)]:
+    for precision in dict.fromkeys(s.precision for s in chosen if s.runtime == OPENVINO):
         print(f"start to ready, TensorFlow and OpenVINO {precision} …", flush=True)
         results.setdefault("start_to_ready", {}).update(start_to_ready(precision))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import psutil
-import requests
 
 from lab.load import measured_load
 from lab.processes import start_model_server, start_web_app
@@ -39,7 +38,7 @@ from model_server.images import decode_image
 from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
 
 from .cpu import cpu_seconds
-from .systems import runtime_args
+from .systems import http_calls, runtime_args
 from .turns import in_turn
 
 #: Name → (width, height) and format: a small photo, a 1080p photo, a phone camera's 12 MP photo
@@ -119,7 +118,7 @@ def measure(
                     if form == FILE:
                         return client.predict
                     if form == WEB:
-                        return web_calls(web[0], timeout_s)
+                        return http_calls(web[0], timeout_s)()
 
                     def decode_then_predict(image: bytes):
                         started = time.thread_time()
@@ -146,18 +145,6 @@ def measure(
                                  f"each, {bursts[-1].client_decode_ms:.0f} client decode ms, "
                                  f"{bursts[-1].web_cpu_ms:.0f} web app CPU ms")
     return bursts
-
-
-def web_calls(url: str, timeout_s: float) -> Callable[[bytes], object]:
-    """One client's calls posting each file to the web app, as a browser's form does."""
-    session = requests.Session()
-
-    def post(image: bytes) -> object:
-        response = session.post(url, files={"file": ("photo", image)}, timeout=timeout_s)
-        response.raise_for_status()
-        return response
-
-    return post
 
 
 def summary(bursts: Sequence[Burst], cores: int | None = None) -> list[dict[str, object]]:

@@ -113,8 +113,6 @@ CLIENT_PATH = "client"
 WEB_PATH = "web app (waitress)"
 PATHS = (CLIENT_PATH, WEB_PATH)
 PATH_FLAGS = {"client": CLIENT_PATH, "web": WEB_PATH}
-#: Where the web app finds the model server: its documented environment variable (README).
-WEB_APP_MODEL_ADDRESS = "MODEL_SERVER_ADDRESS"
 #: Names this machine's loopback goes by, besides any 127.0.0.0/8 or ::1 address.
 LOOPBACK_NAMES = ("localhost",)
 

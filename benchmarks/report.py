@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from lab.bare_model import bare_name  # noqa: E402
 from model_server.protocol import OPENVINO, PRECISIONS, TENSORFLOW  # noqa: E402
 
 from . import open_loop_report  # noqa: E402
@@ -27,11 +28,6 @@ CPU_SHOWN_MS = 0.5
 def openvino_system(precision: str) -> str:
     """The benchmark's name for our server through the client, on OpenVINO at ``precision``."""
     return f"{OURS}, OpenVINO {precision}"
-
-
-def bare_name(runtime: str, precision: str) -> str:
-    """The name of a bare model in a round's record (``BareModelProcess.name``)."""
-    return f"bare {runtime} {precision}"
 
 
 def round_view(record: dict) -> dict:

@@ -49,14 +49,14 @@ def client_calls(client: ModelClient, decoded: Mapping[bytes, np.ndarray] | None
     return lambda: lambda image: client.predict(decoded[image])
 
 
-def http_calls(url: str) -> MakeCall:
-    """Calls that post the image as a multipart form to ``url``, one HTTP session per client."""
+def http_calls(url: str, timeout_s: float = REQUEST_TIMEOUT_S) -> MakeCall:
+    """Calls that post the image file (of any format: the web app reads its bytes, not the part's
+    name or type) as a multipart form to ``url``, one HTTP session per client."""
     def make_call() -> Call:
         session = requests.Session()
 
         def call(image: bytes) -> object:
-            response = session.post(url, files={"file": ("photo.jpg", image, "image/jpeg")},
-                                    timeout=REQUEST_TIMEOUT_S)
+            response = session.post(url, files={"file": ("upload", image)}, timeout=timeout_s)
             response.raise_for_status()
             return response
 

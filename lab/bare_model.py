@@ -25,6 +25,16 @@ REPEATS = 15
 ERROR_TAIL_LINES = 20
 
 
+def bare_name(runtime: str, precision: str) -> str:
+    """How the benchmark's rounds name a bare model: ``bare tensorflow f32``."""
+    return f"bare {runtime} {precision}"
+
+
+def _bare_command(runtime: str, precision: str, *args: str) -> list[str]:
+    """``python -m benchmarks.bare`` for ``runtime`` at ``precision``, by this interpreter."""
+    return [sys.executable, "-m", "benchmarks.bare", "--runtime", runtime, "--precision", precision, *args]
+
+
 def measure_in_subprocess(
     repeats: int = REPEATS, batch_sizes: Sequence[int] = BATCH_SIZES, runtime: str = TENSORFLOW,
     precision: str = F32,
@@ -33,9 +43,8 @@ def measure_in_subprocess(
 
     The JSON's ``batches`` keys come back as strings (``"8"``), as JSON has them.
     """
-    argv = [sys.executable, "-m", "benchmarks.bare", "--repeats", str(repeats),
-            "--batch-sizes", *(str(size) for size in batch_sizes), "--runtime", runtime,
-            "--precision", precision]
+    argv = _bare_command(runtime, precision, "--repeats", str(repeats),
+                         "--batch-sizes", *(str(size) for size in batch_sizes))
     finished = subprocess.run(argv, capture_output=True, text=True, cwd=REPO_ROOT)
     if finished.returncode != 0:
         tail = "\n".join(finished.stderr.splitlines()[-ERROR_TAIL_LINES:])
@@ -58,11 +67,10 @@ class BareModelProcess:
     """
 
     def __init__(self, runtime: str = TENSORFLOW, precision: str = F32):
-        self.name = f"bare {runtime} {precision}"
+        self.name = bare_name(runtime, precision)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.bare", "--serve", "--runtime", runtime,
-             "--precision", precision],
-            cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            _bare_command(runtime, precision, "--serve"), cwd=REPO_ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         try:
             self._read(START_TIMEOUT_S)  # {"ready": true, ...}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from benchmarks.interleaved import Entry, bare_limits, ratios_over_rounds, run_rounds, system_rows
-from benchmarks.report import OURS, bare_name, ratios, table
+from benchmarks.report import OURS, ratios, table
+from lab.bare_model import bare_name
 
 BARE = bare_name("tensorflow", "f32")
 
