@@ -196,7 +196,9 @@ def _entries(chosen: list[System], calls: dict[str, systems.MakeCall], servers: 
             count = system.requests or (2 * clients if warm_up else max(requests, PER_CLIENT * clients))
             entries.append(Entry(system.name, clients, lambda make_call=calls[system.name], c=clients, n=count,
                                  w=0 if system.requests else 1: _burst(make_call, images, c, n, w)))
-    for runtime, precision in dict.fromkeys((system.runtime, system.precision) for system in chosen):
+    # TensorFlow's bare model always: the report's limit line and the TensorFlow ratios read it.
+    for runtime, precision in dict.fromkeys(
+            [(TENSORFLOW, F32), *((system.runtime, system.precision) for system in chosen)]):
         bare = servers.bare(runtime, precision)
         entries += [Entry(bare.name, 1, lambda bare=bare: bare.limits(**BARE_LATENCY), bare=True),
                     Entry(bare.name, 8, lambda bare=bare: bare.limits(**BARE_BATCHED), bare=True)]
