@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks.workload import photo_jpegs
-from fakes import HangsOnce, SlowDecode, decoded_together
+from fakes import ColourClassifier, HangsOnce, SlowDecode, decoded_together
 from lab.processes import start_model_server
 from model_server.client import ModelClient
 from model_server.images import decode_image
@@ -120,6 +120,26 @@ def test_no_batch_is_larger_than_max_batch(classifier, pixels):
     finally:
         batcher.stop()
     assert max(sizes) == 2
+
+
+def test_two_halves_of_the_clients_come_together_in_one_batch():
+    """Half the clients queue while the other half's batch runs; then the batcher waits for that half."""
+    images = [np.full((224, 224, 3), red, np.uint8) for red in range(8)]
+    batcher = Batcher(ColourClassifier(seconds=1.0), max_batch=8, max_delay_ms=LONG_DELAY_MS)
+    batcher.start()
+    try:
+        first_half = [SlowDecode(batcher, image) for image in images[:4]]
+        for decode in first_half:
+            decode.finish()
+        time.sleep(0.3)  # the first half's forward pass is running
+        second_half = [batcher.submit(image) for image in images[4:]]
+        assert [decode.result().batch_size for decode in first_half] == [4] * 4
+        time.sleep(0.1)  # the first half's clients take a moment to send their next images
+        first_half_back = [batcher.submit(image) for image in images[:4]]
+        sizes = [future.result(timeout=30).batch_size for future in second_half + first_half_back]
+    finally:
+        batcher.stop()
+    assert sizes == [8] * 8, f"the two halves stayed apart: batch sizes {sizes}"
 
 
 #: Requests each client sends in turn: enough for clients that start a batch out of step to fall

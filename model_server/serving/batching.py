@@ -7,9 +7,13 @@ and runs the model once. ResNet50 on a CPU does a batch in less time than its im
 
 It never makes a lone request wait for company: the batcher waits (at most ``max_delay_ms``) for
 more images only when company is known to be coming: while some worker is still decoding one, or
-right after a batch of several, whose clients send their next images as soon as they have their
-answers. Without the second rule, 8 clients lock into batches of 1 and 7: the one image that came
-back first always finds the model free and goes alone.
+while the clients of recent batches have not all sent their next image yet (they send it as soon as
+they have their answers). Without the second rule, 8 clients lock into batches of 1 and 7: the one
+image that came back first always finds the model free and goes alone. The rule counts the
+answered clients that have not come back yet; it does not compare the images queued with the last
+batch's size. With that comparison, 8 clients that once split into two halves of 4 stayed split:
+each half, queued while the other half's batch ran, was as large as that batch, so the batcher
+did not wait for the other half.
 
 The batcher alone counts the images being decoded, because one call both decodes and queues:
 a caller cannot forget to say that an image it announced will not come, and no image is counted
@@ -108,7 +112,9 @@ class Batcher:
         self._running_since: float | None = None
         self._batch_sizes: dict[int, int] = {}
         self.replaced_threads = 0
-        self._last_batch_size = 0
+        #: Images answered by recent batches whose clients may not have sent their next yet: each
+        #: answer adds one, each image that comes (decoded here or elsewhere) takes one away.
+        self._not_back = 0
         self._last_batch_done = 0.0
 
     @property
@@ -166,8 +172,14 @@ class Batcher:
         ``deadline_exceeded`` error.
         """
         future: Future = Future()
-        self._queue.put(_Item(pixels, future, time.perf_counter(), deadline))
+        with self._lock:
+            self._one_came_back()
+            self._queue.put(_Item(pixels, future, time.perf_counter(), deadline))
         return future
+
+    def _one_came_back(self) -> None:
+        """An image came (the lock is held): one fewer client of a recent batch to wait for."""
+        self._not_back = max(0, self._not_back - 1)
 
     def decode_and_submit(self, decode: Callable[[], np.ndarray], deadline: float | None = None) -> Future:
         """Run ``decode`` in this thread, then queue its pixels as ``submit`` does.
@@ -178,6 +190,7 @@ class Batcher:
         """
         thread = threading.current_thread()
         with self._lock:
+            self._one_came_back()
             self._decoding[thread] = time.monotonic()
         try:
             pixels = decode()
@@ -217,12 +230,12 @@ class Batcher:
             self._abandoned.update(overdue)
         return overdue
 
-    def _company_expected(self, collected: int) -> bool:
-        """A worker is decoding an image, or clients of the last batch may still come back."""
+    def _company_expected(self) -> bool:
+        """A worker is decoding an image, or clients of recent batches may still come back."""
         with self._lock:
             if len(self._decoding) > len(self._abandoned):
                 return True
-        returning = collected < self._last_batch_size
+            returning = self._not_back > 0
         return returning and time.perf_counter() - self._last_batch_done < self.max_delay_s
 
     def _collect(self, first: _Item) -> list[_Item]:
@@ -235,7 +248,7 @@ class Batcher:
             except queue.Empty:
                 pass
             remaining = deadline - time.perf_counter()
-            if remaining <= 0 or not self._company_expected(len(batch)):
+            if remaining <= 0 or not self._company_expected():
                 break
             try:
                 batch.append(self._queue.get(timeout=min(remaining, 0.0005)))
@@ -289,7 +302,11 @@ class Batcher:
                                 "result is thrown away", size)
                     return
                 self._batch_sizes[size] = self._batch_sizes.get(size, 0) + 1
-                self._last_batch_size, self._last_batch_done = size, time.perf_counter()
+                now = time.perf_counter()
+                if now - self._last_batch_done > self.max_delay_s:
+                    self._not_back = 0  # who has not come back by now is not waited for any more
+                self._not_back = min(self._not_back + size, self.max_batch)
+                self._last_batch_done = now
             for index, item in enumerate(batch):
                 _settle(item.future, BatchResult(
                     probabilities=probabilities[index], batch_size=size,

@@ -81,7 +81,7 @@ class ServerSettings:
         "most images per forward pass; 1 switches batching off", **at_least(1)))
     max_delay_ms: float = field(default=20.0, metadata=flag(
         "longest wait of a batch for company known to be coming: images still being decoded, or "
-        "the next images of the clients the last batch answered; a lone request never waits",
+        "the next images of clients that recent batches answered; a lone request never waits",
         **at_least(0)))
     intra_op_threads: int = field(default=0, metadata=flag(
         "TensorFlow threads inside one operation; 0: one per core"))
