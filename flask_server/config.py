@@ -13,10 +13,10 @@ from typing import Any, Mapping
 from flask import Flask
 
 from model_server.client import CONNECT_TIMEOUT_S, REQUEST_RETRIES, REQUEST_TIMEOUT_S
+from model_server.environment import MODEL_SERVER_PREFIX, typed_value
 from model_server.keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE
 from model_server.protocol import DEFAULT_ADDRESS, DEFAULT_TOP
 
-MODEL_SERVER_PREFIX = "MODEL_SERVER_"
 #: The variables that name the CURVE key files when the model server requires keys (see
 #: ``model_server.keys``): the web app's own secret key, and the model server's public key.
 KEY_VARIABLES = (CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE)
@@ -47,18 +47,6 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None, **extra_default
         app.config.from_mapping(test_config)
 
 
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-def _flag(raw: str) -> bool:
-    """A yes/no setting; ``bool("0")`` would be true, so the words are spelled out."""
-    if raw.strip().lower() in _TRUE:
-        return True
-    if raw.strip().lower() in _FALSE:
-        return False
-    raise ValueError(raw)
-
-
 def model_server_settings(environ: Mapping[str, str]) -> dict[str, Any]:
     """``MODEL_SERVER_DEFAULTS``, each overridden by its variable in ``environ`` and converted to
     the type of its default; a value that does not convert is a ``ValueError`` naming the variable.
@@ -75,8 +63,5 @@ def model_server_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         raw = environ.get(name)
         if raw is None:
             continue
-        try:
-            settings[name] = _flag(raw) if isinstance(default, bool) else type(default)(raw)
-        except ValueError:
-            raise ValueError(f"{name}={raw!r} is not a valid {type(default).__name__}") from None
+        settings[name] = typed_value(name, raw, default)
     return settings

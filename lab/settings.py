@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model_server.serving.settings import settings_from_env
+from model_server.environment import settings_from_env
 
 ENV_PREFIX = "LAB_"
 

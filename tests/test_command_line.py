@@ -16,7 +16,8 @@ import imagegen
 from lab.processes import REPO_ROOT, start_model_server
 from model_server.client import ModelClient
 from model_server.serving.cli import SERVER_FLAGS, parse_settings, parse_worker_settings
-from model_server.serving.settings import ENV_PREFIX, ServerSettings, command_line, flag_name, flags, model_server_command
+from model_server.environment import MODEL_SERVER_PREFIX
+from model_server.serving.settings import ServerSettings, command_line, flag_name, flags, model_server_command
 
 #: Seconds a command may take; the model server loads ResNet50 before it binds its address.
 COMMAND_TIMEOUT_S = 120
@@ -149,7 +150,7 @@ def parse_error(capsys, argv: list[str], parse=parse_settings) -> str:
 
 def test_every_setting_but_the_remote_workers_own_is_a_server_flag_with_its_default(capsys, monkeypatch):
     for name in [f.name for f in fields(ServerSettings)]:
-        monkeypatch.delenv(ENV_PREFIX + name.upper(), raising=False)
+        monkeypatch.delenv(MODEL_SERVER_PREFIX + name.upper(), raising=False)
     with pytest.raises(SystemExit):
         parse_settings(["--help"])
     shown = capsys.readouterr().out
@@ -164,7 +165,7 @@ def test_every_setting_but_the_remote_workers_own_is_a_server_flag_with_its_defa
 
 def test_settings_survive_their_command_line(monkeypatch):
     for name in [f.name for f in fields(ServerSettings)]:
-        monkeypatch.delenv(ENV_PREFIX + name.upper(), raising=False)
+        monkeypatch.delenv(MODEL_SERVER_PREFIX + name.upper(), raising=False)
     settings = ServerSettings(
         backend_address="tcp://127.0.0.1:5577", weights="random", runtime="openvino", workers=0,
         max_batch=3, max_delay_ms=7.5, max_queue=9, hang_timeout_s=2.5, log_level="DEBUG",

@@ -28,7 +28,7 @@ from lab.processes import REPO_ROOT
 #: What the web app and the clients import.
 CLIENT_SIDE = [
     "model_server.client", "model_server.protocol", "model_server.images", "model_server.keys",
-    "model_server.curve", "model_server.test_client", "flask_server.app",
+    "model_server.curve", "model_server.environment", "model_server.test_client", "flask_server.app",
 ]
 #: What none of them may load, directly or through another module.
 SERVING_SIDE = ("model_server.serving", "model_server.models", "zmq.auth.thread")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import pickle
+import re
 import socket
 import stat
 import subprocess
@@ -405,6 +406,7 @@ def test_the_insecure_opt_in_reads_from_the_environment_as_a_yes_or_no(raw, valu
     assert ServerSettings.from_env({"MODEL_SERVER_INSECURE_PUBLIC": raw}).insecure_public is value
 
 
-def test_an_unclear_yes_or_no_in_the_environment_is_an_error():
-    with pytest.raises(ValueError, match="MODEL_SERVER_INSECURE_PUBLIC='maybe' is not a valid bool"):
-        ServerSettings.from_env({"MODEL_SERVER_INSECURE_PUBLIC": "maybe"})
+@pytest.mark.parametrize("raw", ["maybe", ""])
+def test_an_unclear_yes_or_no_in_the_environment_is_an_error(raw):
+    with pytest.raises(ValueError, match=re.escape(f"MODEL_SERVER_INSECURE_PUBLIC={raw!r} is not a valid bool")):
+        ServerSettings.from_env({"MODEL_SERVER_INSECURE_PUBLIC": raw})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 
 import pytest
@@ -424,9 +425,10 @@ def test_send_pixels_is_read_as_yes_or_no(raw, sends_pixels, monkeypatch):
     assert create_app({"TESTING": True}).config["MODEL_SERVER_SEND_PIXELS"] is sends_pixels
 
 
-def test_a_send_pixels_setting_that_is_not_yes_or_no_is_refused_naming_it(monkeypatch):
-    monkeypatch.setenv("MODEL_SERVER_SEND_PIXELS", "maybe")
-    with pytest.raises(ValueError, match="MODEL_SERVER_SEND_PIXELS='maybe' is not a valid bool"):
+@pytest.mark.parametrize("raw", ["maybe", ""])
+def test_a_send_pixels_setting_that_is_not_yes_or_no_is_refused_naming_it(raw, monkeypatch):
+    monkeypatch.setenv("MODEL_SERVER_SEND_PIXELS", raw)
+    with pytest.raises(ValueError, match=re.escape(f"MODEL_SERVER_SEND_PIXELS={raw!r} is not a valid bool")):
         create_app({"TESTING": True})
 
 

@@ -18,7 +18,8 @@ from dataclasses import fields, replace
 from ..keys import KeyFileError
 from .lifecycle import stop_on_signals
 from .security import InsecureAddress, check_exposure, worker_keys
-from .settings import ENV_PREFIX, InvalidSettings, ServerSettings, add_flags
+from ..environment import MODEL_SERVER_PREFIX
+from .settings import InvalidSettings, ServerSettings, add_flags
 from .worker_supervisor import (
     START_ATTEMPTS,
     AlivePipe,
@@ -45,7 +46,7 @@ def parse_settings(argv: list[str] | None = None) -> ServerSettings:
     parser = argparse.ArgumentParser(
         prog="python -m model_server",
         description="Serve Keras ResNet50 over ZeroMQ: a ROUTER frontend for clients, a DEALER "
-        f"backend to worker threads. Every flag can also be set as {ENV_PREFIX}<FLAG>. "
+        f"backend to worker threads. Every flag can also be set as {MODEL_SERVER_PREFIX}<FLAG>. "
         "'python -m model_server worker --help' tells how to run workers on another machine; "
         "'python -m model_server keygen --help' how to make the keys needed to listen beyond it.",
     )

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from dataclasses import dataclass, field, fields, replace
-from typing import Iterable, Mapping, TypeVar
+from dataclasses import dataclass, field, fields
+from typing import Iterable, Mapping
 
+from ..environment import MODEL_SERVER_PREFIX, settings_from_env
 from ..images import DEFAULT_MAX_PIXELS
 from ..models.weights import DEFAULT_SEED
 from ..models.classifier import check_choice
 from ..protocol import DEFAULT_ADDRESS, F32, PRECISIONS, RUNTIMES, TENSORFLOW
 
-ENV_PREFIX = "MODEL_SERVER_"
 #: How often the broker and the worker threads wake up, at least, to check deadlines, heartbeats
 #: and whether the server is stopping.
 POLL_INTERVAL_MS = 100
@@ -128,7 +127,7 @@ class ServerSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
         """Defaults overridden by ``MODEL_SERVER_ADDRESS``, ``MODEL_SERVER_WORKERS`` and so on."""
-        return settings_from_env(cls, ENV_PREFIX, environ)
+        return settings_from_env(cls, MODEL_SERVER_PREFIX, environ)
 
     def validate(self, *, remote_worker: bool = False) -> None:
         """Raise ``InvalidSettings`` for the first value out of its range, naming its flag.
@@ -218,41 +217,3 @@ def model_server_command(*args: str) -> list[str]:
     ``args`` may start with ``worker`` or ``keygen``; ``command_line`` gives the flags.
     """
     return [sys.executable, "-m", "model_server", *args]
-
-
-S = TypeVar("S")
-
-
-def settings_from_env(cls: type[S], prefix: str, environ: Mapping[str, str] | None = None) -> S:
-    """A settings dataclass's defaults, each overridden by the variable ``prefix + FIELD_NAME``.
-
-    Values are converted to the type of the field's default; a value that does not convert is a
-    ``ValueError`` naming the variable.
-    """
-    environ = os.environ if environ is None else environ
-    settings = cls()
-    for f in fields(cls):
-        raw = environ.get(prefix + f.name.upper())
-        if raw is None:
-            continue
-        default = getattr(settings, f.name)
-        try:
-            value = _parse_bool(raw) if isinstance(default, bool) else type(default)(raw)
-        except ValueError:
-            raise ValueError(
-                f"{prefix}{f.name.upper()}={raw!r} is not a valid {type(default).__name__}"
-            ) from None
-        settings = replace(settings, **{f.name: value})
-    return settings
-
-
-_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
-             "0": False, "false": False, "no": False, "off": False, "": False}
-
-
-def _parse_bool(raw: str) -> bool:
-    """``bool("0")`` is true; environment variables need their own reading."""
-    try:
-        return _BOOLEANS[raw.strip().lower()]
-    except KeyError:
-        raise ValueError(raw) from None
