@@ -15,10 +15,10 @@ import sys
 import time
 from dataclasses import fields, replace
 
+from ..environment import MODEL_SERVER_PREFIX
 from ..keys import KeyFileError
 from .lifecycle import stop_on_signals
 from .security import InsecureAddress, check_exposure, worker_keys
-from ..environment import MODEL_SERVER_PREFIX
 from .settings import InvalidSettings, ServerSettings, add_flags
 from .worker_supervisor import (
     START_ATTEMPTS,
