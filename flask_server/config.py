@@ -48,9 +48,8 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None, **extra_default
 
 
 def model_server_settings(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``MODEL_SERVER_DEFAULTS``, each overridden by its variable in ``environ`` and converted to
-    the type of its default; a value that does not convert is a ``ValueError`` naming the variable.
-    A yes/no setting takes 1/0, true/false, yes/no or on/off.
+    """``MODEL_SERVER_DEFAULTS``, each overridden by its variable in ``environ``, read as the model
+    server reads its own (``model_server.environment.typed_value``).
 
     ``FLASK_MODEL_SERVER_*`` is refused rather than ignored: it is what these settings were once
     called, and a timeout silently not applied is hard to find.
