@@ -15,8 +15,8 @@ import zmq
 import imagegen
 from lab.processes import REPO_ROOT, start_model_server
 from model_server.client import ModelClient
-from model_server.serving.cli import SERVER_FLAGS, parse_settings, parse_worker_settings
 from model_server.environment import MODEL_SERVER_PREFIX
+from model_server.serving.cli import SERVER_FLAGS, parse_settings, parse_worker_settings
 from model_server.serving.settings import ServerSettings, command_line, flag_name, flags, model_server_command
 
 #: Seconds a command may take; the model server loads ResNet50 before it binds its address.
