@@ -1,14 +1,24 @@
 """The model server's wire format: one JSON object per ZeroMQ frame, both ways.
 
-A request, as in the original write-up, is a JSON object whose ``"image"`` field holds the
-base64-encoded image file; ``"top"`` (how many classes to return) and ``"id"`` (echoed back) are
-optional. The same request may instead come as two frames: the JSON without ``"image"``, then the
-image file's raw bytes (no base64). Or, from a client that has decoded the image already (the web
+Two dialects, told apart by their fields:
+
+- **The original's**, as the write-up's published code speaks it: a DEALER client sends one frame,
+  ``{"payload": "<the image file in base64>", "_rid": "<its own uuid>"}``, and gets one frame,
+  ``{"preds": "label : 0.12345, label : 0.0678, label : 0.01234"}``: the top 3 in one string,
+  each probability rounded to 5 places (``format_original_preds``). A request with ``"payload"``
+  or ``"_rid"`` is in this dialect. Its reply carries ``"preds"``, echoes ``"_rid"``, and also has
+  every field of our own reply below. An error reply to it carries ``"preds"`` too, as
+  ``"error: <code>: <message>"``, beside ``"error"``: the original's client reads ``preds`` and
+  would fail on a reply without it.
+- **Ours**: a JSON object whose ``"image"`` field holds the base64-encoded image file; ``"top"``
+  (how many classes to return) and ``"id"`` (echoed back) are optional. The same request may
+  instead come as two frames: the JSON without ``"image"``, then the image file's raw bytes (no
+  base64). Or, from a client that has decoded the image already (the web
 app), a JSON header with ``"pixels": {"shape": [224, 224, 3], "dtype": "uint8"}`` and then the
 224×224 RGB pixels themselves, row by row (``PIXELS_SHAPE``): the server does not decode them,
 and checks shape, dtype and byte count exactly. ``{"op": "ping"}`` asks the server who it is, without an image.
 
-A reply holds ``"predictions"`` (``{"label", "wnid", "probability"}`` in descending order),
+Our reply holds ``"predictions"`` (``{"label", "wnid", "probability"}`` in descending order),
 ``"weights"``, ``"model"``, ``"runtime"`` and ``"precision"`` (which engine computed it, at which
 number format) and per-stage ``"timings"`` in milliseconds; a failure holds
 ``"error": {"code", "message"}`` instead. Both echo the request's ``"id"`` when it had one.
@@ -69,6 +79,13 @@ REMOTE_WORKER = "remote"
 WORKER_KINDS = (LOCAL_WORKER, REMOTE_WORKER)
 #: How the broker's stats name the server's own worker threads, after its ``worker_name``.
 LOCAL_THREADS_SUFFIX = " (threads)"
+#: The fields of the original write-up's dialect: the image file in base64, the client's own
+#: request id (echoed), and the reply's top 3 as one string.
+ORIGINAL_PAYLOAD = "payload"
+ORIGINAL_RID = "_rid"
+ORIGINAL_PREDS = "preds"
+#: How many classes the original's ``"preds"`` names.
+ORIGINAL_TOP = 3
 #: The largest request frame the broker parses whole to read its header; in a larger one it cuts
 #: the ``"image"`` value out first, and refuses to parse what is left if that is larger still.
 WHOLE_HEADER_BYTES = 64 * 1024
@@ -144,6 +161,9 @@ class PredictRequest:
     deadline_ms: float | None = None
     #: The decoded pixels (``PIXELS_BYTES`` bytes of ``PIXELS_SHAPE``), for a ``"pixels"`` request.
     pixels: bytes | None = None
+    #: In the original write-up's dialect (``"payload"``, ``"_rid"``): answered with ``"preds"``,
+    #: and ``id`` is its ``"_rid"``.
+    original: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,8 +181,11 @@ class RequestHeader:
     """What the broker reads of a request before passing it on; see ``read_header``."""
 
     op: str = "predict"
+    #: The id to echo: ``"id"``, or ``"_rid"`` in the original's dialect.
     id: str | None = None
     deadline_ms: float | None = None
+    #: The request is in the original write-up's dialect: its replies carry ``"preds"``.
+    original: bool = False
 
 
 @dataclass(frozen=True)
@@ -262,6 +285,34 @@ def encode_stats_request(request_id: str | None = None) -> bytes:
     return _with_optional({"op": "stats"}, request_id, None)
 
 
+def encode_original_request(image: bytes, rid: str | None = None) -> bytes:
+    """A request as the original write-up's client sends it: ``{"payload": base64, "_rid": rid}``."""
+    message: dict[str, Any] = {ORIGINAL_PAYLOAD: base64.b64encode(image).decode("ascii")}
+    if rid is not None:
+        message[ORIGINAL_RID] = rid
+    return json.dumps(message).encode()
+
+
+def format_original_preds(predictions: list[Prediction]) -> str:
+    """The original's ``"preds"``: ``"label : 0.12345, label : 0.0678"``, most probable first."""
+    return ", ".join(f"{p.label} : {round(p.probability, 5)}" for p in predictions)
+
+
+def is_original(message: dict[str, Any]) -> bool:
+    """Whether a request object is in the original write-up's dialect (``"payload"``, ``"_rid"``)."""
+    return ORIGINAL_PAYLOAD in message or ORIGINAL_RID in message
+
+
+def decode_original_reply(frame: bytes) -> str:
+    """The ``"preds"`` string of a reply in the original's dialect; an error reply raises ``ServerError``."""
+    message = load_object(frame, "reply")
+    _raise_if_error(message)
+    preds = message.get(ORIGINAL_PREDS)
+    if not isinstance(preds, str):
+        raise ValueError(f'the reply has no "{ORIGINAL_PREDS}" string: {_shown(message)}')
+    return preds
+
+
 def load_object(frame: bytes, what: str) -> dict[str, Any]:
     """The JSON object in ``frame``; raises ``RequestError`` (``bad_json``) naming ``what`` it is."""
     try:
@@ -289,13 +340,15 @@ def _echoable_id(value: Any) -> str | None:
 
 
 def request_id_of(frame: bytes) -> str | None:
-    """The ``id`` of a request, if one can be read and is at most ``MAX_ID_LENGTH`` long: error
-    replies echo it whenever possible."""
-    try:
-        value = json.loads(frame).get("id")
-    except (UnicodeDecodeError, ValueError, AttributeError, RecursionError):
-        return None
-    return _echoable_id(value)
+    """The id of a request (``"id"``, or ``"_rid"`` in the original's dialect), if one can be read
+    and is at most ``MAX_ID_LENGTH`` long: error replies echo it whenever possible."""
+    return read_header(frame).id
+
+
+def error_reply_for(frame: bytes, code: ErrorCode | str, message: str) -> bytes:
+    """The error reply to the request in ``frame``: its id echoed, in its dialect where it can be read."""
+    header = read_header(frame)
+    return encode_error(code, message, header.id, original=header.original)
 
 
 def encode_request_frames(
@@ -351,14 +404,15 @@ def _valid_deadline(value: Any) -> bool:
             and math.isfinite(value))
 
 
-_IMAGE_KEY = b'"image"'
-#: What follows an ``"image"`` key up to its value's opening quote.
+#: The fields that carry a base64 image file: ours, and the original's.
+_IMAGE_KEYS = (b'"image"', f'"{ORIGINAL_PAYLOAD}"'.encode())
+#: What follows an image key up to its value's opening quote.
 _TO_IMAGE_VALUE = re.compile(rb'\s*:\s*"')
 
 
-def _without_image_value(frame: bytes, limit: int) -> bytes | None:
-    """``frame`` with the characters of its first ``"image"`` string cut out, if what is left is
-    at most ``limit`` bytes long; else ``None``.
+def _without_image_value(frame: bytes, limit: int) -> tuple[bytes, str] | None:
+    """``frame`` with the characters of its first ``"image"`` (or ``"payload"``) string cut out,
+    and the name of that field, if what is left is at most ``limit`` bytes long; else ``None``.
 
     Base64 has no quotes and no backslashes, so the value ends at the next quote, found without
     reading it as JSON (``bytes.find`` of one byte runs at memory speed). The key is looked for
@@ -369,19 +423,28 @@ def _without_image_value(frame: bytes, limit: int) -> bytes | None:
     string: the result is the same JSON with that one string empty. A backslash before the quote
     (an escaped quote, or any escape at all, which base64 never has) gives up.
     """
-    key = frame.find(_IMAGE_KEY, 0, limit)
-    while key >= 0:
-        match = _TO_IMAGE_VALUE.match(frame, key + len(_IMAGE_KEY))
-        if match is not None:
-            break
-        key = frame.find(_IMAGE_KEY, key + 1, limit)
-    else:
+    match = _image_value_start(frame, limit)
+    if match is None:
         return None
-    start = match.end()
+    start, name = match
     end = frame.find(b'"', start)
     if end < 0 or frame[end - 1] == ord("\\") or start + len(frame) - end > limit:
         return None
-    return frame[:start] + frame[end:]
+    return frame[:start] + frame[end:], name
+
+
+def _image_value_start(frame: bytes, limit: int) -> tuple[int, str] | None:
+    """Where the value of the first image key within ``limit`` bytes starts, and that key's name."""
+    found: list[tuple[int, str]] = []
+    for image_key in _IMAGE_KEYS:
+        key = frame.find(image_key, 0, limit)
+        while key >= 0:
+            match = _TO_IMAGE_VALUE.match(frame, key + len(image_key))
+            if match is not None:
+                found.append((match.end(), image_key.decode().strip('"')))
+                break
+            key = frame.find(image_key, key + 1, limit)
+    return min(found) if found else None
 
 
 def read_header(frame: bytes) -> RequestHeader:
@@ -395,22 +458,32 @@ def read_header(frame: bytes) -> RequestHeader:
     A fault inside the image's value (not base64, not UTF-8) is not seen here; the worker sees it.
     """
     if len(frame) > WHOLE_HEADER_BYTES:
-        rest = _without_image_value(frame, WHOLE_HEADER_BYTES)
-        if rest is None:
-            return RequestHeader()
+        cut = _without_image_value(frame, WHOLE_HEADER_BYTES)
+        if cut is None:
+            return RequestHeader(original=_looks_original(frame))
+        rest, image_field = cut
         message = _json_object_or_none(rest)
-        if message is None or message.get("image") != "":
-            return RequestHeader()
+        if message is None or message.get(image_field) != "":
+            return RequestHeader(original=_looks_original(frame))
     else:
         message = _json_object_or_none(frame)
         if message is None:
-            return RequestHeader()
-    op, request_id, deadline = message.get("op"), message.get("id"), message.get("deadline_ms")
+            return RequestHeader(original=_looks_original(frame))
+    original = is_original(message)
+    op, deadline = message.get("op"), message.get("deadline_ms")
     return RequestHeader(
         op=op if isinstance(op, str) else "predict",
-        id=_echoable_id(request_id),
+        id=_echoable_id(message.get(ORIGINAL_RID if original else "id")),
         deadline_ms=float(deadline) if _valid_deadline(deadline) else None,
+        original=original,
     )
+
+
+def _looks_original(frame: bytes) -> bool:
+    """Whether a frame that cannot be read as JSON names a field of the original's dialect: its
+    error reply then carries ``"preds"``, which the original's client reads."""
+    head = frame[:WHOLE_HEADER_BYTES]
+    return any(f'"{name}"'.encode() in head for name in (ORIGINAL_PAYLOAD, ORIGINAL_RID))
 
 
 def _json_object_or_none(frame: bytes) -> dict[str, Any] | None:
@@ -429,11 +502,18 @@ def decode_request(
     ``frame`` is the JSON; ``image`` is the raw image frame of a two-frame request, if any.
     """
     message = load_object(frame, "request")
-    request_id = message.get("id")
+    original = is_original(message)
+    id_field, image_field = (ORIGINAL_RID, ORIGINAL_PAYLOAD) if original else ("id", "image")
+    if original:
+        for ours, theirs in (("image", ORIGINAL_PAYLOAD), ("id", ORIGINAL_RID)):
+            if ours in message:
+                raise RequestError(f'a request in the original\'s form ("{ORIGINAL_PAYLOAD}", '
+                                   f'"{ORIGINAL_RID}") names its {ours} "{theirs}", not "{ours}"')
+    request_id = message.get(id_field)
     if request_id is not None and not isinstance(request_id, str):
-        raise RequestError('"id" must be a string')
+        raise RequestError(f'"{id_field}" must be a string')
     if request_id is not None and len(request_id) > MAX_ID_LENGTH:
-        raise RequestError(f'"id" is {len(request_id)} characters long; the limit is {MAX_ID_LENGTH}')
+        raise RequestError(f'"{id_field}" is {len(request_id)} characters long; the limit is {MAX_ID_LENGTH}')
     deadline_ms = message.get("deadline_ms")
     if deadline_ms is not None and not _valid_deadline(deadline_ms):
         raise RequestError(f'"deadline_ms" must be a positive number of milliseconds, not {deadline_ms!r}')
@@ -450,34 +530,42 @@ def decode_request(
         raise RequestError(
             f'"top" must be a whole number from 1 to {NUM_CLASSES}, not {_shown(top)}'
         )
-    encoded = message.get("image")
+    encoded = message.get(image_field)
     if "pixels" in message:
         if encoded is not None:
-            raise RequestError('send the image either as "pixels" or as an "image", not both')
+            raise RequestError(f'send the image either as "pixels" or as "{image_field}", not both')
         pixels = _checked_pixels(message["pixels"], image)
-        return PredictRequest(image=b"", top=top, id=request_id, deadline_ms=deadline_ms, pixels=pixels)
+        return PredictRequest(image=b"", top=top, id=request_id, deadline_ms=deadline_ms,
+                              pixels=pixels, original=original)
     if image is not None:
         if encoded is not None:
-            raise RequestError('send the image either in "image" (base64) or as a second frame, not both')
+            raise RequestError(f'send the image either in "{image_field}" (base64) or as a second '
+                               'frame, not both')
     elif encoded is None:
-        raise RequestError('the request has no "image" field (the base64-encoded image file)')
+        raise RequestError(f'the request has no "{image_field}" field (the base64-encoded image file)')
     elif not isinstance(encoded, str):
-        raise RequestError(f'"image" must be a base64 string, not {type(encoded).__name__}')
+        raise RequestError(f'"{image_field}" must be a base64 string, not {type(encoded).__name__}')
     else:
         try:
             image = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError) as error:
-            raise RequestError(f'"image" is not valid base64: {error}', ErrorCode.BAD_BASE64) from None
+            raise RequestError(f'"{image_field}" is not valid base64: {error}', ErrorCode.BAD_BASE64) from None
     if not image:
         raise RequestError("the image is empty (0 bytes)", ErrorCode.EMPTY_IMAGE)
-    return PredictRequest(image=bytes(image), top=top, id=request_id, deadline_ms=deadline_ms)
+    return PredictRequest(image=bytes(image), top=top, id=request_id, deadline_ms=deadline_ms,
+                          original=original)
 
 
-def encode_reply(reply: PredictReply) -> bytes:
+def encode_reply(reply: PredictReply, original: bool = False) -> bytes:
+    """Our reply; ``original`` adds the original's ``"preds"`` (its top 3) and echoes the id as ``"_rid"``."""
     message = asdict(reply)
     for optional in ("id", "worker", "runtime", "precision"):
         if message[optional] is None:
             del message[optional]
+    if original:
+        message = {ORIGINAL_PREDS: format_original_preds(reply.predictions[:ORIGINAL_TOP]), **message}
+        if "id" in message:
+            message[ORIGINAL_RID] = message.pop("id")
     return json.dumps(message).encode()
 
 
@@ -490,10 +578,17 @@ def encode_server_info(info: ServerInfo) -> bytes:
     return json.dumps(message).encode()
 
 
-def encode_error(code: ErrorCode | str, message: str, request_id: str | None = None) -> bytes:
-    reply: dict[str, Any] = {"error": {"code": ErrorCode(code).value, "message": message}}
+def encode_error(code: ErrorCode | str, message: str, request_id: str | None = None,
+                 original: bool = False) -> bytes:
+    """An error reply. ``original``: to a request in the original's dialect, whose client reads
+    ``"preds"`` and nothing else: it gets ``"preds": "error: <code>: <message>"`` too, and the id
+    echoed as ``"_rid"``."""
+    code = ErrorCode(code).value
+    reply: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if original:
+        reply = {ORIGINAL_PREDS: f"error: {code}: {message}", **reply}
     if request_id is not None:
-        reply["id"] = request_id
+        reply[ORIGINAL_RID if original else "id"] = request_id
     return json.dumps(reply).encode()
 
 

@@ -50,8 +50,8 @@ def test_request_round_trips_image_top_and_id():
     assert request == PredictRequest(image=IMAGE, top=7, id="abc")
 
 
-def test_original_request_with_only_an_image_gets_default_top_and_no_id():
-    """The original write-up's client sends ``{"image": base64}`` and nothing else."""
+def test_our_request_with_only_an_image_gets_default_top_and_no_id():
+    """The least of our requests: ``{"image": base64}`` and nothing else."""
     request = decode_request(json.dumps({"image": b64(IMAGE)}).encode())
     assert request == PredictRequest(image=IMAGE, top=3, id=None)
 
@@ -81,7 +81,7 @@ def test_reply_round_trips():
 
 
 def test_a_reply_with_only_predictions_is_read_with_the_rest_left_none():
-    """The original write-up's server (notebook 04) sends the predictions and the id only."""
+    """A small server (the learner's, say) may send the predictions and the id only."""
     frame = json.dumps({"predictions": [{"label": "tench", "wnid": "n01440764", "probability": 1.0}],
                         "id": "a1"}).encode()
     reply = decode_reply(frame)
@@ -295,7 +295,7 @@ def test_the_error_code_of_a_reply_is_read_by_the_protocol():
     assert protocol.error_code_of(b'{"error": "no dict"}') is None
 
 
-# The broker's reading of a big request in the original's format -------------------------------
+# The broker's reading of a big request of one base64 frame ------------------------------------------
 
 #: An image whose base64 makes a frame larger than the broker parses whole.
 BIG_B64 = b64(bytes(range(256)) * 400)
@@ -313,7 +313,7 @@ assert len(BIG_B64) > protocol.WHOLE_HEADER_BYTES
     ],
     ids=["image first", "image last", "whitespace", "key inside a string", "quoted key inside a string"],
 )
-def test_the_broker_reads_the_header_of_a_big_original_request(request_frame):
+def test_the_broker_reads_the_header_of_a_big_base64_request(request_frame):
     assert len(request_frame) > protocol.WHOLE_HEADER_BYTES
     assert protocol.read_header(request_frame) == protocol.RequestHeader("predict", "a", 500.0)
 
@@ -405,7 +405,7 @@ def test_a_pixels_request_carries_the_pixels_as_they_are():
         (frame(id="p", pixels=[224, 224, 3]), PIXELS, '"pixels" must be'),
         (frame(id="p", pixels=None), PIXELS, '"pixels" must be'),
         (frame(id="p", image=b64(IMAGE), pixels={"shape": [224, 224, 3], "dtype": "uint8"}), PIXELS,
-         'either as "pixels" or as an "image"'),
+         'either as "pixels" or as "image"'),
     ],
 )
 def test_pixels_that_are_not_exactly_what_the_model_takes_are_refused(header, pixels, says):
@@ -413,3 +413,81 @@ def test_pixels_that_are_not_exactly_what_the_model_takes_are_refused(header, pi
         decode_request(header, pixels)
     assert refused.value.code == ErrorCode.BAD_REQUEST
     assert says in refused.value.message
+
+
+# The original write-up's dialect: "payload" and "_rid" in, "preds" out --------------------------
+
+def test_the_originals_request_is_read_with_its_rid_as_the_id():
+    request = decode_request(protocol.encode_original_request(IMAGE, "3f2a-uuid"))
+    assert request == PredictRequest(image=IMAGE, top=3, id="3f2a-uuid", original=True)
+    assert json.loads(protocol.encode_original_request(IMAGE, "r")) == {"payload": b64(IMAGE), "_rid": "r"}
+
+
+def test_a_request_without_rid_is_still_the_originals_if_it_has_a_payload():
+    assert decode_request(frame(payload=b64(IMAGE))) == PredictRequest(image=IMAGE, original=True)
+
+
+def test_the_originals_preds_is_the_top_three_rounded_to_five_places_in_one_string():
+    reply = PredictReply([Prediction("tabby", "n02123045", 0.123456789), Prediction("tiger cat", "n02123159", 0.0678),
+                          Prediction("lynx", "n02127052", 0.0000123), Prediction("tench", "n01440764", 0.00001)],
+                         id="r-1")
+    message = json.loads(encode_reply(reply, original=True))
+    assert message["preds"] == "tabby : 0.12346, tiger cat : 0.0678, lynx : 1e-05"
+    assert message["_rid"] == "r-1" and "id" not in message
+    assert len(message["predictions"]) == 4, "our own fields ride along"
+    assert protocol.decode_original_reply(encode_reply(reply, original=True)) == message["preds"]
+
+
+def test_our_reply_has_no_preds():
+    reply = PredictReply([Prediction("tabby", "n02123045", 1.0)], id="r-1")
+    assert "preds" not in json.loads(encode_reply(reply))
+
+
+@pytest.mark.parametrize(
+    "request_frame, code, says",
+    [
+        (frame(_rid="r"), ErrorCode.BAD_REQUEST, 'no "payload" field'),
+        (frame(payload="not base64!", _rid="r"), ErrorCode.BAD_BASE64, '"payload" is not valid base64'),
+        (frame(payload=b64(IMAGE), image=b64(IMAGE), _rid="r"), ErrorCode.BAD_REQUEST, 'names its image "payload"'),
+        (frame(payload=b64(IMAGE), id="x", _rid="r"), ErrorCode.BAD_REQUEST, 'names its id "_rid"'),
+        (frame(payload=7, _rid="r"), ErrorCode.BAD_REQUEST, '"payload" must be a base64 string'),
+        (frame(payload="", _rid="r"), ErrorCode.EMPTY_IMAGE, "empty"),
+    ],
+)
+def test_a_bad_original_request_says_what_is_wrong_in_its_own_words(request_frame, code, says):
+    with pytest.raises(RequestError) as refused:
+        decode_request(request_frame)
+    assert refused.value.code == code and says in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "request_frame, rid",
+    [
+        (frame(_rid="r9"), "r9"),
+        (frame(payload="!!", _rid="r9"), "r9"),
+        (b'{"payload": "AAAA", "_rid": ', None),
+        (b'{"payload": "' + BIG_B64.encode() + b'", "_rid": "big"}', "big"),
+        (b'{"payload": "' + BIG_B64.encode() + b'" "_rid": "big"}', None),
+    ],
+    ids=["no payload", "bad base64", "cut short", "big", "big and not JSON"],
+)
+def test_an_error_reply_to_the_originals_request_carries_preds_for_its_client(request_frame, rid):
+    """The original's client reads ``reply["preds"]`` and nothing else: an error without it
+    would crash it (KeyError) instead of showing what went wrong."""
+    message = json.loads(protocol.error_reply_for(request_frame, ErrorCode.BAD_REQUEST, "what went wrong"))
+    assert message["preds"] == "error: bad_request: what went wrong"
+    assert message["error"] == {"code": "bad_request", "message": "what went wrong"}
+    assert message.get("_rid") == rid and "id" not in message
+    with pytest.raises(ServerError, match="what went wrong"):
+        protocol.decode_original_reply(json.dumps(message).encode())
+
+
+def test_an_error_reply_to_our_request_has_no_preds():
+    message = json.loads(protocol.error_reply_for(frame(id="a", image="!!"), ErrorCode.BAD_BASE64, "no"))
+    assert message == {"error": {"code": "bad_base64", "message": "no"}, "id": "a"}
+
+
+def test_the_broker_reads_the_header_of_a_big_original_request():
+    request_frame = frame(payload=BIG_B64, _rid="a", deadline_ms=500)
+    assert len(request_frame) > protocol.WHOLE_HEADER_BYTES
+    assert protocol.read_header(request_frame) == protocol.RequestHeader("predict", "a", 500.0, original=True)

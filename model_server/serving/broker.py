@@ -86,6 +86,8 @@ class Ticket:
     body: list[bytes]
     request_id: str | None
     deadline: float
+    #: The request is in the original write-up's dialect: the broker's own errors carry ``"preds"``.
+    original: bool = False
     #: The worker holding it (``LOCAL`` or a remote identity); ``None`` while it waits.
     worker: bytes | None = None
     attempts: int = 0
@@ -192,25 +194,26 @@ class Broker:
         if self._draining:
             self._send_error(envelope, ErrorCode.STOPPING,
                              "the model server is stopping and takes no new requests; try again "
-                             "once it (or another) is up", header.id)
+                             "once it (or another) is up", header.id, header.original)
             return
         if len(self._tickets) >= self.settings.max_queue:
             message = (f"the model server is busy ({self.settings.max_queue} requests waiting); "
                        "try again in a moment")
-            self._send_error(envelope, ErrorCode.BUSY, message, header.id)
+            self._send_error(envelope, ErrorCode.BUSY, message, header.id, header.original)
             return
         budget_s = (header.deadline_ms / 1000.0 if header.deadline_ms is not None
                     else self.settings.request_timeout_s)
         key = self._ticket_prefix + self._next_ticket.to_bytes(8, "big")
         self._next_ticket += 1
-        self._tickets[key] = Ticket(envelope, body, header.id, time.monotonic() + budget_s)
+        self._tickets[key] = Ticket(envelope, body, header.id, time.monotonic() + budget_s,
+                                    original=header.original)
         self._waiting.append(key)
         self._requests += 1
 
     def _send_error(self, envelope: list[bytes], code: ErrorCode, message: str,
-                    request_id: str | None) -> None:
+                    request_id: str | None, original: bool) -> None:
         self._errors[code.value] += 1
-        self._frontend.send_multipart([*envelope, encode_error(code, message, request_id)])
+        self._frontend.send_multipart([*envelope, encode_error(code, message, request_id, original)])
 
     def _give_up_unfinished(self) -> None:
         """At the end of the drain time, tell the clients still waiting instead of going silent."""
@@ -228,7 +231,7 @@ class Broker:
         ticket = self._tickets.pop(key)
         self._release(key, ticket)
         self._replies += 1
-        self._send_error(ticket.envelope, code, message, ticket.request_id)
+        self._send_error(ticket.envelope, code, message, ticket.request_id, ticket.original)
 
     def _release(self, key: bytes, ticket: Ticket) -> None:
         """The worker holding a ticket has room again (if it is still known)."""

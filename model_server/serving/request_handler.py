@@ -23,10 +23,9 @@ from ..protocol import (
     StatsRequest,
     Timings,
     decode_request,
-    encode_error,
     encode_reply,
     encode_server_info,
-    request_id_of,
+    error_reply_for,
     worker_name,
 )
 from .batching import Batcher
@@ -51,7 +50,8 @@ class RequestHandler:
         self._batcher = batcher
 
     def __call__(self, body: list[bytes], deadline: float | None = None) -> bytes:
-        """Answer a request of one JSON frame, or a JSON header and a raw image frame.
+        """Answer a request of one JSON frame, or a JSON header and a raw image frame, in the
+        request's dialect (``protocol``: ours, or the original write-up's).
 
         Past ``deadline`` (``time.monotonic()``) the request is not computed: its client has
         given up, and the broker has answered it already.
@@ -74,14 +74,12 @@ class RequestHandler:
             reply = self._predict(request, started, deadline)
         except RequestError as error:
             log.info("refused a request: %s: %s", error.code.value, error.message)
-            return encode_error(error.code, error.message, request_id_of(frame))
+            return error_reply_for(frame, error.code, error.message)
         except Exception:
             log.exception("failed to answer a request")
-            return encode_error(
-                ErrorCode.INTERNAL, "the model server failed on this request; see its log",
-                request_id_of(frame),
-            )
-        return encode_reply(reply)
+            return error_reply_for(frame, ErrorCode.INTERNAL,
+                                   "the model server failed on this request; see its log")
+        return encode_reply(reply, original=request.original)
 
     def _predict(self, request: PredictRequest, started: float, deadline: float | None) -> PredictReply:
         if request.pixels is not None:  # decoded by the client: nothing to decode or watch

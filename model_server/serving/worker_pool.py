@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import zmq
 
 from ..models.classifier import Classifier
-from ..protocol import ErrorCode, encode_error, request_id_of
+from ..protocol import ErrorCode, error_reply_for
 from .batching import Batcher, DecodeAbandoned
 from .framing import decode_budget
 from .request_handler import RequestHandler
@@ -109,9 +109,9 @@ class WorkerPool:
             except DecodeAbandoned:
                 return  # the supervisor answered this request; a new thread serves the socket
             except BaseException:  # the thread dies (the supervisor starts another): say so
-                self._answer(slot, encode_error(
-                    ErrorCode.INTERNAL, "the worker thread answering this request died; try again",
-                    request_id_of(slot.header)))
+                self._answer(slot, error_reply_for(
+                    slot.header, ErrorCode.INTERNAL,
+                    "the worker thread answering this request died; try again"))
                 raise
             self._answer(slot, reply)
         self._close(slot)
@@ -143,11 +143,10 @@ class WorkerPool:
         """Answer the request of a thread stuck in a decode, and serve its socket with a new thread."""
         slot = next(slot for slot in self._slots if slot.thread is stuck)
         hang_timeout_s = self._settings.hang_timeout_s
-        self._answer(slot, encode_error(
-            ErrorCode.DECODE_TIMEOUT,
+        self._answer(slot, error_reply_for(
+            slot.header, ErrorCode.DECODE_TIMEOUT,
             f"decoding this image took longer than {hang_timeout_s:g} s and was given up; the "
-            "image itself is the likely cause, so sending it again will not help",
-            request_id_of(slot.header)))
+            "image itself is the likely cause, so sending it again will not help"))
         self._start_thread(slot)
         self.abandoned_decodes += 1
         log.error("worker thread %s has been decoding an image for more than %g s: its request "
