@@ -47,7 +47,7 @@ WIRE_REQUESTS = 30
 ORIGINAL_DESIGN = "original design: 1 worker, no batching, base64 JSON"
 OUR_SERVER = "our server: 8 workers, batches of up to 8, two frames"
 BINARY_FRAMES = "two frames: JSON header + image bytes"
-BASE64_JSON = "one frame: base64 in JSON (the original's)"
+BASE64_JSON = "one frame: base64 in JSON (as the original sends its payload)"
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def under_load(
 ) -> list[LoadLevel]:
     """``run_load`` at each concurrency level against the model server at ``address``.
 
-    ``server`` labels the rows; ``binary=False`` sends the original's base64 JSON; ``requests``
+    ``server`` labels the rows; ``binary=False`` sends one base64 JSON frame, as the original does; ``requests``
     per level defaults to the lab's ``load_requests`` setting (``LAB_LOAD_REQUESTS``). Raises
     ``lab.load.MeasurementFailed`` if any request fails. ``progress``: a bar per level (``None``: in a notebook only).
     """

@@ -10,7 +10,7 @@ Each request tells the server how long the client will wait (``"deadline_ms"``, 
 one attempt), so the server does not compute an answer nobody waits for.
 
 By default the image travels as its own frame after a small JSON header, which saves the third
-that base64 adds; ``binary=False`` sends the original's single JSON frame instead.
+that base64 adds; ``binary=False`` sends our single base64 JSON frame instead.
 
 With ``keys`` (``curve.ClientKeys``) the client speaks CURVE, as a model server listening
 beyond loopback requires. A server that refuses the client's key, or wants keys the client does
@@ -148,7 +148,7 @@ class ModelClient:
     def predict(self, image: bytes | np.ndarray, top: int = DEFAULT_TOP) -> PredictReply:
         """The ``top`` classes for an image file's bytes (JPEG, PNG, …), or for its pixels.
 
-        The file goes as a second frame, or as base64 inside the JSON (the original's form) when
+        The file goes as a second frame, or as base64 inside the JSON (our one-frame form) when
         the client was made with ``binary=False``. An array is sent as decoded pixels, which
         the server does not decode again: it must be 224×224×3 uint8 (what
         ``model_server.images.decode_image`` returns), or the server refuses it (``bad_request``).

@@ -213,7 +213,7 @@ class Timings:
 @dataclass(frozen=True)
 class PredictReply:
     """A predict reply. ``weights``, ``model`` and ``timings`` are ``None`` when the server does not
-    send them: the original write-up's server (notebook 04) replies with the predictions only."""
+    send them: a small server of our dialect may reply with the predictions (and id) only."""
 
     predictions: list[Prediction]
     weights: str | None = None

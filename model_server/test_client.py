@@ -1,4 +1,4 @@
-"""``python -m model_server.test_client IMAGE…``: the original's test client.
+"""``python -m model_server.test_client IMAGE…``: a test client of our own.
 
 Sends each image to the model server, prints its top predictions and the round-trip time.
 """

@@ -85,8 +85,9 @@ def test_ping_names_the_model_weights_and_workers(model_server):
     assert (info.model, info.weights, info.workers) == ("resnet50", UNTRAINED, ServerSettings().workers)
 
 
-def test_raw_req_socket_sending_the_originals_json_gets_predictions(raw_socket):
-    """The original write-up's client: a REQ socket and ``{"image": base64}``, nothing more."""
+def test_raw_req_socket_sending_our_least_json_gets_predictions(raw_socket):
+    """Our dialect at its least: a REQ socket and ``{"image": base64}``, nothing more (the
+    original's own dialect is tested in ``test_original_dialect``)."""
     socket = raw_socket(zmq.REQ)
     socket.send(json.dumps({"image": b64(imagegen.jpeg())}).encode())
     [frame] = receive(socket)
