@@ -1,8 +1,9 @@
-"""Which worker the broker picks: peak-EWMA of round trips × load, and late replies counted.
+"""Which worker the broker picks (peak-EWMA of round trips × load), late replies, old connections.
 
 The choice is a pure function of the workers and the time (``dispatch.choose_worker``); the
-broker's part (timing each round trip, counting late replies) is checked on a real ``Broker``
-with fake sockets and a fake clock, so every number here is exact.
+broker's part (timing each round trip, counting late replies, telling a worker's old connection
+from its live one) is checked on a real ``Broker`` with fake sockets and a fake clock, so every
+number here is exact. ``test_network_hops.py`` found the last two on real links.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
+import zmq
 
 from model_server.protocol import encode_request_frames
 from model_server.serving import broker as broker_module
 from model_server.serving.broker import Broker, Worker
 from model_server.serving.dispatch import DECAY_S, LEAST_LOADED, PEAK_EWMA, RoundTrips, choose_worker
 from model_server.serving.framing import (
+    WORKER_HEARTBEAT,
     WORKER_READY,
     WORKER_REPLY,
     WORKER_WORK,
@@ -183,3 +186,49 @@ def test_replies_after_their_request_was_answered_are_dropped_and_counted(clock)
     broker._from_remote([b"other", WORKER_READY, encode_worker_hello(WorkerHello("other", 2))])
     broker._from_remote([b"other", WORKER_REPLY, b"no such ticket", b'{"id": "c1"}'])
     assert broker.stats().late_replies == 2 and len(frontend.sent) == answered
+
+
+# --- a worker's old connection after a cut heals ----------------------------------------------------
+
+
+class RefusingSocket(FakeSocket):
+    """A ROUTER whose connection to ``gone`` has dropped: sending there fails (ROUTER_MANDATORY)."""
+
+    def __init__(self, gone: bytes):
+        super().__init__()
+        self.gone = gone
+
+    def send_multipart(self, frames, **options) -> None:
+        if frames[0] == self.gone:
+            raise zmq.ZMQError(zmq.EHOSTUNREACH)
+        super().send_multipart(frames, **options)
+
+
+def test_an_old_connections_heartbeat_does_not_bring_its_worker_back_a_second_time(clock):
+    broker, _, _ = fake_broker()
+    broker._from_remote([b"near-again", WORKER_HEARTBEAT, encode_worker_hello(WorkerHello("near", 2))])
+    assert sorted(w.name for w in broker.stats().workers) == ["far", "near"]
+    assert b"near-again" not in broker._workers
+
+
+def test_a_worker_that_connects_again_replaces_its_old_connection(clock):
+    broker, _, _ = fake_broker()
+    broker._from_remote([b"near-new", WORKER_READY, encode_worker_hello(WorkerHello("near", 2))])
+    assert sorted(broker._workers) == [b"far", b"near-new"]
+
+
+def test_a_request_that_could_not_be_sent_uses_up_no_attempt(clock):
+    frontend = FakeSocket()
+    remote = RefusingSocket(gone=b"ghost")
+    broker = Broker(ServerSettings(workers=0, backend_address="tcp://127.0.0.1:1"),
+                    frontend, FakeSocket(), remote, local_name=None, local_batch_sizes=dict)
+    for attempt in range(3):  # each time its old connection's heartbeat brings it back
+        broker._from_remote([b"ghost", WORKER_HEARTBEAT, encode_worker_hello(WorkerHello("ghost", 2))])
+        if attempt == 0:
+            broker._from_client([b"c1", b"", *encode_request_frames(b"jpeg", request_id="c1")])
+        broker._dispatch(clock.now)
+    assert frontend.sent == [] and broker.stats().waiting == 1, "it waits for a worker"
+    broker._from_remote([b"live", WORKER_READY, encode_worker_hello(WorkerHello("live", 2))])
+    broker._dispatch(clock.now)
+    assert remote.sent[-1][:2] == [b"live", WORKER_WORK]
+    assert next(iter(broker._tickets.values())).attempts == 1

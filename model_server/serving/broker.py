@@ -297,6 +297,10 @@ class Broker:
             if not worker.remote:
                 self._local.send_multipart(work, copy=False)
             elif not self._send_to_remote(worker, [WORKER_WORK, *work]):
+                # Never sent, so no attempt used up: it waits for another worker.
+                worker.held.discard(key)
+                ticket.worker, ticket.attempts = None, ticket.attempts - 1
+                self._waiting.appendleft(key)
                 self._forget(worker, "it cannot be reached", now)
 
     # Remote workers ---------------------------------------------------------------------------
@@ -324,6 +328,13 @@ class Broker:
             if worker is not None and command == WORKER_READY:
                 self._forget(worker, "it started over", now)
                 worker = None
+            if worker is None and (same := self._remote_worker_named(hello.worker)) is not None:
+                # One worker process, two connections: the older one's last words, which TCP
+                # delivered after a cut healed, must not bring it back as a second worker that
+                # nobody answers for. A READY is the live connection: it replaces the older.
+                if command == WORKER_HEARTBEAT:
+                    return
+                self._forget(same, "it connected again", now)
             if worker is None:
                 worker = Worker(identity, hello.worker, hello.capacity, remote=True)
                 self._workers[identity] = worker
@@ -340,6 +351,9 @@ class Broker:
             worker.leaving = True
             log.info("remote worker %s is leaving; it finishes its %d request(s)",
                      worker.name, len(worker.held))
+
+    def _remote_worker_named(self, name: str) -> Worker | None:
+        return next((w for w in self._workers.values() if w.remote and w.name == name), None)
 
     def _check_remote_workers(self, now: float) -> None:
         remote = [worker for worker in self._workers.values() if worker.remote]
