@@ -45,16 +45,16 @@ pytestmark = [
 ]
 
 FRONTEND_PORT, BACKEND_PORT, RELAY_PORT, WEB_PORT = 5576, 5577, 6000, 8000
-#: Seconds a worker may take to load ResNet50 and join (two at once on two shared cores).
+#: Seconds a process may take to be ready (a worker loads ResNet50 first: 5-10 s measured here).
 START_TIMEOUT_S = 300.0
-#: Seconds one request may wait for its reply in the storms: about 3 s was the worst measured
-#: here (16 clients on one worker during a cut); CI machines are 2-4× slower.
+#: Seconds one request may wait for its reply in the storms: 4.2 s was the worst measured here
+#: (16 clients, one worker during a cut); CI machines are 2-4× slower.
 REQUEST_TIMEOUT_S = 60.0
 #: Seconds a whole storm may take before the test gives up on it.
 STORM_TIMEOUT_S = 600.0
 #: How long the link of a worker is cut in the storm.
 CUT_S = 10.0
-#: Seconds after the heal within which the cut-off worker must be listed again: 0.2-0.5 s were
+#: Seconds after the heal within which the cut-off worker must be listed again: 0.2-0.7 s were
 #: measured, but by the phase of its reconnect backoff (1, 2, 4 s after 3 s of silence each) and
 #: of TCP's SYN retransmits (1, 3 s) it may take up to about 6 s.
 REJOIN_BOUND_S = 30.0
@@ -173,7 +173,7 @@ class Hops:
         return time.monotonic() - since
 
     def worker_index(self, name: str | None) -> str:
-        pid = parse_worker_name(name or "?:0")[1] if name else 0
+        pid = parse_worker_name(name)[1] if name else None
         for index, worker in enumerate(self.workers, 1):
             if worker.pid == pid:
                 return f"worker{index}"
@@ -463,9 +463,10 @@ def test_peak_ewma_keeps_a_lone_client_on_the_near_worker(hops):
     """A lone client, both workers near and then worker 1 behind +50 ms each way, under the old
     rule (least loaded) and peak-EWMA in turn (the broker restarted with each ``--dispatch``),
     in rounds: each block's median (3 requests to warm up, then ``LONE_REQUESTS``), far / near
-    per round and rule, and the requests each worker took."""
+    per round and rule, and how many of each block's requests worker 1 took. A round whose
+    blocks the machine's other work slowed unevenly can be off: the median over rounds counts."""
     medians: dict[tuple[str, str], list[float]] = {}
-    far_share: dict[tuple[str, str], Counter] = {}
+    taken_by_worker1: dict[tuple[str, str], list[int]] = {}
     try:
         for _ in range(LONE_ROUNDS):
             for rule in (LEAST_LOADED, PEAK_EWMA):
@@ -477,7 +478,7 @@ def test_peak_ewma_keeps_a_lone_client_on_the_near_worker(hops):
                     hops.relay.set_delay(delay)
                     median, by_worker = lone_client_median(hops)
                     medians.setdefault((rule, condition), []).append(round(median, 1))
-                    far_share.setdefault((rule, condition), Counter()).update(by_worker)
+                    taken_by_worker1.setdefault((rule, condition), []).append(by_worker["worker1"])
     finally:
         hops.relay.set_delay(0)
         if hops.broker.running():
@@ -486,8 +487,8 @@ def test_peak_ewma_keeps_a_lone_client_on_the_near_worker(hops):
         hops.start_broker(PEAK_EWMA)
         hops.wait_for_workers(restarted)
     for (rule, condition), values in medians.items():
-        report(f"lone client, {rule}, {condition}: median ms per round (replies per worker)",
-               f"{values} ({dict(far_share[(rule, condition)])})")
+        report(f"lone client, {rule}, {condition}: median ms per round (of {LONE_REQUESTS} "
+               "requests, worker 1 took)", f"{values} ({taken_by_worker1[(rule, condition)]})")
     per_round = {rule: [far / near for far, near in zip(medians[(rule, "worker 1 +50 ms")],
                                                         medians[(rule, "both near")])]
                  for rule in (LEAST_LOADED, PEAK_EWMA)}
@@ -497,8 +498,8 @@ def test_peak_ewma_keeps_a_lone_client_on_the_near_worker(hops):
                " ".join(f"{r:.2f}" for r in ratios))
     report("lone client: median over rounds of far / both near, least-loaded vs peak-ewma",
            f"{ratio[LEAST_LOADED]:.2f} vs {ratio[PEAK_EWMA]:.2f}")
-    far = far_share[(PEAK_EWMA, "worker 1 +50 ms")]
-    assert far["worker1"] <= 0.2 * sum(far.values()), f"peak-ewma sent the far worker {far}"
+    far = taken_by_worker1[(PEAK_EWMA, "worker 1 +50 ms")]
+    assert statistics.median(far) <= 0.2 * LONE_REQUESTS, f"peak-ewma sent the far worker {far}"
     assert ratio[PEAK_EWMA] <= 1.1, ratio
     assert ratio[PEAK_EWMA] < ratio[LEAST_LOADED], ratio
 
