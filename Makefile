@@ -28,6 +28,7 @@ serve: setup
 ## The test suite, notebooks and a real browser included.
 test: setup
 	scripts/ensure-browser
+	scripts/ensure-network-tools
 	$(BIN)/python -m pytest
 
 ## Every way of serving the model, measured: writes benchmarks/results/ (takes ~15 minutes).

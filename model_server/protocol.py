@@ -686,6 +686,9 @@ class ServerStats:
     retries: int
     uptime_s: float
     id: str | None = None
+    #: Replies dropped because their request had been answered already (by another worker after
+    #: this one was lost, or with an error); 0 from a server older than this field.
+    late_replies: int = 0
 
     @property
     def queue_depth(self) -> int:
@@ -714,6 +717,7 @@ def decode_stats(frame: bytes) -> ServerStats:
             requests=message["requests"], replies=message["replies"], errors=message["errors"],
             workers_lost=message["workers_lost"], retries=message["retries"],
             uptime_s=message["uptime_s"], id=message.get("id"),
+            late_replies=message.get("late_replies", 0),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ValueError(f"malformed stats reply from the model server: {error}") from None

@@ -17,8 +17,9 @@ as threads) and remote worker processes on the TCP ROUTER, which say READY with 
 and exchange heartbeats with the broker (the zguide's Paranoid Pirate pattern). A remote worker
 that misses ``heartbeat_liveness`` heartbeats, or cannot be sent to, is forgotten; each request
 it held is sent to another worker once, or answered ``worker_lost``. Requests go to the worker
-least loaded for its capacity, so a request waits in the broker, where its deadline is watched,
-rather than in some worker's queue.
+cheapest for its capacity (``dispatch``: priced by its recent round trips, then by its load),
+so a request waits in the broker, where its deadline is watched, rather than in some worker's
+queue.
 
 When told to stop, the broker drains: it answers each new request ``stopping`` at once, lets the
 requests in flight finish for ``drain_seconds``, and then answers those still open ``stopping``
@@ -48,6 +49,7 @@ from ..protocol import (
     error_code_of,
     read_header,
 )
+from .dispatch import RoundTrips, choose_worker
 from .framing import (
     WORKER_DISCONNECT,
     WORKER_HEARTBEAT,
@@ -91,6 +93,8 @@ class Ticket:
     #: The worker holding it (``LOCAL`` or a remote identity); ``None`` while it waits.
     worker: bytes | None = None
     attempts: int = 0
+    #: When it was last sent to a worker (``time.monotonic()``), for that worker's round trips.
+    sent: float = 0.0
 
 
 @dataclass
@@ -108,6 +112,7 @@ class Worker:
     #: Said DISCONNECT: gets no more work, but may still answer what it holds.
     leaving: bool = False
     batch_sizes: dict[int, int] = field(default_factory=dict)
+    round_trips: RoundTrips = field(default_factory=RoundTrips)
 
     def has_room(self) -> bool:
         return not self.leaving and len(self.held) < self.capacity
@@ -144,6 +149,8 @@ class Broker:
         self._errors: Counter[str] = Counter()
         self._workers_lost = 0
         self._retries = 0
+        #: Replies that came after their request was answered (by another worker, or an error).
+        self._late_replies = 0
         self._batch_sizes_of_departed: Counter[int] = Counter()
         #: Stopping: new requests are answered ``stopping`` while those in flight finish.
         self._draining = False
@@ -251,10 +258,15 @@ class Broker:
         """Send a worker's reply to its client, if the ticket is still open and this worker's."""
         ticket = self._tickets.get(key)
         if ticket is None or ticket.worker != worker_id:
+            self._late_replies += 1
             log.debug("dropped a late reply (its request was answered already)")
             return
         del self._tickets[key]
         self._release(key, ticket)
+        worker = self._workers.get(worker_id)
+        if worker is not None:
+            now = time.monotonic()
+            worker.round_trips.observe(now - ticket.sent, now)
         self._replies += 1
         code = error_code_of(reply)
         if code is not None:
@@ -272,15 +284,9 @@ class Broker:
         if expired:
             self._waiting = deque(key for key in self._waiting if key in self._tickets)
 
-    def _least_loaded_worker(self) -> Worker | None:
-        candidates = [worker for worker in self._workers.values() if worker.has_room()]
-        if not candidates:
-            return None
-        return min(candidates, key=lambda w: (len(w.held) / w.capacity, w.last_sent))
-
     def _dispatch(self, now: float) -> None:
         while self._waiting:
-            worker = self._least_loaded_worker()
+            worker = choose_worker(self._workers.values(), now, self.settings.dispatch)
             if worker is None:
                 return
             key = self._waiting.popleft()
@@ -288,12 +294,16 @@ class Broker:
             if ticket is None:  # answered while it waited
                 continue
             work = [key, encode_budget((ticket.deadline - now) * 1000.0), *ticket.body]
-            ticket.worker, ticket.attempts = worker.identity, ticket.attempts + 1
+            ticket.worker, ticket.attempts, ticket.sent = worker.identity, ticket.attempts + 1, now
             worker.held.add(key)
             worker.last_sent = now
             if not worker.remote:
                 self._local.send_multipart(work, copy=False)
             elif not self._send_to_remote(worker, [WORKER_WORK, *work]):
+                # Never sent, so no attempt used up: it waits for another worker.
+                worker.held.discard(key)
+                ticket.worker, ticket.attempts = None, ticket.attempts - 1
+                self._waiting.appendleft(key)
                 self._forget(worker, "it cannot be reached", now)
 
     # Remote workers ---------------------------------------------------------------------------
@@ -321,13 +331,22 @@ class Broker:
             if worker is not None and command == WORKER_READY:
                 self._forget(worker, "it started over", now)
                 worker = None
+            if worker is None and (same := self._remote_worker_named(hello.worker)) is not None:
+                # One worker process, two connections: the older one's last words, which TCP
+                # delivered after a cut healed, must not bring it back as a second worker that
+                # nobody answers for. A READY is the live connection: it replaces the older.
+                if command == WORKER_HEARTBEAT:
+                    return
+                self._forget(same, "it connected again", now)
             if worker is None:
                 worker = Worker(identity, hello.worker, hello.capacity, remote=True)
                 self._workers[identity] = worker
                 log.info("remote worker %s joined (%d thread(s))", hello.worker, hello.capacity)
             worker.capacity, worker.batch_sizes = hello.capacity, hello.batch_sizes
-        elif worker is None:
-            return  # a worker forgotten earlier: what it says now is too late
+        elif worker is None:  # a worker forgotten earlier: what it says now is too late
+            if command == WORKER_REPLY:
+                self._late_replies += 1
+            return
         worker.last_heartbeat, worker.expires = now, now + self._worker_timeout_s
         if command == WORKER_REPLY and len(rest) == 2:
             self._deliver(identity, rest[0], rest[1])
@@ -335,6 +354,9 @@ class Broker:
             worker.leaving = True
             log.info("remote worker %s is leaving; it finishes its %d request(s)",
                      worker.name, len(worker.held))
+
+    def _remote_worker_named(self, name: str) -> Worker | None:
+        return next((w for w in self._workers.values() if w.remote and w.name == name), None)
 
     def _check_remote_workers(self, now: float) -> None:
         remote = [worker for worker in self._workers.values() if worker.remote]
@@ -401,6 +423,7 @@ class Broker:
             errors=dict(self._errors),
             workers_lost=self._workers_lost,
             retries=self._retries,
+            late_replies=self._late_replies,
             uptime_s=round(now - self._started, 3),
             id=request_id,
         )

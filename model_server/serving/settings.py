@@ -12,6 +12,7 @@ from ..images import DEFAULT_MAX_PIXELS
 from ..models.weights import DEFAULT_SEED
 from ..models.classifier import check_choice
 from ..protocol import DEFAULT_ADDRESS, F32, PRECISIONS, RUNTIMES, TENSORFLOW
+from .dispatch import DISPATCH_RULES, PEAK_EWMA
 
 #: How often the broker and the worker threads wake up, at least, to check deadlines, heartbeats
 #: and whether the server is stopping.
@@ -98,6 +99,10 @@ class ServerSettings:
     request_timeout_s: float = field(default=30.0, metadata=flag(
         "deadline of a request that names none in \"deadline_ms\": then it is answered "
         "deadline_exceeded and not computed any more", **POSITIVE))
+    dispatch: str = field(default=PEAK_EWMA, metadata=flag(
+        "how the broker picks among workers with room: peak-ewma (the cheapest by its recent round "
+        "trips × its load; see model_server.serving.dispatch) or least-loaded (by load alone)",
+        choices=DISPATCH_RULES))
     heartbeat_interval_s: float = field(default=1.0, metadata=flag(
         "seconds between heartbeats of the broker and remote workers", **POSITIVE))
     heartbeat_liveness: int = field(default=3, metadata=flag(
