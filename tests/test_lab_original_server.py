@@ -1,15 +1,21 @@
-"""Notebook 04's measuring helpers: the learner's test client timed against a real server."""
+"""Notebook 04's helpers: the original's client, and the clients timed against a real server."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import threading
+import time
+import uuid
 
 import pytest
+import zmq
 
 from fakes import ColourClassifier, free_address, red_image
-from lab import original_server
+from lab import original_client, original_server
 from lab.load import MeasurementFailed
+from model_server.protocol import ServerError
 from solutions import resnet_model_server, test_client
 
 
@@ -75,3 +81,57 @@ def test_model_client_reads_the_original_servers_reply():
             reply = client.predict(red_image(1))
     assert reply.predictions and reply.predictions[0].label
     assert (reply.weights, reply.timings) == (None, None)
+
+
+def test_the_original_client_sends_one_frame_named_by_its_uuid_and_reads_preds():
+    """As the original's: a DEALER whose identity is a uuid, one frame (no empty delimiter) with
+    "payload" and the same uuid as "_rid"; it returns the reply's "preds"."""
+    context = zmq.Context.instance()
+    server = context.socket(zmq.ROUTER)
+    server.linger = 0
+    port = server.bind_to_random_port("tcp://127.0.0.1")
+    answer: list[object] = []
+    client = threading.Thread(target=lambda: answer.append(original_client.predict(
+        b"image bytes", f"tcp://127.0.0.1:{port}", max_wait_s=5, poll_s=0.1)))
+    client.start()
+    try:
+        assert server.poll(5000), "the client sent nothing"
+        identity, *body = server.recv_multipart()
+        assert len(body) == 1, f"expected one frame after the identity, got {body!r}"
+        request = json.loads(body[0])
+        assert str(uuid.UUID(identity.decode())) == identity.decode() == request["_rid"]
+        assert base64.b64decode(request["payload"]) == b"image bytes"
+        server.send_multipart([identity, json.dumps({"preds": "tabby : 0.5"}).encode()])
+        client.join(5)
+    finally:
+        server.close()
+    assert answer == ["tabby : 0.5"]
+
+
+def test_the_original_client_given_a_limit_stops_waiting_and_says_the_original_would_not():
+    began = time.perf_counter()
+    with pytest.raises(original_client.NoReplyYet, match="no limit"):
+        original_client.predict(red_image(1), free_address(), max_wait_s=0.5, poll_s=0.2)
+    assert 0.5 <= time.perf_counter() - began < 1.5
+
+
+def test_the_original_client_raises_the_error_its_preds_carry():
+    address = free_address()
+    with resnet_model_server.Server(address, ColourClassifier(0.0)):
+        with pytest.raises(ServerError) as raised:
+            original_client.predict(b"not an image", address, max_wait_s=5)
+    assert raised.value.code == "not_an_image"
+
+
+def test_thread_cost_counts_a_thread_per_request_and_the_memory():
+    """The server in this process: its threads are this process's, the load's client threads too."""
+    address = free_address()
+    with resnet_model_server.Server(address, ColourClassifier(0.1)):
+        (row,) = original_server.thread_cost("fake", address, os.getpid(), [red_image(1), red_image(2)],
+                                             levels=(4,), requests=8, timeout_s=5)
+    assert (row["clients"], row["requests"]) == (4, 8)
+    # 4 client threads, and a handler thread for each of their requests while it is computed.
+    assert row["threads at peak"] >= row["threads idle"] + 4 + 4
+    assert row["p90 (ms)"] >= row["median (ms)"] >= 100
+    assert row["RSS at peak (MB)"] >= row["RSS idle (MB)"] > 0
+    assert row["images per second"] > 0
