@@ -59,18 +59,19 @@ BACKEND_ADDRESS = "inproc://resnet-request-handlers"
 ONE_FRAME = "send the request as one JSON frame"
 
 
-def split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+def envelope_and_body(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     """The envelope of a message the frontend received, and its body (the frames after it).
 
     The ROUTER puts the identity of the connection in front of every message: ``frames[0]``. A
     DEALER client (the original's) sends its request as it is, so its message is
     ``[identity, request]``; a REQ client puts an empty delimiter frame before its request, so
-    its message is ``[identity, b"", request]``. Return ``(envelope, body)``: the envelope is the
-    identity and, if there is one, every frame up to and including the first empty frame after
-    it; the body is the rest. The reply must go back with the whole envelope: a REQ client
-    refuses a reply without its empty delimiter.
+    its message is ``[identity, b"", request]``. Return ``(envelope, body)`` as two lists: the
+    envelope is the identity, and the empty delimiter too when the second frame is one (an
+    identity is never empty, so an empty second frame can only be a delimiter); the body is the
+    rest. Unlike notebook 03's ``split_envelope``, the envelope keeps the delimiter: it goes back
+    in front of the reply as it came, and a REQ client drops a reply without it.
     """
-    raise NotImplementedError("write split_envelope in exercises/resnet_model_server.py")
+    raise NotImplementedError("write envelope_and_body in exercises/resnet_model_server.py")
 
 
 class RequestHandler(threading.Thread):
@@ -150,7 +151,7 @@ class Server:
 
         Register both with a ``zmq.Poller`` for ``zmq.POLLIN`` and loop on ``poll()``:
 
-        - a message on the frontend: ``split_envelope`` it, make a ``RequestHandler(self.context,
+        - a message on the frontend: ``envelope_and_body`` it, make a ``RequestHandler(self.context,
           envelope, body, self.classifier)``, keep it in ``self.handlers`` (drop the ones no
           longer ``is_alive()`` as you go, or the list grows forever) and ``start()`` it;
         - a message on the backend (a handler's ``[*envelope, reply]``): send it on through the

@@ -59,13 +59,10 @@ BACKEND_ADDRESS = "inproc://resnet-request-handlers"
 ONE_FRAME = "send the request as one JSON frame"
 
 
-def split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+def envelope_and_body(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     """The envelope of a message the frontend received, and its body (the frames after it)."""
-    if b"" in frames[1:]:
-        end = frames.index(b"", 1) + 1
-    else:
-        end = 1
-    return frames[:end], frames[end:]
+    cut = 2 if len(frames) > 2 and frames[1] == b"" else 1
+    return frames[:cut], frames[cut:]
 
 
 class RequestHandler(threading.Thread):
@@ -174,7 +171,7 @@ class Server:
             while True:
                 ready = dict(poller.poll())
                 if frontend in ready:
-                    envelope, body = split_envelope(frontend.recv_multipart())
+                    envelope, body = envelope_and_body(frontend.recv_multipart())
                     handler = RequestHandler(self.context, envelope, body, self.classifier)
                     self.handlers = [h for h in self.handlers if h.is_alive()]
                     self.handlers.append(handler)

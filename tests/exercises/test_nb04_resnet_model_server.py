@@ -26,6 +26,8 @@ from model_server.protocol import ServerError, encode_original_request
 MODEL_SECONDS = 0.2
 REPLY_TIMEOUT_MS = 5000
 STOP_TIMEOUT_S = 10
+#: How long a check's clean-up waits for a server to stop (the stop check itself waits longer).
+TEARDOWN_WAIT_S = 3
 #: Clients of the original's kind sent at once in the concurrency check.
 ORIGINAL_CLIENTS = 16
 
@@ -57,11 +59,17 @@ def serve(nb04, attempt):
 
     yield start
     for server in started:
-        if server.context.closed:
-            continue
-        stopper = threading.Thread(target=server.stop, daemon=True)
-        stopper.start()
-        stopper.join(STOP_TIMEOUT_S)
+        if not server.context.closed:
+            _in_a_daemon_thread(server.stop)
+        if not server.context.closed:  # their stop() did not terminate it: so that their threads end
+            _in_a_daemon_thread(server.context.term)
+
+
+def _in_a_daemon_thread(stop) -> None:
+    """Call ``stop`` and wait at most ``TEARDOWN_WAIT_S`` for it: a check must not hang on it."""
+    stopper = threading.Thread(target=stop, daemon=True)
+    stopper.start()
+    stopper.join(TEARDOWN_WAIT_S)
 
 
 def handler(nb04, classifier: ColourClassifier | None = None):
@@ -122,19 +130,19 @@ def at_once(count: int, ask_one) -> tuple[list[object], float]:
 
 
 def test_the_envelope_is_the_identity_and_a_reqs_empty_delimiter(nb04, attempt):
-    dealer = attempt(nb04.split_envelope, [b"uuid-1", b'{"payload": "..."}'])
+    dealer = attempt(nb04.envelope_and_body, [b"uuid-1", b'{"payload": "..."}'])
     assert tuple(dealer) == ([b"uuid-1"], [b'{"payload": "..."}']), (
         f"a DEALER client's message is [identity, request]: the envelope is [identity], the body "
         f"[request]; got {dealer!r}"
     )
-    req = attempt(nb04.split_envelope, [b"\x00\x6b\x8b\x45\x67", b"", b'{"image": "..."}'])
+    req = attempt(nb04.envelope_and_body, [b"\x00\x6b\x8b\x45\x67", b"", b'{"image": "..."}'])
     assert tuple(req) == ([b"\x00\x6b\x8b\x45\x67", b""], [b'{"image": "..."}']), (
         f"a REQ client's message is [identity, b'', request]: the envelope keeps the empty "
         f"delimiter (the REQ wants it back on the reply), the body is [request]; got {req!r}"
     )
-    two = attempt(nb04.split_envelope, [b"id", b"", b"header", b"image bytes"])
+    two = attempt(nb04.envelope_and_body, [b"id", b"", b"header", b"image bytes"])
     assert tuple(two) == ([b"id", b""], [b"header", b"image bytes"]), (
-        f"everything after the first empty frame is the body, however many frames; got {two!r}"
+        f"everything after the envelope is the body, however many frames; got {two!r}"
     )
 
 
@@ -304,6 +312,9 @@ def test_stopping_joins_every_thread_and_frees_the_port(serve, attempt):
         f"stop() did not return within {STOP_TIMEOUT_S} s: after context.term(), each thread must close "
         "its own socket (term() waits for every socket to be closed); a handler that finds the context "
         "terminated returns without replying"
+    )
+    assert isinstance(server.loop, threading.Thread), (
+        "start() should keep the loop's thread in self.loop, so that stop() can join it"
     )
     assert not server.loop.is_alive(), "after stop() the loop's thread is still running: join it"
     assert not _handlers_alive(), (
