@@ -12,6 +12,9 @@ one attempt), so the server does not compute an answer nobody waits for.
 By default the image travels as its own frame after a small JSON header, which saves the third
 that base64 adds; ``binary=False`` sends our single base64 JSON frame instead.
 
+Idle sockets send ZMTP heartbeats (``keepalive``), so that a connection the network would
+forget (kube-proxy's IPVS after 900 s idle) stays open.
+
 With ``keys`` (``curve.ClientKeys``) the client speaks CURVE, as a model server listening
 beyond loopback requires. A server that refuses the client's key, or wants keys the client does
 not have, is reported at once as ``ModelServerRefused`` instead of a timeout.
@@ -49,6 +52,7 @@ from .protocol import (
     encode_stats_request,
 )
 from .curve import ClientKeys, HandshakeWatch, secure_client_socket
+from .keepalive import HEARTBEAT_INTERVAL_S, keep_alive
 
 #: Seconds to wait for one reply: many forward passes of ResNet50 on a CPU, so that only a server
 #: that is stuck or overloaded runs out of it.
@@ -86,10 +90,12 @@ class ModelServerRefused(ModelServerUnavailable):
 class _Connection:
     """A REQ socket to the server, and the watch on its security handshakes."""
 
-    def __init__(self, context: zmq.Context, address: str, keys: ClientKeys | None):
+    def __init__(self, context: zmq.Context, address: str, keys: ClientKeys | None,
+                 heartbeat_s: float):
         self.socket = context.socket(zmq.REQ)
         self.socket.linger = 0
         self.socket.setsockopt(zmq.IMMEDIATE, 1)
+        keep_alive(self.socket, heartbeat_s)
         secure_client_socket(self.socket, keys)
         self.handshake = HandshakeWatch(self.socket, address, keys)
         self.socket.connect(address)
@@ -134,8 +140,11 @@ class ModelClient:
         binary: bool = True,
         context: zmq.Context | None = None,
         keys: ClientKeys | None = None,
+        heartbeat_s: float = HEARTBEAT_INTERVAL_S,
     ):
         self.address = address
+        #: Seconds between ZMTP heartbeats on an idle socket (``keepalive``); 0: none.
+        self.heartbeat_s = heartbeat_s
         self.keys = keys
         self.binary = binary
         self.timeout = timeout
@@ -231,7 +240,7 @@ class ModelClient:
         try:
             return self._idle.get_nowait()
         except queue.Empty:
-            return _Connection(self._context, self.address, self.keys)
+            return _Connection(self._context, self.address, self.keys, self.heartbeat_s)
 
     def _checkin(self, connection: _Connection) -> None:
         if self._closed:
