@@ -1,9 +1,11 @@
 """The original write-up's model server: ResNet50 loaded once, a thread per request, over ZeroMQ.
 
-    clients ──tcp──▶ ROUTER frontend ─┐              ┌─▶ RequestHandler thread (own DEALER) ─┐
-                                      │  Server.serve │─▶ RequestHandler thread (own DEALER) ─┤ inproc
-    clients ◀─tcp─── ROUTER frontend ◀┘  (one loop,  ◀── DEALER backend ◀────────────────────┘
-                                          polls both)
+    clients ──tcp──▶ ROUTER frontend ──▶ Server.serve (one loop, polling both sockets)
+                           ▲                   │ each request: a new RequestHandler thread
+                           │                   ▼
+                           │             RequestHandler ── its own DEALER ──┐
+                           │             RequestHandler ── its own DEALER ──┤ inproc://
+                           └── the loop ◀── DEALER backend ◀────────────────┘
 
 One loop polls two sockets. A request on the ROUTER frontend comes with its envelope (the identity
 frame the ROUTER put in front, and, from a REQ client, an empty delimiter): the loop starts a new
@@ -14,8 +16,8 @@ loop passes whatever the backend receives to the frontend, which routes it by th
 It answers two request formats, told apart by their field: the original's
 ``{"payload": "<base64>", "_rid": ...}`` → ``{"preds": "label : 0.12345, ..."}`` (the original's
 client and web app send it), and the lab's ``{"image": "<base64>", "id": ...}`` →
-``{"predictions": [...]}`` (the test client of this notebook, the web app of notebook 06 and
-``ModelClient`` send it). One context for the process, one socket per thread. Stopping terminates
+``{"predictions": [...]}`` (notebook 04's test client, notebook 06's web app and ``ModelClient``
+send it). One context for the process, one socket per thread. Stopping terminates
 the context: every blocking call then raises ``zmq.ContextTerminated``, each thread closes its
 socket, and ``stop`` joins them all.
 

@@ -156,7 +156,7 @@ class _Watch:
             threads, rss = _threads_and_rss(self.process)
             self.peak_threads, self.peak_rss = max(self.peak_threads, threads), max(self.peak_rss, rss)
 
-    def __enter__(self) -> "_Watch":
+    def __enter__(self) -> _Watch:
         self._thread.start()
         return self
 
@@ -180,8 +180,7 @@ def thread_cost(
     lab = settings.load()
     requests = requests or lab.server_requests
     timeout_s = timeout_s or lab.request_timeout_s
-    for image in images[:1]:  # connections and the model's first pass, before anything is timed
-        original_client.predict(image, address, max_wait_s=timeout_s)
+    original_client.predict(images[0], address, max_wait_s=timeout_s)  # the first pass, untimed
     rows = []
     for clients in levels:
         latencies_ms: list[float] = []
