@@ -1,9 +1,10 @@
 """``python -m benchmarks``: every way of serving ResNet50, the same images, one machine, one run.
 
-Rows: the bare model (the limit), the original design (one worker, no batching), our model server
-(through the client with the file, as base64 JSON and as decoded pixels, and through the web app
-under waitress and under Flask's own server), the model as a global inside the web process, the
-monolith and, when installed, Ray Serve; with the [openvino] extra, our server on OpenVINO f32 (and
+Rows: the bare model (the limit), the original design (the write-up's server, a thread per
+request, asked by its own client in its own format), our model server cut down to one worker and
+no batching, our model server (through the client with the file, as base64 JSON and as decoded
+pixels, and through the web app under waitress and under Flask's own server), the model as a
+global inside the web process, the monolith and, when installed, Ray Serve; with the [openvino] extra, our server on OpenVINO f32 (and
 bf16 where the CPU has it), the file and the pixels, each against its own bare limit.
 
 Every system is started once and measured in interleaved rounds (``interleaved.py``): per round,
@@ -41,7 +42,7 @@ from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW
 
 from . import broker_header, cpu, image_sizes, open_loop, open_loop_report, overhead, systems
 from .interleaved import Entry, bare_limits, run_rounds, system_rows
-from .report import ORIGINAL, OURS, PIXELS, RAY_SERVE, WAITRESS, openvino_system, plot, ratios, table
+from .report import ONE_WORKER, ORIGINAL, OURS, PIXELS, RAY_SERVE, WAITRESS, openvino_system, plot, ratios, table
 from .startup import start_to_ready
 from .workload import photo_jpegs
 
@@ -54,7 +55,10 @@ ROUNDS = 5
 REQUESTS = 32
 PER_CLIENT = 3
 OURS_SETTINGS = {"workers": 8, "max_batch": 8}
-ORIGINAL_SETTINGS = {"workers": 1, "max_batch": 1, "binary": False}
+ONE_WORKER_SETTINGS = {"workers": 1, "max_batch": 1, "binary": False}
+#: What the original design row runs, for results.json.
+ORIGINAL_DESIGN = {"server": "python -m solutions.resnet_model_server (a thread per request)",
+                   "client": "lab.original_client (a DEALER per request, payload -> preds)"}
 #: The bare model per round: batch 1 (``repeats`` passes) in the 1-client block, and the batched
 #: limit in the 8-client block (fewer passes of the larger batches).
 BARE_LATENCY = {"batch_sizes": [1], "repeats": 7}
@@ -88,20 +92,20 @@ class Servers:
         self._webs: dict[str, ServerProcess] = {}
         self._bare: dict[str, BareModelProcess] = {}
 
-    def model(self, runtime: str = TENSORFLOW, precision: str = F32, original: bool = False) -> ServerProcess:
-        key = "original" if original else f"{runtime} {precision}"
+    def model(self, runtime: str = TENSORFLOW, precision: str = F32, one_worker: bool = False) -> ServerProcess:
+        key = "one worker" if one_worker else f"{runtime} {precision}"
         if key not in self._models:
-            settings = ORIGINAL_SETTINGS if original else OURS_SETTINGS
+            settings = ONE_WORKER_SETTINGS if one_worker else OURS_SETTINGS
             extra = () if runtime == TENSORFLOW else systems.runtime_args(runtime, precision)
             self._models[key] = self.stack.enter_context(systems.model_server(
                 settings["workers"], settings["max_batch"], extra,
-                name="bench-original" if original else f"bench-{runtime}-{precision}"))
+                name="bench-one-worker" if one_worker else f"bench-{runtime}-{precision}"))
         return self._models[key]
 
-    def client(self, runtime: str = TENSORFLOW, precision: str = F32, original: bool = False,
+    def client(self, runtime: str = TENSORFLOW, precision: str = F32, one_worker: bool = False,
                binary: bool = True) -> ModelClient:
         """A client of one of the run's model servers, closed at the end of the run."""
-        return self.stack.enter_context(systems.model_client(self.model(runtime, precision, original), binary))
+        return self.stack.enter_context(systems.model_client(self.model(runtime, precision, one_worker), binary))
 
     def web(self, wsgi_server: str, runtime: str = TENSORFLOW, precision: str = F32) -> ServerProcess:
         """The web app under ``wsgi_server``, in front of our model server on ``runtime``."""
@@ -140,7 +144,8 @@ class System:
 def _systems(levels: tuple[int, ...], decoded: dict[bytes, object], precisions: list[str]) -> list[System]:
     pixel_levels = tuple(c for c in PIXEL_LEVELS if c in levels)
     chosen = [
-        System(ORIGINAL, levels, lambda sv: systems.client_calls(sv.client(original=True, binary=False))),
+        System(ORIGINAL, levels, lambda sv: sv.stack.enter_context(systems.original_design())),
+        System(ONE_WORKER, levels, lambda sv: systems.client_calls(sv.client(one_worker=True, binary=False))),
         System(OURS, levels, lambda sv: systems.client_calls(sv.client())),
         System(f"{OURS}, base64 JSON", levels[:1], lambda sv: systems.client_calls(sv.client(binary=False))),
         System(OURS + PIXELS, pixel_levels, lambda sv: systems.client_calls(sv.client(), decoded)),
@@ -255,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         results: dict = {
             "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                         "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M")},
-            "settings": {"ours": OURS_SETTINGS, "original": ORIGINAL_SETTINGS, "rounds": rounds,
+            "settings": {"ours": OURS_SETTINGS, "original": ORIGINAL_DESIGN, "one_worker": ONE_WORKER_SETTINGS,
+                         "rounds": rounds,
                          "requests": requests, "per_client": PER_CLIENT, "bare_latency": BARE_LATENCY,
                          "bare_batched": BARE_BATCHED, "image": "640x480 JPEG"},
         }

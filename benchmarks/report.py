@@ -16,7 +16,12 @@ from . import open_loop_report  # noqa: E402
 from .interleaved import ratios_over_rounds  # noqa: E402
 
 OURS = "our server, client"
-ORIGINAL = "original design (1 worker, no batching, base64 JSON)"
+#: The original write-up's design: its server (a thread per request, as ``solutions/resnet_model_server.py``
+#: writes it) asked by its client (a DEALER per request, ``{"payload"}`` → ``{"preds"}``).
+ORIGINAL = "original design (a thread per request, its client and format)"
+#: Our server cut down to one worker and no batching, in our base64 JSON: what our broker and a
+#: single worker give, without the pool and the batches.
+ONE_WORKER = "our server, 1 worker, no batching, base64 JSON"
 WAITRESS = "our server, web app (waitress)"
 RAY_SERVE = "Ray Serve (@serve.batch), HTTP"
 #: The suffix of a system whose client sends decoded pixels instead of the file.
@@ -100,9 +105,11 @@ def round_ratios(results: dict) -> dict:
     if bare and pixels_8:
         out["ours_pixels_at_8_vs_bare_best"] = round(pixels_8["throughput"] / bare["best_throughput"], 3)
     out.update(_vs_bare_batch_8(bare, {"ours": ours_8, "ours_pixels": pixels_8}))
-    original_8 = _row(results, ORIGINAL, 8)
+    original_8, one_worker_8 = _row(results, ORIGINAL, 8), _row(results, ONE_WORKER, 8)
     if ours_8 and original_8:
         out["ours_at_8_vs_original_at_8"] = round(ours_8["throughput"] / original_8["throughput"], 2)
+    if ours_8 and one_worker_8:
+        out["ours_at_8_vs_one_worker_at_8"] = round(ours_8["throughput"] / one_worker_8["throughput"], 2)
     base64_1 = _row(results, "our server, client, base64 JSON", 1)
     if base64_1 and ours_1:
         out["base64_json_minus_binary_frames_ms_at_1"] = round(base64_1["median_ms"] - ours_1["median_ms"], 2)

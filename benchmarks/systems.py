@@ -14,6 +14,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 import requests
 
+from lab import original_client
 from lab.load import Call
 from lab.processes import (
     ServerProcess,
@@ -21,6 +22,7 @@ from lab.processes import (
     http_answers,
     start_model_server,
     start_monolith,
+    start_original_model_server,
     start_web_app,
     start_wsgi_app,
 )
@@ -72,6 +74,18 @@ def model_server(workers: int, max_batch: int, extra: tuple[str, ...] = (),
     args = (*flags(max_batch=max_batch), *extra)
     with start_model_server("random", workers=workers, extra_args=args, name=name) as server:
         yield server
+
+
+@contextlib.contextmanager
+def original_design() -> Iterator[MakeCall]:
+    """The original write-up's design: the reference ``resnet_model_server.py`` (a thread per
+    request) with untrained weights, asked by the original's client (a DEALER socket per request,
+    ``{"payload"}`` → ``{"preds"}``), which here gives up after ``REQUEST_TIMEOUT_S``."""
+    with start_original_model_server("solutions", "random", name="bench-original") as server:
+        def make_call() -> Call:
+            return lambda image: original_client.predict(image, server.address, max_wait_s=REQUEST_TIMEOUT_S)
+
+        yield make_call
 
 
 def runtime_args(runtime: str, precision: str) -> tuple[str, ...]:

@@ -1,4 +1,9 @@
-"""The original write-up's test client, made reliable with the zguide's Lazy Pirate pattern.
+"""The original write-up's test client, made reliable: a REQ socket and the zguide's Lazy Pirate pattern.
+
+The original's client is a DEALER that polls until a reply comes, for ever (``lab/original_client.py``
+keeps it as it is, for the notebook to compare). This one uses a REQ socket and sends the lab's JSON,
+``{"image": "<base64>"}`` → ``{"predictions": [...]}``, which your server and the production one
+both read, and which gives each prediction's probability as a number.
 
 A REQ socket that sent a request and got no reply is stuck: it refuses to send again until the
 reply comes, and it may never come. So the client polls with a timeout, and on a timeout throws
@@ -29,7 +34,7 @@ class NoReply(TimeoutError):
     """The server did not answer any attempt: it is down, or too busy to answer in time."""
 
 def encode_request(image: bytes) -> bytes:
-    """The original's request for one image file, ready for ``socket.send()``.
+    """The lab's request for one image file, ready for ``socket.send()``.
 
     A JSON object with one field, ``"image"``: the base64 of the file's bytes as a text string
     (``base64.b64encode`` gives bytes; JSON needs a ``str``). Return the JSON encoded as UTF-8.

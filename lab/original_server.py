@@ -1,23 +1,26 @@
-"""Notebook 04's measurements: the same test client and images against two model servers.
+"""Notebook 04's measurements: the same clients and images against the original's design and ours.
 
-The load is the benchmark's own closed loop (``lab.load.run_load``: N client threads, each
-sending a request and waiting for its reply before the next), but each client's call is the
-learner's test client (``encode_request`` → ``request_with_retries`` → ``read_reply``), so both
-servers are measured with the same code. A failed request fails the measurement: a timing that
-includes errors is a wrong number, not a slow one.
+The load is the benchmark's own closed loop (``lab.load``: N client threads, each sending a request
+and waiting for its reply before the next). ``measure_with_test_client`` makes each call through
+the learner's test client, so both servers are measured with the same code; ``thread_cost``
+makes each call through the original's own client (``lab.original_client``) and watches the
+server process meanwhile: its threads and its memory. A failed request fails the measurement: a
+timing that includes errors is a wrong number, not a slow one.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from types import ModuleType
 from typing import Sequence
 
+import numpy as np
+import psutil
 import zmq
 
-
-from . import settings
+from . import original_client, settings
 from .load import measured_load
 
 #: Clients sending at once in the notebook's comparison.
@@ -123,3 +126,81 @@ def burst_with_deadline(
             socket.close(linger=0)
     return {kind: {"requests": len(times), "slowest (ms)": round(max(times))}
             for kind, times in sorted(outcomes.items())}
+
+
+#: Clients sending at once in notebook 04's "what a thread per request costs".
+THREAD_COST_LEVELS = (8, 16)
+#: Seconds between two looks at the server process's threads and memory during a load.
+SAMPLE_INTERVAL_S = 0.02
+
+
+def _threads_and_rss(process: psutil.Process) -> tuple[int, int]:
+    """The threads and resident memory (bytes) of a process and its children."""
+    family = [process, *process.children(recursive=True)]
+    return sum(p.num_threads() for p in family), sum(p.memory_info().rss for p in family)
+
+
+class _Watch:
+    """Samples a process's threads and memory in a thread of this one until stopped; keeps the peaks."""
+
+    def __init__(self, pid: int, interval_s: float = SAMPLE_INTERVAL_S):
+        self.process = psutil.Process(pid)
+        self.interval_s = interval_s
+        self.idle_threads, self.idle_rss = _threads_and_rss(self.process)
+        self.peak_threads, self.peak_rss = self.idle_threads, self.idle_rss
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="watch", daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stopping.wait(self.interval_s):
+            threads, rss = _threads_and_rss(self.process)
+            self.peak_threads, self.peak_rss = max(self.peak_threads, threads), max(self.peak_rss, rss)
+
+    def __enter__(self) -> _Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+
+def thread_cost(
+    server: str, address: str, pid: int, images: Sequence[bytes], levels: Sequence[int] = THREAD_COST_LEVELS,
+    requests: int | None = None, timeout_s: float | None = None,
+) -> list[dict[str, object]]:
+    """One row per number of clients: the original's client against the server at ``address``
+    (process ``pid``), with latency, throughput, and the threads and memory the server held.
+
+    Each client is ``original_client.predict`` waiting at most ``timeout_s`` (the original would
+    wait forever). ``requests`` per level defaults to ``LAB_SERVER_REQUESTS``, and is at least two
+    per client. The threads and memory (RSS) are sampled every ``SAMPLE_INTERVAL_S`` while the
+    clients send: *idle* before the first request of that level, *peak* the most seen.
+    """
+    lab = settings.load()
+    requests = requests or lab.server_requests
+    timeout_s = timeout_s or lab.request_timeout_s
+    original_client.predict(images[0], address, max_wait_s=timeout_s)  # the first pass, untimed
+    rows = []
+    for clients in levels:
+        latencies_ms: list[float] = []
+
+        def make_call():
+            def call(image: bytes) -> str:
+                began = time.perf_counter()
+                preds = original_client.predict(image, address, max_wait_s=timeout_s)
+                latencies_ms.append((time.perf_counter() - began) * 1000)
+                return preds
+            return call
+
+        with _Watch(pid) as watch:
+            result = measured_load(make_call, list(images), clients, max(requests, 2 * clients),
+                                   f"{server}, {clients} clients", warmup=0)
+        rows.append({
+            "server": server, "clients": clients, "requests": result.requests,
+            "median (ms)": result.median_ms, "p90 (ms)": round(float(np.percentile(latencies_ms, 90)), 1),
+            "images per second": result.throughput,
+            "threads idle": watch.idle_threads, "threads at peak": watch.peak_threads,
+            "RSS idle (MB)": round(watch.idle_rss / 2**20), "RSS at peak (MB)": round(watch.peak_rss / 2**20),
+        })
+    return rows

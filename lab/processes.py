@@ -382,15 +382,15 @@ def start_monolith(
 
 
 def start_original_model_server(
-    package: str = "solutions", weights: str = "random", workers: int = 2, port: int | None = None,
+    package: str = "solutions", weights: str = "random", port: int | None = None,
     name: str = "original-model-server", timeout: float = START_TIMEOUT_S,
 ) -> ServerProcess:
-    """The original write-up's ``resnet_model_server.py``, the learner's (``package="exercises"``)
-    or the reference one, on a free port. It builds ResNet50 before it binds, so an open port
-    means it is ready."""
+    """The original write-up's ``resnet_model_server.py`` (a thread per request), the learner's
+    (``package="exercises"``) or the reference one, on a free port. It builds ResNet50 before it
+    binds, so an open port means it is ready."""
     address = f"tcp://127.0.0.1:{port or free_port()}"
     argv = [sys.executable, "-m", f"{package}.resnet_model_server", "--address", address,
-            "--workers", str(workers), "--weights", weights]
+            "--weights", weights]
     return ServerProcess(name, argv, address, _port_open(address)).start(timeout)
 
 

@@ -1,4 +1,9 @@
-"""The original write-up's test client, made reliable with the zguide's Lazy Pirate pattern.
+"""The original write-up's test client, made reliable: a REQ socket and the zguide's Lazy Pirate pattern.
+
+The original's client is a DEALER that polls until a reply comes, for ever (``lab/original_client.py``
+keeps it as it is, for the notebook to compare). This one uses a REQ socket and sends the lab's JSON,
+``{"image": "<base64>"}`` → ``{"predictions": [...]}``, which your server and the production one
+both read, and which gives each prediction's probability as a number.
 
 A REQ socket that sent a request and got no reply is stuck: it refuses to send again until the
 reply comes, and it may never come. So the client polls with a timeout, and on a timeout throws
@@ -31,7 +36,7 @@ class NoReply(TimeoutError):
 
 
 def encode_request(image: bytes) -> bytes:
-    """The original's request: ``{"image": "<the file in base64>"}`` as UTF-8 bytes."""
+    """The lab's request: ``{"image": "<the file in base64>"}`` as UTF-8 bytes."""
     return json.dumps({"image": base64.b64encode(image).decode("ascii")}).encode()
 
 

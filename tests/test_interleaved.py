@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.interleaved import Entry, bare_limits, ratios_over_rounds, run_rounds, system_rows
-from benchmarks.report import OURS, ratios, table
+from benchmarks.report import ONE_WORKER, ORIGINAL, OURS, ratios, table
 from lab.bare_model import bare_name
 
 BARE = bare_name("tensorflow", "f32")
@@ -80,6 +80,21 @@ def test_the_report_takes_its_ratios_from_the_rounds_and_shows_their_spread():
     assert (results["systems"][OURS]["8"]["throughput_min"], results["systems"][OURS]["8"]["throughput_max"]) == (9.0, 19.0)
     assert results["bare"]["latency_ms"] == 62.0
     assert (results["bare"]["latency_ms_min"], results["bare"]["latency_ms_max"]) == (60.0, 120.0)
+
+
+def test_ours_is_compared_within_each_round_with_the_original_design_and_with_one_worker():
+    records = _records([(60.0, 20.0, 19.0), (120.0, 10.0, 9.0), (62.0, 19.0, 19.0)])
+    for record, (original, one_worker) in zip(records, ((10.0, 12.5), (6.0, 6.0), (9.5, 19.0))):
+        record["systems"][ORIGINAL] = {"8": _burst(original)}
+        record["systems"][ONE_WORKER] = {"8": _burst(one_worker)}
+    results = {"rounds": records}
+    results["systems"] = system_rows(records)
+    results["bare"] = bare_limits(records, BARE)
+    results["ratios"] = ratios(results)
+    # Per round 1.9, 1.5 and 2.0 against the original design; 1.52, 1.5 and 1.0 against one worker.
+    assert results["ratios"]["ours_at_8_vs_original_at_8"] == 1.9
+    assert results["ratios"]["ours_at_8_vs_one_worker_at_8"] == 1.5
+    assert ORIGINAL != ONE_WORKER and "thread per request" in ORIGINAL
 
 
 def test_the_bare_best_batch_is_the_one_best_most_often():

@@ -2,8 +2,10 @@
 
 The server runs in this process on a free port, with a classifier that sleeps ``MODEL_SECONDS``
 instead of running ResNet50 and names each image by its colour, so that a reply shows which
-request it answers. Every receive here has a timeout: an unwritten or stuck server fails a check,
-it never hangs one.
+request it answers. Two clients ask it: the original write-up's (``lab.original_client``: a DEALER
+with a uuid identity, one frame, ``"payload"`` → ``"preds"``) and a REQ client sending the lab's
+``"image"`` JSON. Every wait here has a limit: an unwritten or stuck server fails a check, it never
+hangs one.
 """
 
 from __future__ import annotations
@@ -18,12 +20,20 @@ import pytest
 import zmq
 
 from fakes import ColourClassifier, free_address, red_image
+from lab import original_client
+from model_server.protocol import ServerError, encode_original_request
 
 MODEL_SECONDS = 0.2
 REPLY_TIMEOUT_MS = 5000
+STOP_TIMEOUT_S = 10
+#: How long a check's clean-up waits for a server to stop (the stop check itself waits longer).
+TEARDOWN_WAIT_S = 3
+#: Clients of the original's kind sent at once in the concurrency check.
+ORIGINAL_CLIENTS = 16
 
 
 def request(red: int, request_id: str | None = None) -> bytes:
+    """The lab's request (``"image"``, ``"id"``), as the test client and notebook 06's app send it."""
     message = {"image": base64.b64encode(red_image(red)).decode("ascii")}
     if request_id is not None:
         message["id"] = request_id
@@ -37,23 +47,39 @@ def nb04(load_answers):
 
 @pytest.fixture
 def serve(nb04, attempt):
-    """``serve(workers)``: the learner's Server started on a free port; stopped afterwards."""
+    """``serve(classifier)``: the learner's Server started on a free port; stopped afterwards."""
     started = []
 
-    def start(workers: int = 2, classifier: ColourClassifier | None = None):
+    def start(classifier: ColourClassifier | None = None):
         classifier = classifier or ColourClassifier(MODEL_SECONDS)
-        server = nb04.Server(free_address(), classifier, workers)
+        server = nb04.Server(free_address(), classifier)
         attempt(server.start)
         started.append(server)
         return server, classifier
 
     yield start
     for server in started:
-        if server.context.closed:
-            continue
-        stopper = threading.Thread(target=server.stop, daemon=True)
-        stopper.start()
-        stopper.join(10)
+        if not server.context.closed:
+            _in_a_daemon_thread(server.stop)
+        if not server.context.closed:  # their stop() did not terminate it: so that their threads end
+            _in_a_daemon_thread(server.context.term)
+
+
+def _in_a_daemon_thread(stop) -> None:
+    """Call ``stop`` and wait at most ``TEARDOWN_WAIT_S`` for it: a check must not hang on it."""
+    stopper = threading.Thread(target=stop, daemon=True)
+    stopper.start()
+    stopper.join(TEARDOWN_WAIT_S)
+
+
+def handler(nb04, classifier: ColourClassifier | None = None):
+    """A RequestHandler to call ``reply_to`` on, without sockets."""
+    return nb04.RequestHandler(None, [b"client"], [], classifier or ColourClassifier(0.0))
+
+
+NO_REPLY = ("does the loop start a RequestHandler for every request, does each send "
+            "[*envelope, reply] to the backend, and does the loop pass what the backend receives "
+            "on to the frontend?")
 
 
 def ask(address: str, frame: bytes, timeout_ms: int = REPLY_TIMEOUT_MS) -> dict:
@@ -63,51 +89,109 @@ def ask(address: str, frame: bytes, timeout_ms: int = REPLY_TIMEOUT_MS) -> dict:
     try:
         client.send(frame)
         if not client.poll(timeout_ms, zmq.POLLIN):
-            pytest.fail(f"no reply within {timeout_ms / 1000:g} s: does each worker send a reply for "
-                        "every request it receives, and does the proxy run?", pytrace=False)
+            pytest.fail(f"a REQ client got no reply within {timeout_ms / 1000:g} s: a REQ client's "
+                        "message reaches the ROUTER as [identity, b'', request] and it accepts only a "
+                        "reply with that empty delimiter: is the whole envelope sent back? And "
+                        + NO_REPLY, pytrace=False)
         return json.loads(client.recv())
     finally:
         client.close(linger=0)
 
 
-def ask_at_once(address: str, frames: list[bytes]) -> tuple[list[dict | None], float]:
-    """Every frame from its own client at the same moment; the replies and the seconds it took."""
-    replies: list[dict | None] = [None] * len(frames)
-    go = threading.Barrier(len(frames) + 1)
+def ask_as_the_original(address: str, image: bytes, timeout_s: float = REPLY_TIMEOUT_MS / 1000) -> str:
+    """The original's client, bounded; no reply fails the check with a hint."""
+    try:
+        return original_client.predict(image, address, max_wait_s=timeout_s, poll_s=0.1)
+    except original_client.NoReplyYet:
+        pytest.fail(f"the original's client (a DEALER sending [request], no empty delimiter) got no "
+                    f"reply within {timeout_s:g} s: {NO_REPLY}", pytrace=False)
+
+
+def at_once(count: int, ask_one) -> tuple[list[object], float]:
+    """``ask_one(i)`` from ``count`` threads at the same moment; the answers and the seconds it took."""
+    answers: list[object] = [None] * count
+    go = threading.Barrier(count + 1)
 
     def client(index: int) -> None:
         go.wait()
         try:
-            replies[index] = ask(address, frames[index])
-        except BaseException:  # a failed check in a thread: the missing reply says it
-            pass
+            answers[index] = ask_one(index)
+        except BaseException as error:  # a failed check in a thread: kept, to be reported
+            answers[index] = error
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(frames))]
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
     go.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join(REPLY_TIMEOUT_MS / 1000 + 2)
-    return replies, time.perf_counter() - began
+    return answers, time.perf_counter() - began
+
+
+def test_the_envelope_is_the_identity_and_a_reqs_empty_delimiter(nb04, attempt):
+    dealer = attempt(nb04.envelope_and_body, [b"uuid-1", b'{"payload": "..."}'])
+    assert tuple(dealer) == ([b"uuid-1"], [b'{"payload": "..."}']), (
+        f"a DEALER client's message is [identity, request]: the envelope is [identity], the body "
+        f"[request]; got {dealer!r}"
+    )
+    req = attempt(nb04.envelope_and_body, [b"\x00\x6b\x8b\x45\x67", b"", b'{"image": "..."}'])
+    assert tuple(req) == ([b"\x00\x6b\x8b\x45\x67", b""], [b'{"image": "..."}']), (
+        f"a REQ client's message is [identity, b'', request]: the envelope keeps the empty "
+        f"delimiter (the REQ wants it back on the reply), the body is [request]; got {req!r}"
+    )
+    two = attempt(nb04.envelope_and_body, [b"id", b"", b"header", b"image bytes"])
+    assert tuple(two) == ([b"id", b""], [b"header", b"image bytes"]), (
+        f"everything after the envelope is the body, however many frames; got {two!r}"
+    )
+
+
+def test_an_original_request_gets_preds_and_its_rid(nb04, attempt):
+    reply = json.loads(attempt(handler(nb04).reply_to, encode_original_request(red_image(42), "rid-7")))
+    assert isinstance(reply.get("preds"), str), (
+        f'a request with "payload" is the original\'s: reply {{"preds": format_original_preds(predictions)}}, '
+        f"got {reply!r:.160}"
+    )
+    entries = reply["preds"].split(", ")
+    assert len(entries) == 3 and entries[0] == "red 42 : 1.0", (
+        f'"preds" should be the top 3 as "label : probability", joined by ", " (format_original_preds), '
+        f"got {reply['preds']!r}"
+    )
+    assert reply.get("_rid") == "rid-7", 'the request\'s "_rid" must come back in its reply'
+
+
+def test_bad_original_requests_get_preds_that_say_why(nb04, attempt):
+    for frame, what, code in ((b'{"_rid": "r1"}', 'an original request with no "payload"', "bad_request"),
+                              (b'{"payload": "not base64!", "_rid": "r1"}', 'a "payload" that is not base64',
+                               "bad_base64"),
+                              (encode_original_request(b"just some text", "r1"), "a file that is not an image",
+                               "not_an_image")):
+        reply = json.loads(attempt(handler(nb04).reply_to, frame))
+        assert reply.get("error", {}).get("code") == code, (
+            f'{what} should get {{"error": {{"code": "{code}", ...}}}}, got {reply!r:.160}'
+        )
+        assert str(reply.get("preds", "")).startswith(f"error: {code}: "), (
+            f'the original\'s client reads only "preds": the error reply to {what} needs '
+            f'"preds": "error: {code}: <message>" (encode_error(..., original=True)), got {reply!r:.160}'
+        )
+        assert reply.get("_rid") == "r1", f'the error reply to {what} must echo its "_rid"'
 
 
 def test_bad_json_and_a_missing_image_get_error_replies(nb04, attempt):
-    handler = nb04.RequestHandler(ColourClassifier(0.0))
-    for frame, what in ((b"{not json", "a request that is not JSON"),
-                        (b'["image"]', "a JSON list instead of an object"),
-                        (b'{"id": "7"}', 'a request with no "image"'),
-                        (b'{"image": "not base64!"}', "an image that is not base64")):
-        reply = json.loads(attempt(handler.reply_to, frame))
-        assert "error" in reply and reply["error"].get("code") == "bad_request", (
-            f'{what} should get {{"error": {{"code": "bad_request", "message": ...}}}}, not {reply!r:.120}'
+    for frame, what, code in ((b"{not json", "a request that is not JSON", "bad_request"),
+                              (b'["image"]', "a JSON list instead of an object", "bad_request"),
+                              (b'{"id": "7"}', 'a request with no "image"', "bad_request"),
+                              (b'{"image": "not base64!"}', "an image that is not base64", "bad_base64")):
+        reply = json.loads(attempt(handler(nb04).reply_to, frame))
+        assert "error" in reply and reply["error"].get("code") == code, (
+            f'{what} should get {{"error": {{"code": "{code}", "message": ...}}}}, not {reply!r:.120}'
         )
         assert reply["error"].get("message"), f"the error reply to {what} needs a message saying what is wrong"
 
 
-def test_a_good_request_gets_the_top_predictions_and_its_id(nb04, attempt):
-    reply = json.loads(attempt(nb04.RequestHandler(ColourClassifier(0.0)).reply_to, request(42, "abc")))
-    assert "predictions" in reply, f'expected {{"predictions": [...]}}, got {reply!r:.160}'
+def test_a_request_in_the_labs_format_gets_the_top_predictions_and_its_id(nb04, attempt):
+    reply = json.loads(attempt(handler(nb04).reply_to, request(42, "abc")))
+    assert "predictions" in reply, f'a request with "image" expects {{"predictions": [...]}}, got {reply!r:.160}'
     assert [p.get("label") for p in reply["predictions"]][:1] == ["red 42"], (
         f"the first prediction should be the classifier's top class, got {reply['predictions']!r:.160}"
     )
@@ -117,28 +201,63 @@ def test_a_good_request_gets_the_top_predictions_and_its_id(nb04, attempt):
     assert reply.get("id") == "abc", 'a request\'s "id" must come back in its reply'
 
 
-def test_concurrent_clients_each_get_their_own_reply(serve):
-    server, _ = serve(workers=2)
-    replies, _ = ask_at_once(server.address, [request(10 * i, f"client {i}") for i in range(1, 7)])
-    for i, reply in enumerate(replies, start=1):
-        assert reply is not None, f"client {i} got no reply: is every worker connected and answering?"
-        assert reply.get("id") == f"client {i}", (
-            f"client {i} got {reply.get('id')}'s reply: a reply must travel back along its own request's "
-            "envelope (ROUTER in front, REP workers behind a DEALER)"
+def test_the_originals_client_gets_its_preds(serve):
+    server, _ = serve()
+    preds = ask_as_the_original(server.address, red_image(9))
+    assert preds.startswith("red 9 : "), f"the original's client got {preds!r}, not its image's top class"
+
+
+def test_a_req_client_gets_its_reply(serve):
+    server, _ = serve()
+    reply = ask(server.address, request(5, "req"))
+    assert reply.get("id") == "req" and reply["predictions"][0]["label"] == "red 5", (
+        f"a REQ client sending the lab's JSON got {reply!r:.160}"
+    )
+
+
+def test_16_original_clients_at_once_each_get_their_own_answer(serve):
+    server, _ = serve()
+    ask_as_the_original(server.address, red_image(1))  # connections made before timing
+    answers, seconds = at_once(ORIGINAL_CLIENTS, lambda i: ask_as_the_original(server.address, red_image(10 + i)))
+    for i, answer in enumerate(answers):
+        if isinstance(answer, BaseException):
+            pytest.fail(f"client {i} of {ORIGINAL_CLIENTS}: {answer}", pytrace=False)
+        assert str(answer).startswith(f"red {10 + i} : "), (
+            f"client {i} asked about red {10 + i} and got {answer!r}: each reply must go back along its "
+            "own request's envelope"
         )
-        assert reply["predictions"][0]["label"] == f"red {10 * i}", f"client {i} got another image's predictions"
+    # A thread per request: 16 requests of 0.2 s at once take about 0.2 s; one at a time, 3.2 s.
+    assert seconds < 1.0, (
+        f"{ORIGINAL_CLIENTS} requests took {seconds:.2f} s with a {MODEL_SECONDS} s model: about "
+        f"{ORIGINAL_CLIENTS * MODEL_SECONDS:.1f} s means one at a time. Does the loop start() a "
+        "RequestHandler thread and go back to polling, rather than compute the reply itself?"
+    )
 
 
-def test_two_workers_answer_at_the_same_time(serve):
-    server, _ = serve(workers=2)
-    ask(server.address, request(1))  # connections made before timing
-    replies, seconds = ask_at_once(server.address, [request(i) for i in range(4)])
-    assert all(replies), "some of the 4 requests got no reply"
-    # 4 requests of 0.2 s on 2 workers: 0.4 s if both work at once, 0.8 s one at a time.
-    assert seconds < 0.6, (
-        f"4 requests took {seconds:.2f} s with 2 workers and a {MODEL_SECONDS} s model: about "
-        f"{4 * MODEL_SECONDS:.1f} s means one request at a time. Does each worker thread run its "
-        "own loop on its own socket, all started before start() returns?"
+def test_bad_original_requests_get_error_preds_and_the_server_keeps_serving(serve):
+    server, _ = serve()
+    for image, code in ((b"just some text", "not_an_image"), (b"", "empty_image")):
+        try:
+            preds = ask_as_the_original(server.address, image)
+        except ServerError as error:
+            assert error.code == code, f"a {code} request got the error {error.code!r}"
+        else:
+            pytest.fail(f"a request the server cannot classify got preds {preds!r} instead of an error reply",
+                        pytrace=False)
+    dealer = zmq.Context.instance().socket(zmq.DEALER)
+    dealer.connect(server.address)
+    try:
+        dealer.send_multipart([b'{"payload": ""}', b"a second frame"])
+        assert dealer.poll(REPLY_TIMEOUT_MS), (
+            "a request of two frames got no reply: a body that is not one frame gets "
+            "encode_error(ErrorCode.BAD_REQUEST, ONE_FRAME)"
+        )
+        reply = json.loads(dealer.recv())
+        assert reply.get("error", {}).get("code") == "bad_request", f"a request of two frames got {reply!r:.160}"
+    finally:
+        dealer.close(linger=0)
+    assert ask_as_the_original(server.address, red_image(5)).startswith("red 5 : "), (
+        "after error replies the next request must still be answered"
     )
 
 
@@ -150,7 +269,7 @@ def test_the_classifier_is_built_once_for_many_requests(serve, monkeypatch):
 
     monkeypatch.setattr(ResNet50Classifier, "load", no_loading)
     built_before = ColourClassifier.built
-    server, classifier = serve(workers=2, classifier=ColourClassifier(0.0))
+    server, classifier = serve(ColourClassifier(0.0))
     for i in range(6):
         reply = ask(server.address, request(i))
         assert "predictions" in reply, (
@@ -163,22 +282,18 @@ def test_the_classifier_is_built_once_for_many_requests(serve, monkeypatch):
     )
 
 
-def test_a_non_image_gets_an_error_reply_and_the_server_keeps_serving(serve):
-    server, _ = serve(workers=1)
-    not_an_image = json.dumps({"image": base64.b64encode(b"just some text").decode(), "id": "x"}).encode()
-    reply = ask(server.address, not_an_image)
-    assert reply.get("error", {}).get("code") == "not_an_image", (
-        f'a file that is not an image should get an error reply with code "not_an_image" '
-        f"(classify_image raises RequestError with that code), got {reply!r:.160}"
-    )
-    assert "predictions" in ask(server.address, request(5)), (
-        "after an error reply the next request must still be answered: catch the error, do not let it end the worker"
-    )
+def _handlers_alive() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "request-handler" and t.is_alive()]
 
 
-def test_stopping_frees_the_port(serve, attempt):
-    server, _ = serve(workers=2)
-    ask(server.address, request(3))
+def test_stopping_joins_every_thread_and_frees_the_port(serve, attempt):
+    server, _ = serve(ColourClassifier(1.0))
+    dealer = zmq.Context.instance().socket(zmq.DEALER)
+    dealer.connect(server.address)
+    dealer.send(encode_original_request(red_image(3)))
+    give_up = time.perf_counter() + 5
+    while not _handlers_alive() and time.perf_counter() < give_up:  # a handler is now classifying
+        time.sleep(0.01)
     outcome: list[BaseException] = []
 
     def stop() -> None:
@@ -189,12 +304,21 @@ def test_stopping_frees_the_port(serve, attempt):
 
     stopper = threading.Thread(target=stop, daemon=True)
     stopper.start()
-    stopper.join(10)
+    stopper.join(STOP_TIMEOUT_S)
+    dealer.close(linger=0)
     if outcome:
         attempt(server.stop)  # says what to write, or raises what stop() raised
     assert not stopper.is_alive(), (
-        "stop() did not return within 10 s: after context.term(), each thread must close its own "
-        "socket (term() waits for every socket to be closed)"
+        f"stop() did not return within {STOP_TIMEOUT_S} s: after context.term(), each thread must close "
+        "its own socket (term() waits for every socket to be closed); a handler that finds the context "
+        "terminated returns without replying"
+    )
+    assert isinstance(server.loop, threading.Thread), (
+        "start() should keep the loop's thread in self.loop, so that stop() can join it"
+    )
+    assert not server.loop.is_alive(), "after stop() the loop's thread is still running: join it"
+    assert not _handlers_alive(), (
+        "stop() returned while a RequestHandler was still classifying: join every handler in self.handlers"
     )
     host, port = server.address.rsplit("/", 1)[1].split(":")
     with socket.socket() as again:
