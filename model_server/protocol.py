@@ -591,6 +591,10 @@ class ServerStats:
     retries: int
     uptime_s: float
     id: str | None = None
+    #: Remote workers that joined so far, and worker replies dropped because their request had
+    #: been answered already (its deadline passed, or it went to another worker).
+    workers_joined: int = 0
+    late_replies: int = 0
 
     @property
     def queue_depth(self) -> int:
@@ -619,6 +623,8 @@ def decode_stats(frame: bytes) -> ServerStats:
             requests=message["requests"], replies=message["replies"], errors=message["errors"],
             workers_lost=message["workers_lost"], retries=message["retries"],
             uptime_s=message["uptime_s"], id=message.get("id"),
+            workers_joined=message.get("workers_joined", 0),
+            late_replies=message.get("late_replies", 0),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ValueError(f"malformed stats reply from the model server: {error}") from None

@@ -261,7 +261,7 @@ def test_stats_round_trip():
         workers=[protocol.WorkerStats("h:1 (threads)", "local", 8, 3),
                  protocol.WorkerStats("h:2", "remote", 2, 0, last_heartbeat_s=0.4)],
         batch_sizes={1: 5, 8: 2}, requests=30, replies=25, errors={"busy": 1},
-        workers_lost=1, retries=2, uptime_s=12.5, id="x",
+        workers_lost=1, retries=2, uptime_s=12.5, id="x", workers_joined=3, late_replies=4,
     )
     assert protocol.decode_stats(protocol.encode_stats(stats)) == stats
     assert stats.queue_depth == 5
