@@ -270,6 +270,7 @@ def test_livez_and_readyz_are_503_while_the_broker_loop_is_stalled(broker_held_u
             broker_held_up.set()
             assert client.poll(10_000), "the held-up request was never answered"
         finally:
+            broker_held_up.set()  # before the server stops, also when the test fails
             context.destroy(linger=0)
         recovered = eventually(lambda: http_get(url + "/livez"), lambda seen: seen[0] == 200)
         ready_again = http_get(url + "/readyz")[0]
