@@ -20,7 +20,7 @@ it held is sent to another worker once, or answered ``worker_lost``. Requests go
 least loaded for its capacity, so a request waits in the broker, where its deadline is watched,
 rather than in some worker's queue.
 
-Other threads (the HTTP endpoints' probes and metrics, see ``health``) never read the broker's
+Other threads (the HTTP endpoints' probes and metrics, see ``probes``) never read the broker's
 state while it changes: they ask, and the broker answers on its own thread at its next turn
 (``on_its_thread``); each turn it also tells its ``LoopWatch`` that it came round.
 

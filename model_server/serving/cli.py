@@ -131,7 +131,8 @@ def _http_endpoints(settings: ServerSettings) -> Iterator[HttpEndpoints | None]:
         endpoints.stop()
 
 
-def _serve(settings: ServerSettings, stop: threading.Event, endpoints: HttpEndpoints | None, started: float) -> int:
+def _serve(settings: ServerSettings, stop: threading.Event, endpoints: HttpEndpoints | None,
+           started: float) -> int:
     from ..models.classifier import RuntimeUnavailable
     from ..models.weights import WeightsUnavailable
     from .server import ModelServer, ServerStartError
@@ -191,8 +192,8 @@ def _work(connect: str, settings: ServerSettings, stop: threading.Event, alive: 
     from ..models.classifier import RuntimeUnavailable
     from ..models.weights import WeightsUnavailable
     from .framing import WorkerHello
-    from .health import RemoteWorkerProbes
     from .metrics import BrokerLinkCollector
+    from .probes import RemoteWorkerProbes
     from .remote_worker import POOL_ENDPOINT, BrokerLink
     from .request_handler import WORKER_NAME
     from .worker_pool import WorkerPool

@@ -1,10 +1,10 @@
 """``/livez``, ``/readyz`` and ``/metrics`` of one process over plain HTTP, for an orchestrator.
 
-    kubelet, compose, Prometheus ──http──▶ HttpEndpoints (its own threads) ──reads──▶ Probes
+    kubelet, compose, Prometheus ──http──▶ HttpEndpoints (own threads) ──read──▶ Probes
 
 The model server and each remote worker serve them on ``--http-address`` (off when empty). They
 run on threads of their own (``ThreadingHTTPServer``, a thread per request), never on the
-broker's: the probes read what the broker and the workers publish (``health``), so a slow
+broker's: the probes read what the broker and the workers publish (``probes``), so a slow
 scrape cannot hold up a request, nor a stuck broker a probe. They carry no secret and take no
 input, so they may listen beyond loopback (``0.0.0.0`` in a pod) without CURVE keys.
 

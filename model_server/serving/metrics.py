@@ -12,22 +12,18 @@ pod):
   batch sizes of every worker, as remote workers report them in their heartbeats;
 - a remote worker: its link to the broker (``BrokerLinkCollector``).
 
-The collectors read at each scrape what the other threads publish (see ``health``); the stage
+The collectors read at each scrape what the other threads publish (see ``probes``); the stage
 histograms are observed by the worker threads themselves (prometheus-client locks them).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from ..protocol import WORKER_KINDS, ServerStats, Timings
-
-if TYPE_CHECKING:
-    from .remote_worker import BrokerLink
-    from .worker_pool import WorkerPool
 
 #: Images per forward pass: the model server's --max-batch is 8 by default.
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
@@ -64,10 +60,25 @@ def batch_size_histogram(batch_sizes: dict[int, int]) -> HistogramMetricFamily:
         buckets=buckets, sum_value=sum(size * count for size, count in batch_sizes.items()))
 
 
+class PoolFigures(Protocol):
+    """What a ``WorkerPool`` publishes for its metrics (read from any thread)."""
+
+    @property
+    def batch_sizes(self) -> dict[int, int]: ...
+
+    @property
+    def hung_forward_passes(self) -> int: ...
+
+    @property
+    def abandoned_decodes(self) -> int: ...
+
+    def still_stuck(self) -> tuple[int, int]: ...
+
+
 class WorkerPoolCollector:
     """A worker pool's forward passes by size, and the threads it gave up as hung."""
 
-    def __init__(self, pool: WorkerPool):
+    def __init__(self, pool: PoolFigures):
         self._pool = pool
 
     def collect(self) -> Iterator[Metric]:
@@ -109,7 +120,8 @@ def broker_metrics(stats: ServerStats) -> Iterator[Metric]:
                             value=stats.waiting)
     yield GaugeMetricFamily("model_server_in_flight", "Requests a worker is answering",
                             value=stats.in_flight)
-    yield GaugeMetricFamily("model_server_queue_depth", "Requests in the model server: waiting plus in flight",
+    yield GaugeMetricFamily("model_server_queue_depth",
+                            "Requests in the model server: waiting plus in flight",
                             value=stats.queue_depth)
     yield GaugeMetricFamily("model_server_max_queue", "Requests the model server holds before 'busy'",
                             value=stats.max_queue)
@@ -147,10 +159,25 @@ def broker_metrics(stats: ServerStats) -> Iterator[Metric]:
                               value=stats.late_replies)
 
 
+class LinkFigures(Protocol):
+    """What a remote worker's ``BrokerLink`` publishes for its metrics (read from any thread)."""
+
+    @property
+    def requests_received(self) -> int: ...
+
+    @property
+    def replies_sent(self) -> int: ...
+
+    @property
+    def reconnects(self) -> int: ...
+
+    def broker_connected(self) -> bool: ...
+
+
 class BrokerLinkCollector:
     """A remote worker's link to its broker."""
 
-    def __init__(self, link: BrokerLink):
+    def __init__(self, link: LinkFigures):
         self._link = link
 
     def collect(self) -> Iterator[Metric]:

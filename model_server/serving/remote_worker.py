@@ -9,7 +9,7 @@ waits (doubling the wait up to ``RECONNECT_MAX_S``) and connects a fresh one, so
 broker gets its workers back. On stop it says DISCONNECT, finishes what it holds, then leaves.
 Every interval, also while reconnecting, it calls ``still_alive`` (a supervising parent process
 takes silence for a hung worker, see ``worker_supervisor``). What the probes and metrics read
-(``health``, ``metrics``) the link publishes as single values, written by its thread alone: when
+(``probes``, ``metrics``) the link publishes as single values, written by its thread alone: when
 it last heard from the broker, what it relayed, whether its loop comes round (``loop``).
 
 A broker that refuses the worker's CURVE key (or requires keys it has none of) logs the refusal;

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from ..models.classifier import Classifier
 from ..protocol import LOCAL_THREADS_SUFFIX, MAX_REQUEST_BYTES
 from .broker import Broker
-from .health import ServerProbes
+from .probes import ServerProbes
 from .request_handler import WORKER_NAME
 from .security import (
     CLIENTS_DOMAIN,
