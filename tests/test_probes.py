@@ -8,6 +8,8 @@ once, a broker thread held up on purpose) behind real sockets.
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -143,6 +145,19 @@ def test_a_model_servers_metrics_count_the_requests_it_answered(probed_server):
                    "model_server_retries_total", "model_server_late_replies_dropped_total"):
         assert after[family] == 0, family
     assert after['model_server_stuck_threads{stage="forward_pass"}'] == 0
+
+
+def test_an_http_address_in_use_stops_the_server_at_once_saying_so():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        http = f"127.0.0.1:{taken.getsockname()[1]}"
+        argv = model_server_command(*flags(
+            address=f"tcp://127.0.0.1:{free_port()}", workers=0,
+            backend_address=f"tcp://127.0.0.1:{free_port()}", http_address=http))
+        ended = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert ended.returncode == 1
+    assert f"cannot serve /livez, /readyz and /metrics on {http}" in ended.stderr, ended.stderr
 
 
 # --- a pure broker and a remote worker -------------------------------------------------------------

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .health import Probes
+from .health import Probes, Verdict
 from .settings import http_host_and_port
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(200, body, CONTENT_TYPE_LATEST)
         elif path in (LIVEZ, READYZ):
-            verdict = probes.live() if path == LIVEZ else probes.ready()
+            try:
+                verdict = probes.live() if path == LIVEZ else probes.ready()
+            except Exception as error:  # a probe that cannot tell is a failed probe, not a silent one
+                log.exception("the %s probe failed", path)
+                verdict = Verdict(False, f"the probe failed: {error}")
             self._send(200 if verdict.ok else 503, f"{verdict.reason}\n".encode(), PLAIN_TEXT)
         else:
             self._send(404, f"no such path; try {LIVEZ}, {READYZ} or {METRICS}\n".encode(), PLAIN_TEXT)
