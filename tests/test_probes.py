@@ -31,7 +31,7 @@ from lab.processes import (
     start_remote_worker,
 )
 from model_server.client import ModelClient
-from model_server.protocol import ServerError
+from model_server.protocol import ServerError, encode_request_frames
 from model_server.serving.settings import LOOP_STALL_S, flags, model_server_command
 
 #: Heartbeats of the broker and worker tests: a silent side is given up after 0.3 s × 3.
@@ -294,3 +294,28 @@ def test_livez_and_readyz_are_503_while_the_broker_loop_is_stalled(broker_held_u
     assert "model_server_requests_total" not in during, "a stalled broker's figures are not made up"
     assert "model_server_batch_size_count" in during, "the workers' own figures are still there"
     assert recovered == (200, "live\n") and ready_again == 200
+
+
+def test_readyz_is_503_while_the_server_drains_and_livez_stays_200():
+    """On SIGTERM an orchestrator must stop sending work at once, and must not kill the process
+    while it finishes what it holds."""
+    stop, (http, url) = threading.Event(), http_address()
+    with in_process_model_server(ColourClassifier(seconds=2.0), stop=stop, workers=1, max_batch=1,
+                                 drain_seconds=10, http_address=http) as address:
+        assert http_get(url + "/readyz")[0] == 200
+        context = zmq.Context()
+        try:
+            held = context.socket(zmq.DEALER)
+            held.linger = 0
+            held.connect(address)
+            held.send_multipart([b"", *encode_request_frames(red_image(3), top=1)])
+            time.sleep(0.5)  # the image is in its 2 s forward pass
+            stop.set()
+            draining = eventually(lambda: http_get(url + "/readyz"), lambda seen: seen[0] == 503)
+            live = http_get(url + "/livez")
+            assert not held.poll(0), "not ready only once the request in flight was finished"
+            assert held.poll(10_000), "the request in flight was not finished"
+        finally:
+            context.destroy(linger=0)
+    assert "stopping" in draining[1], draining
+    assert live == (200, "live\n")

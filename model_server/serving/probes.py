@@ -102,6 +102,8 @@ class RemoteWorkerProbes:
         return _live(self._pool, self._settings, self._link.loop)
 
     def ready(self) -> Verdict:
+        if self._link.stopping:
+            return Verdict(False, "stopping: this worker takes no new requests")
         stalled = self._link.loop.stalled()
         if stalled:
             return Verdict(False, stalled)

@@ -83,6 +83,8 @@ class BrokerLink:
         self.requests_received = 0
         self.replies_sent = 0
         self.reconnects = 0
+        #: Told to stop: it takes no new work (it said DISCONNECT, or is about to).
+        self.stopping = False
 
     def broker_connected(self) -> bool:
         """The broker was heard from within the heartbeat liveness window."""
@@ -156,6 +158,7 @@ class BrokerLink:
                     broker_expires = time.monotonic() + self.broker_timeout_s
             self._leave()
         finally:
+            self.stopping = True
             self.loop.ended()
             self._disconnect()
             self._pool.close()
@@ -195,6 +198,7 @@ class BrokerLink:
 
     def _leave(self) -> None:
         """Tell the broker to send nothing more, and answer what the threads still hold."""
+        self.stopping = True
         self._send([WORKER_DISCONNECT])
         deadline = time.monotonic() + self._drain_s
         next_heartbeat = 0.0
