@@ -8,7 +8,8 @@ name the web app's CURVE key files when the model server requires keys (``config
 ``ModelClient``, as the decoded 224×224 pixels (the decode the preview needs anyway, so the
 model server does not decode again), or as the file with ``MODEL_SERVER_SEND_PIXELS=0``. When
 the server is down the app answers 503 and recovers by itself when it comes back; ``/healthz``,
-``/readyz`` and ``/metrics`` say how it is doing.
+``/readyz`` and ``/metrics`` say how it is doing (the model server's own figures are on its own
+``/metrics``, see ``metrics``).
 """
 
 from __future__ import annotations
@@ -53,8 +54,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     register_error_handlers(app)
     install_security_headers(app)
-    # The health client's short timeouts suit a scrape too: it must not wait on a server that is down.
-    install_metrics(app, model_server=app.extensions["health_client"])
+    install_metrics(app)
     register_pages(app, _ask_the_model_server)
 
     @app.get("/healthz")

@@ -686,8 +686,10 @@ class ServerStats:
     retries: int
     uptime_s: float
     id: str | None = None
-    #: Replies dropped because their request had been answered already (by another worker after
-    #: this one was lost, or with an error); 0 from a server older than this field.
+    #: Remote workers that joined so far, and worker replies dropped because their request had
+    #: been answered already (its deadline passed, or it went to another worker after this one was
+    #: lost); 0 from a server older than these fields.
+    workers_joined: int = 0
     late_replies: int = 0
 
     @property
@@ -717,6 +719,7 @@ def decode_stats(frame: bytes) -> ServerStats:
             requests=message["requests"], replies=message["replies"], errors=message["errors"],
             workers_lost=message["workers_lost"], retries=message["retries"],
             uptime_s=message["uptime_s"], id=message.get("id"),
+            workers_joined=message.get("workers_joined", 0),
             late_replies=message.get("late_replies", 0),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -168,8 +168,11 @@ def in_process_model_server(classifier, address: str | None = None, stop: thread
     """The real ``ModelServer`` (broker, workers, batching) for ``classifier``, on a thread of the
     test and its own ZeroMQ context; yields its address (a free port unless given one).
 
-    Setting ``stop`` (if given) stops the server as SIGTERM would, before the block ends.
+    Setting ``stop`` (if given) stops the server as SIGTERM would, before the block ends. With
+    ``http_address`` its ``/livez``, ``/readyz`` and ``/metrics`` are served there, as the command
+    line serves them.
     """
+    from model_server.serving.http_endpoints import HttpEndpoints
     from model_server.serving.server import ModelServer
     from model_server.serving.settings import ServerSettings
 
@@ -177,6 +180,8 @@ def in_process_model_server(classifier, address: str | None = None, stop: thread
     context = zmq.Context()
     server = ModelServer(classifier, ServerSettings(address=address, **settings), context=context)
     server.bind()
+    http_address = server.settings.http_address
+    endpoints = HttpEndpoints(http_address, server.probes) if http_address else None
     stop = stop or threading.Event()
     thread = threading.Thread(target=server.serve, args=(stop,), name="in-process-model-server",
                               daemon=True)
@@ -186,6 +191,8 @@ def in_process_model_server(classifier, address: str | None = None, stop: thread
     finally:
         stop.set()
         thread.join(timeout=STOP_TIMEOUT_S)
+        if endpoints is not None:
+            endpoints.stop()
         context.destroy(linger=0)
 
 

@@ -186,6 +186,8 @@ def test_settings_survive_their_command_line(monkeypatch):
     (["--heartbeat-liveness", "0"], "--heartbeat-liveness must be at least 1"),
     (["--hang-timeout-s", "-2"], "--hang-timeout-s must be positive"),
     (["--precision", "bf8"], "invalid choice: 'bf8'"),
+    (["--http-address", "8000"], "--http-address must be HOST:PORT"),
+    (["--http-address", "0.0.0.0:http"], "--http-address must be HOST:PORT"),
 ])
 def test_a_flag_out_of_range_is_a_usage_error_naming_it(capsys, argv, message):
     assert message in parse_error(capsys, argv)

@@ -76,3 +76,16 @@ def test_an_error_of_an_abandoned_decode_gives_way_to_decode_abandoned(batcher, 
     decode.finish()
     with pytest.raises(DecodeAbandoned):
         decode.result(timeout=5)
+
+
+def test_a_decode_given_up_counts_as_stuck_until_it_returns(batcher, hanging):
+    """What ``/livez`` reads: a decode given up whose thread is still in it, and none after."""
+    decode = hanging()
+    assert batcher.still_stuck() == (0, 0), "a decode running within its time is not stuck"
+    time.sleep(TIMEOUT_S + 0.1)
+    batcher.abandon_overdue_decodes(TIMEOUT_S)
+    stuck = batcher.still_stuck()
+    decode.finish()
+    with pytest.raises(DecodeAbandoned):
+        decode.result(timeout=5)
+    assert (stuck, batcher.still_stuck()) == ((0, 1), (0, 0))

@@ -130,6 +130,7 @@ def test_a_late_reply_never_reaches_the_next_request_on_the_same_socket(context)
     assert following["id"] == "next" and following["predictions"]
     # (Readiness pings that waited for the worker to load expired too, before.)
     assert stats.errors["deadline_exceeded"] == before.errors.get("deadline_exceeded", 0) + 1
+    assert stats.late_replies == before.late_replies + 1, "the dropped reply is counted"
     assert stats.workers_lost == 0
 
 

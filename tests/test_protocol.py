@@ -261,12 +261,13 @@ def test_stats_round_trip():
         workers=[protocol.WorkerStats("h:1 (threads)", "local", 8, 3),
                  protocol.WorkerStats("h:2", "remote", 2, 0, last_heartbeat_s=0.4)],
         batch_sizes={1: 5, 8: 2}, requests=30, replies=25, errors={"busy": 1},
-        workers_lost=1, retries=2, uptime_s=12.5, id="x", late_replies=4,
+        workers_lost=1, retries=2, uptime_s=12.5, id="x", workers_joined=3, late_replies=4,
     )
     assert protocol.decode_stats(protocol.encode_stats(stats)) == stats
     older_server = json.loads(protocol.encode_stats(stats))
-    del older_server["late_replies"]
-    assert protocol.decode_stats(json.dumps(older_server).encode()).late_replies == 0
+    del older_server["late_replies"], older_server["workers_joined"]
+    older = protocol.decode_stats(json.dumps(older_server).encode())
+    assert (older.late_replies, older.workers_joined) == (0, 0)
     assert stats.queue_depth == 5
     assert decode_request(protocol.encode_stats_request("x")) == protocol.StatsRequest(id="x")
 

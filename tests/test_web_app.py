@@ -284,30 +284,19 @@ def test_metrics_count_requests_errors_and_model_server_time(client, upload):
     assert 'webapp_request_seconds_count{route="/api/predict"} 2.0' in text
 
 
-def _metric_samples(client) -> dict[str, float]:
+def test_metrics_are_the_web_apps_own_and_never_wait_on_the_model_server(make_app, silent_server):
+    """The model server's figures are scraped from its own /metrics: relayed here, one model
+    server behind several web apps was counted once per app, and each scrape waited on it."""
     from prometheus_client.parser import text_string_to_metric_families
 
+    client = make_app(silent_server.address).test_client()
+    started = time.perf_counter()
     text = client.get("/metrics").get_data(as_text=True)
-    return {sample.name + str(sorted(sample.labels.items()) or ""): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
-
-
-def test_metrics_show_the_model_servers_queue_depth_and_batch_sizes(client, upload):
-    before = _metric_samples(client)
-    upload(client, "/api/predict", imagegen.jpeg())
-    after = _metric_samples(client)
-    assert after["model_server_up"] == 1
-    assert after["model_server_queue_depth"] == 0
-    assert after["model_server_batch_size_count"] == before["model_server_batch_size_count"] + 1
-    assert after["model_server_requests_total"] == before["model_server_requests_total"] + 1
-    assert after["model_server_worker_threads[('kind', 'local')]"] >= 1
-    assert after["model_server_batch_size_bucket[('le', '+Inf')]"] == after["model_server_batch_size_count"]
-
-
-def test_metrics_say_the_model_server_is_down_without_waiting_for_it(make_app, dead_address):
-    samples = _metric_samples(make_app(dead_address).test_client())
-    assert samples["model_server_up"] == 0
-    assert "model_server_queue_depth" not in samples
+    elapsed_s = time.perf_counter() - started
+    names = {family.name for family in text_string_to_metric_families(text)}
+    assert {"webapp_requests", "webapp_model_server_seconds", "webapp_errors"} <= names
+    assert not [name for name in names if name.startswith("model_server")], names
+    assert elapsed_s < 0.5, "a scrape waited for the model server"
 
 
 def _busy(request: list[bytes]) -> bytes:

@@ -112,6 +112,8 @@ class Batcher:
         self._running_since: float | None = None
         self._batch_sizes: dict[int, int] = {}
         self.replaced_threads = 0
+        #: Batcher threads replaced while their forward pass hung (they may still be in it).
+        self._hung_threads: list[threading.Thread] = []
         #: Images answered by recent batches whose clients may not have sent their next yet: each
         #: answer adds one, each image that comes (decoded here or elsewhere) takes one away.
         self._not_back = 0
@@ -153,6 +155,7 @@ class Batcher:
             if since is None or time.monotonic() - since <= hang_timeout_s:
                 return False
             hung, self._running, self._running_since = self._running, [], None
+            self._hung_threads.append(self._thread)
             self._generation += 1
             self._thread = self._new_thread()
             self.replaced_threads += 1
@@ -229,6 +232,16 @@ class Batcher:
                        if now - since > timeout_s and thread not in self._abandoned]
             self._abandoned.update(overdue)
         return overdue
+
+    def still_stuck(self) -> tuple[int, int]:
+        """Forward passes and decodes given up as hung whose threads have not returned yet.
+
+        A thread cannot be killed: while one is stuck it holds its memory, maybe a core, and
+        maybe the runtime's locks, which only a new process gives back (``/livez`` says so).
+        """
+        with self._lock:
+            self._hung_threads = [thread for thread in self._hung_threads if thread.is_alive()]
+            return len(self._hung_threads), len(self._abandoned)
 
     def _company_expected(self) -> bool:
         """A worker is decoding an image, or clients of recent batches may still come back."""

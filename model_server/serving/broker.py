@@ -21,6 +21,10 @@ cheapest for its capacity (``dispatch``: priced by its recent round trips, then 
 so a request waits in the broker, where its deadline is watched, rather than in some worker's
 queue.
 
+Other threads (the HTTP endpoints' probes and metrics, see ``probes``) never read the broker's
+state while it changes: they ask, and the broker answers on its own thread at its next turn
+(``on_its_thread``); each turn it also tells its ``LoopWatch`` that it came round.
+
 When told to stop, the broker drains: it answers each new request ``stopping`` at once, lets the
 requests in flight finish for ``drain_seconds``, and then answers those still open ``stopping``
 too, so that no client is left waiting for a server that has gone.
@@ -33,8 +37,10 @@ import os
 import threading
 import time
 from collections import Counter, deque
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 import zmq
 
@@ -59,6 +65,7 @@ from .framing import (
     decode_worker_hello,
     encode_budget,
 )
+from .health import LoopWatch, Verdict
 from .settings import POLL_INTERVAL_MS, ServerSettings
 
 log = logging.getLogger(__name__)
@@ -67,6 +74,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2
 #: The key of the in-process worker threads among the workers.
 LOCAL = b""
+
+T = TypeVar("T")
 
 
 def split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
@@ -147,6 +156,7 @@ class Broker:
         self._requests = 0
         self._replies = 0
         self._errors: Counter[str] = Counter()
+        self._workers_joined = 0
         self._workers_lost = 0
         self._retries = 0
         #: Replies that came after their request was answered (by another worker, or an error).
@@ -154,6 +164,9 @@ class Broker:
         self._batch_sizes_of_departed: Counter[int] = Counter()
         #: Stopping: new requests are answered ``stopping`` while those in flight finish.
         self._draining = False
+        self.loop = LoopWatch("the broker's loop")
+        #: Questions of other threads, answered on the broker's thread at its next turn.
+        self._questions: deque[tuple[Callable[[], object], Future]] = deque()
 
     # The loop ---------------------------------------------------------------------------------
 
@@ -163,8 +176,17 @@ class Broker:
         for socket in (self._frontend, self._local, self._remote):
             if socket is not None:
                 poller.register(socket, zmq.POLLIN)
+        try:
+            self._serve(stop, poller)
+        finally:
+            self.loop.ended()
+            self._answer_questions()
+
+    def _serve(self, stop: threading.Event, poller: zmq.Poller) -> None:
         drain_deadline: float | None = None
         while True:
+            self.loop.came_round()
+            self._answer_questions()
             if stop.is_set() and drain_deadline is None:
                 self._draining = True
                 drain_deadline = time.monotonic() + self.settings.drain_seconds
@@ -177,6 +199,41 @@ class Broker:
                 self._handle(events)
             except Exception:  # one bad message must not take every client's broker down
                 log.exception("the broker failed on a message; it goes on")
+
+    def on_its_thread(self, question: Callable[[], T], timeout_s: float) -> T | None:
+        """``question()`` asked from another thread, answered by the broker's own thread at its
+        next turn (within a poll interval), so that nothing it owns is read while it changes.
+
+        ``None`` if the broker does not come round within ``timeout_s`` (its loop stalled). Once
+        the loop has ended nothing changes any more: the question is answered at once.
+        """
+        if self.loop.has_ended:
+            return question()
+        answer: Future = Future()
+        self._questions.append((question, answer))
+        try:
+            return answer.result(timeout_s)
+        except FutureTimeout:
+            return None
+
+    def _answer_questions(self) -> None:
+        while self._questions:
+            question, answer = self._questions.popleft()
+            try:
+                answer.set_result(question())
+            except Exception as error:
+                answer.set_exception(error)
+
+    def readiness(self) -> Verdict:
+        """Whether a request sent now would be answered; ask it ``on_its_thread``."""
+        if self._draining or self.loop.has_ended:
+            return Verdict(False, "stopping: the model server takes no new requests")
+        taking = [worker for worker in self._workers.values() if not worker.leaving]
+        if not taking:
+            where = f" at {self.settings.backend_address}" if self._remote is not None else ""
+            return Verdict(False, f"no worker can take work: no remote worker has joined{where}")
+        threads = sum(worker.capacity for worker in taking)
+        return Verdict(True, f"ready: {len(taking)} worker(s), {threads} thread(s)")
 
     def _handle(self, events: dict) -> None:
         if events.get(self._frontend):
@@ -341,6 +398,7 @@ class Broker:
             if worker is None:
                 worker = Worker(identity, hello.worker, hello.capacity, remote=True)
                 self._workers[identity] = worker
+                self._workers_joined += 1
                 log.info("remote worker %s joined (%d thread(s))", hello.worker, hello.capacity)
             worker.capacity, worker.batch_sizes = hello.capacity, hello.batch_sizes
         elif worker is None:  # a worker forgotten earlier: what it says now is too late
@@ -423,7 +481,8 @@ class Broker:
             errors=dict(self._errors),
             workers_lost=self._workers_lost,
             retries=self._retries,
-            late_replies=self._late_replies,
             uptime_s=round(now - self._started, 3),
             id=request_id,
+            workers_joined=self._workers_joined,
+            late_replies=self._late_replies,
         )

@@ -5,6 +5,8 @@ ZeroMQ until stopped.
 server whose backend listens on TCP (``--backend-address``), for example from a GPU machine;
 with ``--supervise`` a light parent process starts a new one when it dies or hangs.
 ``python -m model_server keygen DIR`` writes the CURVE keys that let it listen beyond loopback.
+With ``--http-address`` the server and each worker serve ``/livez``, ``/readyz`` and ``/metrics``
+from before the model loads (live, not ready) until they stop (``http_endpoints``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import fields, replace
+from typing import Iterator
 
 from ..environment import MODEL_SERVER_PREFIX
 from ..keys import KeyFileError
+from .health import Starting
+from .http_endpoints import HttpEndpoints, HttpEndpointsUnavailable
 from .lifecycle import stop_on_signals
 from .security import InsecureAddress, check_exposure, worker_keys
 from .settings import InvalidSettings, ServerSettings, add_flags
@@ -30,12 +37,13 @@ from .worker_supervisor import (
 log = logging.getLogger(__name__)
 
 
-#: The settings a remote worker takes besides ``--connect``; the server takes all but the last two.
+#: The settings a remote worker takes besides ``--connect``; the server takes all but
+#: ``server_public_key`` and ``supervise``.
 WORKER_FLAGS = (
     "weights", "runtime", "precision", "openvino_cache", "workers", "max_batch", "max_delay_ms",
     "intra_op_threads", "inter_op_threads", "seed", "max_pixels", "drain_seconds",
     "heartbeat_interval_s", "heartbeat_liveness", "hang_timeout_s", "log_level", "secret_key",
-    "server_public_key", "supervise",
+    "server_public_key", "supervise", "http_address",
 )
 SERVER_FLAGS = tuple(f.name for f in fields(ServerSettings)
                      if f.name not in ("server_public_key", "supervise"))
@@ -101,7 +109,30 @@ def run_server(argv: list[str] | None) -> int:
         return 2
     _configure_logging(settings)
     stop = stop_on_signals()
+    try:
+        with _http_endpoints(settings) as endpoints:
+            return _serve(settings, stop, endpoints, started)
+    except HttpEndpointsUnavailable as error:
+        log.error("%s", error)
+        return 1
 
+
+@contextmanager
+def _http_endpoints(settings: ServerSettings) -> Iterator[HttpEndpoints | None]:
+    """``/livez``, ``/readyz`` and ``/metrics`` on ``--http-address`` (``None`` when it is empty),
+    saying "starting" until the process gives them its own probes; stopped on the way out."""
+    if not settings.http_address:
+        yield None
+        return
+    endpoints = HttpEndpoints(settings.http_address, Starting())
+    try:
+        yield endpoints
+    finally:
+        endpoints.stop()
+
+
+def _serve(settings: ServerSettings, stop: threading.Event, endpoints: HttpEndpoints | None,
+           started: float) -> int:
     from ..models.classifier import RuntimeUnavailable
     from ..models.weights import WeightsUnavailable
     from .server import ModelServer, ServerStartError
@@ -116,14 +147,21 @@ def run_server(argv: list[str] | None) -> int:
     except (WeightsUnavailable, RuntimeUnavailable) as error:
         log.error("%s", error)
         return 1
+    if endpoints is not None:
+        endpoints.probes = server.probes
     what = (f"{classifier.model_name} on {classifier.runtime} {classifier.precision}, weights "
             f"{classifier.weights}, {settings.workers} worker(s)" if classifier else "no local workers")
     remote = f", remote workers on {settings.backend_address}" if settings.backend_address else ""
     curve = ", CURVE keys required" if settings.secret_key else ""
-    log.info("model server ready on %s: %s%s%s, started in %.1f s",
-             settings.address, what, remote, curve, time.perf_counter() - started)
+    log.info("model server ready on %s: %s%s%s%s, started in %.1f s",
+             settings.address, what, remote, curve, _probes_at(endpoints),
+             time.perf_counter() - started)
     server.serve(stop)
     return 0
+
+
+def _probes_at(endpoints: HttpEndpoints | None) -> str:
+    return "" if endpoints is None else f", /livez /readyz /metrics on {endpoints.url}"
 
 
 def run_worker(argv: list[str]) -> int:
@@ -138,12 +176,24 @@ def run_worker(argv: list[str]) -> int:
     if settings.supervise and not is_supervised_child():
         return WorkerSupervisor(argv, settings).run(stop)
     alive = AlivePipe.from_environment(on_orphaned=stop.set)
+    try:
+        with _http_endpoints(settings) as endpoints:
+            return _work(connect, settings, stop, alive, endpoints, started)
+    except HttpEndpointsUnavailable as error:
+        log.error("%s", error)
+        return 1
 
+
+def _work(connect: str, settings: ServerSettings, stop: threading.Event, alive: AlivePipe | None,
+          endpoints: HttpEndpoints | None, started: float) -> int:
     import zmq
+    from prometheus_client import CollectorRegistry
 
     from ..models.classifier import RuntimeUnavailable
     from ..models.weights import WeightsUnavailable
     from .framing import WorkerHello
+    from .metrics import BrokerLinkCollector
+    from .probes import RemoteWorkerProbes
     from .remote_worker import POOL_ENDPOINT, BrokerLink
     from .request_handler import WORKER_NAME
     from .worker_pool import WorkerPool
@@ -155,14 +205,19 @@ def run_worker(argv: list[str]) -> int:
         log.error("%s", error)
         return 1
     context = zmq.Context.instance()
-    pool = WorkerPool(classifier, settings, POOL_ENDPOINT, context)
+    registry = CollectorRegistry()
+    pool = WorkerPool(classifier, settings, POOL_ENDPOINT, context, registry)
     link = BrokerLink(connect, settings, context,
                       lambda: WorkerHello(WORKER_NAME, settings.workers, pool.batch_sizes), keys,
                       still_alive=alive.beat if alive else lambda: None)
+    registry.register(BrokerLinkCollector(link))
     pool.start()
-    log.info("%d worker(s) ready for %s: %s on %s %s, weights %s, started in %.1f s",
+    if endpoints is not None:
+        endpoints.probes = RemoteWorkerProbes(settings, pool, link, registry)
+    log.info("%d worker(s) ready for %s: %s on %s %s, weights %s%s, started in %.1f s",
              settings.workers, connect, classifier.model_name, classifier.runtime,
-             classifier.precision, classifier.weights, time.perf_counter() - started)
+             classifier.precision, classifier.weights, _probes_at(endpoints),
+             time.perf_counter() - started)
     link.run(stop)
     pool.stop()
     log.info("workers stopped")

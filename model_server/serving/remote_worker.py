@@ -8,7 +8,9 @@ is silent for ``heartbeat_liveness`` intervals, it is presumed dead: the link cl
 waits (doubling the wait up to ``RECONNECT_MAX_S``) and connects a fresh one, so a restarted
 broker gets its workers back. On stop it says DISCONNECT, finishes what it holds, then leaves.
 Every interval, also while reconnecting, it calls ``still_alive`` (a supervising parent process
-takes silence for a hung worker, see ``worker_supervisor``).
+takes silence for a hung worker, see ``worker_supervisor``). What the probes and metrics read
+(``probes``, ``metrics``) the link publishes as single values, written by its thread alone: when
+it last heard from the broker, what it relayed, whether its loop comes round (``loop``).
 
 A broker that refuses the worker's CURVE key (or requires keys it has none of) logs the refusal;
 the link logs it too, once, as an ERROR, and goes on trying: the fix is on the broker's side
@@ -34,7 +36,8 @@ from .framing import (
     WorkerHello,
     encode_worker_hello,
 )
-from .settings import ServerSettings
+from .health import LoopWatch
+from .settings import LOOP_STALL_S, ServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ class BrokerLink:
     ):
         self.broker_address = broker_address
         self._interval_s = settings.heartbeat_interval_s
-        self._broker_timeout_s = settings.heartbeat_interval_s * settings.heartbeat_liveness
+        self.broker_timeout_s = settings.heartbeat_interval_s * settings.heartbeat_liveness
         self._drain_s = settings.drain_seconds
         self._context = context
         self._hello = hello
@@ -74,6 +77,19 @@ class BrokerLink:
         self._refusal: str | None = None
         #: Requests handed to the worker threads and not answered yet.
         self._held = 0
+        self.loop = LoopWatch("the link to the broker", LOOP_STALL_S + self._interval_s)
+        #: When the broker was last heard from (``time.monotonic()``), ``None`` before it was.
+        self._last_heard: float | None = None
+        self.requests_received = 0
+        self.replies_sent = 0
+        self.reconnects = 0
+        #: Told to stop: it takes no new work (it said DISCONNECT, or is about to).
+        self.stopping = False
+
+    def broker_connected(self) -> bool:
+        """The broker was heard from within the heartbeat liveness window."""
+        last = self._last_heard
+        return last is not None and time.monotonic() - last <= self.broker_timeout_s
 
     def _connect(self) -> None:
         self._broker = self._context.socket(zmq.DEALER)
@@ -114,14 +130,16 @@ class BrokerLink:
         self._connect()
         backoff_s = self._interval_s
         now = time.monotonic()
-        broker_expires, next_heartbeat = now + self._broker_timeout_s, now + self._interval_s
+        broker_expires, next_heartbeat = now + self.broker_timeout_s, now + self._interval_s
         try:
             while not stop.is_set():
                 assert self._broker is not None
+                self.loop.came_round()
                 heard = self._relay(self._broker)
                 now = time.monotonic()
                 if heard:
-                    broker_expires, backoff_s = now + self._broker_timeout_s, self._interval_s
+                    self._last_heard = now
+                    broker_expires, backoff_s = now + self.broker_timeout_s, self._interval_s
                     self._refusal = None
                 if now >= next_heartbeat:
                     self._send([WORKER_HEARTBEAT, encode_worker_hello(self._hello())])
@@ -130,15 +148,18 @@ class BrokerLink:
                     next_heartbeat = now + self._interval_s
                 if now > broker_expires:
                     log.warning("no heartbeat from the broker at %s for %g s; reconnecting in %g s",
-                                self.broker_address, self._broker_timeout_s, backoff_s)
+                                self.broker_address, self.broker_timeout_s, backoff_s)
                     self._disconnect(linger_ms=0)
                     if self._wait(stop, backoff_s):
                         return
                     backoff_s = min(2 * backoff_s, RECONNECT_MAX_S)
                     self._connect()
-                    broker_expires = time.monotonic() + self._broker_timeout_s
+                    self.reconnects += 1
+                    broker_expires = time.monotonic() + self.broker_timeout_s
             self._leave()
         finally:
+            self.stopping = True
+            self.loop.ended()
             self._disconnect()
             self._pool.close()
 
@@ -149,6 +170,7 @@ class BrokerLink:
             if stop.wait(min(left, self._interval_s)):
                 return True
             self._still_alive()
+            self.loop.came_round()
         return stop.is_set()
 
     def _relay(self, broker: zmq.Socket) -> bool:
@@ -164,21 +186,25 @@ class BrokerLink:
             if command == WORKER_WORK:
                 self._pool.send_multipart(work)
                 self._held += 1
+                self.requests_received += 1
             elif command != WORKER_HEARTBEAT:
                 log.warning("ignored an unknown command from the broker: %r", command[:20])
         if events.get(self._pool):
             ticket, reply = self._pool.recv_multipart()
             self._held -= 1
             self._send([WORKER_REPLY, ticket, reply])
+            self.replies_sent += 1
         return heard
 
     def _leave(self) -> None:
         """Tell the broker to send nothing more, and answer what the threads still hold."""
+        self.stopping = True
         self._send([WORKER_DISCONNECT])
         deadline = time.monotonic() + self._drain_s
         next_heartbeat = 0.0
         while self._held > 0 and time.monotonic() < deadline:
             assert self._broker is not None
+            self.loop.came_round()
             self._relay(self._broker)
             if time.monotonic() >= next_heartbeat:
                 self._send([WORKER_HEARTBEAT, encode_worker_hello(self._hello())])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 from ..images import decode_image, pixels_of
 from ..models.classifier import Classifier
@@ -44,10 +45,13 @@ class RequestHandler:
     answered the request itself; see ``batching``.)
     """
 
-    def __init__(self, classifier: Classifier, settings: ServerSettings, batcher: Batcher):
+    def __init__(self, classifier: Classifier, settings: ServerSettings, batcher: Batcher,
+                 on_answered: Callable[[Timings], None] = lambda timings: None):
+        """``on_answered`` is given the timings of each prediction answered (for the metrics)."""
         self._classifier = classifier
         self._settings = settings
         self._batcher = batcher
+        self._on_answered = on_answered
 
     def __call__(self, body: list[bytes], deadline: float | None = None) -> bytes:
         """Answer a request of one JSON frame, or a JSON header and a raw image frame, in the
@@ -104,6 +108,7 @@ class RequestHandler:
             total=milliseconds(time.perf_counter() - started),
             queue=round(result.queued_ms, 3),
         )
+        self._on_answered(timings)
         return PredictReply(
             predictions, self._classifier.weights, self._classifier.model_name, timings,
             request.id, batch=result.batch_size, worker=WORKER_NAME,

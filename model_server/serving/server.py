@@ -11,6 +11,8 @@ The model is loaded once, before any socket is bound, and shared by the worker t
 (TensorFlow releases the GIL while it computes); their decoded images meet in a ``Batcher``.
 With ``backend_address`` set, worker processes started elsewhere
 (``python -m model_server worker --connect …``) join and leave at any time, with heartbeats.
+``probes`` say whether the server is live and ready, and ``registry`` holds its metrics: the
+command line serves them over HTTP with ``--http-address`` (``http_endpoints``).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import logging
 import threading
 
 import zmq
+from prometheus_client import CollectorRegistry
 
 from ..models.classifier import Classifier
 from ..protocol import LOCAL_THREADS_SUFFIX, MAX_REQUEST_BYTES
 from .broker import Broker
+from .probes import ServerProbes
 from .request_handler import WORKER_NAME
 from .security import (
     CLIENTS_DOMAIN,
@@ -57,10 +61,13 @@ class ModelServer:
     ):
         self.settings = settings
         self._context = context or zmq.Context.instance()
+        self.registry = CollectorRegistry()
         self._pool = (
-            WorkerPool(classifier, settings, BACKEND_ENDPOINT, self._context)
+            WorkerPool(classifier, settings, BACKEND_ENDPOINT, self._context, self.registry)
             if settings.workers > 0 else None
         )
+        self.probes = ServerProbes(settings, self._pool, self.registry)
+        self._broker: Broker | None = None
         self._frontend: zmq.Socket | None = None
         self._backend: zmq.Socket | None = None
         self._remote_backend: zmq.Socket | None = None
@@ -107,8 +114,15 @@ class ModelServer:
                 self._stop_security()
                 raise
         self._frontend, self._backend, self._remote_backend = frontend, backend, remote_backend
-        if self._pool is not None:
-            self._pool.start()
+        pool = self._pool
+        self._broker = Broker(
+            self.settings, frontend, backend, remote_backend,
+            local_name=WORKER_NAME + LOCAL_THREADS_SUFFIX if pool else None,
+            local_batch_sizes=(lambda: pool.batch_sizes) if pool else dict,
+        )
+        self.probes.broker = self._broker
+        if pool is not None:
+            pool.start()
 
     def _start_security(self) -> ServerKeys | None:
         try:
@@ -124,17 +138,11 @@ class ModelServer:
 
     def serve(self, stop: threading.Event) -> None:
         """Relay requests and replies until ``stop`` is set, then let in-flight requests finish."""
-        if self._frontend is None:
+        if self._broker is None:
             self.bind()
-        assert self._frontend is not None and self._backend is not None
-        pool = self._pool
-        broker = Broker(
-            self.settings, self._frontend, self._backend, self._remote_backend,
-            local_name=WORKER_NAME + LOCAL_THREADS_SUFFIX if pool else None,
-            local_batch_sizes=(lambda: pool.batch_sizes) if pool else dict,
-        )
+        assert self._broker is not None
         try:
-            broker.run(stop)
+            self._broker.run(stop)
         finally:
             self.close()
 

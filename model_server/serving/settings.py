@@ -19,6 +19,10 @@ from .dispatch import DISPATCH_RULES, PEAK_EWMA
 POLL_INTERVAL_MS = 100
 #: How often the worker pool's supervisor looks for a hung forward pass or a dead worker thread.
 SUPERVISE_INTERVAL_S = 0.25
+#: The broker's loop, and a remote worker's link to it, come round at least every poll interval;
+#: one that has not come round for this long is stalled (``/livez`` says 503). Twenty intervals:
+#: a healthy loop on a throttled CPU is late by tenths of a second, never by seconds.
+LOOP_STALL_S = 20 * POLL_INTERVAL_MS / 1000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -128,6 +132,10 @@ class ServerSettings:
         "this one dies or hangs (see worker_supervisor)"))
     insecure_public: bool = field(default=False, metadata=flag(
         "listen on a non-loopback address without CURVE keys (refused otherwise)"))
+    http_address: str = field(default="", metadata=flag(
+        "serve /livez, /readyz and /metrics (Prometheus) over plain HTTP here, e.g. 0.0.0.0:8000 "
+        "in a container; empty: off. Any address is allowed, beyond loopback too, without keys: "
+        "they tell how the process is, never a secret or an image", metavar="HOST:PORT"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -157,11 +165,25 @@ class ServerSettings:
                                       else f"{name} must be at least 0")
             if not how.minimum_allowed and value <= how.minimum:
                 raise InvalidSettings(f"{name} must be positive")
+        if self.http_address:
+            try:
+                http_host_and_port(self.http_address)
+            except ValueError as error:
+                raise InvalidSettings(f"--http-address {error}") from None
         if remote_worker and self.workers < 1:
             raise InvalidSettings("--workers must be at least 1")
         if not remote_worker and self.workers == 0 and not self.backend_address:
             raise InvalidSettings(
                 "--workers 0 needs --backend-address: someone has to answer the requests")
+
+
+def http_host_and_port(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8000`` for IPv6) as the host and the port; raises ``ValueError``."""
+    host, colon, port = address.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:8000 or 0.0.0.0:8000; got {address!r}")
+    return host, int(port)
 
 
 def flag_name(field_name: str) -> str:

@@ -13,11 +13,13 @@ import time
 from dataclasses import dataclass, field
 
 import zmq
+from prometheus_client import CollectorRegistry
 
 from ..models.classifier import Classifier
 from ..protocol import ErrorCode, error_reply_for
 from .batching import Batcher, DecodeAbandoned
 from .framing import decode_budget
+from .metrics import StageLatencies, WorkerPoolCollector
 from .request_handler import RequestHandler
 from .settings import POLL_INTERVAL_MS, SUPERVISE_INTERVAL_S, ServerSettings
 
@@ -55,16 +57,23 @@ class WorkerPool:
     ``worker_lost``, a new batcher thread takes over), gives up a decode that hangs (its request
     gets ``decode_timeout``, a new thread takes over the stuck thread's socket, and with it the
     requests queued there) and replaces a worker thread that died.
+
+    Its metrics (batch sizes, stage latencies, threads given up) go to ``registry``, the
+    process's own (see ``metrics``).
     """
 
     def __init__(
         self, classifier: Classifier, settings: ServerSettings, endpoint: str, context: zmq.Context,
+        registry: CollectorRegistry | None = None,
     ):
         self._settings = settings
         self._endpoint = endpoint
         self._context = context
         self._batcher = Batcher(classifier, settings.max_batch, settings.max_delay_ms)
-        self._handler = RequestHandler(classifier, settings, self._batcher)
+        registry = registry if registry is not None else CollectorRegistry()
+        self._handler = RequestHandler(classifier, settings, self._batcher,
+                                       on_answered=StageLatencies(registry).observe)
+        registry.register(WorkerPoolCollector(self))
         self._stop = threading.Event()
         self._slots = [_WorkerSlot(index) for index in range(settings.workers)]
         self._supervisor = threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True)
@@ -74,6 +83,15 @@ class WorkerPool:
     @property
     def batch_sizes(self) -> dict[int, int]:
         return self._batcher.batch_sizes
+
+    @property
+    def hung_forward_passes(self) -> int:
+        """Forward passes given up as hung so far."""
+        return self._batcher.replaced_threads
+
+    def still_stuck(self) -> tuple[int, int]:
+        """Forward passes and decodes given up as hung whose threads have not returned yet."""
+        return self._batcher.still_stuck()
 
     def start(self) -> None:
         self._batcher.start()
