@@ -5,6 +5,7 @@
 #   docker build --target model -t resnet-zmq-lab/model .   # model server, broker, remote worker
 #   docker build --target model-imagenet -t resnet-zmq-lab/model:imagenet .  # with weights/ baked in
 #   docker build --target model-gpu -t resnet-zmq-lab/model:gpu .           # TensorFlow with CUDA
+#   docker build --target model-gpu-imagenet -t resnet-zmq-lab/model:gpu-imagenet .
 #   docker build --target lab   -t resnet-zmq-lab/lab   .   # JupyterLab and the notebooks
 #
 # Every RUN that installs is the README's own command (pip install ".[web]" and so on), run as it
@@ -88,6 +89,10 @@ RUN pip install ".[model,gpu]"
 
 FROM model-runtime AS model-gpu
 COPY --from=build-model-gpu /opt/venv /opt/venv
+
+FROM model-gpu AS model-gpu-imagenet
+COPY --chown=app:app weights/resnet50_weights_tf_dim_ordering_tf_kernels.h5 /home/app/.keras/models/
+ENV MODEL_SERVER_WEIGHTS=imagenet
 
 # --- lab: JupyterLab with the notebooks, the learner's exercises and the lab's helpers ---------
 FROM base AS lab
