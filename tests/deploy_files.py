@@ -162,7 +162,8 @@ class Dockerfile:
         """``(workdir, sources, destination)`` of each ``COPY`` from the build context."""
         copies = []
         for stage in self.build_stages(target):
-            workdir = "/"
+            inherited = self.last(stage.parent, "WORKDIR") if stage.parent in self.stages else None
+            workdir = inherited.arguments.strip() if inherited else "/"
             for instruction in stage.instructions:
                 if instruction.keyword == "WORKDIR":
                     workdir = instruction.arguments.strip()
