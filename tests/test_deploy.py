@@ -547,8 +547,10 @@ def admitted(objects: list[dict], deployment: dict) -> dict[int, list[dict] | No
             sources = [peer["podSelector"]["matchLabels"] for peer in rule["from"]] if "from" in rule else None
             for port in rule["ports"]:
                 number = container_port(the_container(deployment), port["port"])
-                ports[number] = None if sources is None or ports.get(number, []) is None else \
-                    [*(ports.get(number) or []), *sources]
+                if sources is None or (number in ports and ports[number] is None):
+                    ports[number] = None
+                else:
+                    ports[number] = ports.get(number, []) + sources
     return ports
 
 
@@ -559,10 +561,11 @@ def test_network_policies_let_only_web_pods_reach_the_frontend_and_only_workers_
     args = flag_values(the_container(broker)["args"])
     web, worker = (named(objects, "Deployment", n)["spec"]["template"]["metadata"]["labels"] for n in ("web", "worker"))
     ports = admitted(objects, broker)
-    assert ports[port_of(args["address"])] is not None and \
-        all(selects(s, web) and not selects(s, worker) for s in ports[port_of(args["address"])])
-    assert ports[port_of(args["backend-address"])] is not None and \
-        all(selects(s, worker) and not selects(s, web) for s in ports[port_of(args["backend-address"])])
+    frontend, backend = ports[port_of(args["address"])], ports[port_of(args["backend-address"])]
+    assert frontend is not None, "any pod may reach the broker's frontend"
+    assert all(selects(peer, web) and not selects(peer, worker) for peer in frontend), frontend
+    assert backend is not None, "any pod may reach the broker's backend"
+    assert all(selects(peer, worker) and not selects(peer, web) for peer in backend), backend
     for deployment in of_kind(objects, "Deployment"):
         declared = {p["containerPort"] for p in the_container(deployment)["ports"]}
         reachable = set(admitted(objects, deployment))
