@@ -106,9 +106,10 @@ def dockerfile_containers(dockerfile: Dockerfile) -> list[Container]:
 
 
 def compose_containers(dockerfile: Dockerfile) -> list[Container]:
-    containers = []
+    containers, targets = [], image_targets(dockerfile)
     for name, service in compose()["services"].items():
         target = service["build"]["target"]
+        assert targets.get(service["image"]) == target, f"compose service {name}: {service['image']} is not built from {target}"
         entrypoint = dockerfile.last(target, "ENTRYPOINT")
         argv = ((entrypoint.exec_form() if entrypoint else []) + service["command"]
                 if "command" in service else dockerfile.command(target))
@@ -126,6 +127,7 @@ def kubernetes_containers(dockerfile: Dockerfile, objects: list[dict], overlay: 
     containers = []
     for deployment in of_kind(objects, "Deployment"):
         for spec in deployment["spec"]["template"]["spec"]["containers"]:
+            assert spec["image"] in targets, f"{spec['image']} is not an image the Dockerfile says how to build"
             target = targets[spec["image"]]
             argv = kubernetes_argv(dockerfile, target, spec)
             env = {**dockerfile.env(target), **{e["name"]: e["value"] for e in spec.get("env", [])}}
