@@ -646,16 +646,21 @@ def test_gpu_workers_ask_for_a_gpu_on_gpu_nodes_with_the_gpu_image(builds, docke
         assert not targets[cpu["image"]].startswith("model-gpu")
 
 
-def test_the_keda_example_scales_the_workers_on_a_metric_the_web_app_exports(builds):
+def test_the_keda_example_scales_the_workers_on_a_metric_the_broker_exports(builds):
     import yaml
 
-    from flask_server.metrics import _stats_metrics
+    from model_server.protocol import ServerStats
+    from model_server.serving.metrics import broker_metrics
 
     scaled = yaml.safe_load((KUBERNETES / "examples" / "keda-scaledobject.yaml").read_text())
     named(builds["cpu"], "Deployment", scaled["spec"]["scaleTargetRef"]["name"])
-    stats = SimpleNamespace(queue_depth=0, waiting=0, max_queue=1, workers=[], batch_sizes={},
-                            requests=0, errors={}, workers_lost=0, retries=0)
-    exported = {metric.name for metric in _stats_metrics(stats)}
+    broker = named(builds["cpu"], "Deployment", "broker")
+    stats = ServerStats(waiting=0, in_flight=0, max_queue=1, workers=[], batch_sizes={}, requests=0,
+                        replies=0, errors={}, workers_lost=0, retries=0, uptime_s=0.0)
+    exported = {metric.name for metric in broker_metrics(stats)}
+    component = broker["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
     for trigger in scaled["spec"]["triggers"]:
-        used = set(re.findall(r"\b(model_server_\w+)\b", trigger["metadata"]["query"]))
-        assert used and used <= exported, f"{used - exported} are not exported by the web app"
+        query = trigger["metadata"]["query"]
+        used = set(re.findall(r"\b(model_server_\w+)\b", query))
+        assert used and used <= exported, f"{used - exported} are not exported by the broker"
+        assert f'app_kubernetes_io_component="{component}"' in query, "the query must read the broker's pods"
