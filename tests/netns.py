@@ -64,6 +64,8 @@ def why_not() -> str | None:
 
 def iptables_missing() -> str | None:
     """Why packets cannot be filtered inside a namespace, or ``None`` if they can."""
+    if why_not() is not None:
+        return why_not()
     if shutil.which("iptables") is None:
         return "iptables is missing (scripts/ensure-network-tools installs it)"
     return None
