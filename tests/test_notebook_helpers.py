@@ -174,7 +174,7 @@ def test_cold_start_stages_are_in_order_with_titles() -> None:
 def test_a_raw_request_to_nothing_gives_up_after_its_timeout() -> None:
     started = time.perf_counter()
     with pytest.raises(raw_zmq.NoReply):
-        raw_zmq.ask(f"tcp://127.0.0.1:{free_port()}", raw_zmq.original_request(b"x"), timeout=0.3)
+        raw_zmq.ask(f"tcp://127.0.0.1:{free_port()}", raw_zmq.plain_request(b"x"), timeout=0.3)
     assert time.perf_counter() - started < 2.0
 
 
