@@ -44,7 +44,7 @@ NOISE_MARGIN = 0.05
 #: The wire-format comparison: one client, this many images, each sent in both formats.
 WIRE_REQUESTS = 30
 
-ORIGINAL_DESIGN = "original design: 1 worker, no batching, base64 JSON"
+ONE_WORKER = "our server, 1 worker, no batching, base64 JSON"
 OUR_SERVER = "our server: 8 workers, batches of up to 8, two frames"
 BINARY_FRAMES = "two frames: JSON header + image bytes"
 BASE64_JSON = "one frame: base64 in JSON (as the original sends its payload)"
@@ -184,13 +184,14 @@ def under_load(
     return measured
 
 
-def side_by_side(original: Sequence[LoadLevel], ours: Sequence[LoadLevel]) -> list[dict[str, object]]:
-    """At each number of clients both were measured at: ours against the original design."""
-    theirs = {level.clients: level.result for level in original}
+def side_by_side(one_worker: Sequence[LoadLevel], ours: Sequence[LoadLevel]) -> list[dict[str, object]]:
+    """At each number of clients both were measured at: ours against itself cut down to one worker
+    without batching."""
+    theirs = {level.clients: level.result for level in one_worker}
     return [{
         "clients": mine.clients,
-        "throughput: ours ÷ original": round(mine.result.throughput / theirs[mine.clients].throughput, 2),
-        "median (ms): original": theirs[mine.clients].median_ms,
+        "throughput: ours ÷ 1 worker": round(mine.result.throughput / theirs[mine.clients].throughput, 2),
+        "median (ms): 1 worker": theirs[mine.clients].median_ms,
         "median (ms): ours": mine.result.median_ms,
         "ours: images per forward pass": round(mine.mean_batch, 1),
     } for mine in ours if mine.clients in theirs]

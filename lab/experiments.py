@@ -1,9 +1,10 @@
 """One change at a time (notebook 08): the production model server, the same clients, one flag moved.
 
-Section 1 of notebook 08 compares the original design with our server, which differ in three
-ways at once (workers, batching, wire format). Here each step changes one of them, so that each
-difference in the numbers has one cause: 1 worker without batching, then 2 workers, then batching
-on; always two frames on the wire and the same number of clients sending at once.
+Section 1 of notebook 08 sets our server as it runs by default beside itself cut down to one
+worker without batching, and the two differ in three ways at once (workers, batching, wire
+format). Here each step changes one of them, so that each difference in the numbers has one
+cause: 1 worker without batching, then 2 workers, then batching on; always two frames on the wire
+and the same number of clients sending at once.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ REFERENCE = "#bbbbbb"
 SLOW = "#c0392b"
 #: Characters per line of a bar's label under the axis.
 LABEL_WIDTH = 18
-#: Notebook 08: one colour per server (the original design first), one per number of clients.
+#: Notebook 08: one colour per server (one worker without batching first), one per number of clients.
 _SERVER_COLOURS = [SLOW, OURS, "#16a085"]
 _CLIENT_COLOURS = ["#a6bddb", "#3690c0", "#034e7b", "#8e44ad"]
 #: The timeline's three parts of a request: before a worker took it, in the worker, in the model.

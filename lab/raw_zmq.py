@@ -1,8 +1,8 @@
-"""The model server with nothing but a ZeroMQ REQ socket and the original write-up's JSON.
+"""The model server with nothing but a ZeroMQ REQ socket and the lab's JSON.
 
 ``ModelClient`` adds timeouts, retries, request ids and typed replies; this module shows what is
 underneath, and that the server still understands a client that knows none of that. It sends
-exactly the original's request, ``{"image": <base64>}`` (no ``"top"``, no ``"id"``), and still never
+the lab's plainest request, ``{"image": <base64>}`` (no ``"top"``, no ``"id"``), and still never
 waits forever: it polls for the reply with a timeout.
 """
 
@@ -19,8 +19,8 @@ class NoReply(TimeoutError):
     """The server did not answer within the timeout (it may be down, or busy)."""
 
 
-def original_request(image: bytes) -> bytes:
-    """The original write-up's request for an image file: only the base64 ``"image"`` field."""
+def plain_request(image: bytes) -> bytes:
+    """The lab's plainest request for an image file: only the base64 ``"image"`` field."""
     return json.dumps({"image": base64.b64encode(image).decode("ascii")}).encode()
 
 

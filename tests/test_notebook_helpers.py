@@ -174,7 +174,7 @@ def test_cold_start_stages_are_in_order_with_titles() -> None:
 def test_a_raw_request_to_nothing_gives_up_after_its_timeout() -> None:
     started = time.perf_counter()
     with pytest.raises(raw_zmq.NoReply):
-        raw_zmq.ask(f"tcp://127.0.0.1:{free_port()}", raw_zmq.original_request(b"x"), timeout=0.3)
+        raw_zmq.ask(f"tcp://127.0.0.1:{free_port()}", raw_zmq.plain_request(b"x"), timeout=0.3)
     assert time.perf_counter() - started < 2.0
 
 
@@ -220,12 +220,12 @@ def test_batch_counts_read_as_size_times_replies() -> None:
     assert _level("ours", 8, 30.0, 200.0, {1: 2, 4: 4, 8: 2}).mean_batch == (2 + 16 + 16) / 8
 
 
-def test_ours_is_set_beside_the_original_at_the_same_number_of_clients() -> None:
-    original = [_level("original", c, 20.0, 50.0 * c, {1: 4}) for c in (1, 8)]
+def test_ours_is_set_beside_one_worker_at_the_same_number_of_clients() -> None:
+    one_worker = [_level("one worker", c, 20.0, 50.0 * c, {1: 4}) for c in (1, 8)]
     ours = [_level("ours", c, 20.0 * c, 50.0, {c: 4}) for c in (1, 4, 8)]
-    rows = concurrency.side_by_side(original, ours)
+    rows = concurrency.side_by_side(one_worker, ours)
     assert [row["clients"] for row in rows] == [1, 8]
-    assert rows[1]["throughput: ours ÷ original"] == 8.0
+    assert rows[1]["throughput: ours ÷ 1 worker"] == 8.0
     assert rows[1]["ours: images per forward pass"] == 8.0
 
 
@@ -303,7 +303,7 @@ def test_html_escapes_what_came_from_outside() -> None:
 
 def test_plots_draw_without_a_display() -> None:
     summaries = [timing.summarise(measure.MONOLITH, [5.0, 6.0]), timing.summarise(measure.WEB_APP, [0.2, 0.3])]
-    levels = [_level("original", 1, 20.0, 50.0, {1: 4}), _level("original", 8, 20.0, 400.0, {1: 8}),
+    levels = [_level("one worker", 1, 20.0, 50.0, {1: 4}), _level("one worker", 8, 20.0, 400.0, {1: 8}),
               _level("ours", 1, 20.0, 50.0, {1: 4}), _level("ours", 8, 35.0, 220.0, {4: 2, 8: 6})]
     figures = [
         plots.plot_cold_stages(dict.fromkeys(cold_start.STAGES, 1.0)),
