@@ -1,6 +1,6 @@
 """Every module imports and every command the docs name runs, so none can break unnoticed.
 
-The commands are read from the README and the notebooks' README, not listed here: a command newly
+The commands are read from the README, the notebooks' README and ``docs/``, not listed here: a command newly
 documented is checked from then on. Each runs with ``--help`` (its imports and its argument parser);
 ``benchmarks.curve`` takes seconds, so it runs for real.
 """
@@ -16,7 +16,8 @@ import pytest
 
 from lab.processes import REPO_ROOT
 
-DOCUMENTS = [REPO_ROOT / "README.md", REPO_ROOT / "notebooks" / "README.md"]
+DOCUMENTS = [REPO_ROOT / "README.md", REPO_ROOT / "notebooks" / "README.md",
+             *sorted((REPO_ROOT / "docs").glob("*.md"))]
 PACKAGES = ["model_server", "flask_server", "lab", "benchmarks"]
 #: ``python -m MODULE`` or ``python -m model_server worker|keygen``; pip and pytest are not ours.
 PYTHON_COMMAND = re.compile(r"python -m ((?:model_server|flask_server|lab|benchmarks)[\w.]*)(?: (worker|keygen)\b)?")
