@@ -69,6 +69,8 @@ ENV MODEL_SERVER_HTTP_ADDRESS=0.0.0.0:8080 \
 EXPOSE 5576 5577 8080
 STOPSIGNAL SIGTERM
 # The start period covers loading the model: 5-7 s measured on 2 cores (benchmarks/footprint.py).
+# Ready means a worker can take work: a pure broker (--workers 0) is unhealthy here until a
+# remote worker joins, so compose checks the broker's /livez instead.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)", "http://127.0.0.1:8080/readyz"]
 ENTRYPOINT ["python", "-m", "model_server"]

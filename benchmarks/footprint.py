@@ -1,8 +1,9 @@
 """``python -m benchmarks.footprint``: what the deployment manifests are sized from.
 
 Seconds from starting each process to ready, and its resident memory (RSS, psutil) when ready and
-after a burst of full batches, for the three processes the manifests run: a model server with its
-own worker threads, a pure broker (``--workers 0``), a remote worker and the web app (waitress). Untrained weights, so no
+after a burst of full batches, for the three processes the manifests run (a pure broker,
+``--workers 0``; a remote worker; the web app under waitress), and for a model server with its own
+worker threads. Untrained weights, so no
 download; loading them reads a file of the ImageNet file's size (see ``model_server.models.weights``).
 Prints one JSON object; the CPU kind is in it, since TensorFlow's memory and speed depend on it.
 """

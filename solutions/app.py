@@ -1,8 +1,9 @@
-"""Notebook 06: the original write-up's ``app.py``, a Flask app that asks the model server over ZeroMQ.
+"""Notebook 06: the original write-up's ``app.py`` rebuilt, a Flask app that asks the model server over ZeroMQ.
 
 ``python -m solutions.app --port 5000 --model-address tcp://127.0.0.1:5576`` serves it. The page
 ``/`` has the upload form; ``/uploader`` sends the upload to the model server in the lab's
-JSON (``{"image": "<base64>"}``) and renders its top 3. A ZeroMQ ``connect`` succeeds even when
+JSON (``{"image": "<base64>"}``; the original's own app sends ``{"payload", "_rid"}`` from a
+DEALER and waits for ever) and renders its top 3. A ZeroMQ ``connect`` succeeds even when
 nobody listens, so a down server and a slow one look alike unless the socket is told to send only
 over a live connection (``ZMQ_IMMEDIATE``): then "down" is "no connection within
 ``MODEL_SERVER_CONNECT_TIMEOUT_S``" (503) and "too slow" is "connected, but no reply within the

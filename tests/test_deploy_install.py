@@ -119,5 +119,9 @@ def test_the_web_tiers_command_serves_and_its_health_check_passes_and_fails(web_
         assert subprocess.run(not_ready, env=web_tier["env"], capture_output=True).returncode != 0
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
         log.close()
