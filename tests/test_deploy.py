@@ -8,6 +8,8 @@ install and command on this machine.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -196,7 +198,7 @@ SOURCES = ["Dockerfile", "compose.yaml", *(f"kubernetes/{overlay}" for overlay i
 
 # --- what the programs accept ------------------------------------------------------------------
 
-def model_server_problems(container: Container, monkeypatch, capsys) -> list[str]:
+def model_server_problems(container: Container, monkeypatch) -> list[str]:
     """What ``python -m model_server`` (or ``... worker``) would refuse in this container."""
     from model_server.serving.cli import SERVER_FLAGS, WORKER_FLAGS, parse_settings, parse_worker_settings
 
@@ -216,13 +218,15 @@ def model_server_problems(container: Container, monkeypatch, capsys) -> list[str
     problems += [f"{container.where}: {arg} is not a flag of {container.program} spelled in full"
                  for arg in argv if arg.startswith("--")
                  and arg[2:].split("=")[0] not in {flag_name(n)[2:] for n in names}]
+    refusal = io.StringIO()
     try:
-        if container.program == "model_server worker":
-            parse_worker_settings(argv[1:])
-        else:
-            parse_settings(argv)
+        with contextlib.redirect_stderr(refusal):
+            if container.program == "model_server worker":
+                parse_worker_settings(argv[1:])
+            else:
+                parse_settings(argv)
     except SystemExit:
-        problems.append(f"{container.where}: {container.argv} refused: {capsys.readouterr().err.strip()}")
+        problems.append(f"{container.where}: {container.argv} refused: {refusal.getvalue().strip()}")
     except ValueError as error:  # a variable of the wrong type
         problems.append(f"{container.where}: {error}")
     return problems
@@ -276,11 +280,11 @@ def jupyter_problems(container: Container) -> list[str]:
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_every_command_flag_and_variable_is_accepted_by_its_program(source, containers, monkeypatch, capsys):
+def test_every_command_flag_and_variable_is_accepted_by_its_program(source, containers, monkeypatch):
     problems = []
     for container in containers[source]:
         if container.program.startswith("model_server"):
-            problems += model_server_problems(container, monkeypatch, capsys)
+            problems += model_server_problems(container, monkeypatch)
         elif container.program == "waitress":
             problems += waitress_problems(container)
         else:
