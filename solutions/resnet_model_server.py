@@ -50,6 +50,7 @@ from model_server.protocol import (
     ErrorCode,
     RequestError,
     encode_error,
+    error_reply_for,
     format_original_preds,
     is_original,
 )
@@ -176,8 +177,15 @@ class Server:
                     envelope, body = envelope_and_body(frontend.recv_multipart())
                     handler = RequestHandler(self.context, envelope, body, self.classifier)
                     self.handlers = [h for h in self.handlers if h.is_alive()]
-                    self.handlers.append(handler)
-                    handler.start()
+                    try:
+                        handler.start()
+                    except RuntimeError:  # no thread left: the limit a thread per request runs into
+                        log.exception("could not start a thread for a request; it is answered busy")
+                        frontend.send_multipart([*envelope, error_reply_for(
+                            body[0] if body else b"", ErrorCode.BUSY,
+                            "the server cannot start another thread now; try again in a moment")])
+                    else:
+                        self.handlers.append(handler)
                 if backend in ready:
                     frontend.send_multipart(backend.recv_multipart())
         except zmq.ContextTerminated:
