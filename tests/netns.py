@@ -64,8 +64,9 @@ def why_not() -> str | None:
 
 def iptables_missing() -> str | None:
     """Why packets cannot be filtered inside a namespace, or ``None`` if they can."""
-    if why_not() is not None:
-        return why_not()
+    no_namespaces = why_not()
+    if no_namespaces is not None:
+        return no_namespaces
     if shutil.which("iptables") is None:
         return "iptables is missing (scripts/ensure-network-tools installs it)"
     return None

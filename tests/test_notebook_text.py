@@ -99,13 +99,13 @@ def test_the_settings_typed_into_notebook_08_are_the_defaults():
     assert {("08", "20 ms"), ("08", "1 s")} <= set(ALLOWED_FIGURES)
 
 
-@pytest.mark.parametrize("planted, finds", [
-    ("The Lazy Pirate, as notebook 06's client does after a timeout.", stale_references),
-    ("The forward pass (notebook 04's stage timings) is most of it.", stale_references),
-    ("Notebooks 04–07 sent one request at a time.", stale_references),
+@pytest.mark.parametrize("planted", [
+    "The Lazy Pirate, as notebook 06's client does after a timeout.",
+    "The forward pass (notebook 04's stage timings) is most of it.",
+    "Notebooks 04–07 sent one request at a time.",
 ])
-def test_a_planted_stale_reference_is_found(planted, finds):
-    assert finds(planted)
+def test_a_planted_stale_reference_is_found(planted):
+    assert stale_references(planted)
 
 
 def test_planted_versions_tracker_words_and_figures_are_found():
