@@ -1,0 +1,86 @@
+"""Every wrong answer in the mutation tables fails its own exercise's check, and only that one.
+
+For each mutant (``tests/mutation.py``), the reference answers are copied with one mistake made,
+the notebook's checks run against them in a fresh pytest process (as ``run_checks`` does), and the
+report is read the way a learner reads it: the broken exercise is not done and its hint names the
+mistake; every other exercise of the notebook is done. Two mutants run at a time (the checks are
+mostly waiting on sockets and subprocesses).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from lab.checks import (ANSWERS_VARIABLE, DONE, ExerciseReport, checks_command, exercise_reports,
+                        read_report)
+from mutation import REPO_ROOT, Mutant, mutated_answers
+
+TABLES = sorted((REPO_ROOT / "tests" / "exercises").glob("mutants_nb[0-9][0-9].py"))
+#: Seconds one notebook's checks may take against one mutant (they take 1–15 s on a fast CPU).
+CHECKS_TIMEOUT_S = 240
+AT_ONCE = 2
+
+
+def _table(path: Path) -> list[Mutant]:
+    spec = importlib.util.spec_from_file_location(f"mutant_table_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.MUTANTS)
+
+
+MUTANTS = [(path.stem.removeprefix("mutants_"), mutant) for path in TABLES for mutant in _table(path)]
+
+
+def _report(notebook: str, mutant: Mutant) -> dict[str, list[ExerciseReport]] | str:
+    """What ``run_checks(notebook)`` would report against the mutated answers (or pytest's output
+    when it wrote no report)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        answers = mutated_answers(mutant, Path(scratch) / "answers")
+        report = Path(scratch) / "report.xml"
+        env = {**__import__("os").environ, ANSWERS_VARIABLE: str(answers)}
+        finished = subprocess.run([*checks_command(notebook), f"--junitxml={report}"],
+                                  cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                                  timeout=CHECKS_TIMEOUT_S)
+        if not report.is_file():
+            return finished.stdout + finished.stderr
+        return exercise_reports(read_report(report), answers)
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, dict[str, list[ExerciseReport]] | str]:
+    with ThreadPoolExecutor(AT_ONCE) as pool:
+        futures = {mutant.mistake: pool.submit(_report, notebook, mutant) for notebook, mutant in MUTANTS}
+        return {mistake: future.result() for mistake, future in futures.items()}
+
+
+def test_every_mistake_is_named_once_and_its_text_is_in_the_reference(tmp_path: Path) -> None:
+    mistakes = [mutant.mistake for _, mutant in MUTANTS]
+    assert len(mistakes) == len(set(mistakes)), "two mutants share a name"
+    for _, mutant in MUTANTS:
+        assert mutant.before != mutant.after, mutant.mistake
+        mutated_answers(mutant, tmp_path / mutant.module)  # raises unless found exactly once
+
+
+@pytest.mark.timeout(CHECKS_TIMEOUT_S * len(MUTANTS) // AT_ONCE + 60)
+@pytest.mark.parametrize(("notebook", "mutant"), MUTANTS, ids=[m.mistake for _, m in MUTANTS])
+def test_a_mistake_fails_its_own_exercise_with_a_hint_that_names_it(
+    notebook: str, mutant: Mutant, reports: dict[str, dict[str, list[ExerciseReport]] | str]
+) -> None:
+    report = reports[mutant.mistake]
+    assert not isinstance(report, str), f"the checks wrote no report:\n{report}"
+    exercises = {(e.module, e.name): e for es in report.values() for e in es}
+    blamed = exercises.get((mutant.module, mutant.exercise))
+    assert blamed is not None, f"no exercise {mutant.exercise} in {sorted(exercises)}"
+    assert blamed.attempted and blamed.status != DONE, f"{mutant.mistake}: its checks all pass"
+    assert any(mutant.hint.casefold() in hint.casefold() for hint in blamed.hints), (
+        f"{mutant.mistake}: no hint under {mutant.exercise} says {mutant.hint!r}: {blamed.hints}")
+    others = {f"{module}.{name or '(the module)'}": e.status for (module, name), e in exercises.items()
+              if (module, name) != (mutant.module, mutant.exercise) and e.status != DONE}
+    assert not others, f"{mutant.mistake} is also blamed on {others}"
