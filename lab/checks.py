@@ -178,10 +178,15 @@ def _run(pattern: str, answers: str, timeout: float) -> list[CheckResult] | None
         return read_report(report)
 
 
-def format_notebook(notebook: str, results: list[CheckResult], directory: Path) -> str:
-    """One line per exercise, and each failing check's hint under it."""
+def format_notebook(notebook: str, results: list[CheckResult], directory: Path,
+                    exercise: str | None = None) -> str:
+    """One line per exercise (only ``exercise``'s if given), and each failing check's hint under it."""
     lines = []
     for module, exercises in exercise_reports(results, directory).items():
+        if exercise is not None:
+            exercises = [e for e in exercises if e.name == exercise]
+            if not exercises:
+                continue
         lines.append(f"{notebook} · {module}.py")
         width = max(len(e.name or "(the module)") for e in exercises)
         for exercise in exercises:
@@ -207,11 +212,13 @@ def format_summary(results: list[CheckResult], directory: Path) -> str:
     return "\n".join(lines)
 
 
-def run_checks(notebook: str | None = None, answers: str = "exercises",
+def run_checks(notebook: str | None = None, exercise: str | None = None, answers: str = "exercises",
                timeout: float = CHECK_TIMEOUT_S) -> None:
     """Check your answers for one notebook (``"nb04"``), or summarise all notebooks with no argument.
 
-    ``answers="solutions"`` checks the reference answers instead.
+    ``run_checks("nb04", "RequestHandler")`` reports only that exercise (a function or a class),
+    for the check cell right under the step that writes it. ``answers="solutions"`` checks the
+    reference answers instead.
     """
     results = _run(notebook or "nb0", answers, timeout)
     if results is None:
@@ -219,6 +226,17 @@ def run_checks(notebook: str | None = None, answers: str = "exercises",
     directory = answers_directory(answers)
     if notebook is None:
         print(format_summary(results, directory))
+        return
+    if exercise is not None:
+        mine = [r for r in results if exercise in r.touches]
+        if not mine:
+            print(f"No check of {notebook} reads {exercise}: is the name spelled as in the exercise file?")
+            return
+        print(format_notebook(notebook, results, directory, exercise))
+        if all(r.passed for r in mine):
+            print(f"All {len(mine)} checks of {exercise} pass.")
+        else:
+            print(f"Some checks of {exercise} fail: fix what each hint above points at.")
         return
     print(format_notebook(notebook, results, directory))
     if results and all(r.passed for r in results):

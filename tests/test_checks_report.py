@@ -95,3 +95,13 @@ def test_a_check_that_reads_no_exercise_is_reported_under_the_module():
     report = checks.exercise_reports(results, REPO_ROOT / "exercises")
     assert [(e.name, e.status, e.hints) for e in report["nb09_mod"]] == [
         ("", "0 of 1 checks pass", ["the hint"])]
+
+
+def test_one_exercise_is_reported_alone_for_the_check_cell_under_its_step(half_written, capsys):
+    checks.run_checks("nb02", "time_call", answers=str(half_written))
+    output = capsys.readouterr().out
+    assert line_of(output, "time_call").endswith("2 of 3 checks pass")
+    assert "milliseconds" in output and "slowest_stage" not in output and "handle_upload" not in output
+    assert output.rstrip().endswith("Some checks of time_call fail: fix what each hint above points at.")
+    checks.run_checks("nb02", "time_cal", answers=str(half_written))
+    assert "No check of nb02 reads time_cal" in capsys.readouterr().out
