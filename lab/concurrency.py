@@ -1,8 +1,9 @@
 """Several clients at once against a model server, and the bare model as the limit (notebook 08).
 
-The load is the benchmark's own: ``lab.load.run_load`` (N client threads, each sending a
-request, waiting for its reply and sending the next) on ``benchmarks.workload.photo_jpegs``. This
-module only keeps every reply as well, so the notebook can show how many images shared each forward
+The load is a closed loop (N client threads, each sending a request, waiting for its reply and
+sending the next) on ``benchmarks.workload.photo_jpegs``: the learner's ``closed_loop`` from
+``exercises/nb08_load.py`` when a cell passes it, else the benchmark's own ``lab.load.run_load``.
+This module only keeps every reply as well, so the notebook can show how many images shared each forward
 pass (``reply.batch``) and which worker process answered (``reply.worker``), and it fails loudly
 when a request fails: a timing that includes errors is a wrong number, not a slow one.
 """
@@ -10,6 +11,7 @@ when a request fails: a timing that includes errors is a wrong number, not a slo
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +28,15 @@ from model_server.protocol import (
 
 from . import settings
 from .bare_model import measure_in_subprocess
-from .load import Call, LoadResult, measured_load
+from .load import (
+    Call,
+    ClosedLoop,
+    LoadResult,
+    LoadRun,
+    MeasurementFailed,
+    measured_load,
+    summarize,
+)
 from .progress import measuring
 
 #: How many clients send at once, in the notebook's runs.
@@ -96,6 +106,8 @@ class LoadLevel:
     workers: Mapping[str, int]
     #: Every timed request, client by client, in the order it was sent.
     spans: Sequence[RequestSpan] = ()
+    #: What the learner's generator returned, when it made the load.
+    run: LoadRun | None = None
 
     @property
     def clients(self) -> int:
@@ -159,16 +171,54 @@ def spans_of(sent: Sequence[tuple[int, float, float, PredictReply]]) -> list[Req
                   key=lambda span: (span.client, span.sent_s))
 
 
+def generated_load(
+    closed_loop: ClosedLoop, client: ModelClient, images: Sequence[bytes], concurrency: int,
+    requests: int, what: str, sent: list[tuple[int, float, float, PredictReply]],
+) -> tuple[LoadResult, LoadRun]:
+    """The learner's ``closed_loop`` sending ``images`` through ``client``: a warm-up run of
+    ``WARMUP`` requests per client, then ``requests`` timed ones, each kept in ``sent``.
+
+    Client numbers are the order in which the generator's threads first send. Any failure raises
+    ``MeasurementFailed`` naming ``what``.
+    """
+    clients: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def send_to(kept: list | None):
+        def send(number: int) -> PredictReply:
+            with lock:
+                index = clients.setdefault(threading.get_ident(), len(clients))
+            began = time.perf_counter()
+            reply = client.predict(images[number % len(images)])
+            if kept is not None:
+                kept.append((index, began, time.perf_counter(), reply))
+            return reply
+        return send
+
+    try:
+        closed_loop(send_to(None), concurrency, concurrency * WARMUP)
+        clients.clear()
+        run = closed_loop(send_to(sent), concurrency, requests)
+    except Exception as error:
+        raise MeasurementFailed(f"{what}: {error!r}") from error
+    result = summarize([seconds * 1000.0 for seconds in run.latencies_s], concurrency, run.requests,
+                       0, run.wall_s)
+    return result, run
+
+
 def under_load(
     server: str, address: str, images: Sequence[bytes], binary: bool = True,
     levels: Sequence[int] = CONCURRENCY, requests: int | None = None,
     timeout: float = REQUEST_TIMEOUT_S, progress: bool | None = None,
+    closed_loop: ClosedLoop | None = None,
 ) -> list[LoadLevel]:
-    """``run_load`` at each concurrency level against the model server at ``address``.
+    """A closed loop at each concurrency level against the model server at ``address``.
 
     ``server`` labels the rows; ``binary=False`` sends one base64 JSON frame, as the original does; ``requests``
-    per level defaults to the lab's ``load_requests`` setting (``LAB_LOAD_REQUESTS``). Raises
-    ``lab.load.MeasurementFailed`` if any request fails. ``progress``: a bar per level (``None``: in a notebook only).
+    per level defaults to the lab's ``load_requests`` setting (``LAB_LOAD_REQUESTS``), rounded down
+    to a multiple of the clients. ``closed_loop``: the learner's generator (``exercises/nb08_load.py``);
+    without it, ``run_load``. Raises ``lab.load.MeasurementFailed`` if any request fails.
+    ``progress``: a bar per level (``None``: in a notebook only).
     """
     requests = requests or settings.load().load_requests
     measured = []
@@ -176,12 +226,29 @@ def under_load(
         for concurrency in measuring(levels, f"{server} at {len(levels)} load levels",
                                      len(levels), progress):
             sent: list[tuple[int, float, float, PredictReply]] = []
-            result = measured_load(_recording_calls(client, sent, WARMUP), list(images), concurrency,
-                                   requests, f"{server}, {concurrency} clients", warmup=WARMUP)
+            what, run = f"{server}, {concurrency} clients", None
+            if closed_loop is None:
+                result = measured_load(_recording_calls(client, sent, WARMUP), list(images), concurrency,
+                                       requests, what, warmup=WARMUP)
+            else:
+                timed = max(1, requests // concurrency) * concurrency
+                result, run = generated_load(closed_loop, client, images, concurrency, timed, what, sent)
             replies = [reply for *_, reply in sent]
             measured.append(LoadLevel(server, result, Counter(r.batch for r in replies),
-                                      Counter(r.worker for r in replies), spans_of(sent)))
+                                      Counter(r.worker for r in replies), spans_of(sent), run))
     return measured
+
+
+def littles_law_rows(levels: Sequence[LoadLevel]) -> list[dict[str, object]]:
+    """Per level measured by the learner's generator: throughput, mean latency, and their product,
+    which Little's law says is the number of requests in flight on average: the clients."""
+    return [{
+        "server": level.server,
+        "clients": level.clients,
+        "throughput (requests/s)": round(level.run.throughput, 2),
+        "mean latency (s)": round(level.run.mean_latency_s, 3),
+        "throughput × mean latency": round(level.run.throughput * level.run.mean_latency_s, 2),
+    } for level in levels if level.run is not None]
 
 
 def side_by_side(one_worker: Sequence[LoadLevel], ours: Sequence[LoadLevel]) -> list[dict[str, object]]:

@@ -16,6 +16,7 @@ from model_server.serving.settings import flags
 
 from . import concurrency, processes
 from .concurrency import LoadLevel
+from .load import ClosedLoop
 
 #: Clients sending at once in every step: the fewest that can make one wait for the other.
 CLIENTS = 2
@@ -42,12 +43,13 @@ STEPS = (ONE_WORKER, TWO_WORKERS, BATCHING)
 
 
 def measure(setup: Setup, weights: str, images: Sequence[bytes], clients: int = CLIENTS,
-            requests: int | None = None) -> LoadLevel:
-    """Start the model server as ``setup`` says, put ``clients`` on it, stop it; its ``LoadLevel``."""
+            requests: int | None = None, closed_loop: ClosedLoop | None = None) -> LoadLevel:
+    """Start the model server as ``setup`` says, put ``clients`` on it (with the learner's
+    ``closed_loop`` if given), stop it; its ``LoadLevel``."""
     with processes.start_model_server(weights, workers=setup.workers, extra_args=setup.extra_args(),
                                       name="one-change") as server:
         (level,) = concurrency.under_load(setup.name, server.address, images, levels=(clients,),
-                                          requests=requests)
+                                          requests=requests, closed_loop=closed_loop)
     return level
 
 

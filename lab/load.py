@@ -1,4 +1,9 @@
-"""Closed-loop load: N clients each send a request, wait for its reply, and send the next."""
+"""Closed-loop load: N clients each send a request, wait for its reply, and send the next.
+
+``run_load`` is the benchmark's generator. Notebook 08's learner writes one of their own
+(``exercises/nb08_load.py``: ``closed_loop(send, clients, requests)``), which returns a
+``LoadRun``; ``sleeping_send`` is the slow call they try it on before it meets a model server.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,51 @@ import statistics
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 #: A call that classifies one image and raises if it fails; one per client thread.
 Call = Callable[[bytes], object]
+#: ``send(k)`` sends request number ``k`` and returns once its answer has arrived (raises if it failed).
+Send = Callable[[int], object]
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """What a closed-loop generator measured: request ``k``'s seconds at ``latencies_s[k]``, and
+    the wall time from the first request sent to the last answer received."""
+
+    latencies_s: Sequence[float]
+    wall_s: float
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_s)
+
+    @property
+    def throughput(self) -> float:
+        """Requests answered per second of wall time."""
+        return self.requests / self.wall_s
+
+    @property
+    def mean_latency_s(self) -> float:
+        return statistics.fmean(self.latencies_s)
+
+
+#: The generator's signature (``exercises/nb08_load.py``).
+ClosedLoop = Callable[[Send, int, int], LoadRun]
+
+
+def sleeping_send(seconds: float) -> Send:
+    """A stand-in for a server that answers every request in ``seconds`` and can answer any
+    number of them at once: what a closed loop does, with no model in the way."""
+
+    def send(number: int) -> int:
+        time.sleep(seconds)
+        return number
+
+    return send
 
 
 class MeasurementFailed(RuntimeError):
