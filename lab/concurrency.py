@@ -239,18 +239,6 @@ def under_load(
     return measured
 
 
-def littles_law_rows(levels: Sequence[LoadLevel]) -> list[dict[str, object]]:
-    """Per level measured by the learner's generator: throughput, mean latency, and their product,
-    which Little's law says is the number of requests in flight on average: the clients."""
-    return [{
-        "server": level.server,
-        "clients": level.clients,
-        "throughput (requests/s)": round(level.run.throughput, 2),
-        "mean latency (s)": round(level.run.mean_latency_s, 3),
-        "throughput × mean latency": round(level.run.throughput * level.run.mean_latency_s, 2),
-    } for level in levels if level.run is not None]
-
-
 def side_by_side(one_worker: Sequence[LoadLevel], ours: Sequence[LoadLevel]) -> list[dict[str, object]]:
     """At each number of clients both were measured at: ours against itself cut down to one worker
     without batching."""

@@ -18,8 +18,9 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "05": ("widget", "upload", "one request at a time"),
     "06": ("Flask", "web app", "app.py", "one request at a time"),
     "07": ("compares", "compare", "timings", "one request at a time"),
-    "08": ("many clients", "batching", "bare model", "workers on other machines", "goes further",
-           "measures it more carefully"),
+    "08": ("many clients", "batching", "bare model", "load generator", "closed loop", "Little's law",
+           "one change at a time", "measures it more carefully", "measures that limit"),
+    "09": ("appendix", "two frames", "base64", "wire format", "workers in other processes"),
 }
 
 #: Figures typed into a notebook's text that no cell computes, and why each may stay. Anything
@@ -32,5 +33,5 @@ ALLOWED_FIGURES: dict[tuple[str, str], str] = {
     ("04", "0.6 s"): "a client's wait made up for a question the learner answers before running",
     ("08", "400 ms"): "a median made up for a question on Little's law",
     ("08", "20 ms"): "the server's default --max-delay-ms (the test checks it)",
-    ("08", "1 s"): "the default --heartbeat-interval-s (the test checks it)",
+    ("09", "1 s"): "the default --heartbeat-interval-s (the test checks it)",
 }

@@ -10,8 +10,9 @@ import pytest
 from benchmarks.workload import photo_jpegs
 from fakes import REPLY
 from lab import concurrency, experiments, plots, predictions
-from lab.load import LoadResult
+from lab.load import LoadResult, MeasurementFailed, sleeping_send
 from model_server.protocol import Timings
+from solutions.nb08_load import closed_loop
 
 
 def _span(client: int, sent: float, replied: float, total_ms: float = 52.5, batch: int = 1):
@@ -117,3 +118,32 @@ def test_a_prediction_is_shown_beside_the_measurement_whatever_was_written(writt
 def test_a_prediction_in_a_table_is_the_number_or_what_was_written() -> None:
     assert [predictions.column(w) for w in (None, 7, "7.5 ms", "no idea")] == [
         "you did not predict", "7", "7.5", "no idea"]
+
+
+def test_the_learners_generator_makes_the_load_and_every_reply_is_kept(model_server) -> None:
+    calls: list[tuple[int, int]] = []
+
+    def generator(send, clients, requests):
+        calls.append((clients, requests))
+        return closed_loop(send, clients, requests)
+
+    (level,) = concurrency.under_load("ours", model_server.address, photo_jpegs(2), levels=(2,),
+                                      requests=7, closed_loop=generator)
+    assert calls == [(2, 2), (2, 6)], "a warm-up request per client, then the timed ones, rounded to the clients"
+    assert level.run is not None and level.run.requests == level.result.requests == 6
+    assert sum(level.batches.values()) == 6 and len(level.spans) == 6, "warm-ups counted or replies lost"
+    assert sorted({span.client for span in level.spans}) == [0, 1]
+    assert level.result.median_ms == pytest.approx(statistics.median(level.run.latencies_s) * 1000, abs=0.01)
+    assert 0.8 < level.run.throughput * level.run.mean_latency_s <= 2.0, "Little's law: about 2 in flight"
+
+
+def test_a_generator_that_hides_nothing_turns_a_failed_request_into_a_failed_measurement(dead_address) -> None:
+    with pytest.raises(MeasurementFailed, match="nobody, 1 clients"):
+        concurrency.under_load("nobody", dead_address, photo_jpegs(1), levels=(1,), requests=2,
+                               timeout=1.0, closed_loop=closed_loop)
+
+
+def test_a_sleeping_send_answers_after_its_time_whatever_else_is_in_flight() -> None:
+    run = closed_loop(sleeping_send(0.05), 4, 8)
+    assert run.requests == 8 and min(run.latencies_s) >= 0.05
+    assert run.wall_s < 0.05 * 8 / 2, "four at once: two rounds, not eight"
