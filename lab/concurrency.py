@@ -1,4 +1,5 @@
-"""Several clients at once against a model server, and the bare model as the limit (notebook 08).
+"""Several clients at once against a model server, and the bare model as the limit (notebook 08);
+two frames against base64 JSON (its appendix, notebook 09).
 
 The load is a closed loop (N client threads, each sending a request, waiting for its reply and
 sending the next) on ``benchmarks.workload.photo_jpegs``: the learner's ``closed_loop`` from

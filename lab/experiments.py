@@ -1,6 +1,6 @@
 """One change at a time (notebook 08): the production model server, the same clients, one flag moved.
 
-Section 1 of notebook 08 sets our server as it runs by default beside itself cut down to one
+Section 2 of notebook 08 sets our server as it runs by default beside itself cut down to one
 worker without batching, and the two differ in three ways at once (workers, batching, wire
 format). Here each step changes one of them, so that each difference in the numbers has one
 cause: 1 worker without batching, then 2 workers, then batching on; always two frames on the wire
@@ -43,13 +43,17 @@ STEPS = (ONE_WORKER, TWO_WORKERS, BATCHING)
 
 
 def measure(setup: Setup, weights: str, images: Sequence[bytes], clients: int = CLIENTS,
-            requests: int | None = None, closed_loop: ClosedLoop | None = None) -> LoadLevel:
-    """Start the model server as ``setup`` says, put ``clients`` on it (with the learner's
-    ``closed_loop`` if given), stop it; its ``LoadLevel``."""
-    with processes.start_model_server(weights, workers=setup.workers, extra_args=setup.extra_args(),
-                                      name="one-change") as server:
-        (level,) = concurrency.under_load(setup.name, server.address, images, levels=(clients,),
-                                          requests=requests, closed_loop=closed_loop)
+            requests: int | None = None, closed_loop: ClosedLoop | None = None,
+            address: str | None = None) -> LoadLevel:
+    """Put ``clients`` on a model server as ``setup`` says (with the learner's ``closed_loop`` if
+    given); its ``LoadLevel``. ``address``: such a server already running (the notebook's one
+    worker without batching), else one is started and stopped here."""
+    if address is None:
+        with processes.start_model_server(weights, workers=setup.workers, extra_args=setup.extra_args(),
+                                          name="one-change") as server:
+            return measure(setup, weights, images, clients, requests, closed_loop, server.address)
+    (level,) = concurrency.under_load(setup.name, address, images, levels=(clients,),
+                                      requests=requests, closed_loop=closed_loop)
     return level
 
 

@@ -1,4 +1,4 @@
-"""Who answered: requests through a broker, counted by the worker process that replied (notebook 08).
+"""Who answered: requests through a broker, counted by the worker process that replied (notebook 09).
 
 Every reply names the process that computed it (``reply.worker``, ``host:pid``); matching the pid
 with the worker processes the notebook started shows the work being shared out, and shows it going

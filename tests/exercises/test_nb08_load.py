@@ -18,7 +18,7 @@ import pytest
 #: Seconds ``closed_loop`` may take in a check before it counts as hung (the runs take < 1 s).
 RUN_TIMEOUT_S = 15.0
 #: How much longer than ``send`` itself a request's latency may be (thread switches on a busy machine).
-LATENCY_SLACK_S = 0.02
+LATENCY_SLACK_S = 0.05
 #: How much longer than the requests' span the wall time may be (starting and joining threads).
 WALL_SLACK_S = 0.1
 
@@ -169,7 +169,7 @@ def test_every_request_is_sent_once_and_timed(nb08, attempt):
 
 
 def test_all_clients_have_a_request_in_flight_at_once(nb08, attempt):
-    server = FakeServer(lambda number: 0.05)
+    server = FakeServer(lambda number: 0.1)
     _run(nb08, attempt, server, clients=4, requests=8)
     assert server.max_in_flight == 4, (
         f"at most {server.max_in_flight} requests were in flight at once with clients=4: start every "
