@@ -178,19 +178,22 @@ def in_process_model_server(classifier, address: str | None = None, stop: thread
 
     address = address or free_address()
     context = zmq.Context()
-    server = ModelServer(classifier, ServerSettings(address=address, **settings), context=context)
-    server.bind()
-    http_address = server.settings.http_address
-    endpoints = HttpEndpoints(http_address, server.probes) if http_address else None
     stop = stop or threading.Event()
-    thread = threading.Thread(target=server.serve, args=(stop,), name="in-process-model-server",
-                              daemon=True)
-    thread.start()
-    try:
+    thread: threading.Thread | None = None
+    endpoints = None
+    try:  # a bind or an HTTP port that fails must not leave the context and its sockets behind
+        server = ModelServer(classifier, ServerSettings(address=address, **settings), context=context)
+        server.bind()
+        http_address = server.settings.http_address
+        endpoints = HttpEndpoints(http_address, server.probes) if http_address else None
+        thread = threading.Thread(target=server.serve, args=(stop,), name="in-process-model-server",
+                                  daemon=True)
+        thread.start()
         yield address
     finally:
         stop.set()
-        thread.join(timeout=STOP_TIMEOUT_S)
+        if thread is not None:
+            thread.join(timeout=STOP_TIMEOUT_S)
         if endpoints is not None:
             endpoints.stop()
         context.destroy(linger=0)
