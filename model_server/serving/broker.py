@@ -62,6 +62,7 @@ from .framing import (
     WORKER_READY,
     WORKER_REPLY,
     WORKER_WORK,
+    WorkerHello,
     decode_worker_hello,
     encode_budget,
 )
@@ -122,6 +123,8 @@ class Worker:
     leaving: bool = False
     batch_sizes: dict[int, int] = field(default_factory=dict)
     round_trips: RoundTrips = field(default_factory=RoundTrips)
+    #: A remote worker's process (``WorkerHello.instance``), with ``name`` what tells it apart.
+    instance: str = ""
 
     def has_room(self) -> bool:
         return not self.leaving and len(self.held) < self.capacity
@@ -388,7 +391,7 @@ class Broker:
             if worker is not None and command == WORKER_READY:
                 self._forget(worker, "it started over", now)
                 worker = None
-            if worker is None and (same := self._remote_worker_named(hello.worker)) is not None:
+            if worker is None and (same := self._same_process(hello)) is not None:
                 # One worker process, two connections: the older one's last words, which TCP
                 # delivered after a cut healed, must not bring it back as a second worker that
                 # nobody answers for. A READY is the live connection: it replaces the older.
@@ -396,7 +399,8 @@ class Broker:
                     return
                 self._forget(same, "it connected again", now)
             if worker is None:
-                worker = Worker(identity, hello.worker, hello.capacity, remote=True)
+                worker = Worker(identity, hello.worker, hello.capacity, remote=True,
+                                instance=hello.instance)
                 self._workers[identity] = worker
                 self._workers_joined += 1
                 log.info("remote worker %s joined (%d thread(s))", hello.worker, hello.capacity)
@@ -413,8 +417,10 @@ class Broker:
             log.info("remote worker %s is leaving; it finishes its %d request(s)",
                      worker.name, len(worker.held))
 
-    def _remote_worker_named(self, name: str) -> Worker | None:
-        return next((w for w in self._workers.values() if w.remote and w.name == name), None)
+    def _same_process(self, hello: WorkerHello) -> Worker | None:
+        """The worker already known as the process that says ``hello``, on another connection."""
+        return next((w for w in self._workers.values()
+                     if w.remote and w.name == hello.worker and w.instance == hello.instance), None)
 
     def _check_remote_workers(self, now: float) -> None:
         remote = [worker for worker in self._workers.values() if worker.remote]
