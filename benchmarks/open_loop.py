@@ -32,9 +32,9 @@ and in count.
 the web app (waitress). For each path the one-client latency and the capacity (closed loop, 8
 clients) set the offered rates, from a quarter to twice that capacity; both are measured again
 right before every rate, and the report judges the path against their medians: on a shared
-machine they drift within minutes, more than the effects being judged (see the README's "Open
-loop"). ``python -m benchmarks --only "open loop"`` runs it and stores it under ``open_loop``;
-``python -m benchmarks.open_loop`` runs it alone and prints JSON.
+machine they drift within minutes, more than the effects being judged (see "Open loop" in
+``docs/benchmark.md``). ``python -m benchmarks --only "open loop"`` runs it and stores it under
+``open_loop``; ``python -m benchmarks.open_loop`` runs it alone and prints JSON.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Workers decode images in parallel, each in its own thread, through the ``Batcher``
 (``decode_and_submit``); its one thread stacks whatever is waiting (at most ``max_batch`` images)
 and runs the model once. ResNet50 on a CPU does a batch in less time than its images one by one
-(the README's benchmark says how much less), so under load this is most of the throughput there is.
+(docs/benchmark.md says how much less), so under load this is most of the throughput there is.
 
 It never makes a lone request wait for company: the batcher waits (at most ``max_delay_ms``) for
 more images only when company is known to be coming: while some worker is still decoding one, or
