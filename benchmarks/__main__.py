@@ -27,9 +27,9 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import psutil
 
@@ -42,7 +42,18 @@ from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW
 
 from . import broker_header, cpu, image_sizes, open_loop, open_loop_report, overhead, systems
 from .interleaved import Entry, bare_limits, run_rounds, system_rows
-from .report import ONE_WORKER, ORIGINAL, OURS, PIXELS, RAY_SERVE, WAITRESS, openvino_system, plot, ratios, table
+from .report import (
+    ONE_WORKER,
+    ORIGINAL,
+    OURS,
+    PIXELS,
+    RAY_SERVE,
+    WAITRESS,
+    openvino_system,
+    plot,
+    ratios,
+    table,
+)
 from .startup import start_to_ready
 from .workload import photo_jpegs
 

@@ -25,7 +25,7 @@ import json
 import multiprocessing
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -51,15 +51,16 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import numpy as np
 import urllib3
 import zmq
 
+from lab.load import Call, LoadResult, run_load
 from lab.processes import WAITRESS_THREADS, start_model_server, start_web_app
 from model_server.client import ModelClient
 from model_server.protocol import (
@@ -75,8 +76,6 @@ from model_server.protocol import (
     encode_request_frames,
     request_id_of,
 )
-
-from lab.load import Call, LoadResult, run_load
 
 from .systems import runtime_args
 from .workload import photo_jpegs

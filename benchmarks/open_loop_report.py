@@ -29,7 +29,7 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 GOODPUT_TARGET = 0.90
 BELOW_CAPACITY_P99_TARGET = 3.0

@@ -7,13 +7,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from lab.bare_model import bare_name  # noqa: E402
-from model_server.protocol import OPENVINO, PRECISIONS, TENSORFLOW  # noqa: E402
+from lab.bare_model import bare_name
+from model_server.protocol import OPENVINO, PRECISIONS, TENSORFLOW
 
-from . import open_loop_report  # noqa: E402
-from .interleaved import ratios_over_rounds  # noqa: E402
+from . import open_loop_report
+from .interleaved import ratios_over_rounds
 
 OURS = "our server, client"
 #: The original write-up's design: its server (a thread per request, as ``solutions/resnet_model_server.py``

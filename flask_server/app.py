@@ -15,7 +15,8 @@ the server is down the app answers 503 and recovers by itself when it comes back
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, current_app, jsonify
 

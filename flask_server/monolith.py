@@ -12,7 +12,8 @@ weights and tracing.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, current_app, jsonify
 

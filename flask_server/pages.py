@@ -10,8 +10,9 @@ the same way. A ``Predict`` raises when it fails; ``errors.py`` turns what it ra
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 

@@ -29,11 +29,14 @@ from __future__ import annotations
 import queue
 import time
 import uuid
-from typing import Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import numpy as np
 import zmq
 
+from .curve import ClientKeys, HandshakeWatch, secure_client_socket
+from .keepalive import HEARTBEAT_INTERVAL_S, keep_alive
 from .protocol import (
     DEFAULT_ADDRESS,
     DEFAULT_TOP,
@@ -46,13 +49,11 @@ from .protocol import (
     decode_server_info,
     decode_stats,
     encode_ping,
-    encode_request,
     encode_pixels_request_frames,
+    encode_request,
     encode_request_frames,
     encode_stats_request,
 )
-from .curve import ClientKeys, HandshakeWatch, secure_client_socket
-from .keepalive import HEARTBEAT_INTERVAL_S, keep_alive
 
 #: Seconds to wait for one reply: many forward passes of ResNet50 on a CPU, so that only a server
 #: that is stuck or overloaded runs out of it.

@@ -8,8 +8,9 @@ web app reads its ``MODEL_SERVER_*`` variables with it and imports nothing of th
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import fields, replace
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 #: The prefix of the model server's variables (``MODEL_SERVER_TIMEOUT``), the server's and the
 #: web app's alike: one name for one setting wherever it is read.

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Callable, Iterator, Literal
+from typing import Literal
 
 import numpy as np
 import zmq
@@ -30,7 +31,7 @@ import zmq
 import imagegen
 from lab.processes import free_port
 from model_server.client import ModelServerUnavailable
-from model_server.protocol import UNTRAINED, PredictReply, Prediction, ServerInfo, Timings
+from model_server.protocol import UNTRAINED, Prediction, PredictReply, ServerInfo, Timings
 
 #: Seconds a thread of a test's server has to end once told to.
 STOP_TIMEOUT_S = 30.0
@@ -143,7 +144,7 @@ class SlowDecode:
         self.thread.start()
         started.wait(10)
 
-    def finish(self) -> "SlowDecode":
+    def finish(self) -> SlowDecode:
         self._release.set()
         return self
 

@@ -13,14 +13,13 @@ import io
 import os
 import re
 import subprocess
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from pkgutil import resolve_name
-from types import SimpleNamespace
 
 import kubernetes_validate
 import pytest
+import tomllib
 
 from deploy_files import (
     COMPOSE_FILE,

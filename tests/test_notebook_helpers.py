@@ -14,13 +14,21 @@ from PIL import Image
 from benchmarks.workload import photo_jpegs
 from fakes import REPLY, web_apps_with_fake_model
 from lab import (
-    cold_start, concurrency, display, measure, plots, raw_zmq, remote_workers, sample_images, settings,
-    timing, web,
+    cold_start,
+    concurrency,
+    display,
+    measure,
+    plots,
+    raw_zmq,
+    remote_workers,
+    sample_images,
+    settings,
+    timing,
+    web,
 )
 from lab.bare_model import measure_in_subprocess
-from lab.load import MeasurementFailed
 from lab.checks import checks_command
-from lab.load import LoadResult
+from lab.load import LoadResult, MeasurementFailed
 from lab.processes import free_port
 from model_server.images import decode_image
 

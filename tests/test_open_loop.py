@@ -34,8 +34,8 @@ from lab.stub_server import Answer, Later
 from model_server.protocol import (
     UNTRAINED,
     ErrorCode,
-    PredictReply,
     Prediction,
+    PredictReply,
     Timings,
     encode_error,
     encode_reply,

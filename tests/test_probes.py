@@ -14,7 +14,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 import zmq

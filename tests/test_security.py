@@ -25,9 +25,9 @@ from lab.processes import (
     REPO_ROOT,
     ServerProcess,
     free_port,
+    remote_worker_argv,
     start_broker,
     start_model_server,
-    remote_worker_argv,
     start_remote_worker,
     start_web_app,
 )

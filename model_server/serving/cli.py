@@ -16,9 +16,9 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields, replace
-from typing import Iterator
 
 from ..environment import MODEL_SERVER_PREFIX
 from ..keys import KeyFileError

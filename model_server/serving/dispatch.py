@@ -22,8 +22,9 @@ client's median went from 164 to 298 ms.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Protocol
 
 #: The rules the broker can choose workers by (``--dispatch``).
 PEAK_EWMA = "peak-ewma"

@@ -24,8 +24,8 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from ..curve import ClientKeys
 from ..keys import (
-    KeyFileError,
     PUBLIC_SUFFIX,
+    KeyFileError,
     KeyPair,
     load_authorized_keys,
 )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Iterable, Mapping
 
 from ..environment import MODEL_SERVER_PREFIX, settings_from_env
 from ..images import DEFAULT_MAX_PIXELS
-from ..models.weights import DEFAULT_SEED
 from ..models.classifier import check_choice
+from ..models.weights import DEFAULT_SEED
 from ..protocol import DEFAULT_ADDRESS, F32, PRECISIONS, RUNTIMES, TENSORFLOW
 from .dispatch import DISPATCH_RULES, PEAK_EWMA
 
