@@ -4,8 +4,9 @@ Rows: the bare model (the limit), the original design (the write-up's server, a 
 request, asked by its own client in its own format), our model server cut down to one worker and
 no batching, our model server (through the client with the file, as base64 JSON and as decoded
 pixels, and through the web app under waitress and under Flask's own server), the model as a
-global inside the web process, the monolith and, when installed, Ray Serve; with the [openvino] extra, our server on OpenVINO f32 (and
-bf16 where the CPU has it), the file and the pixels, each against its own bare limit.
+global inside the web process, the monolith and, when installed, Ray Serve; with the [openvino]
+extra, our server on OpenVINO f32 (and bf16 where the CPU has it), the file and the pixels, each
+against its own bare limit.
 
 Every system is started once and measured in interleaved rounds (``interleaved.py``): per round,
 for each number of clients, one short burst of each system and of each bare model, in an order
