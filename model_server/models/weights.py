@@ -71,7 +71,8 @@ def save_untrained_weights(keras_model: Any, seed: int) -> Path:
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name.removesuffix('.weights.h5')}.{os.getpid()}.{threading.get_ident()}.weights.h5")
+    stem = path.name.removesuffix(".weights.h5")
+    staging = path.with_name(f".{stem}.{os.getpid()}.{threading.get_ident()}.weights.h5")
     try:
         keras_model.save_weights(str(staging))
         staging.replace(path)
