@@ -225,6 +225,6 @@ def test_the_lab_starts_servers_and_workers_with_the_command_the_settings_give()
         "--weights", "random", "--workers", "3", "--supervise"]
     assert model_server_command("worker", "--connect", "tcp://127.0.0.1:5577")[:4] == [
         sys.executable, "-m", "model_server", "worker"]
-    connect, parsed = parse_worker_settings(
+    _connect, parsed = parse_worker_settings(
         ["--connect", "tcp://127.0.0.1:5577", *command_line(settings, ["weights", "workers", "supervise"])])
     assert (parsed.weights, parsed.workers, parsed.supervise) == ("random", 3, True)

@@ -157,7 +157,7 @@ def test_the_monoliths_loading_stages_become_columns() -> None:
 def test_a_failed_request_is_not_timed(web_app_with_fake_model, tmp_path) -> None:
     image = tmp_path / "cat.jpg"
     image.write_bytes(SMALL_JPEG)
-    with pytest.raises(MeasurementFailed, match="answered 503 for cat.jpg: unavailable"):
+    with pytest.raises(MeasurementFailed, match=r"answered 503 for cat\.jpg: unavailable"):
         measure.through_web_api(web_app_with_fake_model("down"), [image], requests=1, timeout=5)
 
 
