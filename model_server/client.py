@@ -68,7 +68,8 @@ POOL_SIZE = 16
 
 
 class _Identified(Protocol):
-    id: str | None
+    @property
+    def id(self) -> str | None: ...  # read-only: the replies are frozen dataclasses
 
 
 T = TypeVar("T", bound=_Identified)
@@ -91,7 +92,7 @@ class ModelServerRefused(ModelServerUnavailable):
 class _Connection:
     """A REQ socket to the server, and the watch on its security handshakes."""
 
-    def __init__(self, context: zmq.Context, address: str, keys: ClientKeys | None,
+    def __init__(self, context: zmq.Context[zmq.Socket[bytes]], address: str, keys: ClientKeys | None,
                  heartbeat_s: float):
         self.socket = context.socket(zmq.REQ)
         self.socket.linger = 0
@@ -109,7 +110,7 @@ class _Connection:
         poller.register(self.handshake.socket, zmq.POLLIN)
         deadline = time.monotonic() + timeout_s
         while (remaining := deadline - time.monotonic()) > 0:
-            if self.socket in dict(poller.poll(remaining * 1000)):
+            if self.socket in dict(poller.poll(int(remaining * 1000))):
                 return True
             failure = self.handshake.check()
             if failure is not None:
@@ -139,7 +140,7 @@ class ModelClient:
         retries: int = REQUEST_RETRIES,
         connect_timeout: float = CONNECT_TIMEOUT_S,
         binary: bool = True,
-        context: zmq.Context | None = None,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
         keys: ClientKeys | None = None,
         heartbeat_s: float = HEARTBEAT_INTERVAL_S,
     ):
@@ -208,7 +209,7 @@ class ModelClient:
                 continue
             socket = connection.socket
             socket.send_multipart(frames, copy=False)
-            if socket.poll(self.timeout * 1000, zmq.POLLIN):
+            if socket.poll(int(self.timeout * 1000), zmq.POLLIN):
                 reply = socket.recv()
                 self._checkin(connection)
                 try:

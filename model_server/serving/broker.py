@@ -41,7 +41,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import zmq
 
@@ -135,8 +135,8 @@ class Broker:
     """Runs on the server's main thread; owns the frontend and both backends while it runs."""
 
     def __init__(
-        self, settings: ServerSettings, frontend: zmq.Socket, local_backend: zmq.Socket,
-        remote_backend: zmq.Socket | None, local_name: str | None,
+        self, settings: ServerSettings, frontend: zmq.Socket[bytes], local_backend: zmq.Socket[bytes],
+        remote_backend: zmq.Socket[bytes] | None, local_name: str | None,
         local_batch_sizes: Callable[[], dict[int, int]],
     ):
         self.settings = settings
@@ -170,7 +170,7 @@ class Broker:
         self._draining = False
         self.loop = LoopWatch("the broker's loop")
         #: Questions of other threads, answered on the broker's thread at its next turn.
-        self._questions: deque[tuple[Callable[[], object], Future]] = deque()
+        self._questions: deque[tuple[Callable[[], object], Future[Any]]] = deque()
 
     # The loop ---------------------------------------------------------------------------------
 
@@ -213,7 +213,7 @@ class Broker:
         """
         if self.loop.has_ended:
             return question()
-        answer: Future = Future()
+        answer: Future[T] = Future()
         self._questions.append((question, answer))
         try:
             return answer.result(timeout_s)
@@ -239,7 +239,7 @@ class Broker:
         threads = sum(worker.capacity for worker in taking)
         return Verdict(True, f"ready: {len(taking)} worker(s), {threads} thread(s)")
 
-    def _handle(self, events: dict) -> None:
+    def _handle(self, events: dict[zmq.Socket[bytes], int]) -> None:
         if events.get(self._frontend):
             self._from_client(self._frontend.recv_multipart())
         if events.get(self._local):
