@@ -2,8 +2,9 @@
 
 ``LOAD_REQUESTS`` sets the size of the web-app run: by default 160, ten rounds of the 16 clients (it was
 320 until the suite's time mattered more: ten rounds already interleave every client with every
-other); ``LOAD_REQUESTS=2000`` took 150 s on a quiet Zen 4 (``docs/testing.md``). Each image's probabilities are known from a request
-sent alone, so a reply that reached the wrong client would not match.
+other); ``LOAD_REQUESTS=2000`` took 150 s on a quiet Zen 4 (``docs/testing.md``). Each image's
+probabilities are known from a request sent alone, so a reply that reached the wrong client would
+not match.
 """
 
 from __future__ import annotations

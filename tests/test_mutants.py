@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.checks import (ANSWERS_VARIABLE, DONE, ExerciseReport, checks_command, exercise_reports,
-                        read_report)
+from lab.checks import ANSWERS_VARIABLE, DONE, ExerciseReport, checks_command, exercise_reports, read_report
 from mutation import REPO_ROOT, Mutant, mutated_answers
 
 TABLES = sorted((REPO_ROOT / "tests" / "exercises").glob("mutants_nb[0-9][0-9].py"))
