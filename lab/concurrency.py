@@ -12,8 +12,8 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from model_server.client import ModelClient
 from model_server.protocol import (

@@ -23,8 +23,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from model_server.client import ModelClient, ModelServerRefused
 from model_server.curve import ClientKeys

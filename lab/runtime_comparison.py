@@ -7,8 +7,8 @@ says how to install it and returns ``None`` instead of failing the notebook.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from model_server.protocol import F32, OPENVINO
 from model_server.serving.settings import flags
