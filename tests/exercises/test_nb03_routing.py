@@ -9,6 +9,7 @@ around the learner's code are the checks' own (``_given_worker``, ``_given_proxy
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable
 
 import pytest
@@ -22,6 +23,9 @@ REPLY_TIMEOUT_S = 1.0
 #: Seconds a worker or a proxy has to return once told to stop. The reference returns within
 #: its poll interval (0.1 s); the rest is room for a loaded machine.
 STOP_TIMEOUT_S = 3.0
+#: Seconds a worker is left with nothing to do before it is told to stop: several of the
+#: reference's poll intervals, so that a worker is waiting for a request, not just back from one.
+IDLE_S = 0.5
 #: Milliseconds the checks' own workers wait for a request before looking at their stop event.
 GIVEN_POLL_MS = 50
 KIND_NAMES = {zmq.REQ: "REQ", zmq.REP: "REP", zmq.DEALER: "DEALER", zmq.ROUTER: "ROUTER",
@@ -331,18 +335,30 @@ def _start_worker(nb03, attempt, server_context, open_socket) -> tuple[_Running,
     return _Running(attempt, nb03.worker_loop, server_context, address, _answer, stop), backend, address, stop
 
 
+def _worker_socket_hint(server_context: _RecordingContext, address: str) -> str | None:
+    """What is wrong with the sockets the learner's worker connected, if anything."""
+    used = [kind for kind, how in server_context.kinds_at(address) if how == "connect"]
+    if used and used != ["REP"]:
+        return (f"worker_loop connected a {' and a '.join(used)} socket: use one REP socket, which "
+                "takes the envelope off each request and puts it back on the reply")
+    return None
+
+
 def _worker_hint(running: _Running, server_context: _RecordingContext, address: str, answered: int) -> str:
     """Why the worker gave no reply to request number ``answered`` (counted from 0)."""
     running.raise_if_unwritten()
+    if isinstance(running.error, zmq.ZMQError) and running.error.errno == zmq.EADDRINUSE:
+        return ("worker_loop bound its socket to address, where the DEALER is bound already: a "
+                "worker connects to it")
     if running.error is not None:
         return f"worker_loop raised {running.error!r}"
     used = [kind for kind, how in server_context.kinds_at(address) if how == "connect"]
     if not used:
         return ("worker_loop connected no socket to address: the DEALER is bound there, so the "
                 "worker connects its REP socket to it")
-    if used != ["REP"]:
-        return (f"worker_loop connected a {' and a '.join(used)} socket: use one REP socket, which "
-                "takes the envelope off each request and puts it back on the reply")
+    wrong_socket = _worker_socket_hint(server_context, address)
+    if wrong_socket:
+        return wrong_socket
     if answered and not running.thread.is_alive():
         return (f"worker_loop answered {answered} request(s), then returned: answer in a loop, "
                 "request after request, until stop is set")
@@ -356,6 +372,9 @@ def _ask_the_worker(backend: zmq.Socket, running: _Running, server_context, addr
         reply = receive(backend, REPLY_TIMEOUT_S)
     except (zmq.Again, NoMessage):
         pytest.fail(_worker_hint(running, server_context, address, number), pytrace=False)
+    wrong_socket = _worker_socket_hint(server_context, address)
+    if reply != [b"", _answer(request)] and wrong_socket:
+        pytest.fail(f"for {request!r} the DEALER received {reply!r}: {wrong_socket}", pytrace=False)
     if reply == [b"", b"", _answer(request)]:
         pytest.fail("the reply carries an extra empty frame: a REP socket puts the envelope back "
                     "by itself, so send answer(request) alone", pytrace=False)
@@ -376,6 +395,7 @@ def test_worker_loop_stops_when_asked_and_closes_its_socket(nb03, attempt, serve
     running, backend, address, stop = _start_worker(nb03, attempt, server_context, open_socket)
     try:
         _ask_the_worker(backend, running, server_context, address, 0)
+        time.sleep(IDLE_S)  # no request coming: the worker is waiting for one when stop is set
     finally:
         stop.set()
     if not running.ended(STOP_TIMEOUT_S):
