@@ -96,6 +96,10 @@ class Workers:
             thread.start()
         return self
 
+    def alive(self) -> list[str]:
+        """The names of the threads still running."""
+        return [thread.name for thread in self.threads if thread.is_alive()]
+
     def stopped(self) -> list[str]:
         """Set ``stop``, wait for each thread; what went wrong, if anything."""
         self.stop.set()
@@ -115,24 +119,30 @@ class ThreadedServer:
     """Your ``run_proxy`` and ``worker_loop`` as one small server, with a context of its own.
 
     A ROUTER frontend on a free loopback TCP port (``address``, where clients connect), a DEALER
-    backend on ``inproc://`` (``backend``), and one worker thread per name behind it; ``names``
-    may be empty, for a proxy alone. Leaving the ``with`` block stops the workers (``stop``),
+    backend on ``inproc://`` (``backend``), and one worker thread per name behind it; with no
+    names, the proxy alone. Leaving the ``with`` block stops the workers (``stop``),
     then terminates ``context``, which is how ``zmq.proxy`` ends; ``context.term()`` waits for
     every socket of the context to be closed, so a socket left open is named in the error too.
     """
 
-    def __init__(self, run_proxy: RunProxy, worker_loop: WorkerLoop, names: Sequence[str]):
+    def __init__(self, run_proxy: RunProxy, worker_loop: WorkerLoop | None = None, names: Sequence[str] = ()):
+        if names and worker_loop is None:
+            raise ValueError("workers need a worker_loop to run")
         self.context = zmq.Context()
         self.address = f"tcp://127.0.0.1:{free_port()}"
         self.backend = inproc_endpoint("backend")
         self.proxy = threading.Thread(target=run_proxy, name="proxy", daemon=True,
                                       args=(self.context, self.address, self.backend))
-        self.workers = Workers(worker_loop, self.context, self.backend, names)
+        self.workers = Workers(worker_loop or (lambda *_: None), self.context, self.backend, names)
 
     def __enter__(self) -> ThreadedServer:
         self.proxy.start()
         self.workers.__enter__()
         return self
+
+    def alive(self) -> list[str]:
+        """The names of the threads still running: the proxy's and the workers'."""
+        return ([self.proxy.name] if self.proxy.is_alive() else []) + self.workers.alive()
 
     def __exit__(self, *exc_info: object) -> None:
         problems = self.workers.stopped()

@@ -18,10 +18,6 @@ def context():
     return zmq.Context.instance()
 
 
-def _running(prefix: str) -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith(prefix)]
-
-
 def test_describe_names_identity_delimiter_and_body():
     lines = routing_demo.describe([b"client-a", b"", b"hello"]).splitlines()
     assert ["identity" in lines[0], "delimiter" in lines[1], "body" in lines[2]] == [True] * 3
@@ -46,15 +42,15 @@ def test_a_dealer_hands_requests_to_each_worker_in_turn(context):
     address = routing_demo.inproc_endpoint("backend")
     backend.bind(address)
     try:
-        with routing_demo.Workers(worker_loop, context, address, ["w1", "w2"]):
+        with routing_demo.Workers(worker_loop, context, address, ["w1", "w2"]) as workers:
             for number in range(4):
                 backend.send_multipart([b"", f"request {number}".encode()])
             replies = [routing_demo.receive(backend) for _ in range(4)]
+        assert not workers.alive()
     finally:
         backend.close()
     assert all(frames[0] == b"" for frames in replies)
     assert sorted(frames[1].split(b" ")[0] for frames in replies) == [b"w1", b"w1", b"w2", b"w2"]
-    assert not _running("w")
 
 
 def test_a_worker_that_does_not_stop_is_named(context, monkeypatch):
@@ -83,7 +79,7 @@ def test_the_server_routes_each_reply_to_its_client_and_stops(context):
             for client in clients:
                 client.close()
     assert [a[0].endswith(f"'client {n}'".encode()) for n, a in enumerate(answers)] == [True] * 3
-    assert not _running("w") and not _running("proxy") and server.context.closed
+    assert not server.alive() and server.context.closed
 
 
 def test_a_proxy_that_leaves_a_socket_open_is_named(monkeypatch):
@@ -100,7 +96,7 @@ def test_a_proxy_that_leaves_a_socket_open_is_named(monkeypatch):
             pass
 
     with pytest.raises(routing_demo.NotStopped, match="still waiting for a socket"):
-        with routing_demo.ThreadedServer(leaky_proxy, worker_loop, []):
+        with routing_demo.ThreadedServer(leaky_proxy):
             time.sleep(0.2)
     for socket in left:
         socket.close(linger=0)
