@@ -36,7 +36,7 @@ class NoMessage(TimeoutError):
 
 def receive(socket: zmq.Socket, timeout_s: float = RECEIVE_TIMEOUT_S) -> list[bytes]:
     """One multipart message from ``socket``, or ``NoMessage`` after ``timeout_s``."""
-    if not socket.poll(timeout_s * 1000, zmq.POLLIN):
+    if not socket.poll(int(timeout_s * 1000), zmq.POLLIN):
         raise NoMessage(f"no message within {timeout_s:g} s")
     return socket.recv_multipart()
 

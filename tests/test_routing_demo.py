@@ -60,9 +60,9 @@ def test_a_worker_that_does_not_stop_is_named(context, monkeypatch):
     def deaf_worker(context, address, answer, stop):  # looks at stop only once it is released
         stuck.wait(10)
 
-    with pytest.raises(routing_demo.NotStopped, match="deaf-1 was still running"):
-        with routing_demo.Workers(deaf_worker, context, "inproc://nobody", ["deaf-1"]):
-            pass
+    with (pytest.raises(routing_demo.NotStopped, match="deaf-1 was still running"),
+          routing_demo.Workers(deaf_worker, context, "inproc://nobody", ["deaf-1"])):
+        pass
     stuck.set()
 
 
@@ -95,8 +95,8 @@ def test_a_proxy_that_leaves_a_socket_open_is_named(monkeypatch):
         except zmq.ContextTerminated:
             pass
 
-    with pytest.raises(routing_demo.NotStopped, match="still waiting for a socket"):
-        with routing_demo.ThreadedServer(leaky_proxy):
-            time.sleep(0.2)
+    with (pytest.raises(routing_demo.NotStopped, match="still waiting for a socket"),
+          routing_demo.ThreadedServer(leaky_proxy)):
+        time.sleep(0.2)
     for socket in left:
         socket.close(linger=0)

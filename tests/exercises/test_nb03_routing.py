@@ -51,12 +51,11 @@ class _RecordingContext(zmq.Context):
     where it was bound or connected."""
 
     _socket_class = _RecordingSocket
-    opened: list = []
-    calls: list = []
     terminating: threading.Thread | None = None
 
     def __init__(self) -> None:
         super().__init__()
+        # Set past pyzmq's __setattr__, which would take them for socket options.
         object.__setattr__(self, "opened", [])
         object.__setattr__(self, "calls", [])
 
@@ -401,8 +400,8 @@ def test_worker_loop_stops_when_asked_and_closes_its_socket(nb03, attempt, serve
     if not running.ended(STOP_TIMEOUT_S):
         pytest.fail(f"worker_loop was still running {STOP_TIMEOUT_S:g} s after stop was set, with no "
                     "request coming: a recv() with nothing to read waits for ever, so the loop never "
-                    "looks at stop again; wait with worker.poll(WORKER_POLL_MS, zmq.POLLIN) and look "
-                    "at stop each time round", pytrace=False)
+                    "looks at stop again; wait with worker.poll(WORKER_POLL_MS, zmq.POLLIN), whose "
+                    "timeout is in milliseconds, and look at stop each time round", pytrace=False)
     assert running.error is None, f"worker_loop raised {running.error!r} when stop was set: just return"
     backend.close()
     left = server_context.left_open()
