@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import zmq
@@ -94,7 +95,7 @@ class _Running:
     def _run(self, attempt: Callable[..., Any], fn: Callable[..., Any], *args: Any) -> None:
         try:
             attempt(fn, *args)
-        except BaseException as error:  # noqa: BLE001 (reported by the check, in the main thread)
+        except BaseException as error:  # reported by the check, in the main thread
             self.error = error
 
     def raise_if_unwritten(self) -> None:
@@ -437,15 +438,17 @@ def _proxy_hint(running: _Running, server_context: _RecordingContext, frontend: 
     running.raise_if_unwritten()
     if running.error is not None:
         return f"run_proxy raised {running.error!r}"
-    for address, side, kind, why in (
-        (frontend, "frontend_address", "ROUTER", "which notes who sent each request so that the reply goes back to them"),
-        (backend, "backend_address", "DEALER", "which hands requests to the workers in turn and passes the envelope through untouched"),
+    for address, side, kind, peers, why in (
+        (frontend, "frontend_address", "ROUTER", "clients",
+         "which notes who sent each request so that the reply goes back to them"),
+        (backend, "backend_address", "DEALER", "workers",
+         "which hands requests to the workers in turn and passes the envelope through untouched"),
     ):
         used = server_context.kinds_at(address)
         if not used:
             return f"run_proxy opened no socket at {side}: bind a {kind} there, {why}"
-        if ("bind" not in [how for _, how in used]):
-            return f"run_proxy connected to {side}: bind it, for the {'clients' if kind == 'ROUTER' else 'workers'} connect"
+        if "bind" not in [how for _, how in used]:
+            return f"run_proxy connected to {side}: bind it, for the {peers} connect"
         if [k for k, _ in used] != [kind]:
             return f"the socket at {side} is a {used[0][0]}: put a {kind} there, {why}"
     return (f"a client got no reply, or another's, within {REPLY_TIMEOUT_S:g} s: once both sockets are "
@@ -478,7 +481,8 @@ def test_run_proxy_carries_requests_from_clients_to_workers_and_back(nb03, attem
         stop_workers()
 
 
-def test_run_proxy_stops_when_its_context_is_terminated_and_closes_its_sockets(nb03, attempt, server_context, open_socket):
+def test_run_proxy_stops_when_its_context_is_terminated_and_closes_its_sockets(
+        nb03, attempt, server_context, open_socket):
     running, frontend, backend, stop_workers = _start_proxy(nb03, attempt, server_context, workers=1)
     try:
         _each_client_gets_its_own_reply(open_socket, frontend, 1,
