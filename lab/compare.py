@@ -20,7 +20,6 @@ import importlib
 import math
 import statistics
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,8 +122,6 @@ TEST_CLIENT = {"test_client": ("encode_request", "read_reply", "request_with_ret
 APP = {"app": ("create_app", "ask_model_server", "uploader")}
 
 NOT_WRITTEN = "not written yet: "
-#: Servers started at once: starting is mostly waiting (for TensorFlow to import, a port to open).
-AT_ONCE = 6
 YOUR_COLD_HANDLER = "yours: handle_upload, a cold process per request"
 YOUR_MONOLITH = "yours: handle_upload in a running monolith"
 YOUR_SERVER = "yours: resnet_model_server + test_client (ZeroMQ)"
@@ -201,21 +198,16 @@ def start_servers(settings: LabSettings, directory: Path = answers.REPO_ROOT / a
                YOUR_APP: not_written(SERVER, APP, directory=directory)}
     for label, why in missing.items():
         print(f"{label}: {why or 'your code'}")
-    with ThreadPoolExecutor(AT_ONCE) as pool:  # each start mostly waits: start them side by side
-        your_monolith = (pool.submit(start_handler_monolith, settings.weights)
-                         if missing[YOUR_MONOLITH] is None else None)
-        your_server = (pool.submit(processes.start_original_model_server, answers.LEARNER, settings.weights,
-                                   name="your-model-server")
-                       if not_written(SERVER, directory=directory) is None else None)
-        production_monolith = pool.submit(processes.start_monolith, settings.weights)
-        production_server = pool.submit(processes.start_model_server, settings.weights)
-        your_app = (pool.submit(lambda: processes.start_original_web_app(
-                        your_server.result().address, answers.LEARNER, name="your-web-app"))
-                    if your_server is not None and missing[YOUR_APP] is None else None)
-        production_app = pool.submit(lambda: processes.start_web_app(production_server.result().address))
-        started = [None if future is None else future.result()
-                   for future in (your_monolith, your_server, your_app, production_monolith,
-                                  production_server, production_app)]
+    # One after the other, from this thread: each child is told to stop when the thread that
+    # started it ends (``processes``: it must not outlive a killed kernel), so not from a pool.
+    your_monolith = start_handler_monolith(settings.weights) if missing[YOUR_MONOLITH] is None else None
+    your_server = (processes.start_original_model_server(answers.LEARNER, settings.weights, name="your-model-server")
+                   if not_written(SERVER, directory=directory) is None else None)
+    your_app = (processes.start_original_web_app(your_server.address, answers.LEARNER, name="your-web-app")
+                if your_server is not None and missing[YOUR_APP] is None else None)
+    production_server = processes.start_model_server(settings.weights)
+    started = [your_monolith, your_server, your_app, processes.start_monolith(settings.weights),
+               production_server, processes.start_web_app(production_server.address)]
     with ModelClient(started[4].address, timeout=settings.request_timeout_s) as client:
         weights = client.ping().weights
     return Servers(*started, missing, weights)
