@@ -20,11 +20,12 @@ import importlib
 import math
 import statistics
 import sys
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, ContextManager, Iterator, Mapping, Sequence
+from typing import Any
 
 from model_server.client import ModelClient
 
@@ -121,6 +122,8 @@ SERVER = {"resnet_model_server": ("envelope_and_body", "RequestHandler", "Server
 TEST_CLIENT = {"test_client": ("encode_request", "read_reply", "request_with_retries")}
 APP = {"app": ("create_app", "ask_model_server", "uploader")}
 
+#: Where the learner's answers are.
+LEARNERS = answers.REPO_ROOT / answers.LEARNER
 NOT_WRITTEN = "not written yet: "
 YOUR_COLD_HANDLER = "yours: handle_upload, a cold process per request"
 YOUR_MONOLITH = "yours: handle_upload in a running monolith"
@@ -137,7 +140,7 @@ def learners_time_requests(quiet: bool = False) -> Callable[..., list[float]]:
     return time_requests
 
 
-def not_written(*parts: Mapping[str, Sequence[str]], directory: Path = answers.REPO_ROOT / answers.LEARNER) -> str | None:
+def not_written(*parts: Mapping[str, Sequence[str]], directory: Path = LEARNERS) -> str | None:
     """``"not written yet: exercises/app.py uploader"`` for the parts still stubs, or ``None``."""
     missing = []
     for part in parts:
@@ -159,7 +162,7 @@ class Way:
     #: ``"not written yet: …"``: the row is shown, not measured.
     missing: str | None = None
     #: Instead of ``call``: a context that opens a client, gives its call, and closes the client.
-    opens: Callable[[], ContextManager[Callable[[Path], Any]]] | None = None
+    opens: Callable[[], AbstractContextManager[Callable[[Path], Any]]] | None = None
 
     @contextmanager
     def connected(self) -> Iterator[Callable[[Path], Any]]:
@@ -190,7 +193,7 @@ class Servers:
                                 self.production_server, self.production_app) if s is not None)
 
 
-def start_servers(settings: LabSettings, directory: Path = answers.REPO_ROOT / answers.LEARNER) -> Servers:
+def start_servers(settings: LabSettings, directory: Path = LEARNERS) -> Servers:
     """Start production's three servers, and the learner's where written; print what runs whose code."""
     missing = {YOUR_COLD_HANDLER: not_written(HANDLER, directory=directory),
                YOUR_MONOLITH: not_written(HANDLER, directory=directory),
@@ -201,7 +204,8 @@ def start_servers(settings: LabSettings, directory: Path = answers.REPO_ROOT / a
     # One after the other, from this thread: each child is told to stop when the thread that
     # started it ends (``processes``: it must not outlive a killed kernel), so not from a pool.
     your_monolith = start_handler_monolith(settings.weights) if missing[YOUR_MONOLITH] is None else None
-    your_server = (processes.start_original_model_server(answers.LEARNER, settings.weights, name="your-model-server")
+    your_server = (processes.start_original_model_server(answers.LEARNER, settings.weights,
+                                                         name="your-model-server")
                    if not_written(SERVER, directory=directory) is None else None)
     your_app = (processes.start_original_web_app(your_server.address, answers.LEARNER, name="your-web-app")
                 if your_server is not None and missing[YOUR_APP] is None else None)
@@ -213,7 +217,8 @@ def start_servers(settings: LabSettings, directory: Path = answers.REPO_ROOT / a
     return Servers(*started, missing, weights)
 
 
-def start_handler_monolith(weights: str, package: str = answers.LEARNER, name: str = "your-monolith") -> ServerProcess:
+def start_handler_monolith(weights: str, package: str = answers.LEARNER,
+                           name: str = "your-monolith") -> ServerProcess:
     """``lab.handler_monolith`` (notebook 02's ``handle_upload`` from ``package``) on a free port."""
     env = {"FLASK_MODEL_WEIGHTS": weights, "FLASK_HANDLER_PACKAGE": package}
     return processes.start_wsgi_app("lab.handler_monolith:create_app", name, env, None,
@@ -255,7 +260,9 @@ def ways(servers: Servers, settings: LabSettings) -> list[Way]:
 
     def yours(label: str, requests: int, warmups: int, make_call: Callable[[], Callable[[Path], Any]]) -> Way:
         why = servers.missing[label]
-        return Way(label, requests, warmups, missing=why) if why else Way(label, requests, warmups, make_call())
+        if why:
+            return Way(label, requests, warmups, missing=why)
+        return Way(label, requests, warmups, make_call())
 
     rows = [
         yours(YOUR_COLD_HANDLER, settings.cold_starts, 0,
@@ -272,11 +279,13 @@ def ways(servers: Servers, settings: LabSettings) -> list[Way]:
     return rows
 
 
-def table_rows(ways: Sequence[Way], summaries: Mapping[str, Summary], arithmetic: Arithmetic) -> list[dict[str, Any]]:
+def table_rows(ways: Sequence[Way], summaries: Mapping[str, Summary],
+               arithmetic: Arithmetic) -> list[dict[str, Any]]:
     """One row per way, in order: its summary (median by ``arithmetic``), or why it was not measured."""
     measured = dict(zip(summaries, summary_rows(list(summaries.values()), arithmetic)))
     empty = {key: "" for key in ("requests", "median (s)", "fastest (s)", "slowest (s)")}
-    return [measured.get(way.label) or {"way": way.label, **empty, "median (s)": way.missing or "not measured"}
+    return [measured.get(way.label)
+            or {"way": way.label, **empty, "median (s)": way.missing or "not measured"}
             for way in ways]
 
 
@@ -286,11 +295,14 @@ YOUR_SPEED_UP = "yours: app.py + resnet_model_server vs handle_upload in a runni
 SPEED_UPS = {
     YOUR_SPEED_UP: (YOUR_MONOLITH, YOUR_APP),
     "yours: app.py + resnet_model_server vs handle_upload in a cold process": (YOUR_COLD_HANDLER, YOUR_APP),
-    "production: flask_server.app + model_server vs flask_server.monolith": (PRODUCTION_MONOLITH, PRODUCTION_APP),
+    "production: flask_server.app + model_server vs flask_server.monolith":
+        (PRODUCTION_MONOLITH, PRODUCTION_APP),
 }
 
 
-def speed_up_pairs(summaries: Mapping[str, Summary], ways: Sequence[Way]) -> tuple[dict[str, tuple[Summary, Summary]], dict[str, str]]:
+def speed_up_pairs(
+    summaries: Mapping[str, Summary], ways: Sequence[Way]
+) -> tuple[dict[str, tuple[Summary, Summary]], dict[str, str]]:
     """The pairs of ``SPEED_UPS`` whose two rows were measured, and for the others why not."""
     missing = {way.label: way.missing for way in ways if way.missing}
     pairs, why_not = {}, {}

@@ -12,8 +12,9 @@ handler in a process that stays up, beside the same handler in a cold process pe
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask, current_app, jsonify
 

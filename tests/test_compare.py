@@ -63,18 +63,18 @@ def test_a_row_names_the_parts_not_written_yet_and_is_not_measured(tmp_path) -> 
     assert "app.py" not in why
     assert compare.not_written(compare.SERVER, compare.APP, directory=written) is None
     way = compare.Way("yours", 3, 1, missing=why)
-    with pytest.raises(RuntimeError, match="not written yet"):
-        with way.connected():
-            pass
+    with pytest.raises(RuntimeError, match="not written yet"), way.connected():
+        pass
 
 
 def test_the_table_keeps_every_row_in_order_and_says_why_one_was_not_measured() -> None:
-    ways = [compare.Way(compare.YOUR_MONOLITH, 2, 1, missing="not written yet: exercises/nb02_monolith.py handle_upload"),
+    why = "not written yet: exercises/nb02_monolith.py handle_upload"
+    ways = [compare.Way(compare.YOUR_MONOLITH, 2, 1, missing=why),
             compare.Way(compare.PRODUCTION_APP, 3, 1, call=print)]
     summaries = {compare.PRODUCTION_APP: timing.summarise(compare.PRODUCTION_APP, [0.2, 0.25, 0.3])}
     rows = compare.table_rows(ways, summaries, REFERENCE)
     assert [row["way"] for row in rows] == [compare.YOUR_MONOLITH, compare.PRODUCTION_APP]
-    assert rows[0]["median (s)"] == "not written yet: exercises/nb02_monolith.py handle_upload"
+    assert rows[0]["median (s)"] == why
     assert rows[1]["median (s)"] == "0.250" and rows[1]["requests"] == 3
 
 
@@ -82,8 +82,9 @@ def test_a_speed_up_waits_for_both_its_rows_and_names_what_is_missing_once() -> 
     missing = "not written yet: exercises/resnet_model_server.py Server.stop"
     ways = [compare.Way(compare.YOUR_APP, 3, 1, missing=missing + "; exercises/app.py uploader"),
             compare.Way(compare.YOUR_SERVER, 3, 1, missing=missing)]
-    summaries = {label: timing.summarise(label, seconds) for label, seconds in (
-        (compare.YOUR_MONOLITH, [4.0, 5.0]), (compare.PRODUCTION_MONOLITH, [4.0]), (compare.PRODUCTION_APP, [0.1]))}
+    measured = {compare.YOUR_MONOLITH: [4.0, 5.0], compare.PRODUCTION_MONOLITH: [4.0],
+                compare.PRODUCTION_APP: [0.1]}
+    summaries = {label: timing.summarise(label, seconds) for label, seconds in measured.items()}
     pairs, why_not = compare.speed_up_pairs(summaries, ways)
     assert list(pairs) == [label for label in compare.SPEED_UPS if label.startswith("production")]
     assert why_not[compare.YOUR_SPEED_UP] == missing + "; exercises/app.py uploader"
