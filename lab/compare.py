@@ -201,17 +201,17 @@ def start_servers(settings: LabSettings, directory: Path = LEARNERS) -> Servers:
                YOUR_APP: not_written(SERVER, APP, directory=directory)}
     for label, why in missing.items():
         print(f"{label}: {why or 'your code'}")
-    # One after the other, from this thread: each child is told to stop when the thread that
-    # started it ends (``processes``: it must not outlive a killed kernel), so not from a pool.
-    your_monolith = start_handler_monolith(settings.weights) if missing[YOUR_MONOLITH] is None else None
-    your_server = (processes.start_original_model_server(answers.LEARNER, settings.weights,
-                                                         name="your-model-server")
-                   if not_written(SERVER, directory=directory) is None else None)
-    your_app = (processes.start_original_web_app(your_server.address, answers.LEARNER, name="your-web-app")
-                if your_server is not None and missing[YOUR_APP] is None else None)
-    production_server = processes.start_model_server(settings.weights)
-    started = [your_monolith, your_server, your_app, processes.start_monolith(settings.weights),
-               production_server, processes.start_web_app(production_server.address)]
+    with processes.started_together():  # launched at once, ready in about the time of the slowest
+        your_monolith = start_handler_monolith(settings.weights) if missing[YOUR_MONOLITH] is None else None
+        your_server = (processes.start_original_model_server(answers.LEARNER, settings.weights,
+                                                             name="your-model-server")
+                       if not_written(SERVER, directory=directory) is None else None)
+        your_app = (processes.start_original_web_app(your_server.address, answers.LEARNER,
+                                                     name="your-web-app")
+                    if your_server is not None and missing[YOUR_APP] is None else None)
+        production_server = processes.start_model_server(settings.weights)
+        started = [your_monolith, your_server, your_app, processes.start_monolith(settings.weights),
+                   production_server, processes.start_web_app(production_server.address)]
     with ModelClient(started[4].address, timeout=settings.request_timeout_s) as client:
         weights = client.ping().weights
     return Servers(*started, missing, weights)
