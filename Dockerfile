@@ -8,10 +8,11 @@
 #   docker build --target model-gpu-imagenet -t resnet-zmq-lab/model:gpu-imagenet .
 #   docker build --target lab   -t resnet-zmq-lab/lab   .   # JupyterLab and the notebooks
 #
-# Every RUN that installs is the README's own command (pip install ".[web]" and so on), run as it
-# is on the host by tests/test_deploy.py, which parses it out of this file: what the image does is
-# tested even where no image is built. Each tier installs into a virtual environment in a build
-# stage and copies only that environment into its runtime stage.
+# Every RUN that installs is the documented command (pip install ".[web]" and so on, as
+# docs/running.md gives it), run as it is on the host by tests/test_deploy.py, which parses it out
+# of this file: what the image does is tested even where no image is built. Each tier installs
+# into a virtual environment in a build stage and copies only that environment into its runtime
+# stage.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -80,7 +81,7 @@ FROM model-runtime AS model
 COPY --from=build-model /opt/venv /opt/venv
 
 # The ImageNet weights baked in: place resnet50_weights_tf_dim_ordering_tf_kernels.h5 in weights/
-# first (see the README's "Weights"). Or mount it at run time into /home/app/.keras/models/.
+# first (see "Weights" in docs/running.md). Or mount it at run time into /home/app/.keras/models/.
 FROM model AS model-imagenet
 COPY --chown=app:app weights/resnet50_weights_tf_dim_ordering_tf_kernels.h5 /home/app/.keras/models/
 ENV MODEL_SERVER_WEIGHTS=imagenet

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WEIGHTS ?= auto
 
-.PHONY: setup lab serve test benchmark clean
+.PHONY: setup lab serve check test benchmark clean
 
 # Reinstalled only when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -25,8 +25,14 @@ lab: setup
 serve: setup
 	$(BIN)/python -m lab.serve --weights $(WEIGHTS)
 
-## The test suite, notebooks and a real browser included.
-test: setup
+## The fast checks, in seconds: lint (ruff) and types (mypy; what it checks is in pyproject.toml).
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## The test suite, notebooks and a real browser included; the fast checks first, so that a lint or
+## type error fails in seconds.
+test: setup check
 	scripts/ensure-browser
 	scripts/ensure-network-tools
 	$(BIN)/python -m pytest
@@ -37,4 +43,4 @@ benchmark: setup
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -4,8 +4,9 @@ Rows: the bare model (the limit), the original design (the write-up's server, a 
 request, asked by its own client in its own format), our model server cut down to one worker and
 no batching, our model server (through the client with the file, as base64 JSON and as decoded
 pixels, and through the web app under waitress and under Flask's own server), the model as a
-global inside the web process, the monolith and, when installed, Ray Serve; with the [openvino] extra, our server on OpenVINO f32 (and
-bf16 where the CPU has it), the file and the pixels, each against its own bare limit.
+global inside the web process, the monolith and, when installed, Ray Serve; with the [openvino]
+extra, our server on OpenVINO f32 (and bf16 where the CPU has it), the file and the pixels, each
+against its own bare limit.
 
 Every system is started once and measured in interleaved rounds (``interleaved.py``): per round,
 for each number of clients, one short burst of each system and of each bare model, in an order
@@ -27,9 +28,9 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import psutil
 
@@ -42,7 +43,18 @@ from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW
 
 from . import broker_header, cpu, image_sizes, open_loop, open_loop_report, overhead, systems
 from .interleaved import Entry, bare_limits, run_rounds, system_rows
-from .report import ONE_WORKER, ORIGINAL, OURS, PIXELS, RAY_SERVE, WAITRESS, openvino_system, plot, ratios, table
+from .report import (
+    ONE_WORKER,
+    ORIGINAL,
+    OURS,
+    PIXELS,
+    RAY_SERVE,
+    WAITRESS,
+    openvino_system,
+    plot,
+    ratios,
+    table,
+)
 from .startup import start_to_ready
 from .workload import photo_jpegs
 

@@ -13,7 +13,8 @@ import json
 import statistics
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
@@ -69,7 +70,7 @@ class _BareModel:
         per_batch = {}
         for size in batch_sizes:
             batch = self.classifier.preprocess(np.resize(self.pixels, (size, *self.pixels.shape[1:])))
-            seconds = _median_seconds(lambda: self.classifier.infer(batch),
+            seconds = _median_seconds(partial(self.classifier.infer, batch),
                                       max(min_repeats, repeats * 4 // size), warm_up)
             per_batch[size] = {"ms_per_batch": round(seconds * 1000, 2),
                                "throughput": round(size / seconds, 2)}

@@ -8,7 +8,7 @@ seconds each process used during a burst, divided by the requests it answered, d
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import psutil
 

@@ -20,8 +20,13 @@ from lab.stub_server import ScriptedRouter
 from model_server.client import ModelClient
 from model_server.curve import ClientKeys
 from model_server.keys import KeyPair, keygen, load_authorized_keys
-from model_server.protocol import PredictReply, Prediction, Timings, decode_request, encode_reply
-from model_server.serving.security import CLIENTS_DOMAIN, ServerKeys, secure_server_socket, start_authenticator
+from model_server.protocol import Prediction, PredictReply, Timings, decode_request, encode_reply
+from model_server.serving.security import (
+    CLIENTS_DOMAIN,
+    ServerKeys,
+    secure_server_socket,
+    start_authenticator,
+)
 
 from .workload import photo_jpegs
 

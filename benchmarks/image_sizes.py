@@ -24,13 +24,13 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import psutil
 
-from lab.load import measured_load
+from lab.load import Call, measured_load
 from lab.processes import start_model_server, start_web_app
 from lab.sample_images import photos
 from model_server.client import ModelClient
@@ -38,7 +38,7 @@ from model_server.images import decode_image
 from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
 
 from .cpu import cpu_seconds
-from .systems import http_calls, runtime_args
+from .systems import MakeCall, http_calls, runtime_args
 from .turns import in_turn
 
 #: Name → (width, height) and format: a small photo, a 1080p photo, a phone camera's 12 MP photo
@@ -93,6 +93,26 @@ def workload(sizes: dict[str, tuple[tuple[int, int], str]] = SIZES,
     return {name: photos(per_size, size, image_format) for name, (size, image_format) in sizes.items()}
 
 
+def _call_maker(form: str, client: ModelClient, web: tuple[str, int] | None, timeout_s: float,
+                decodes: list[float]) -> MakeCall:
+    """Calls that send an image in ``form``; those that decode it first add each decode's seconds
+    of thread time to ``decodes``."""
+    def make_call() -> Call:
+        if form == FILE:
+            return client.predict
+        if form == WEB:
+            assert web is not None, "the web form needs a web app"
+            return http_calls(web[0], timeout_s)()
+
+        def decode_then_predict(image: bytes) -> object:
+            started = time.thread_time()
+            pixels = decode_image(image)
+            decodes.append(time.thread_time() - started)
+            return client.predict(pixels)
+        return decode_then_predict
+    return make_call
+
+
 def measure(
     address: str, server_pid: int, images: dict[str, list[bytes]], rounds: int = ROUNDS,
     clients: Sequence[int] = CLIENTS, requests: int = REQUESTS, timeout_s: float = TIMEOUT_S,
@@ -113,20 +133,7 @@ def measure(
         for round_index in range(rounds):
             for name, form in in_turn(conditions, round_index):
                 decodes: list[float] = []
-
-                def make_call():
-                    if form == FILE:
-                        return client.predict
-                    if form == WEB:
-                        return http_calls(web[0], timeout_s)()
-
-                    def decode_then_predict(image: bytes):
-                        started = time.thread_time()
-                        pixels = decode_image(image)
-                        decodes.append(time.thread_time() - started)
-                        return client.predict(pixels)
-                    return decode_then_predict
-
+                make_call = _call_maker(form, client, web, timeout_s, decodes)
                 for count in clients:
                     decodes.clear()
                     before, web_before = cpu_seconds(server), cpu_seconds(web_process) if web_process else 0.0

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 from .turns import in_turn
 
@@ -86,16 +86,18 @@ def system_rows(records: Sequence[dict]) -> dict[str, dict[str, dict]]:
             for clients, figures in levels.items():
                 runs.setdefault(name, {}).setdefault(clients, []).append(figures)
     rows: dict[str, dict[str, dict]] = {}
+
+    def median(bursts: Sequence[dict], key: str) -> float:
+        return round(statistics.median(burst[key] for burst in bursts), 2)
+
     for name, levels in runs.items():
         for clients, bursts in levels.items():
-            def median(key: str) -> float:
-                return round(statistics.median(burst[key] for burst in bursts), 2)
             rows.setdefault(name, {})[clients] = {
                 "concurrency": int(clients), "rounds": len(bursts),
                 "requests": sum(burst["requests"] for burst in bursts),
                 "errors": sum(burst["errors"] for burst in bursts),
-                "median_ms": median("median_ms"), "p95_ms": median("p95_ms"), "p99_ms": median("p99_ms"),
-                "throughput": median("throughput"),
+                "median_ms": median(bursts, "median_ms"), "p95_ms": median(bursts, "p95_ms"),
+                "p99_ms": median(bursts, "p99_ms"), "throughput": median(bursts, "throughput"),
                 "throughput_min": min(burst["throughput"] for burst in bursts),
                 "throughput_max": max(burst["throughput"] for burst in bursts),
                 "median_ms_min": min(burst["median_ms"] for burst in bursts),

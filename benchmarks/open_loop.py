@@ -32,9 +32,9 @@ and in count.
 the web app (waitress). For each path the one-client latency and the capacity (closed loop, 8
 clients) set the offered rates, from a quarter to twice that capacity; both are measured again
 right before every rate, and the report judges the path against their medians: on a shared
-machine they drift within minutes, more than the effects being judged (see the README's "Open
-loop"). ``python -m benchmarks --only "open loop"`` runs it and stores it under ``open_loop``;
-``python -m benchmarks.open_loop`` runs it alone and prints JSON.
+machine they drift within minutes, more than the effects being judged (see "Open loop" in
+``docs/benchmark.md``). ``python -m benchmarks --only "open loop"`` runs it and stores it under
+``open_loop``; ``python -m benchmarks.open_loop`` runs it alone and prints JSON.
 """
 
 from __future__ import annotations
@@ -51,15 +51,16 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import numpy as np
 import urllib3
 import zmq
 
+from lab.load import Call, LoadResult, run_load
 from lab.processes import WAITRESS_THREADS, start_model_server, start_web_app
 from model_server.client import ModelClient
 from model_server.protocol import (
@@ -75,8 +76,6 @@ from model_server.protocol import (
     encode_request_frames,
     request_id_of,
 )
-
-from lab.load import Call, LoadResult, run_load
 
 from .systems import runtime_args
 from .workload import photo_jpegs

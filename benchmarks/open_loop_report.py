@@ -29,7 +29,7 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 GOODPUT_TARGET = 0.90
 BELOW_CAPACITY_P99_TARGET = 3.0
@@ -166,24 +166,24 @@ def ratios(section: dict) -> dict[str, float]:
 
 def table(section: dict) -> str:
     settings = section["settings"]
-    lines = [f"Open loop ({section['date']}): Poisson arrivals for {settings['seconds_per_rate']:g} s "
+    lines = [(f"Open loop ({section['date']}): Poisson arrivals for {settings['seconds_per_rate']:g} s "
              f"per offered rate, timeout {settings['timeout_s']:g} s; model server on "
              f"{settings['runtime']} {settings['precision']}, {settings['workers']} workers, "
              f"max_batch {settings['max_batch']}, max_queue {settings['max_queue']}. A path's capacity "
              f"({settings['capacity_clients']} clients, closed loop) and one-client latency are the "
              "medians of those measured right before each of its rates; load is the offered rate ÷ "
-             "that capacity.", ""]
+             "that capacity."), ""]
     for name, path in section["paths"].items():
         capacities = [capacity_before(path, rate) for rate in path["rates"]]
         ones = [one_client_before(path, rate) for rate in path["rates"]]
         lines += [
-            f"{name}: capacity {capacity(path)} img/s (median of {len(capacities)}, "
+            (f"{name}: capacity {capacity(path)} img/s (median of {len(capacities)}, "
             f"{min(capacities)}–{max(capacities)}), one client {one_client(path)} ms (median, "
             f"{min(ones)}–{max(ones)}); offered rates set by the first, "
-            f"{path['capacity']['throughput']} img/s.", "",
-            "| offered | req/s | drawn req/s | capacity before | load | goodput/s (÷ capacity) "
+            f"{path['capacity']['throughput']} img/s."), "",
+            ("| offered | req/s | drawn req/s | capacity before | load | goodput/s (÷ capacity) "
             "| p50 ms | p99 ms (÷ one client) | busy | timeouts | errors | late p50 / p99 / max ms "
-            "| server queue peak |",
+            "| server queue peak |"),
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for rate in path["rates"]:

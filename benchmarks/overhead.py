@@ -21,8 +21,8 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator
 
 import requests
 
@@ -70,18 +70,8 @@ def measure_rounds(
     session = requests.Session()
     measured = []
     for index in range(-WARMUP_ROUNDS, rounds):
-        image = images[index % len(images)]
         figures: dict[str, object] = {}
-        steps = {
-            "bare": lambda: (probe.forward_ms(), None),
-            "client": lambda: _timed(lambda: client.predict(image)),
-            "web": lambda: _timed(lambda: session.post(
-                web_url, files={"file": ("photo.jpg", image, "image/jpeg")},
-                timeout=REQUEST_TIMEOUT_S).raise_for_status()),
-            "web_raw": lambda: _timed(lambda: session.post(
-                web_url, data=image, headers={"Content-Type": "image/jpeg"},
-                timeout=REQUEST_TIMEOUT_S).raise_for_status()),
-        }
+        steps = _steps(probe, client, session, web_url, images[index % len(images)])
         for name in in_turn(list(steps), index):
             figures[name] = steps[name]()
             time.sleep(PAUSE_S)
@@ -95,6 +85,23 @@ def measure_rounds(
             server_queue=reply.timings.queue,
         ))
     return measured
+
+
+
+def _steps(
+    probe: BareModelProcess, client: ModelClient, session: requests.Session, web_url: str, image: bytes,
+) -> dict[str, Callable[[], tuple[float, object]]]:
+    """One round's measurements of ``image``, by name: each returns (milliseconds, reply or None)."""
+    return {
+        "bare": lambda: (probe.forward_ms(), None),
+        "client": lambda: _timed(lambda: client.predict(image)),
+        "web": lambda: _timed(lambda: session.post(
+            web_url, files={"file": ("photo.jpg", image, "image/jpeg")},
+            timeout=REQUEST_TIMEOUT_S).raise_for_status()),
+        "web_raw": lambda: _timed(lambda: session.post(
+            web_url, data=image, headers={"Content-Type": "image/jpeg"},
+            timeout=REQUEST_TIMEOUT_S).raise_for_status()),
+    }
 
 
 def _quartiles(values: list[float]) -> dict[str, float]:

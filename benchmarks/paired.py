@@ -14,7 +14,7 @@ import json
 import statistics
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

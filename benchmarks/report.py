@@ -7,13 +7,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from lab.bare_model import bare_name  # noqa: E402
-from model_server.protocol import OPENVINO, PRECISIONS, TENSORFLOW  # noqa: E402
+from lab.bare_model import bare_name
+from model_server.protocol import OPENVINO, PRECISIONS, TENSORFLOW
 
-from . import open_loop_report  # noqa: E402
-from .interleaved import ratios_over_rounds  # noqa: E402
+from . import open_loop_report
+from .interleaved import ratios_over_rounds
 
 OURS = "our server, client"
 #: The original write-up's design: its server (a thread per request, as ``solutions/resnet_model_server.py``
@@ -169,9 +169,9 @@ def table(results: dict) -> str:
     rounds = len(results.get("rounds", [])) or None
     over = f" (min–max over {rounds} rounds)" if rounds else ""
     lines = [
-        f"Bare model{over}: batch 1 in {bare['latency_ms']}{_range(bare, 'latency_ms')} ms; best "
+        (f"Bare model{over}: batch 1 in {bare['latency_ms']}{_range(bare, 'latency_ms')} ms; best "
         f"throughput {bare['best_throughput']}{_range(bare, 'best_throughput')} img/s at batch "
-        f"{bare['best_batch']}; decoding one 640×480 JPEG {bare['decode_ms']} ms.",
+        f"{bare['best_batch']}; decoding one 640×480 JPEG {bare['decode_ms']} ms."),
         *(f"Bare model on OpenVINO {precision}: batch 1 in {limit['latency_ms']}"
           f"{_range(limit, 'latency_ms')} ms; best throughput {limit['best_throughput']}"
           f"{_range(limit, 'best_throughput')} img/s at batch {limit['best_batch']}."
@@ -189,8 +189,8 @@ def table(results: dict) -> str:
     cpu_rows = [(name, clients, row["cpu_ms_per_request"]) for name, rows in results["systems"].items()
                 for clients, row in rows.items() if row.get("cpu_ms_per_request")]
     if cpu_rows:
-        lines += ["", "CPU milliseconds per request by process (median over rounds; processes under "
-                  f"{CPU_SHOWN_MS} ms left out; the load generator holds the clients):", "",
+        lines += ["", ("CPU milliseconds per request by process (median over rounds; processes under "
+                  f"{CPU_SHOWN_MS} ms left out; the load generator holds the clients):"), "",
                   "| system | clients | CPU ms per request |", "| --- | ---: | --- |"]
         for name, clients, spent in cpu_rows:
             shown = "; ".join(f"{process} {ms}" for process, ms in
@@ -203,8 +203,8 @@ def table(results: dict) -> str:
             lines.append(f"| {process} | {figures['ready_s']} | {figures['memory_mb']} |")
     paired = results.get("overhead")
     if paired:
-        lines += ["", f"One request at a time, {paired['rounds']} rounds in which the bare model, "
-                  "the client and the web app (waitress; a multipart form, and the image as the body) take turns:", "",
+        lines += ["", (f"One request at a time, {paired['rounds']} rounds in which the bare model, "
+                  "the client and the web app (waitress; a multipart form, and the image as the body) take turns:"), "",
                   "| milliseconds | median | quartiles |", "| --- | ---: | ---: |"]
         lines += [f"| {name} | {figures['median']} | {figures['q1']}–{figures['q3']} |"
                   for name, figures in paired.items() if isinstance(figures, dict)]
@@ -230,8 +230,8 @@ def table(results: dict) -> str:
 def broker_lines(broker: dict) -> list[str]:
     """The broker section: reading a request's header by its size, and a small request's latency
     while another client streams big ones."""
-    lines = ["The broker reading what routing needs from a request in the original's base64 JSON "
-             "(median ms; the whole JSON parsed, for comparison):", "",
+    lines = [("The broker reading what routing needs from a request in the original's base64 JSON "
+             "(median ms; the whole JSON parsed, for comparison):"), "",
              "| request | frame bytes | header read (ms) | whole JSON parsed (ms) |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {name} | {figures['frame_bytes']} | {figures['read_header_ms']} | {figures['whole_json_loads_ms']} |"
               for name, figures in broker["header"].items()]

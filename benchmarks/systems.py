@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import requests
@@ -28,7 +28,6 @@ from lab.processes import (
 )
 from model_server.client import ModelClient
 from model_server.serving.settings import flags
-
 
 MakeCall = Callable[[], Call]
 #: Seconds a benchmark request may take before it counts as an error.

@@ -6,7 +6,8 @@ load) from whatever follows; rotating the order spreads that over every system e
 
 from __future__ import annotations
 
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 T = TypeVar("T")
 

@@ -15,9 +15,10 @@ the server is down the app answers 503 and recovers by itself when it comes back
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify
 
 from model_server.client import ModelClient
 from model_server.curve import ClientKeys
@@ -58,12 +59,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_pages(app, _ask_the_model_server)
 
     @app.get("/healthz")
-    def healthz():
+    def healthz() -> Response:
         """Always 200 while the web app runs; says whether the model server answers."""
         return jsonify(status="ok", model_server=_model_server_status())
 
     @app.get("/readyz")
-    def readyz():
+    def readyz() -> tuple[Response, int]:
         """200 only when the model server answers: the web app can serve predictions."""
         status = _model_server_status()
         return jsonify(status="ready" if status["up"] else "unavailable", model_server=status), (

@@ -8,7 +8,8 @@ other setting, Flask's and ours, from ``FLASK_<NAME>`` (``FLASK_MAX_CONTENT_LENG
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 

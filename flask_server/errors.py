@@ -5,7 +5,7 @@ This is the one place where model server error codes become HTTP statuses.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, jsonify, make_response, render_template, request
+from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from model_server.client import ModelServerTimeout, ModelServerUnavailable
@@ -48,7 +48,7 @@ def _status_for_code(code: str) -> int:
     return _STATUS_BY_CODE.get(code, 400)
 
 
-def error_response(code: str, message: str, status: int):
+def error_response(code: str, message: str, status: int) -> Response:
     """A JSON body under ``/api/``, an HTML page elsewhere; both name the code and the cause."""
     if request.path.startswith("/api/"):
         response = jsonify(error={"code": code, "message": message})
@@ -65,20 +65,20 @@ def error_response(code: str, message: str, status: int):
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(UploadError)
-    def upload_error(error: UploadError):
+    def upload_error(error: UploadError) -> Response:
         return error_response(error.code, error.message, 400)
 
     @app.errorhandler(RequestError)
-    def bad_image(error: RequestError):
+    def bad_image(error: RequestError) -> Response:
         """The monolith decodes images itself; the same image gets the same status as via the server."""
         return error_response(error.code.value, error.message, _status_for_code(error.code.value))
 
     @app.errorhandler(ServerError)
-    def model_server_error(error: ServerError):
+    def model_server_error(error: ServerError) -> Response:
         return error_response(error.code, error.message, status_for(error))
 
     @app.errorhandler(413)
-    def too_large(error: HTTPException):
+    def too_large(error: HTTPException) -> Response:
         """Werkzeug also answers 413 for a small form with too many parts or a large text field."""
         limit = app.config["MAX_CONTENT_LENGTH"]
         if limit is not None and (request.content_length is None or request.content_length > limit):
@@ -93,7 +93,7 @@ def register_error_handlers(app: Flask) -> None:
         )
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
+    def http_error(error: HTTPException) -> Response:
         return error_response(
             (error.name or "error").lower().replace(" ", "_"), error.description or "", error.code or 500
         )

@@ -12,9 +12,10 @@ weights and tracing.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify
 
 from model_server.models.pipeline import classify_image
 from model_server.models.tensorflow_model import ResNet50Classifier
@@ -35,7 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_pages(app, _classify_with_a_new_model)
 
     @app.get("/healthz")
-    def healthz():
+    def healthz() -> Response:
         """Alive: the monolith has no model to check until a request builds one."""
         return jsonify(status="ok")
 

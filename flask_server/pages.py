@@ -10,8 +10,9 @@ the same way. A ``Predict`` raises when it fails; ``errors.py`` turns what it ra
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 
@@ -43,12 +44,12 @@ def register_pages(app: Flask, predict: Predict) -> None:
 
 
 @pages.get("/")
-def index():
+def index() -> str:
     return render_template("index.html")
 
 
 @pages.post("/uploader")
-def upload_file():
+def upload_file() -> str:
     filename, image = read_upload(request)
     predicted, round_trip_ms = _predict(image)
     return render_template(
@@ -58,7 +59,7 @@ def upload_file():
 
 
 @pages.post("/api/predict")
-def api_predict():
+def api_predict() -> Response:
     image = read_api_image(request)
     predicted, round_trip_ms = _predict(image)
     return prediction_json(predicted.reply, round_trip_ms, **predicted.extra)

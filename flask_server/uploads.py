@@ -73,7 +73,8 @@ def decoded_upload(image: bytes) -> Image.Image:
     """
     cached = g.get("decoded_upload")
     if cached is not None and cached[0] is image:
-        return cached[1]
+        earlier: Image.Image = cached[1]
+        return earlier
     decoded = open_rgb(image)
     g.decoded_upload = (image, decoded)
     return decoded

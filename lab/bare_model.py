@@ -11,7 +11,7 @@ import json
 import select
 import subprocess
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from model_server.protocol import F32, TENSORFLOW
 
@@ -109,7 +109,7 @@ class BareModelProcess:
             self._process.kill()
         self._process.wait()
 
-    def __enter__(self) -> "BareModelProcess":
+    def __enter__(self) -> BareModelProcess:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -15,8 +15,8 @@ import statistics
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from model_server.client import ModelClient
 from model_server.protocol import (

@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from IPython.display import HTML
 from PIL import Image, UnidentifiedImageError
 
-from model_server.protocol import UNTRAINED, PredictReply, Prediction, ServerInfo
+from model_server.protocol import UNTRAINED, Prediction, PredictReply, ServerInfo
 
 THUMBNAIL_SIZE = (224, 224)
 UNTRAINED_NOTE = (

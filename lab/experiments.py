@@ -9,8 +9,8 @@ and the same number of clients sending at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from model_server.serving.settings import flags
 

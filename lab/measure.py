@@ -12,15 +12,15 @@ from __future__ import annotations
 import itertools
 import statistics
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from model_server.client import ModelClient
 from model_server.protocol import PredictReply
 
-from .load import MeasurementFailed
 from .cold_start import STAGE_TITLES, ColdStart, run_cold_start
+from .load import MeasurementFailed
 from .progress import measuring
 from .web import ApiAnswer, predict_json, read_answer
 

@@ -8,8 +8,9 @@ real cost. TensorFlow is imported only when ``import_tensorflow`` is called, so 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

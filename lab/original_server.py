@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Sequence
 
 import numpy as np
 import psutil
@@ -185,7 +185,7 @@ def thread_cost(
     for clients in levels:
         latencies_ms: list[float] = []
 
-        def make_call():
+        def make_call(latencies_ms: list[float] = latencies_ms) -> Callable[[bytes], str]:
             def call(image: bytes) -> str:
                 began = time.perf_counter()
                 preds = original_client.predict(image, address, max_wait_s=timeout_s)

@@ -7,7 +7,8 @@ cell's result) and a test can make plots without a display.
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure

@@ -23,8 +23,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Sequence
 
 from model_server.client import ModelClient, ModelServerRefused
 from model_server.curve import ClientKeys
@@ -48,6 +49,8 @@ WAITRESS_THREADS = 96
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _running: dict[str, ServerProcess] = {}
+#: Inside ``started_together()``: the servers launched so far, each with its start timeout.
+_launched_together: list[tuple[ServerProcess, float]] | None = None
 
 
 class ServerStartFailed(RuntimeError):
@@ -78,6 +81,7 @@ class ServerProcess:
         log_dir.mkdir(exist_ok=True)
         self.log_path = log_dir / f"{name}-{os.getpid()}.log"
         self.ready_seconds: float | None = None
+        self._started_at = 0.0
         #: Where remote workers connect, for a broker (see ``start_broker``).
         self.backend_address: str | None = None
         #: The keys a client needs to talk to this model server, when it requires CURVE keys.
@@ -91,11 +95,21 @@ class ServerProcess:
         return self._process is not None and self._process.poll() is None
 
     def start(self, timeout: float = START_TIMEOUT_S) -> ServerProcess:
-        """Start the process and wait until it answers; raises ``ServerStartFailed``."""
+        """Start the process and wait until it answers; raises ``ServerStartFailed``.
+
+        Inside ``started_together()`` it only launches: the block's end waits for every server.
+        """
+        self._launch()
+        if _launched_together is not None:
+            _launched_together.append((self, timeout))
+            return self
+        return self.wait_until_ready(timeout)
+
+    def _launch(self) -> None:
         previous = _running.get(self.name)
         if previous is not None:
             previous.stop()
-        started = time.perf_counter()
+        self._started_at = time.perf_counter()
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -103,7 +117,11 @@ class ServerProcess:
                 preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         _running[self.name] = self
-        deadline = started + timeout
+
+    def wait_until_ready(self, timeout: float = START_TIMEOUT_S) -> ServerProcess:
+        """Wait until the launched process answers (``timeout`` seconds from its launch)."""
+        assert self._process is not None, "launch the process first"
+        deadline = self._started_at + timeout
         while time.perf_counter() < deadline:
             if self._process.poll() is not None:
                 code = self._process.returncode
@@ -115,7 +133,7 @@ class ServerProcess:
                 self.stop()
                 raise ServerStartFailed(f"{self.name} refused us: {error.message}") from None
             if ready:
-                self.ready_seconds = time.perf_counter() - started
+                self.ready_seconds = time.perf_counter() - self._started_at
                 return self
             time.sleep(0.1)
         self.stop()
@@ -169,6 +187,33 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(process.pid, signum)
     except ProcessLookupError:
         pass
+
+
+@contextmanager
+def started_together() -> Iterator[None]:
+    """Servers started in this block are launched at once and waited for at its end.
+
+    Starting is mostly waiting (TensorFlow importing, a model building, a port opening), so
+    several servers are ready in about the time of the slowest rather than the sum. Launched
+    from the calling thread, as every server must be: each child is told to stop when the thread
+    that started it ends. A server that fails to start stops every one launched in the block.
+    """
+    global _launched_together
+    if _launched_together is not None:
+        yield  # already inside a block: its end waits
+        return
+    _launched_together = launched = []
+    try:
+        yield
+    finally:
+        _launched_together = None
+    try:
+        for server, timeout in launched:
+            server.wait_until_ready(timeout)
+    except BaseException:
+        for server, _ in launched:
+            server.stop()
+        raise
 
 
 def running_servers() -> list[ServerProcess]:

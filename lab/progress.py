@@ -8,7 +8,8 @@ working. Outside a notebook (tests, the shell) it is quiet unless asked for with
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 Item = TypeVar("Item")
 

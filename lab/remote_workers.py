@@ -8,7 +8,7 @@ only to the workers that are still there after one leaves.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from model_server.client import ModelClient
 from model_server.protocol import parse_worker_name

@@ -1,29 +1,32 @@
-"""The pieces notebook 03 puts together to show how a ROUTER, a DEALER and workers route messages.
+"""What notebook 03 gives you around your own code, to show how a ROUTER, a DEALER and workers route.
 
 Everything runs in the notebook's own process, over real sockets: ``receive`` reads one multipart
-message but never waits longer than a timeout; ``describe`` says what each frame of it is;
-``Workers`` are threads with their own sockets that say who answered; ``Proxy`` joins a ROUTER
-frontend to a DEALER backend with ``zmq.proxy_steerable`` in a thread, the shape of the model
-server of notebook 04. ``Workers`` and ``Proxy`` are context managers: leaving the ``with``
-block stops their threads and closes their sockets, so no cell leaves anything running.
+message but never waits longer than a timeout; ``describe`` says what each frame of it is.
+``Workers`` runs your ``worker_loop`` in threads; ``ThreadedServer`` runs your ``run_proxy`` and
+your workers together, the shape of the model server of notebook 04. Both are context managers:
+leaving the ``with`` block stops their threads (and says which one did not stop), so no cell
+leaves anything running.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import zmq
 
+from .processes import free_port
+
 #: Seconds a read waits for a message before giving up: every message here is local.
 RECEIVE_TIMEOUT_S = 2.0
-#: Milliseconds a worker waits on its socket before looking whether it should stop.
-WORKER_POLL_MS = 50
 #: Seconds a thread has to end once told to.
 STOP_TIMEOUT_S = 5.0
 
-ReplyTo = Callable[[Sequence[bytes], bytes], list[bytes]]
+Answer = Callable[[bytes], bytes]
+#: ``worker_loop(context, address, answer, stop)`` and ``run_proxy(context, frontend, backend)``.
+WorkerLoop = Callable[[zmq.Context, str, Answer, threading.Event], None]
+RunProxy = Callable[[zmq.Context, str, str], None]
 _names = itertools.count(1)
 
 
@@ -33,7 +36,7 @@ class NoMessage(TimeoutError):
 
 def receive(socket: zmq.Socket, timeout_s: float = RECEIVE_TIMEOUT_S) -> list[bytes]:
     """One multipart message from ``socket``, or ``NoMessage`` after ``timeout_s``."""
-    if not socket.poll(timeout_s * 1000, zmq.POLLIN):
+    if not socket.poll(int(timeout_s * 1000), zmq.POLLIN):
         raise NoMessage(f"no message within {timeout_s:g} s")
     return socket.recv_multipart()
 
@@ -66,96 +69,92 @@ def inproc_endpoint(role: str) -> str:
     return f"inproc://{role}-{next(_names)}"
 
 
-class Workers:
-    """Worker threads, each with its own socket connected to ``address``, answering who they are.
+def who_answered(name: str) -> Answer:
+    """A worker's answer that says who gave it: ``b"worker-1 answered 'hello'"``."""
+    return lambda request: f"{name} answered {request.decode(errors='replace')!r}".encode()
 
-    ``kind="rep"``: REP sockets, which hide the envelope (the zguide's ``mtserver`` workers).
-    ``kind="dealer"``: DEALER sockets, which see the whole envelope; ``reply_to(frames, body)``
-    builds each reply from it. ``seen`` lists ``(worker, frames received)`` in arrival order.
+
+class NotStopped(RuntimeError):
+    """A thread was still running after it was told to stop."""
+
+
+class Workers:
+    """Your ``worker_loop`` in one thread per name, connected to ``address``, saying who answered.
+
+    Leaving the ``with`` block sets ``stop`` and gives each thread ``STOP_TIMEOUT_S`` to return;
+    one still running is named in a ``NotStopped`` error.
     """
 
-    def __init__(self, context: zmq.Context, address: str, names: Sequence[str], kind: str = "rep",
-                 reply_to: ReplyTo | None = None):
-        if kind not in ("rep", "dealer"):
-            raise ValueError(f"kind is 'rep' or 'dealer', not {kind!r}")
-        if kind == "dealer" and reply_to is None:
-            raise ValueError("a DEALER worker needs reply_to to build its replies")
-        self.seen: list[tuple[str, list[bytes]]] = []
-        self._context, self._address, self._kind, self._reply_to = context, address, kind, reply_to
-        self._stop = threading.Event()
-        self._ready = threading.Barrier(len(names) + 1)
-        self._threads = [threading.Thread(target=self._work, args=(name,), name=f"worker-{name}",
-                                          daemon=True) for name in names]
+    def __init__(self, worker_loop: WorkerLoop, context: zmq.Context, address: str, names: Sequence[str]):
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=worker_loop, name=name, daemon=True,
+                                         args=(context, address, who_answered(name), self.stop))
+                        for name in names]
 
     def __enter__(self) -> Workers:
-        for thread in self._threads:
+        for thread in self.threads:
             thread.start()
-        self._ready.wait(STOP_TIMEOUT_S)
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
+    def alive(self) -> list[str]:
+        """The names of the threads still running."""
+        return [thread.name for thread in self.threads if thread.is_alive()]
+
+    def stopped(self) -> list[str]:
+        """Set ``stop``, wait for each thread; what went wrong, if anything."""
+        self.stop.set()
+        for thread in self.threads:
             thread.join(STOP_TIMEOUT_S)
-
-    def _work(self, name: str) -> None:
-        worker = self._context.socket(zmq.REP if self._kind == "rep" else zmq.DEALER)
-        worker.linger = 0
-        try:
-            worker.connect(self._address)
-            self._ready.wait(STOP_TIMEOUT_S)
-            while not self._stop.is_set():
-                if not worker.poll(WORKER_POLL_MS, zmq.POLLIN):
-                    continue
-                frames = worker.recv_multipart()
-                self.seen.append((name, frames))
-                answer = f"{name} answered {frames[-1].decode(errors='replace')!r}".encode()
-                worker.send_multipart([answer] if self._kind == "rep" else self._reply_to(frames, answer))
-        finally:
-            worker.close()
-
-
-class Proxy:
-    """A ROUTER frontend on a loopback TCP port and a DEALER backend on ``inproc://``, joined by
-    ``zmq.proxy_steerable`` in a thread; ``address`` is where clients connect, ``backend``
-    where workers do. Leaving the ``with`` block sends ``TERMINATE`` on the control socket."""
-
-    def __init__(self, context: zmq.Context):
-        self._context = context
-        self.backend = inproc_endpoint("backend")
-        self._control = inproc_endpoint("control")
-        self.address = ""
-        self._bound = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="proxy", daemon=True)
-
-    def __enter__(self) -> Proxy:
-        self._thread.start()
-        if not self._bound.wait(STOP_TIMEOUT_S):
-            raise RuntimeError("the proxy did not bind its sockets")
-        return self
+        return [f"{thread.name} was still running {STOP_TIMEOUT_S:g} s after stop was set: does "
+                "your worker_loop wait with a timeout and look at stop each time round?"
+                for thread in self.threads if thread.is_alive()]
 
     def __exit__(self, *exc_info: object) -> None:
-        control = self._context.socket(zmq.PAIR)
-        control.linger = 0
-        try:
-            control.connect(self._control)
-            control.send(b"TERMINATE")
-            self._thread.join(STOP_TIMEOUT_S)
-        finally:
-            control.close()
+        problems = self.stopped()
+        if problems and exc_info[0] is None:
+            raise NotStopped("\n".join(problems))
 
-    def _run(self) -> None:
-        frontend = self._context.socket(zmq.ROUTER)
-        backend = self._context.socket(zmq.DEALER)
-        control = self._context.socket(zmq.PAIR)
-        for socket in (frontend, backend, control):
-            socket.linger = 0
-        try:
-            self.address = loopback_endpoint(frontend)
-            backend.bind(self.backend)
-            control.bind(self._control)
-            self._bound.set()
-            zmq.proxy_steerable(frontend, backend, None, control)
-        finally:
-            for socket in (frontend, backend, control):
-                socket.close()
+
+class ThreadedServer:
+    """Your ``run_proxy`` and ``worker_loop`` as one small server, with a context of its own.
+
+    A ROUTER frontend on a free loopback TCP port (``address``, where clients connect), a DEALER
+    backend on ``inproc://`` (``backend``), and one worker thread per name behind it; with no
+    names, the proxy alone. Leaving the ``with`` block stops the workers (``stop``),
+    then terminates ``context``, which is how ``zmq.proxy`` ends; ``context.term()`` waits for
+    every socket of the context to be closed, so a socket left open is named in the error too.
+    """
+
+    def __init__(self, run_proxy: RunProxy, worker_loop: WorkerLoop | None = None, names: Sequence[str] = ()):
+        if names and worker_loop is None:
+            raise ValueError("workers need a worker_loop to run")
+        self.context = zmq.Context()
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.backend = inproc_endpoint("backend")
+        self.proxy = threading.Thread(target=run_proxy, name="proxy", daemon=True,
+                                      args=(self.context, self.address, self.backend))
+        self.workers = Workers(worker_loop or (lambda *_: None), self.context, self.backend, names)
+
+    def __enter__(self) -> ThreadedServer:
+        self.proxy.start()
+        self.workers.__enter__()
+        return self
+
+    def alive(self) -> list[str]:
+        """The names of the threads still running: the proxy's and the workers'."""
+        return ([self.proxy.name] if self.proxy.is_alive() else []) + self.workers.alive()
+
+    def __exit__(self, *exc_info: object) -> None:
+        problems = self.workers.stopped()
+        terminating = threading.Thread(target=self.context.term, name="context-term", daemon=True)
+        terminating.start()
+        self.proxy.join(STOP_TIMEOUT_S)
+        terminating.join(STOP_TIMEOUT_S)
+        if self.proxy.is_alive():
+            problems.append(f"run_proxy was still running {STOP_TIMEOUT_S:g} s after context.term(): "
+                            "does it call zmq.proxy, and return when that raises ContextTerminated?")
+        elif terminating.is_alive():
+            problems.append("context.term() is still waiting for a socket of this server to be "
+                            "closed: does run_proxy close both of its sockets, and worker_loop its own?")
+        if problems and exc_info[0] is None:
+            raise NotStopped("\n".join(problems))

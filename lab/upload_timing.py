@@ -6,8 +6,8 @@ function, so that the two rows of its table differ only in the servers behind th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from . import timing, web
 

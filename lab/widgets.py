@@ -15,8 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 from IPython.display import HTML

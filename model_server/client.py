@@ -29,11 +29,14 @@ from __future__ import annotations
 import queue
 import time
 import uuid
-from typing import Callable, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import numpy as np
 import zmq
 
+from .curve import ClientKeys, HandshakeWatch, secure_client_socket
+from .keepalive import HEARTBEAT_INTERVAL_S, keep_alive
 from .protocol import (
     DEFAULT_ADDRESS,
     DEFAULT_TOP,
@@ -46,13 +49,11 @@ from .protocol import (
     decode_server_info,
     decode_stats,
     encode_ping,
-    encode_request,
     encode_pixels_request_frames,
+    encode_request,
     encode_request_frames,
     encode_stats_request,
 )
-from .curve import ClientKeys, HandshakeWatch, secure_client_socket
-from .keepalive import HEARTBEAT_INTERVAL_S, keep_alive
 
 #: Seconds to wait for one reply: many forward passes of ResNet50 on a CPU, so that only a server
 #: that is stuck or overloaded runs out of it.
@@ -67,7 +68,8 @@ POOL_SIZE = 16
 
 
 class _Identified(Protocol):
-    id: str | None
+    @property
+    def id(self) -> str | None: ...  # read-only: the replies are frozen dataclasses
 
 
 T = TypeVar("T", bound=_Identified)
@@ -90,7 +92,7 @@ class ModelServerRefused(ModelServerUnavailable):
 class _Connection:
     """A REQ socket to the server, and the watch on its security handshakes."""
 
-    def __init__(self, context: zmq.Context, address: str, keys: ClientKeys | None,
+    def __init__(self, context: zmq.Context[zmq.Socket[bytes]], address: str, keys: ClientKeys | None,
                  heartbeat_s: float):
         self.socket = context.socket(zmq.REQ)
         self.socket.linger = 0
@@ -108,7 +110,7 @@ class _Connection:
         poller.register(self.handshake.socket, zmq.POLLIN)
         deadline = time.monotonic() + timeout_s
         while (remaining := deadline - time.monotonic()) > 0:
-            if self.socket in dict(poller.poll(remaining * 1000)):
+            if self.socket in dict(poller.poll(int(remaining * 1000))):
                 return True
             failure = self.handshake.check()
             if failure is not None:
@@ -138,7 +140,7 @@ class ModelClient:
         retries: int = REQUEST_RETRIES,
         connect_timeout: float = CONNECT_TIMEOUT_S,
         binary: bool = True,
-        context: zmq.Context | None = None,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
         keys: ClientKeys | None = None,
         heartbeat_s: float = HEARTBEAT_INTERVAL_S,
     ):
@@ -207,7 +209,7 @@ class ModelClient:
                 continue
             socket = connection.socket
             socket.send_multipart(frames, copy=False)
-            if socket.poll(self.timeout * 1000, zmq.POLLIN):
+            if socket.poll(int(self.timeout * 1000), zmq.POLLIN):
                 reply = socket.recv()
                 self._checkin(connection)
                 try:

@@ -55,7 +55,7 @@ class ClientKeys:
         return cls.load(secret_key_file, server_public_key_file)
 
 
-def secure_client_socket(socket: zmq.Socket, keys: ClientKeys | None) -> None:
+def secure_client_socket(socket: zmq.Socket[bytes], keys: ClientKeys | None) -> None:
     """Make ``socket`` a CURVE client of the server ``keys`` trust; call before ``connect``."""
     if keys is None:
         return
@@ -78,7 +78,7 @@ class HandshakeWatch:
     CLIENT_KEYS_HINT = (f"give this client its secret key file and the server's public key "
                         f"({CLIENT_SECRET_KEY_VARIABLE}, {SERVER_PUBLIC_KEY_VARIABLE})")
 
-    def __init__(self, socket: zmq.Socket, address: str, keys: ClientKeys | None,
+    def __init__(self, socket: zmq.Socket[bytes], address: str, keys: ClientKeys | None,
                  keys_hint: str = CLIENT_KEYS_HINT):
         # A fresh name: libzmq frees a closed socket's monitor endpoint later, asynchronously.
         self._monitor = socket.get_monitor_socket(
@@ -91,7 +91,7 @@ class HandshakeWatch:
         self.failure: str | None = None
 
     @property
-    def socket(self) -> zmq.Socket:
+    def socket(self) -> zmq.Socket[bytes]:
         """Readable (``POLLIN``) when a handshake has an outcome to report."""
         return self._monitor
 

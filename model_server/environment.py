@@ -8,8 +8,12 @@ web app reads its ``MODEL_SERVER_*`` variables with it and imports nothing of th
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import fields, replace
-from typing import Any, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 #: The prefix of the model server's variables (``MODEL_SERVER_TIMEOUT``), the server's and the
 #: web app's alike: one name for one setting wherever it is read.
@@ -18,7 +22,7 @@ MODEL_SERVER_PREFIX = "MODEL_SERVER_"
 _YES_NO = {"1": True, "true": True, "yes": True, "on": True,
            "0": False, "false": False, "no": False, "off": False}
 
-S = TypeVar("S")
+S = TypeVar("S", bound="DataclassInstance")
 
 
 def typed_value(name: str, raw: str, default: Any) -> Any:

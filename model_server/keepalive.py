@@ -23,7 +23,7 @@ HEARTBEAT_INTERVAL_S = 60.0
 HEARTBEAT_LIVENESS = 3
 
 
-def keep_alive(socket: zmq.Socket, interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
+def keep_alive(socket: zmq.Socket[bytes], interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
     """Switch on ZMTP heartbeats for every connection ``socket`` makes; ``interval_s`` 0: off."""
     if interval_s <= 0:
         return

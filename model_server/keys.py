@@ -49,7 +49,7 @@ class KeyPair:
     secret: bytes
 
     @classmethod
-    def load(cls, secret_key_file: str | os.PathLike) -> KeyPair:
+    def load(cls, secret_key_file: str | os.PathLike[str]) -> KeyPair:
         public, secret = _load(secret_key_file, "secret key")
         if secret is None:
             raise KeyFileError(
@@ -58,12 +58,12 @@ class KeyPair:
         return cls(public, secret)
 
 
-def load_public_key(public_key_file: str | os.PathLike) -> bytes:
+def load_public_key(public_key_file: str | os.PathLike[str]) -> bytes:
     public, _ = _load(public_key_file, "public key")
     return public
 
 
-def load_authorized_keys(directory: str | os.PathLike) -> frozenset[bytes]:
+def load_authorized_keys(directory: str | os.PathLike[str]) -> frozenset[bytes]:
     """The public keys of every ``*.key`` file in ``directory``; none at all is an error."""
     path = Path(directory)
     if not path.is_dir():
@@ -74,7 +74,7 @@ def load_authorized_keys(directory: str | os.PathLike) -> frozenset[bytes]:
     return keys
 
 
-def _load(path: str | os.PathLike, what: str) -> tuple[bytes, bytes | None]:
+def _load(path: str | os.PathLike[str], what: str) -> tuple[bytes, bytes | None]:
     try:
         public, secret = zmq.auth.load_certificate(path)
     except (OSError, ValueError) as error:

@@ -45,7 +45,7 @@ import reprlib
 import socket
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeGuard
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5576"
 DEFAULT_TOP = 3
@@ -399,7 +399,7 @@ def _checked_pixels(described: Any, frame: bytes | None) -> bytes:
     return bytes(frame)
 
 
-def _valid_deadline(value: Any) -> bool:
+def _valid_deadline(value: Any) -> TypeGuard[float]:
     return (not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
             and math.isfinite(value))
 

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from .client import ModelClient
+from .curve import ClientKeys
 from .keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE, KeyFileError
 from .protocol import DEFAULT_ADDRESS, DEFAULT_TOP, ServerError
-from .curve import ClientKeys
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import zmq
 from flask import Blueprint, Flask, current_app, render_template_string, request

@@ -1,8 +1,29 @@
-"""Notebook 07 exercises: the two numbers behind the comparison."""
+"""Notebook 07 exercises: the timing loop and the two numbers behind the comparison."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from lab import answers
+
+#: Your stopwatch from notebook 02 (``exercises/nb02_monolith.py``); the reference one until yours is
+#: written, and importing this module says which.
+time_call = answers.learner_or_reference("nb02_monolith", "time_call")
+
+
+def time_requests(call: Callable[[Path], Any], images: Sequence[Path], n: int, warmup: int) -> list[float]:
+    """Send ``warmup`` requests untimed, then ``n`` timed ones; return the ``n`` timings in seconds."""
+    if not images:
+        raise ValueError("no images to send")
+    for k in range(warmup):
+        call(images[k % len(images)])
+    timings = []
+    for k in range(warmup, warmup + n):
+        _, seconds = time_call(call, images[k % len(images)])
+        timings.append(seconds)
+    return timings
 
 
 def median(samples: Sequence[float]) -> float:

@@ -83,7 +83,11 @@ async def _relay(target: tuple[str, int], delay: Delay, near_reader: asyncio.Str
 async def _commands(delay: Delay) -> None:
     loop = asyncio.get_running_loop()
     while line := await loop.run_in_executor(None, sys.stdin.readline):
-        delay.seconds = float(line) / 1000.0
+        try:
+            delay.seconds = float(line) / 1000.0
+        except ValueError:  # answered, not fatal: the relay keeps relaying at the delay it had
+            print(f"not a delay in milliseconds: {line.strip()!r}", flush=True)
+            continue
         print("ok", flush=True)
     loop.stop()  # the test that started us is gone
 

@@ -95,7 +95,7 @@ class Dockerfile:
                 words = arguments.split()
                 parent = words[0]
                 for name, value in self.global_args.items():
-                    parent = parent.replace("${%s}" % name, value)
+                    parent = parent.replace("${" + name + "}", value)
                 name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else parent
                 stage = self.stages[name] = Stage(name, parent)
             else:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Callable, Iterator, Literal
+from typing import Literal
 
 import numpy as np
 import zmq
@@ -30,7 +31,7 @@ import zmq
 import imagegen
 from lab.processes import free_port
 from model_server.client import ModelServerUnavailable
-from model_server.protocol import UNTRAINED, PredictReply, Prediction, ServerInfo, Timings
+from model_server.protocol import UNTRAINED, Prediction, PredictReply, ServerInfo, Timings
 
 #: Seconds a thread of a test's server has to end once told to.
 STOP_TIMEOUT_S = 30.0
@@ -143,7 +144,7 @@ class SlowDecode:
         self.thread.start()
         started.wait(10)
 
-    def finish(self) -> "SlowDecode":
+    def finish(self) -> SlowDecode:
         self._release.set()
         return self
 
@@ -178,19 +179,22 @@ def in_process_model_server(classifier, address: str | None = None, stop: thread
 
     address = address or free_address()
     context = zmq.Context()
-    server = ModelServer(classifier, ServerSettings(address=address, **settings), context=context)
-    server.bind()
-    http_address = server.settings.http_address
-    endpoints = HttpEndpoints(http_address, server.probes) if http_address else None
     stop = stop or threading.Event()
-    thread = threading.Thread(target=server.serve, args=(stop,), name="in-process-model-server",
-                              daemon=True)
-    thread.start()
-    try:
+    thread: threading.Thread | None = None
+    endpoints = None
+    try:  # a bind or an HTTP port that fails must not leave the context and its sockets behind
+        server = ModelServer(classifier, ServerSettings(address=address, **settings), context=context)
+        server.bind()
+        http_address = server.settings.http_address
+        endpoints = HttpEndpoints(http_address, server.probes) if http_address else None
+        thread = threading.Thread(target=server.serve, args=(stop,), name="in-process-model-server",
+                                  daemon=True)
+        thread.start()
         yield address
     finally:
         stop.set()
-        thread.join(timeout=STOP_TIMEOUT_S)
+        if thread is not None:
+            thread.join(timeout=STOP_TIMEOUT_S)
         if endpoints is not None:
             endpoints.stop()
         context.destroy(linger=0)

@@ -33,9 +33,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from itertools import count
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from lab.processes import REPO_ROOT
 

@@ -13,14 +13,18 @@ import io
 import os
 import re
 import subprocess
-import tomllib
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from pkgutil import resolve_name
-from types import SimpleNamespace
 
 import kubernetes_validate
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the project supports 3.10, whose standard library has no TOML reader
+    import tomli as tomllib
 
 from deploy_files import (
     COMPOSE_FILE,
@@ -111,7 +115,8 @@ def compose_containers(dockerfile: Dockerfile) -> list[Container]:
     containers, targets = [], image_targets(dockerfile)
     for name, service in compose()["services"].items():
         target = service["build"]["target"]
-        assert targets.get(service["image"]) == target, f"compose service {name}: {service['image']} is not built from {target}"
+        assert targets.get(service["image"]) == target, (
+            f"compose service {name}: {service['image']} is not built from {target}")
         entrypoint = dockerfile.last(target, "ENTRYPOINT")
         argv = ((entrypoint.exec_form() if entrypoint else []) + service["command"]
                 if "command" in service else dockerfile.command(target))
@@ -456,7 +461,7 @@ def test_compose_key_files_are_the_secrets_keygen_writes(tmp_path):
     subprocess.run([tool("python"), "-m", "model_server", "keygen", str(tmp_path / "keys")],
                    check=True, capture_output=True, cwd=REPO)
     spec = compose()
-    for name, secret in spec["secrets"].items():
+    for secret in spec["secrets"].values():
         assert (tmp_path / secret["file"]).is_file(), f"keygen writes no {secret['file']}"
     for name, service in spec["services"].items():
         mounted = {s["target"] if s["target"].startswith("/") else f"/run/secrets/{s['target']}"
@@ -502,7 +507,8 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 def deployment_selected(objects: list[dict], selector: dict[str, str]) -> dict:
-    found = [d for d in of_kind(objects, "Deployment") if selects(selector, d["spec"]["template"]["metadata"]["labels"])]
+    found = [d for d in of_kind(objects, "Deployment")
+             if selects(selector, d["spec"]["template"]["metadata"]["labels"])]
     assert len(found) == 1, f"{selector} selects {len(found)} Deployments"
     return found[0]
 
@@ -598,7 +604,8 @@ def test_probes_and_memory_are_sized_above_the_measured_start_and_footprint(buil
         container = the_container(named(objects, "Deployment", name))
         limit = memory_mib(container["resources"]["limits"]["memory"])
         assert limit >= MEMORY_ALLOWANCE * measured(process, "rss_after_batches_mib"), name
-        assert memory_mib(container["resources"]["requests"]["memory"]) >= measured(process, "rss_after_batches_mib"), name
+        requested = memory_mib(container["resources"]["requests"]["memory"])
+        assert requested >= measured(process, "rss_after_batches_mib"), name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -606,7 +613,8 @@ def test_pods_stop_on_sigterm_within_a_grace_period_beyond_the_drain(builds, ove
     targets = image_targets(dockerfile)
     for deployment in of_kind(builds[overlay], "Deployment"):
         container = the_container(deployment)
-        env = {**dockerfile.env(targets[container["image"]]), **{e["name"]: e["value"] for e in container.get("env", [])}}
+        env = {**dockerfile.env(targets[container["image"]]),
+               **{e["name"]: e["value"] for e in container.get("env", [])}}
         drain = float(env.get("MODEL_SERVER_DRAIN_SECONDS", 0))
         pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
         pause = float(pre_stop[1]) if pre_stop[:1] == ["sleep"] else 0
@@ -623,7 +631,7 @@ def test_key_files_named_in_flags_and_variables_are_mounted_from_secrets(builds,
         volumes = {v["name"]: v for v in pod_spec(deployment).get("volumes", [])}
         mounts = {m["mountPath"]: volumes[m["name"]] for m in container.get("volumeMounts", [])}
 
-        def secret_keys(directory: str) -> set[str]:
+        def secret_keys(mounts: dict[str, dict], directory: str) -> set[str]:
             volume = mounts.get(directory)
             assert volume is not None and "secret" in volume, f"{directory} is no Secret's mount"
             return set(named(objects, "Secret", volume["secret"]["secretName"])["data"])
@@ -632,9 +640,9 @@ def test_key_files_named_in_flags_and_variables_are_mounted_from_secrets(builds,
         files = [flags[f] for f in ("secret-key", "server-public-key") if f in flags]
         files += [e["value"] for e in container.get("env", []) if e["name"].endswith("_KEY")]
         for path in files:
-            assert Path(path).name in secret_keys(str(Path(path).parent)), f"{path} is in no Secret"
+            assert Path(path).name in secret_keys(mounts, str(Path(path).parent)), f"{path} is in no Secret"
         for directory in [flags[f] for f in ("authorized-clients", "authorized-workers") if f in flags]:
-            assert any(k.endswith(".key") for k in secret_keys(directory)), f"{directory} has no public key"
+            assert any(k.endswith(".key") for k in secret_keys(mounts, directory)), f"{directory} has no public key"
 
 
 def test_gpu_workers_ask_for_a_gpu_on_gpu_nodes_with_the_gpu_image(builds, dockerfile):

@@ -232,3 +232,16 @@ def test_a_request_that_could_not_be_sent_uses_up_no_attempt(clock):
     broker._dispatch(clock.now)
     assert remote.sent[-1][:2] == [b"live", WORKER_WORK]
     assert next(iter(broker._tickets.values())).attempts == 1
+
+
+def test_two_processes_with_one_name_are_two_workers(clock):
+    """Two containers on the host's network: one hostname, both pid 1; neither pushes the other out."""
+    broker, _, _ = fake_broker()
+    for identity, instance in ((b"pod-a", "a" * 16), (b"pod-b", "b" * 16)):
+        hello = WorkerHello("host:1", 2, instance=instance)
+        broker._from_remote([identity, WORKER_READY, encode_worker_hello(hello)])
+    for identity, instance in ((b"pod-a", "a" * 16), (b"pod-b", "b" * 16)):  # their heartbeats
+        hello = WorkerHello("host:1", 2, instance=instance)
+        broker._from_remote([identity, WORKER_HEARTBEAT, encode_worker_hello(hello)])
+    assert {b"pod-a", b"pod-b"} <= set(broker._workers)
+    assert broker.stats().workers_lost == 0

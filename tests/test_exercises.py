@@ -147,7 +147,8 @@ def test_every_exercise_is_a_stub_with_a_solution_of_the_same_signature(untouche
         for name, stub in exercises.items():
             if name.startswith("_"):
                 continue
-            assert is_stub(stub, strict=True), f"exercises/{stub_path.name}: {name} should only raise NotImplementedError"
+            assert is_stub(stub, strict=True), (
+                f"exercises/{stub_path.name}: {name} should only raise NotImplementedError")
             assert ast.get_docstring(stub), f"exercises/{stub_path.name}: {name} needs a docstring saying what to do"
             assert ast.dump(stub.args) == ast.dump(solution_functions[name].args), (
                 f"{name} takes different arguments in exercises/ and solutions/"

@@ -25,9 +25,18 @@ from hypothesis import strategies as st
 import imagegen
 from model_server.images import MODEL_INPUT_SIZE, decode_image
 from model_server.protocol import (
-    NUM_CLASSES, ErrorCode, PingRequest, PredictRequest, RequestError, RequestHeader, StatsRequest,
-    decode_request, encode_request,
-    encode_request_frames, read_header, request_id_of,
+    NUM_CLASSES,
+    ErrorCode,
+    PingRequest,
+    PredictRequest,
+    RequestError,
+    RequestHeader,
+    StatsRequest,
+    decode_request,
+    encode_request,
+    encode_request_frames,
+    read_header,
+    request_id_of,
 )
 
 # Mutated files make Pillow warn (corrupt EXIF, truncated reads) before it refuses them.

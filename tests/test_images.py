@@ -12,9 +12,9 @@ from PIL import Image
 
 import imagegen
 from lab.processes import REPO_ROOT
-from refusals import assert_refused
 from model_server.images import decode_image
 from model_server.protocol import ErrorCode, RequestError
+from refusals import assert_refused
 
 USABLE_IMAGES = [
     pytest.param(imagegen.jpeg(), id="jpeg-640x480"),

@@ -25,6 +25,7 @@ from model_server.protocol import (
     encode_server_info,
 )
 
+
 def colour_model_server(address: str | None = None):
     """The real ``ModelServer`` in a thread with the colour stand-in, two workers."""
     return in_process_model_server(ColourClassifier(), address, workers=2, drain_seconds=1.0)

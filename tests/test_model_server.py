@@ -243,7 +243,7 @@ def test_a_full_server_answers_busy_at_once_and_keeps_serving():
                             name="test-busy-server") as server:
         context = zmq.Context.instance()
         sockets = []
-        for index in range(6):
+        for _ in range(6):
             dealer = context.socket(zmq.DEALER)
             dealer.linger = 0
             dealer.connect(server.address)

@@ -14,13 +14,21 @@ from PIL import Image
 from benchmarks.workload import photo_jpegs
 from fakes import REPLY, web_apps_with_fake_model
 from lab import (
-    cold_start, concurrency, display, measure, plots, raw_zmq, remote_workers, sample_images, settings,
-    timing, web,
+    cold_start,
+    concurrency,
+    display,
+    measure,
+    plots,
+    raw_zmq,
+    remote_workers,
+    sample_images,
+    settings,
+    timing,
+    web,
 )
 from lab.bare_model import measure_in_subprocess
-from lab.load import MeasurementFailed
 from lab.checks import checks_command
-from lab.load import LoadResult
+from lab.load import LoadResult, MeasurementFailed
 from lab.processes import free_port
 from model_server.images import decode_image
 
@@ -149,7 +157,7 @@ def test_the_monoliths_loading_stages_become_columns() -> None:
 def test_a_failed_request_is_not_timed(web_app_with_fake_model, tmp_path) -> None:
     image = tmp_path / "cat.jpg"
     image.write_bytes(SMALL_JPEG)
-    with pytest.raises(MeasurementFailed, match="answered 503 for cat.jpg: unavailable"):
+    with pytest.raises(MeasurementFailed, match=r"answered 503 for cat\.jpg: unavailable"):
         measure.through_web_api(web_app_with_fake_model("down"), [image], requests=1, timeout=5)
 
 

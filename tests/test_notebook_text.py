@@ -83,7 +83,8 @@ def test_no_library_version_and_no_tracker_words_are_typed_in(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_typed_in_figure_is_the_originals_or_listed_with_its_reason(path):
     figures = [line for text in markdown_cells(path) for line in unexplained_figures(path.name[:2], text)]
-    assert not figures, "compute these in a cell, or list them in notebook_topics.ALLOWED_FIGURES:\n" + "\n".join(figures)
+    assert not figures, ("compute these in a cell, or list them in notebook_topics.ALLOWED_FIGURES:\n"
+                         + "\n".join(figures))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import statistics
 
 import pytest
@@ -47,7 +48,7 @@ def test_every_timed_request_under_load_gets_a_span_from_its_own_client(model_se
     assert all(0 <= span.sent_s < span.replied_s <= level.result.seconds + 0.1 for span in level.spans)
     for client in (0, 1):
         mine = [span for span in level.spans if span.client == client]
-        assert all(a.replied_s <= b.sent_s for a, b in zip(mine, mine[1:])), "a client sends after its reply"
+        assert all(a.replied_s <= b.sent_s for a, b in itertools.pairwise(mine)), "a client sends after its reply"
 
 
 def test_with_one_worker_the_second_client_waits_behind_the_first() -> None:

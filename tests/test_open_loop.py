@@ -34,8 +34,8 @@ from lab.stub_server import Answer, Later
 from model_server.protocol import (
     UNTRAINED,
     ErrorCode,
-    PredictReply,
     Prediction,
+    PredictReply,
     Timings,
     encode_error,
     encode_reply,
@@ -65,7 +65,7 @@ def _after_the_delay_in_the_image(request: list[bytes]) -> Answer:
     """Answered after the delay the image names (``b"0.30"``; anything else: 0.05 s), so that a
     later request can be answered first; an image ``b"stray"`` gets a reply with somebody else's
     id, and no reply of its own."""
-    header, image = request
+    _header, image = request
     if image == b"stray":
         return _predictions("nobody-waits-for-this")
     return Later(float(image) if image[:1].isdigit() else 0.05, _ok(request))
@@ -117,7 +117,7 @@ def test_a_schedule_ends_at_its_count_or_its_duration_whichever_comes_first() ->
     assert len(poisson_schedule(1000.0, duration_s=60.0, max_requests=50)) == 50
     short = poisson_schedule(1000.0, duration_s=0.5, max_requests=100_000)
     assert 300 < len(short) < 700 and max(short) < 0.5
-    assert all(b > a for a, b in zip(short, short[1:]))
+    assert all(b > a for a, b in itertools.pairwise(short))
     with pytest.raises(ValueError):
         poisson_schedule(0.0, 1.0, 10)
 
@@ -134,7 +134,7 @@ def test_http_senders_are_as_many_as_could_be_waiting_at_once() -> None:
                                      "ipc:///tmp/model-server", "https://127.0.0.1/api/predict"])
 def test_an_address_beyond_loopback_is_refused_before_anything_is_sent(address: str) -> None:
     began = time.perf_counter()
-    with pytest.raises(NotLoopback, match="refusing|only"):
+    with pytest.raises(NotLoopback, match=r"refusing|only"):
         if address.startswith("http"):
             run_http(address, [JPEG], [0.0], timeout_s=5.0)
         else:
@@ -368,7 +368,7 @@ def test_the_open_loop_alone_is_stored_beside_the_other_results(tmp_path, monkey
 
 def test_the_lab_s_waitress_has_more_threads_than_the_model_server_holds_requests():
     """Else the excess waits unanswered in waitress's unbounded queue, and the server's ``busy``
-    never reaches a user as 503 (measured: the README's open-loop section)."""
+    never reaches a user as 503 (measured: "Open loop" in docs/benchmark.md)."""
     from lab.processes import WAITRESS_THREADS
     from model_server.serving.settings import ServerSettings
 

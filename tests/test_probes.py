@@ -14,7 +14,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 import zmq
@@ -202,7 +203,7 @@ def test_a_remote_worker_is_unready_while_its_broker_is_gone():
                                  extra_args=(*HEARTBEAT_ARGS, *flags(http_address=worker_http))):
             eventually(lambda: http_get(worker_url + "/readyz")[0], lambda status: status == 200)
             first.stop()
-            status, reason = eventually(lambda: http_get(worker_url + "/readyz"),
+            _status, reason = eventually(lambda: http_get(worker_url + "/readyz"),
                                         lambda seen: seen[0] == 503)
             assert "no heartbeat from the broker" in reason, reason
             assert metric_samples(worker_url)["remote_worker_broker_connected"] == 0

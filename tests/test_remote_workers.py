@@ -11,7 +11,7 @@ import zmq
 from benchmarks.workload import photo_jpegs
 from lab.processes import start_broker, start_remote_worker
 from model_server.client import ModelClient
-from model_server.protocol import encode_request_frames, decode_reply
+from model_server.protocol import decode_reply, encode_request_frames
 
 
 @pytest.fixture

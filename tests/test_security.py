@@ -25,9 +25,9 @@ from lab.processes import (
     REPO_ROOT,
     ServerProcess,
     free_port,
+    remote_worker_argv,
     start_broker,
     start_model_server,
-    remote_worker_argv,
     start_remote_worker,
     start_web_app,
 )
@@ -248,7 +248,7 @@ def test_a_worker_key_cannot_be_used_to_send_requests(secured_server, keys):
 def test_a_client_with_the_wrong_server_key_is_refused(secured_server, keys, stranger):
     wrong_server = ClientKeys.load(keys.client_secret(), stranger.server_public)
     with _patient_client(secured_server.address, wrong_server) as client:
-        with pytest.raises(ModelServerRefused, match="handshake .* failed"):
+        with pytest.raises(ModelServerRefused, match=r"handshake .* failed"):
             client.ping()
 
 

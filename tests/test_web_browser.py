@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.processes import free_port, start_web_app
 from imagegen import jpeg
+from lab.processes import free_port, start_web_app
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

@@ -308,7 +308,8 @@ class OpenVINOClassifier:
         request = getattr(self._requests, "request", None)
         if request is None:
             request = self._requests.request = self._compiled.create_infer_request()
-        return request.infer(np.ascontiguousarray(batch, dtype=np.float32))[0]
+        probabilities: np.ndarray = request.infer(np.ascontiguousarray(batch, dtype=np.float32))[0]
+        return probabilities
 
     def predict_batch(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities for a uint8 batch of 224×224 RGB images."""

@@ -16,13 +16,21 @@ from .classifier import Classifier, RuntimeUnavailable, check_choice
 class ModelSettings(Protocol):
     """What loading a classifier reads of the settings (the model server's ``ServerSettings``)."""
 
-    runtime: str
-    precision: str
-    weights: str
-    seed: int
-    intra_op_threads: int
-    inter_op_threads: int
-    openvino_cache: str
+    # Properties: read-only, so that a frozen dataclass satisfies the protocol.
+    @property
+    def runtime(self) -> str: ...
+    @property
+    def precision(self) -> str: ...
+    @property
+    def weights(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def intra_op_threads(self) -> int: ...
+    @property
+    def inter_op_threads(self) -> int: ...
+    @property
+    def openvino_cache(self) -> str: ...
 
 
 def load_classifier(settings: ModelSettings) -> Classifier:

@@ -12,9 +12,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -164,7 +165,8 @@ class ResNet50Classifier:
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities, shape ``(n, 1000)``, for a preprocessed float32 batch."""
-        return self._forward(batch).numpy()
+        probabilities: np.ndarray = self._forward(batch).numpy()
+        return probabilities
 
     def predict_batch(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities for a uint8 batch of 224×224 RGB images."""

@@ -10,8 +10,8 @@ Weights come from a *source*:
   every load reads that file, so loading untrained weights costs what loading ImageNet's costs.
 - a path to an ``.h5`` weights file.
 
-Untrained ResNet50 ranks the same few classes first for nearly every image (the README says which):
-its labels mean nothing, but it does exactly the same computation, so its timings are real.
+Untrained ResNet50 ranks the same few classes first for nearly every image (docs/running.md says
+which): its labels mean nothing, but it does exactly the same computation, so its timings are real.
 
 Both runtimes read their weights through this module; it imports Keras only to learn the
 published file's address and checksum, when it needs them.
@@ -71,7 +71,8 @@ def save_untrained_weights(keras_model: Any, seed: int) -> Path:
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name.removesuffix('.weights.h5')}.{os.getpid()}.{threading.get_ident()}.weights.h5")
+    stem = path.name.removesuffix(".weights.h5")
+    staging = path.with_name(f".{stem}.{os.getpid()}.{threading.get_ident()}.weights.h5")
     try:
         keras_model.save_weights(str(staging))
         staging.replace(path)

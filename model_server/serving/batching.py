@@ -3,7 +3,7 @@
 Workers decode images in parallel, each in its own thread, through the ``Batcher``
 (``decode_and_submit``); its one thread stacks whatever is waiting (at most ``max_batch`` images)
 and runs the model once. ResNet50 on a CPU does a batch in less time than its images one by one
-(the README's benchmark says how much less), so under load this is most of the throughput there is.
+(docs/benchmark.md says how much less), so under load this is most of the throughput there is.
 
 It never makes a lone request wait for company: the batcher waits (at most ``max_delay_ms``) for
 more images only when company is known to be coming: while some worker is still decoding one, or
@@ -36,9 +36,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -72,18 +72,21 @@ class BatchResult:
 @dataclass
 class _Item:
     pixels: np.ndarray
-    future: Future
+    future: Future[BatchResult]
     submitted: float
     #: ``time.monotonic()`` after which nobody waits for this image's result.
     deadline: float | None = None
 
 
-def _settle(future: Future, result: BatchResult | None = None, error: BaseException | None = None) -> None:
+def _settle(
+    future: Future[BatchResult], result: BatchResult | None = None, error: BaseException | None = None,
+) -> None:
     """Set a future unless it is already set (a hung batch's futures are failed by the supervisor)."""
     try:
         if error is not None:
             future.set_exception(error)
         else:
+            assert result is not None, "settled with neither a result nor an error"
             future.set_result(result)
     except InvalidStateError:
         pass
@@ -168,13 +171,13 @@ class Batcher:
         self._thread.start()
         return True
 
-    def submit(self, pixels: np.ndarray, deadline: float | None = None) -> Future:
+    def submit(self, pixels: np.ndarray, deadline: float | None = None) -> Future[BatchResult]:
         """Queue one 224×224×3 uint8 image decoded elsewhere; the future's result is a ``BatchResult``.
 
         Past ``deadline`` (``time.monotonic()``) the image is dropped unrun, with a
         ``deadline_exceeded`` error.
         """
-        future: Future = Future()
+        future: Future[BatchResult] = Future()
         with self._lock:
             self._one_came_back()
             self._queue.put(_Item(pixels, future, time.perf_counter(), deadline))
@@ -184,7 +187,9 @@ class Batcher:
         """An image came (the lock is held): one fewer client of a recent batch to wait for."""
         self._not_back = max(0, self._not_back - 1)
 
-    def decode_and_submit(self, decode: Callable[[], np.ndarray], deadline: float | None = None) -> Future:
+    def decode_and_submit(
+        self, decode: Callable[[], np.ndarray], deadline: float | None = None,
+    ) -> Future[BatchResult]:
         """Run ``decode`` in this thread, then queue its pixels as ``submit`` does.
 
         While it runs, a batch may wait for this image. If it raises, the error is raised here and
@@ -203,7 +208,7 @@ class Batcher:
             if abandoned:
                 raise DecodeAbandoned() from None
             raise
-        future: Future = Future()
+        future: Future[BatchResult] = Future()
         with self._lock:  # one step: at every moment the image is either coming or queued
             abandoned = self._decode_ended(thread)
             if not abandoned:

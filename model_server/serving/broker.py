@@ -37,10 +37,11 @@ import os
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Any, TypeVar
 
 import zmq
 
@@ -62,6 +63,7 @@ from .framing import (
     WORKER_READY,
     WORKER_REPLY,
     WORKER_WORK,
+    WorkerHello,
     decode_worker_hello,
     encode_budget,
 )
@@ -122,6 +124,8 @@ class Worker:
     leaving: bool = False
     batch_sizes: dict[int, int] = field(default_factory=dict)
     round_trips: RoundTrips = field(default_factory=RoundTrips)
+    #: A remote worker's process (``WorkerHello.instance``), with ``name`` what tells it apart.
+    instance: str = ""
 
     def has_room(self) -> bool:
         return not self.leaving and len(self.held) < self.capacity
@@ -131,8 +135,8 @@ class Broker:
     """Runs on the server's main thread; owns the frontend and both backends while it runs."""
 
     def __init__(
-        self, settings: ServerSettings, frontend: zmq.Socket, local_backend: zmq.Socket,
-        remote_backend: zmq.Socket | None, local_name: str | None,
+        self, settings: ServerSettings, frontend: zmq.Socket[bytes], local_backend: zmq.Socket[bytes],
+        remote_backend: zmq.Socket[bytes] | None, local_name: str | None,
         local_batch_sizes: Callable[[], dict[int, int]],
     ):
         self.settings = settings
@@ -166,7 +170,7 @@ class Broker:
         self._draining = False
         self.loop = LoopWatch("the broker's loop")
         #: Questions of other threads, answered on the broker's thread at its next turn.
-        self._questions: deque[tuple[Callable[[], object], Future]] = deque()
+        self._questions: deque[tuple[Callable[[], object], Future[Any]]] = deque()
 
     # The loop ---------------------------------------------------------------------------------
 
@@ -209,7 +213,7 @@ class Broker:
         """
         if self.loop.has_ended:
             return question()
-        answer: Future = Future()
+        answer: Future[T] = Future()
         self._questions.append((question, answer))
         try:
             return answer.result(timeout_s)
@@ -235,7 +239,7 @@ class Broker:
         threads = sum(worker.capacity for worker in taking)
         return Verdict(True, f"ready: {len(taking)} worker(s), {threads} thread(s)")
 
-    def _handle(self, events: dict) -> None:
+    def _handle(self, events: dict[zmq.Socket[bytes], int]) -> None:
         if events.get(self._frontend):
             self._from_client(self._frontend.recv_multipart())
         if events.get(self._local):
@@ -388,7 +392,7 @@ class Broker:
             if worker is not None and command == WORKER_READY:
                 self._forget(worker, "it started over", now)
                 worker = None
-            if worker is None and (same := self._remote_worker_named(hello.worker)) is not None:
+            if worker is None and (same := self._same_process(hello)) is not None:
                 # One worker process, two connections: the older one's last words, which TCP
                 # delivered after a cut healed, must not bring it back as a second worker that
                 # nobody answers for. A READY is the live connection: it replaces the older.
@@ -396,7 +400,8 @@ class Broker:
                     return
                 self._forget(same, "it connected again", now)
             if worker is None:
-                worker = Worker(identity, hello.worker, hello.capacity, remote=True)
+                worker = Worker(identity, hello.worker, hello.capacity, remote=True,
+                                instance=hello.instance)
                 self._workers[identity] = worker
                 self._workers_joined += 1
                 log.info("remote worker %s joined (%d thread(s))", hello.worker, hello.capacity)
@@ -413,8 +418,10 @@ class Broker:
             log.info("remote worker %s is leaving; it finishes its %d request(s)",
                      worker.name, len(worker.held))
 
-    def _remote_worker_named(self, name: str) -> Worker | None:
-        return next((w for w in self._workers.values() if w.remote and w.name == name), None)
+    def _same_process(self, hello: WorkerHello) -> Worker | None:
+        """The worker already known as the process that says ``hello``, on another connection."""
+        return next((w for w in self._workers.values()
+                     if w.remote and w.name == hello.worker and w.instance == hello.instance), None)
 
     def _check_remote_workers(self, now: float) -> None:
         remote = [worker for worker in self._workers.values() if worker.remote]

@@ -16,9 +16,10 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields, replace
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 from ..environment import MODEL_SERVER_PREFIX
 from ..keys import KeyFileError
@@ -33,6 +34,9 @@ from .worker_supervisor import (
     WorkerSupervisor,
     is_supervised_child,
 )
+
+if TYPE_CHECKING:
+    from ..models.classifier import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +208,7 @@ def _work(connect: str, settings: ServerSettings, stop: threading.Event, alive: 
     except (KeyFileError, WeightsUnavailable, RuntimeUnavailable) as error:
         log.error("%s", error)
         return 1
-    context = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     registry = CollectorRegistry()
     pool = WorkerPool(classifier, settings, POOL_ENDPOINT, context, registry)
     link = BrokerLink(connect, settings, context,
@@ -224,7 +228,7 @@ def _work(connect: str, settings: ServerSettings, stop: threading.Event, alive: 
     return 0
 
 
-def _load_classifier(settings: ServerSettings):
+def _load_classifier(settings: ServerSettings) -> Classifier:
     from ..models.runtimes import load_classifier
     from ..models.tensorflow_model import keras_without_plotting
 

@@ -22,8 +22,9 @@ client's median went from 164 to 298 ms.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Protocol, TypeVar
 
 #: The rules the broker can choose workers by (``--dispatch``).
 PEAK_EWMA = "peak-ewma"
@@ -67,7 +68,11 @@ class Candidate(Protocol):
     def has_room(self) -> bool: ...
 
 
-def choose_worker(workers: Iterable[Candidate], now: float, rule: str = PEAK_EWMA) -> Candidate | None:
+#: The broker's own worker type: the choice returns one of the workers it was given.
+W = TypeVar("W", bound=Candidate)
+
+
+def choose_worker(workers: Iterable[W], now: float, rule: str = PEAK_EWMA) -> W | None:
     """The worker to send the next request to, or ``None`` while none has room (it waits)."""
     candidates = [worker for worker in workers if worker.has_room()]
     if not candidates:
@@ -78,7 +83,7 @@ def choose_worker(workers: Iterable[Candidate], now: float, rule: str = PEAK_EWM
     known = [average for average in averages.values() if average is not None]
     untried = min(known, default=0.0)
 
-    def cost(worker: Candidate) -> tuple[float, float, float]:
+    def cost(worker: W) -> tuple[float, float, float]:
         average = averages[id(worker)]
         load = len(worker.held) / worker.capacity
         price = (untried if average is None else average) * (len(worker.held) + 1) / worker.capacity

@@ -9,6 +9,7 @@ get the same ``[ticket, budget, *request frames]`` without a command.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, field
 
 from ..protocol import RequestError, load_object
@@ -26,6 +27,11 @@ WORKER_REPLY = b"REPLY"
 WORKER_DISCONNECT = b"DISCONNECT"
 
 
+#: Drawn once per process: ``host:pid`` alone is not unique (two containers on the host's network
+#: are both pid 1 on one hostname), so the broker tells worker processes apart by this as well.
+THIS_PROCESS = secrets.token_hex(8)
+
+
 @dataclass(frozen=True)
 class WorkerHello:
     """How a remote worker process introduces itself in READY and heartbeats."""
@@ -35,10 +41,12 @@ class WorkerHello:
     capacity: int
     #: Its forward passes so far by number of images, for the broker's stats.
     batch_sizes: dict[int, int] = field(default_factory=dict)
+    #: Which process this is (``THIS_PROCESS``): the same after it reconnects, new after a restart.
+    instance: str = THIS_PROCESS
 
 
 def encode_worker_hello(hello: WorkerHello) -> bytes:
-    return json.dumps({"worker": hello.worker, "capacity": hello.capacity,
+    return json.dumps({"worker": hello.worker, "instance": hello.instance, "capacity": hello.capacity,
                        "batch_sizes": {str(k): v for k, v in hello.batch_sizes.items()}}).encode()
 
 
@@ -55,7 +63,8 @@ def decode_worker_hello(frame: bytes) -> WorkerHello:
         batch_sizes = {int(k): int(v) for k, v in message.get("batch_sizes", {}).items()}
     except (AttributeError, TypeError, ValueError):
         raise ValueError("a worker's batch_sizes must map sizes to counts") from None
-    return WorkerHello(str(message.get("worker", "?")), capacity, batch_sizes)
+    return WorkerHello(str(message.get("worker", "?")), capacity, batch_sizes,
+                       str(message.get("instance", "")))
 
 
 def encode_budget(milliseconds: float) -> bytes:

@@ -117,6 +117,7 @@ class HttpEndpoints:
     def url(self) -> str:
         """Where it listens, the port chosen by the system included (``HOST:0``)."""
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host  # typeshed allows bytes; TCP gives str
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def stop(self) -> None:

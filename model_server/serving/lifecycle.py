@@ -39,6 +39,6 @@ def die_with_parent(signum: signal.Signals = signal.SIGTERM) -> bool:
         return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, int(signum)) == 0
+        return int(libc.prctl(PR_SET_PDEATHSIG, int(signum))) == 0
     except (OSError, AttributeError):
         return False

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import zmq
 
@@ -56,7 +56,7 @@ class BrokerLink:
     """Relays between the broker's TCP backend and the worker threads at ``POOL_ENDPOINT``."""
 
     def __init__(
-        self, broker_address: str, settings: ServerSettings, context: zmq.Context,
+        self, broker_address: str, settings: ServerSettings, context: zmq.Context[zmq.Socket[bytes]],
         hello: Callable[[], WorkerHello], keys: ClientKeys | None = None,
         still_alive: Callable[[], None] = lambda: None,
     ):
@@ -71,7 +71,7 @@ class BrokerLink:
         self._pool = context.socket(zmq.DEALER)
         self._pool.linger = LINGER_MS
         self._pool.bind(POOL_ENDPOINT)
-        self._broker: zmq.Socket | None = None
+        self._broker: zmq.Socket[bytes] | None = None
         self._handshake: HandshakeWatch | None = None
         #: The handshake failure last logged, so that a refusal is logged once, not per retry.
         self._refusal: str | None = None
@@ -173,12 +173,12 @@ class BrokerLink:
             self.loop.came_round()
         return stop.is_set()
 
-    def _relay(self, broker: zmq.Socket) -> bool:
+    def _relay(self, broker: zmq.Socket[bytes]) -> bool:
         """Pass on what arrives within one poll interval; returns whether the broker spoke."""
         poller = zmq.Poller()
         poller.register(broker, zmq.POLLIN)
         poller.register(self._pool, zmq.POLLIN)
-        events = dict(poller.poll(self._interval_s * 1000 / 4))
+        events = dict(poller.poll(int(self._interval_s * 1000 / 4)))
         heard = False
         if events.get(broker):
             heard = True

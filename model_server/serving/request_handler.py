@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..images import decode_image, pixels_of
 from ..models.classifier import Classifier

@@ -24,8 +24,8 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from ..curve import ClientKeys
 from ..keys import (
-    KeyFileError,
     PUBLIC_SUFFIX,
+    KeyFileError,
     KeyPair,
     load_authorized_keys,
 )
@@ -173,7 +173,7 @@ class _AuthorizedKeys:
         return False
 
 
-def start_authenticator(context: zmq.Context, keys: ServerKeys) -> ThreadAuthenticator:
+def start_authenticator(context: zmq.Context[zmq.Socket[bytes]], keys: ServerKeys) -> ThreadAuthenticator:
     """Check every CURVE connection in ``context`` against the authorized keys of its role."""
     authenticator = ThreadAuthenticator(context, log=logging.getLogger(f"{__name__}.zap"))
     authenticator.start()
@@ -185,7 +185,7 @@ def start_authenticator(context: zmq.Context, keys: ServerKeys) -> ThreadAuthent
 
 
 def start_security(
-    settings: ServerSettings, context: zmq.Context
+    settings: ServerSettings, context: zmq.Context[zmq.Socket[bytes]]
 ) -> tuple[ServerKeys | None, ThreadAuthenticator | None]:
     """Check the addresses, load the keys, and start the authenticator when there are keys.
 
@@ -200,7 +200,7 @@ def start_security(
     return keys, start_authenticator(context, keys)
 
 
-def secure_server_socket(socket: zmq.Socket, keys: ServerKeys | None, domain: str) -> None:
+def secure_server_socket(socket: zmq.Socket[bytes], keys: ServerKeys | None, domain: str) -> None:
     """Make ``socket`` a CURVE server for ``domain``'s keys; call before ``bind``. No-op without keys.
 
     Only TCP connections are secured: the local workers' ``inproc://`` connection stays as it is.

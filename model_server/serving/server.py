@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 import zmq
 from prometheus_client import CollectorRegistry
@@ -37,6 +38,9 @@ from .security import (
 )
 from .settings import ServerSettings
 from .worker_pool import WorkerPool
+
+if TYPE_CHECKING:
+    from zmq.auth.thread import ThreadAuthenticator
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +61,24 @@ class ModelServer:
     """
 
     def __init__(
-        self, classifier: Classifier, settings: ServerSettings, context: zmq.Context | None = None
+        self, classifier: Classifier | None, settings: ServerSettings,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
     ):
         self.settings = settings
         self._context = context or zmq.Context.instance()
         self.registry = CollectorRegistry()
-        self._pool = (
-            WorkerPool(classifier, settings, BACKEND_ENDPOINT, self._context, self.registry)
-            if settings.workers > 0 else None
-        )
+        self._pool: WorkerPool | None = None
+        if settings.workers > 0:
+            assert classifier is not None, "local workers need a classifier"
+            self._pool = WorkerPool(classifier, settings, BACKEND_ENDPOINT, self._context, self.registry)
         self.probes = ServerProbes(settings, self._pool, self.registry)
         self._broker: Broker | None = None
-        self._frontend: zmq.Socket | None = None
-        self._backend: zmq.Socket | None = None
-        self._remote_backend: zmq.Socket | None = None
-        self._authenticator = None
+        self._frontend: zmq.Socket[bytes] | None = None
+        self._backend: zmq.Socket[bytes] | None = None
+        self._remote_backend: zmq.Socket[bytes] | None = None
+        self._authenticator: ThreadAuthenticator | None = None
 
-    def _bind(self, socket: zmq.Socket, address: str, what: str) -> None:
+    def _bind(self, socket: zmq.Socket[bytes], address: str, what: str) -> None:
         try:
             socket.bind(address)
         except zmq.ZMQError as error:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Iterable, Mapping
+from typing import Any, TypedDict
 
 from ..environment import MODEL_SERVER_PREFIX, settings_from_env
 from ..images import DEFAULT_MAX_PIXELS
-from ..models.weights import DEFAULT_SEED
 from ..models.classifier import check_choice
+from ..models.weights import DEFAULT_SEED
 from ..protocol import DEFAULT_ADDRESS, F32, PRECISIONS, RUNTIMES, TENSORFLOW
 from .dispatch import DISPATCH_RULES, PEAK_EWMA
 
@@ -43,16 +44,24 @@ class Flag:
     minimum_allowed: bool = True
 
 
-def flag(help: str, **how) -> dict[str, Flag]:
+def flag(help: str, choices: tuple[str, ...] | None = None, metavar: str | None = None,
+         minimum: float | None = None, minimum_allowed: bool = True) -> dict[str, Flag]:
     """A field's ``metadata``: ``field(default=8, metadata=flag("...", minimum=1))``."""
-    return {"flag": Flag(help, **how)}
+    return {"flag": Flag(help, choices, metavar, minimum, minimum_allowed)}
 
 
-def at_least(minimum: float) -> dict:
+class Bound(TypedDict, total=False):
+    """``flag``'s lower bound, as keywords: ``flag("...", **at_least(1))``."""
+
+    minimum: float
+    minimum_allowed: bool
+
+
+def at_least(minimum: float) -> Bound:
     return {"minimum": minimum}
 
 
-POSITIVE = {"minimum": 0, "minimum_allowed": False}
+POSITIVE: Bound = {"minimum": 0, "minimum_allowed": False}
 
 
 @dataclass(frozen=True)
@@ -233,7 +242,7 @@ def command_line(settings: ServerSettings, names: Iterable[str] | None = None) -
     return argv
 
 
-def flags(**chosen: object) -> list[str]:
+def flags(**chosen: Any) -> list[str]:
     """The flags that set exactly the ``chosen`` fields, e.g. ``flags(max_batch=8)``."""
     return command_line(ServerSettings(**chosen), chosen)
 

@@ -39,7 +39,7 @@ class _WorkerSlot:
     """
 
     index: int
-    socket: zmq.Socket | None = None
+    socket: zmq.Socket[bytes] | None = None
     thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: The request being answered: its ticket, and its first frame (for the id of an error reply).
@@ -63,8 +63,8 @@ class WorkerPool:
     """
 
     def __init__(
-        self, classifier: Classifier, settings: ServerSettings, endpoint: str, context: zmq.Context,
-        registry: CollectorRegistry | None = None,
+        self, classifier: Classifier, settings: ServerSettings, endpoint: str,
+        context: zmq.Context[zmq.Socket[bytes]], registry: CollectorRegistry | None = None,
     ):
         self._settings = settings
         self._endpoint = endpoint

@@ -34,7 +34,7 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .lifecycle import die_with_parent
 from .settings import ServerSettings, model_server_command

@@ -11,7 +11,7 @@ import base64
 import itertools
 import json
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import zmq
@@ -83,8 +83,9 @@ def test_read_reply_gives_labels_most_probable_first(nb04, attempt):
 
 def test_an_error_reply_raises_with_the_server_code_and_message(nb04, expect_raises):
     frame = encode_error(ErrorCode.NOT_AN_IMAGE, "the file is not an image Pillow can read")
-    error = expect_raises(ServerError, 'an error reply has "error": {"code", "message"}: raise ServerError(code, message)',
-                          nb04.read_reply, frame)
+    error = expect_raises(
+        ServerError, 'an error reply has "error": {"code", "message"}: raise ServerError(code, message)',
+        nb04.read_reply, frame)
     assert error.code == "not_an_image" and "Pillow" in error.message, (
         f"the ServerError should carry the server's code and message, not {error.code!r}, {error.message!r}"
     )

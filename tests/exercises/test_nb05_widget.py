@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from model_server.client import ModelServerUnavailable
-from model_server.protocol import PredictReply, Prediction, ServerError, Timings
+from model_server.protocol import Prediction, PredictReply, ServerError, Timings
 
 IMAGE = b"\xff\xd8\xff\xe0 pretend JPEG bytes"
 

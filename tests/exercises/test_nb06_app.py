@@ -12,12 +12,13 @@ import io
 import json
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from fakes import free_address
-from lab.stub_server import Later, ScriptedRouter, Script, scripted_routers
+from lab.stub_server import Later, Script, ScriptedRouter, scripted_routers
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF pretend JPEG bytes"
 NOT_AN_IMAGE = b"lab notes, not a picture"
