@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading  # noqa: F401 (you will need it)
-import time  # noqa: F401 (you will need it)
+import threading
+import time
 
 from lab.load import LoadRun, Send
 
