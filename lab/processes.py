@@ -44,7 +44,7 @@ PROBE_TIMEOUT_S = 3.0
 #: Request threads of a waitress-served app: more than the model server holds at once by default
 #: (8 workers + a queue of 64), so that when it is full its ``busy`` reaches users as 503 at once.
 #: With fewer (16 here before), the excess waits unanswered in waitress's own queue, which has no
-#: bound, until users give up (the README's open-loop section measured both).
+#: bound, until users give up (docs/benchmark.md's open loop measured both).
 WAITRESS_THREADS = 96
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

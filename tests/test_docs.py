@@ -97,3 +97,47 @@ def test_a_link_to_a_missing_file_or_heading_is_found(tmp_path):
     assert broken_links(readme) == ["docs/moved.md: no such file",
                                     "docs/page.md#security: no heading #security in page.md",
                                     "#nowhere: no heading #nowhere in README.md"]
+
+
+# --- the README's notebooks table and the notebooks -------------------------------------------------
+
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+TABLE_ROW = re.compile(r"^\| `(\d\d_[^`]+\.ipynb)` \| (.+) \|$", re.MULTILINE)
+EXERCISE_FILE = re.compile(r"exercises/(\w+)\.py")
+
+
+def notebooks_table() -> dict[str, str]:
+    return {name: text for name, text in TABLE_ROW.findall(README.read_text())}
+
+
+def exercise_files_of(notebook: Path) -> set[str]:
+    """The ``exercises/*.py`` files a notebook's cells name (where its learner writes)."""
+    import nbformat
+
+    cells = nbformat.read(notebook, as_version=4).cells
+    return {f"exercises/{name}.py" for cell in cells for name in EXERCISE_FILE.findall(cell.source)
+            if name != "__init__"}
+
+
+def test_the_readme_lists_every_notebook_in_order() -> None:
+    assert list(notebooks_table()) == [path.name for path in NOTEBOOKS]
+
+
+def written_in(notebook: Path) -> set[str]:
+    """The exercise files whose checks are this notebook's (``tests/exercises/test_nb04_*.py``)."""
+    found = set()
+    for check in (REPO_ROOT / "tests" / "exercises").glob(f"test_nb{notebook.name[:2]}_*.py"):
+        module = check.stem.removeprefix("test_")
+        if not (REPO_ROOT / "exercises" / f"{module}.py").is_file():
+            module = module[len("nb04_"):]
+        found.add(f"exercises/{module}.py")
+    return found
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_each_notebooks_row_names_the_files_its_learner_writes(notebook: Path) -> None:
+    """A row that forgets an exercise file, or names one the notebook does not use, disagrees with it."""
+    row = notebooks_table()[notebook.name]
+    in_row = {f"exercises/{name}.py" for name in EXERCISE_FILE.findall(row)}
+    assert written_in(notebook) <= in_row, f"the row does not name {written_in(notebook) - in_row}"
+    assert in_row <= exercise_files_of(notebook), f"the notebook never names {in_row - exercise_files_of(notebook)}"
