@@ -28,6 +28,7 @@ import pytest
 import zmq
 
 from fakes import ColourClassifier, free_address, red_image
+
 from lab import original_client
 from lab.processes import REPO_ROOT
 from model_server.protocol import ServerError, encode_original_request
@@ -125,8 +126,8 @@ def reply_to(nb04, attempt, caplog, answers_file, caught, where):
             try:
                 answer = json.loads(attempt(handler(nb04, classifier).reply_to, frame))
             except Exception as error:
-                pytest.fail(f"reply_to raised an exception, and it must never raise (its thread would "
-                            f"end without a reply): catch every exception and reply with an error. It "
+                pytest.fail("reply_to raised an exception, and it must never raise (its thread would "
+                            "end without a reply): catch every exception and reply with an error. It "
                             + where(error, answers_file("resnet_model_server")), pytrace=False)
         if what and isinstance(answer, dict) and answer.get("error", {}).get("code") == "internal":
             pytest.fail(f"{what} got 'internal', not predictions: "
