@@ -196,11 +196,11 @@ def format_notebook(notebook: str, results: list[CheckResult], directory: Path,
                 exercises[0].name = exercise
         lines.append(f"{notebook} · {module}.py")
         width = max(len(e.name or "(the module)") for e in exercises)
-        for exercise in exercises:
-            lines.append(f"  {exercise.name or '(the module)':<{width}}  {exercise.status}")
-            if exercise.attempted:
-                for hint in dict.fromkeys(exercise.hints):  # each hint once, in order
-                    repeats = exercise.hints.count(hint)
+        for report in exercises:  # not `exercise`: that names the one asked for, in every module
+            lines.append(f"  {report.name or '(the module)':<{width}}  {report.status}")
+            if report.attempted:
+                for hint in dict.fromkeys(report.hints):  # each hint once, in order
+                    repeats = report.hints.count(hint)
                     lines.append(f"      ✗ {hint}" + (f" (×{repeats})" if repeats > 1 else ""))
     return "\n".join(lines)
 
