@@ -47,7 +47,15 @@ MUTANTS = [
            before='''        finally:
             handler.close(linger=0)''', after='''        finally:
             pass''', hint="left its DEALER socket open"),
+    Mutant(module=SERVER, exercise="RequestHandler", mistake="run sends the reply without the envelope",
+           before="            handler.send_multipart([*self.envelope, reply])",
+           after="            handler.send_multipart([reply])",
+           hint="the backend should receive [*envelope, reply_to(request)]"),
     # Server
+    Mutant(module=SERVER, exercise="Server", mistake="the loop forwards only the reply frame",
+           before="                    frontend.send_multipart(backend.recv_multipart())",
+           after="                    frontend.send_multipart(backend.recv_multipart()[-1:])",
+           hint="every frame as it came"),
     Mutant(module=SERVER, exercise="Server", mistake="serve does not close its sockets",
            before='''        finally:
             frontend.close(linger=0)
