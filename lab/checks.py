@@ -225,8 +225,8 @@ def run_checks(notebook: str | None = None, exercise: str | None = None, answers
 
     ``run_checks("nb04", "RequestHandler")`` reports only that exercise (a function or a class),
     for the check cell right under the step that writes it; ``"RequestHandler.reply_to"`` only the
-    checks of that method (a check names it with ``@pytest.mark.exercise("RequestHandler.reply_to")``). ``answers="solutions"`` checks the
-    reference answers instead.
+    checks of that method (a check names it with ``@pytest.mark.exercise("RequestHandler.reply_to")``).
+    ``answers="solutions"`` checks the reference answers instead.
     """
     results = _run(notebook or "nb0", answers, timeout)
     if results is None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import zmq
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Callable
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
