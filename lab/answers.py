@@ -35,7 +35,13 @@ def is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef, strict: bool = False) 
 
 
 def stubs_of(source: str, name: str) -> list[str]:
-    """Which parts of ``name`` in a module's source are still stubs (a class: its methods)."""
+    """Which parts of ``name`` in a module's source are still stubs (a class: its methods).
+
+    ``name`` may also be one method, ``"Class.method"``: ``[name]`` while it is a stub, else ``[]``.
+    """
+    owner, _, method = name.partition(".")
+    if method:
+        return [part for part in stubs_of(source, owner) if part in (name, owner)]
     for node in ast.parse(source).body:
         if getattr(node, "name", None) != name:
             continue

@@ -180,20 +180,27 @@ def _run(pattern: str, answers: str, timeout: float) -> list[CheckResult] | None
 
 def format_notebook(notebook: str, results: list[CheckResult], directory: Path,
                     exercise: str | None = None) -> str:
-    """One line per exercise (only ``exercise``'s if given), and each failing check's hint under it."""
+    """One line per exercise (only ``exercise``'s if given), and each failing check's hint under it.
+
+    ``exercise`` may be one method, ``"Class.method"``: give only the checks that name it
+    (``run_checks`` does), and its line is named so.
+    """
     lines = []
     for module, exercises in exercise_reports(results, directory).items():
         if exercise is not None:
-            exercises = [e for e in exercises if e.name == exercise]
+            owner, _, method = exercise.partition(".")
+            exercises = [e for e in exercises if e.name == owner]
             if not exercises:
                 continue
+            if method:
+                exercises[0].name = exercise
         lines.append(f"{notebook} · {module}.py")
         width = max(len(e.name or "(the module)") for e in exercises)
-        for exercise in exercises:
-            lines.append(f"  {exercise.name or '(the module)':<{width}}  {exercise.status}")
-            if exercise.attempted:
-                for hint in dict.fromkeys(exercise.hints):  # each hint once, in order
-                    repeats = exercise.hints.count(hint)
+        for report in exercises:  # not `exercise`: that names the one asked for, in every module
+            lines.append(f"  {report.name or '(the module)':<{width}}  {report.status}")
+            if report.attempted:
+                for hint in dict.fromkeys(report.hints):  # each hint once, in order
+                    repeats = report.hints.count(hint)
                     lines.append(f"      ✗ {hint}" + (f" (×{repeats})" if repeats > 1 else ""))
     return "\n".join(lines)
 
@@ -217,8 +224,9 @@ def run_checks(notebook: str | None = None, exercise: str | None = None, answers
     """Check your answers for one notebook (``"nb04"``), or summarise all notebooks with no argument.
 
     ``run_checks("nb04", "RequestHandler")`` reports only that exercise (a function or a class),
-    for the check cell right under the step that writes it. ``answers="solutions"`` checks the
-    reference answers instead.
+    for the check cell right under the step that writes it; ``"RequestHandler.reply_to"`` only the
+    checks of that method (a check names it with ``@pytest.mark.exercise("RequestHandler.reply_to")``).
+    ``answers="solutions"`` checks the reference answers instead.
     """
     results = _run(notebook or "nb0", answers, timeout)
     if results is None:
@@ -232,7 +240,7 @@ def run_checks(notebook: str | None = None, exercise: str | None = None, answers
         if not mine:
             print(f"No check of {notebook} reads {exercise}: is the name spelled as in the exercise file?")
             return
-        print(format_notebook(notebook, results, directory, exercise))
+        print(format_notebook(notebook, mine, directory, exercise))
         if all(r.passed for r in mine):
             print(f"All {len(mine)} checks of {exercise} pass.")
         else:

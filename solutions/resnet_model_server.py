@@ -88,9 +88,10 @@ class RequestHandler(threading.Thread):
             try:
                 message = json.loads(request)
             except (UnicodeDecodeError, ValueError, RecursionError):
-                raise RequestError("the request is not valid JSON") from None
+                raise RequestError("the request is not valid JSON", ErrorCode.BAD_JSON) from None
             if not isinstance(message, dict):
-                raise RequestError(f'the request must be a JSON object like {{"{ORIGINAL_PAYLOAD}": "<base64>"}}')
+                raise RequestError(f'the request must be a JSON object like {{"{ORIGINAL_PAYLOAD}": "<base64>"}}',
+                                   ErrorCode.BAD_JSON)
             original = is_original(message)
             field, id_field = (ORIGINAL_PAYLOAD, ORIGINAL_RID) if original else ("image", "id")
             if isinstance(message.get(id_field), str):
@@ -102,21 +103,21 @@ class RequestHandler(threading.Thread):
             except (binascii.Error, ValueError):
                 raise RequestError(f'"{field}" is not valid base64', ErrorCode.BAD_BASE64) from None
             predictions, _ = classify_image(self.classifier, image, self.top)
+            if original:
+                reply: dict = {ORIGINAL_PREDS: format_original_preds(predictions)}
+                if request_id is not None:
+                    reply[ORIGINAL_RID] = request_id
+            else:
+                reply = {"predictions": [asdict(p) for p in predictions]}
+                if request_id is not None:
+                    reply["id"] = request_id
+            return json.dumps(reply).encode()
         except RequestError as error:
             return encode_error(error.code, error.message, request_id, original=original)
         except Exception:
             log.exception("request failed")
             return encode_error(ErrorCode.INTERNAL, "the server failed on this request", request_id,
                                 original=original)
-        if original:
-            reply: dict = {ORIGINAL_PREDS: format_original_preds(predictions)}
-            if request_id is not None:
-                reply[ORIGINAL_RID] = request_id
-        else:
-            reply = {"predictions": [asdict(p) for p in predictions]}
-            if request_id is not None:
-                reply["id"] = request_id
-        return json.dumps(reply).encode()
 
     def run(self) -> None:
         """Reply to this thread's request through its own DEALER socket, then close it."""

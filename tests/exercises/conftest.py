@@ -12,7 +12,9 @@ on purpose, so there they are left out.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -33,6 +35,12 @@ def _asked_for(config: pytest.Config) -> bool:
         if path == HERE or HERE in path.parents:
             return True
     return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "exercise(name): the check is about one method, e.g. \"RequestHandler.reply_to\" "
+        "(run_checks(\"nb04\", \"RequestHandler.reply_to\") reports those checks alone)")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -130,6 +138,8 @@ class _Recording:
 def load_answers(request: pytest.FixtureRequest) -> Callable[[str], Any]:
     """``load_answers("resnet_model_server")``: the module of answers being checked."""
     properties = request.node.user_properties
+    for marker in request.node.iter_markers("exercise"):
+        properties.append((TOUCHES_PROPERTY, marker.args[0]))
 
     def load(module: str) -> Any:
         properties.append((ANSWERS_PROPERTY, module))
@@ -148,3 +158,55 @@ def attempt() -> Callable[..., Any]:
 def expect_raises() -> Callable[..., BaseException]:
     """``expect_raises(ValueError, hint, fn, *args)``: the answer must raise that, or fail with the hint."""
     return _expect_raises
+
+
+#: Frames of the learner's file shown under an exception their code caught and logged.
+FRAMES_SHOWN = 3
+#: Characters of the exception's message shown (pytest's report keeps 500 of a hint).
+MESSAGE_SHOWN = 120
+
+
+def caught_and_logged(records: list[logging.LogRecord], answers_file: Path) -> str:
+    """What the learner's catch-all caught, from the records it logged: the exception, and the last
+    frames of the traceback that are in their own file (with the line of each), then where it
+    was raised if that is elsewhere (a library their code called)."""
+    logged = [r for r in records if r.levelno >= logging.WARNING]
+    caught = [r.exc_info[1] for r in logged if r.exc_info and r.exc_info[1] is not None]
+    if not caught:
+        said = f" (it logged only {logged[-1].getMessage()!r})" if logged else ""
+        return (f"your code caught an exception and logged no traceback{said}: log it with "
+                "log.exception(...) in the catch-all, and the traceback will show here")
+    return raised_where(caught[-1], answers_file, "your catch-all caught")
+
+
+def raised_where(error: BaseException, answers_file: Path, prefix: str = "raised") -> str:
+    """``error``, the last frames of its traceback in the learner's file, and where it was raised."""
+    frames = traceback.extract_tb(error.__traceback__)
+    mine = [f for f in frames if Path(f.filename).resolve() == answers_file.resolve()]
+    mine = [f for i, f in enumerate(mine) if i + 1 == len(mine) or mine[i + 1].lineno != f.lineno]
+    lines = [f"{prefix} {type(error).__name__}: {str(error)[:MESSAGE_SHOWN]}"]
+    lines += [f"{answers_file.name}, line {f.lineno}, in {f.name}: {(f.line or '').strip()}"
+              for f in mine[-FRAMES_SHOWN:]]
+    if frames and frames[-1] not in mine:
+        last = frames[-1]
+        lines.append(f"raised in {Path(last.filename).name}, line {last.lineno}, in {last.name}: "
+                     f"{(last.line or '').strip()}")
+    return "\n        ".join(lines)
+
+
+@pytest.fixture
+def answers_file() -> Callable[[str], Path]:
+    """``answers_file("resnet_model_server")``: the file of answers being checked."""
+    return lambda module: answers_directory(os.environ.get(ANSWERS_VARIABLE) or "exercises") / f"{module}.py"
+
+
+@pytest.fixture
+def caught() -> Callable[[list[logging.LogRecord], Path], str]:
+    """``caught(records, answers_file)``: what the learner's catch-all caught and logged, and where."""
+    return caught_and_logged
+
+
+@pytest.fixture
+def where() -> Callable[..., str]:
+    """``where(error, answers_file)``: an exception and the lines of the learner's file it came through."""
+    return raised_where

@@ -6,21 +6,30 @@ request it answers. Two clients ask it: the original write-up's (``lab.original_
 with a uuid identity, one frame, ``"payload"`` → ``"preds"``) and a REQ client sending the lab's
 ``"image"`` JSON. Every wait here has a limit: an unwritten or stuck server fails a check, it never
 hangs one.
+
+The checks follow the notebook's steps, and each blames only its own: ``envelope_and_body``;
+``RequestHandler.reply_to`` (called directly, no sockets); ``RequestHandler.run`` (with a
+``reply_to`` given, behind a DEALER backend on ``inproc://``); ``Server`` (with the reference
+``envelope_and_body`` and ``RequestHandler``, so that a mistake in those is not blamed on it).
 """
 
 from __future__ import annotations
 
 import base64
+import gc
+import importlib.util
 import json
 import socket
 import threading
 import time
+import warnings
 
 import pytest
 import zmq
 
 from fakes import ColourClassifier, free_address, red_image
 from lab import original_client
+from lab.processes import REPO_ROOT
 from model_server.protocol import ServerError, encode_original_request
 
 MODEL_SECONDS = 0.2
@@ -45,9 +54,30 @@ def nb04(load_answers):
     return load_answers("resnet_model_server")
 
 
+def _reference():
+    """``solutions/resnet_model_server.py``, whatever answers are checked."""
+    path = REPO_ROOT / "solutions" / "resnet_model_server.py"
+    spec = importlib.util.spec_from_file_location("reference_resnet_model_server", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture
-def serve(nb04, attempt):
+def server_alone(nb04, monkeypatch):
+    """The answers, with the reference ``envelope_and_body`` and ``RequestHandler`` in them: the
+    Server's checks then pass or fail on the Server alone."""
+    reference = _reference()
+    for name in ("envelope_and_body", "RequestHandler"):
+        monkeypatch.setattr(nb04._module, name, getattr(reference, name))
+    return nb04
+
+
+@pytest.fixture
+def serve(server_alone, attempt):
     """``serve(classifier)``: the learner's Server started on a free port; stopped afterwards."""
+    nb04 = server_alone
     started = []
 
     def start(classifier: ColourClassifier | None = None):
@@ -77,9 +107,39 @@ def handler(nb04, classifier: ColourClassifier | None = None):
     return nb04.RequestHandler(None, [b"client"], [], classifier or ColourClassifier(0.0))
 
 
-NO_REPLY = ("does the loop start a RequestHandler for every request, does each send "
-            "[*envelope, reply] to the backend, and does the loop pass what the backend receives "
-            "on to the frontend?")
+class BrokenClassifier(ColourClassifier):
+    """A model that fails: its forward pass raises, as a real one may (out of memory, say)."""
+
+    def infer(self, batch):
+        raise RuntimeError("the model broke")
+
+
+@pytest.fixture
+def reply_to(nb04, attempt, caplog, answers_file, caught, where):
+    """``reply_to(frame, what)``: the learner's reply as a dict. ``what`` names a request that
+    must succeed: an ``internal`` reply to it then fails the check with what their catch-all
+    caught and logged, and where. An exception out of reply_to fails it with where it came from."""
+    def reply(frame: bytes, what: str | None = None, classifier=None) -> dict:
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            try:
+                answer = json.loads(attempt(handler(nb04, classifier).reply_to, frame))
+            except Exception as error:
+                pytest.fail("reply_to raised an exception, and it must never raise (its thread would "
+                            "end without a reply): catch every exception and reply with an error. It "
+                            + where(error, answers_file("resnet_model_server")), pytrace=False)
+        if what and isinstance(answer, dict) and answer.get("error", {}).get("code") == "internal":
+            pytest.fail(f"{what} got 'internal', not predictions: "
+                        + caught(caplog.records, answers_file("resnet_model_server")),
+                        pytrace=False)
+        return answer
+
+    return reply
+
+
+NO_REPLY = ("does start() bind the backend to BACKEND_ADDRESS, does the loop start a "
+            "RequestHandler(self.context, envelope, body, self.classifier) for every request, and "
+            "does it pass what the backend receives on to the frontend, every frame as it came?")
 
 
 def ask(address: str, frame: bytes, timeout_ms: int = REPLY_TIMEOUT_MS) -> dict:
@@ -91,7 +151,7 @@ def ask(address: str, frame: bytes, timeout_ms: int = REPLY_TIMEOUT_MS) -> dict:
         if not client.poll(timeout_ms, zmq.POLLIN):
             pytest.fail(f"a REQ client got no reply within {timeout_ms / 1000:g} s: a REQ client's "
                         "message reaches the ROUTER as [identity, b'', request] and it accepts only a "
-                        "reply with that empty delimiter: is the whole envelope sent back? And "
+                        "reply with that empty delimiter in front: "
                         + NO_REPLY, pytrace=False)
         return json.loads(client.recv())
     finally:
@@ -146,8 +206,23 @@ def test_the_envelope_is_the_identity_and_a_reqs_empty_delimiter(nb04, attempt):
     )
 
 
-def test_an_original_request_gets_preds_and_its_rid(nb04, attempt):
-    reply = json.loads(attempt(handler(nb04).reply_to, encode_original_request(red_image(42), "rid-7")))
+def test_only_the_empty_frame_right_after_the_identity_is_a_delimiter(nb04, attempt):
+    req = attempt(nb04.envelope_and_body, [b"id", b"", b"header", b"", b"tail"])
+    assert tuple(req) == ([b"id", b""], [b"header", b"", b"tail"]), (
+        f"[id, b'', header, b'', tail]: the envelope ends at the first empty frame, the delimiter "
+        f"right after the identity, not at the last one (a body may hold empty frames of its own); "
+        f"got {req!r}"
+    )
+    dealer = attempt(nb04.envelope_and_body, [b"id", b"request", b"", b"tail"])
+    assert tuple(dealer) == ([b"id"], [b"request", b"", b"tail"]), (
+        f"[id, request, b'', tail] comes from a DEALER (no delimiter): only an empty second frame "
+        f"is a delimiter; got {dealer!r}"
+    )
+
+
+@pytest.mark.exercise("RequestHandler.reply_to")
+def test_an_original_request_gets_preds_and_its_rid(reply_to):
+    reply = reply_to(encode_original_request(red_image(42), "rid-7"), "a good request in the original's format")
     assert isinstance(reply.get("preds"), str), (
         f'a request with "payload" is the original\'s: reply {{"preds": format_original_preds(predictions)}}, '
         f"got {reply!r:.160}"
@@ -160,13 +235,14 @@ def test_an_original_request_gets_preds_and_its_rid(nb04, attempt):
     assert reply.get("_rid") == "rid-7", 'the request\'s "_rid" must come back in its reply'
 
 
-def test_bad_original_requests_get_preds_that_say_why(nb04, attempt):
+@pytest.mark.exercise("RequestHandler.reply_to")
+def test_bad_original_requests_get_preds_that_say_why(reply_to):
     for frame, what, code in ((b'{"_rid": "r1"}', 'an original request with no "payload"', "bad_request"),
                               (b'{"payload": "not base64!", "_rid": "r1"}', 'a "payload" that is not base64',
                                "bad_base64"),
                               (encode_original_request(b"just some text", "r1"), "a file that is not an image",
                                "not_an_image")):
-        reply = json.loads(attempt(handler(nb04).reply_to, frame))
+        reply = reply_to(frame)
         assert reply.get("error", {}).get("code") == code, (
             f'{what} should get {{"error": {{"code": "{code}", ...}}}}, got {reply!r:.160}'
         )
@@ -177,20 +253,22 @@ def test_bad_original_requests_get_preds_that_say_why(nb04, attempt):
         assert reply.get("_rid") == "r1", f'the error reply to {what} must echo its "_rid"'
 
 
-def test_bad_json_and_a_missing_image_get_error_replies(nb04, attempt):
-    for frame, what, code in ((b"{not json", "a request that is not JSON", "bad_request"),
-                              (b'["image"]', "a JSON list instead of an object", "bad_request"),
+@pytest.mark.exercise("RequestHandler.reply_to")
+def test_bad_json_and_a_missing_image_get_error_replies(reply_to):
+    for frame, what, code in ((b"{not json", "a request that is not JSON", "bad_json"),
+                              (b'["image"]', "a JSON list instead of an object", "bad_json"),
                               (b'{"id": "7"}', 'a request with no "image"', "bad_request"),
                               (b'{"image": "not base64!"}', "an image that is not base64", "bad_base64")):
-        reply = json.loads(attempt(handler(nb04).reply_to, frame))
+        reply = reply_to(frame)
         assert "error" in reply and reply["error"].get("code") == code, (
             f'{what} should get {{"error": {{"code": "{code}", "message": ...}}}}, not {reply!r:.120}'
         )
         assert reply["error"].get("message"), f"the error reply to {what} needs a message saying what is wrong"
 
 
-def test_a_request_in_the_labs_format_gets_the_top_predictions_and_its_id(nb04, attempt):
-    reply = json.loads(attempt(handler(nb04).reply_to, request(42, "abc")))
+@pytest.mark.exercise("RequestHandler.reply_to")
+def test_a_request_in_the_labs_format_gets_the_top_predictions_and_its_id(reply_to):
+    reply = reply_to(request(42, "abc"), "a good request in the lab's format")
     assert "predictions" in reply, f'a request with "image" expects {{"predictions": [...]}}, got {reply!r:.160}'
     assert [p.get("label") for p in reply["predictions"]][:1] == ["red 42"], (
         f"the first prediction should be the classifier's top class, got {reply['predictions']!r:.160}"
@@ -198,7 +276,168 @@ def test_a_request_in_the_labs_format_gets_the_top_predictions_and_its_id(nb04, 
     assert len(reply["predictions"]) == 3 and set(reply["predictions"][0]) == {"label", "wnid", "probability"}, (
         'expected the top 3, each {"label", "wnid", "probability"} (dataclasses.asdict of a Prediction)'
     )
-    assert reply.get("id") == "abc", 'a request\'s "id" must come back in its reply'
+    assert reply.get("id") == "abc", (
+        f'a request\'s "id" must come back in its reply: {{"predictions": [...], "id": "abc"}}, got '
+        f"the keys {sorted(reply)}"
+    )
+
+
+@pytest.mark.exercise("RequestHandler.reply_to")
+def test_a_failing_model_gets_an_internal_error_reply_not_an_exception(nb04, attempt):
+    for frame, what, id_field in ((request(3, "lab-1"), "the lab's", "id"),
+                                  (encode_original_request(red_image(3), "rid-1"), "the original's", "_rid")):
+        try:
+            answer = attempt(handler(nb04, BrokenClassifier(0.0)).reply_to, frame)
+        except Exception as error:
+            pytest.fail(f"reply_to raised {error!r} when the model failed on a request in {what} format: "
+                        "it must never raise. Catch every other exception after RequestError and "
+                        "reply ErrorCode.INTERNAL (logged)", pytrace=False)
+        reply = json.loads(answer)
+        assert reply.get("error", {}).get("code") == "internal", (
+            f"the model raised RuntimeError on a request in {what} format: expected the error reply "
+            f"'internal', got {reply!r:.160}"
+        )
+        assert reply.get(id_field) == frame_id(frame, id_field), (
+            f'the internal error reply to a request in {what} format must echo its "{id_field}"'
+        )
+
+
+def frame_id(frame: bytes, field: str) -> str:
+    return json.loads(frame)[field]
+
+
+def _handler_with_a_given_reply(nb04):
+    """The learner's RequestHandler, its reply_to replaced: run's checks do not depend on it."""
+    class GivenReply(nb04.RequestHandler):
+        def reply_to(self, request: bytes) -> bytes:
+            return b"the reply to " + request
+
+    return GivenReply
+
+
+def _backend(nb04, context: zmq.Context) -> zmq.Socket:
+    backend = context.socket(zmq.DEALER)
+    backend.linger = 0
+    backend.bind(nb04.BACKEND_ADDRESS)
+    return backend
+
+
+def _run_behind_a_backend(nb04, attempt, envelope: list[bytes], body: list[bytes]) -> list[bytes]:
+    """One handler thread started behind a DEALER backend on ``inproc://``: the frames it sent.
+
+    The context is then terminated: that returns only once the handler has closed its socket."""
+    context = zmq.Context()
+    backend = _backend(nb04, context)
+    failures: list[BaseException] = []
+    thread = _handler_with_a_given_reply(nb04)(context, envelope, body, ColourClassifier(0.0))
+    thread.run = _noting(thread.run, failures)
+    gc.collect()  # sockets other code left behind are closed before the count starts
+    with warnings.catch_warnings(record=True) as caught:  # a socket closed by the garbage collector
+        warnings.simplefilter("always", ResourceWarning)
+        try:
+            thread.start()
+            received = backend.recv_multipart() if backend.poll(REPLY_TIMEOUT_MS) else None
+            thread.join(STOP_TIMEOUT_S)
+        finally:
+            backend.close(linger=0)
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)
+                and "zmq.DEALER" in str(w.message)]
+    if failures:
+        attempt(_raise, failures[0])  # a stub says what to write; else the error is shown
+    terminated = threading.Thread(target=context.term, daemon=True)
+    terminated.start()
+    terminated.join(TEARDOWN_WAIT_S)
+    assert received is not None, (
+        f"the backend got nothing from a RequestHandler thread within {REPLY_TIMEOUT_MS / 1000:g} s: "
+        "run() opens a zmq.DEALER from self.context, connects it to BACKEND_ADDRESS and sends "
+        "[*self.envelope, reply]"
+    )
+    assert not thread.is_alive(), "the RequestHandler thread was still running after it sent its reply"
+    assert not terminated.is_alive() and not unclosed, (
+        "run() left its DEALER socket open after sending its reply (" + (
+            "Python's garbage collector closed it later" if unclosed else "context.term() waited for it")
+        + "): close it (linger=0) when done, whatever happens (try: ... finally:)"
+    )
+    return received
+
+
+def _noting(run, failures: list[BaseException]):
+    def noted() -> None:
+        try:
+            run()
+        except BaseException as error:  # shown by the check, not lost in the thread
+            failures.append(error)
+    return noted
+
+
+def _raise(error: BaseException) -> None:
+    raise error
+
+
+@pytest.mark.exercise("RequestHandler.run")
+def test_a_handler_sends_its_envelope_and_reply_to_the_backend(nb04, attempt):
+    frames = _run_behind_a_backend(nb04, attempt, [b"client-7", b""], [b"request 7"])
+    assert frames == [b"client-7", b"", b"the reply to request 7"], (
+        f"the backend should receive [*envelope, reply_to(request)] = [b'client-7', b'', b'the reply to "
+        f"request 7'], got {frames!r:.200}"
+    )
+
+
+@pytest.mark.exercise("RequestHandler.run")
+def test_a_request_of_more_than_one_frame_gets_bad_request(nb04, attempt):
+    frames = _run_behind_a_backend(nb04, attempt, [b"client-8"], [request(1), b"a second frame"])
+    assert frames[:1] == [b"client-8"] and len(frames) == 2, (
+        f"the backend should receive [*envelope, reply], got {frames!r:.200}"
+    )
+    reply = json.loads(frames[1]) if frames[1].startswith(b"{") else {}
+    assert reply.get("error", {}).get("code") == "bad_request", (
+        f"a body of two frames (a good request and one more) got {frames[1]!r:.160}: a body that is not "
+        "exactly one frame is refused with encode_error(ErrorCode.BAD_REQUEST, ONE_FRAME), not answered"
+    )
+
+
+@pytest.mark.exercise("RequestHandler.run")
+def test_a_handler_of_a_stopped_server_returns_quietly(nb04, attempt):
+    context = zmq.Context()
+    context.term()
+    thread = _handler_with_a_given_reply(nb04)(context, [b"client"], [b"request"], ColourClassifier(0.0))
+    try:
+        attempt(thread.run)
+    except zmq.ZMQError as error:
+        pytest.fail(f"run() raised {error!r} when the server had stopped (its context terminated): "
+                    "return quietly on zmq.ContextTerminated, or on zmq.ZMQError once "
+                    "self.context.closed", pytrace=False)
+
+
+def test_serve_closes_both_sockets_when_the_server_stops(server_alone, attempt):
+    nb04 = server_alone
+    server = nb04.Server(free_address(), ColourClassifier(0.0))
+    frontend = server.context.socket(zmq.ROUTER)
+    frontend.bind(server.address)
+    backend = _backend(nb04, server.context)
+    failures: list[BaseException] = []
+    loop = threading.Thread(target=_noting(lambda: server.serve(frontend, backend), failures), daemon=True)
+    loop.start()
+    time.sleep(0.1)  # polling by now
+    terminated = threading.Thread(target=server.context.term, daemon=True)
+    terminated.start()
+    loop.join(TEARDOWN_WAIT_S)
+    left_open = [name for name, s in (("frontend", frontend), ("backend", backend)) if not s.closed]
+    for name in left_open:  # so that term() returns
+        (frontend if name == "frontend" else backend).close(linger=0)
+    terminated.join(TEARDOWN_WAIT_S)
+    if failures and not isinstance(failures[0], zmq.ContextTerminated):
+        attempt(_raise, failures[0])
+    assert not loop.is_alive(), (
+        "serve() did not return after context.term(): poll() then raises zmq.ContextTerminated; "
+        "catch it, close both sockets and return"
+    )
+    assert not left_open, (
+        f"serve() ended without closing its {' and '.join(left_open)} socket: close both (linger=0) "
+        "when the server stops (a finally: block), or context.term() waits for them and the port "
+        "stays taken"
+    )
 
 
 def test_the_originals_client_gets_its_preds(serve):
@@ -244,18 +483,6 @@ def test_bad_original_requests_get_error_preds_and_the_server_keeps_serving(serv
         else:
             pytest.fail(f"a request the server cannot classify got preds {preds!r} instead of an error reply",
                         pytrace=False)
-    dealer = zmq.Context.instance().socket(zmq.DEALER)
-    dealer.connect(server.address)
-    try:
-        dealer.send_multipart([b'{"payload": ""}', b"a second frame"])
-        assert dealer.poll(REPLY_TIMEOUT_MS), (
-            "a request of two frames got no reply: a body that is not one frame gets "
-            "encode_error(ErrorCode.BAD_REQUEST, ONE_FRAME)"
-        )
-        reply = json.loads(dealer.recv())
-        assert reply.get("error", {}).get("code") == "bad_request", f"a request of two frames got {reply!r:.160}"
-    finally:
-        dealer.close(linger=0)
     assert ask_as_the_original(server.address, red_image(5)).startswith("red 5 : "), (
         "after error replies the next request must still be answered"
     )

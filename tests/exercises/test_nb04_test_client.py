@@ -8,9 +8,11 @@ its check, so a client that is not written yet, or that waits forever, fails and
 from __future__ import annotations
 
 import base64
+import gc
 import itertools
 import json
 import time
+import warnings
 from collections.abc import Callable
 
 import pytest
@@ -46,13 +48,27 @@ def flaky():
         yield start_flaky
 
 
-def call(nb04, attempt, address, retries):
-    """The learner's request_with_retries, with the classic mistake turned into a hint."""
+def call(nb04, attempt, address, retries, answered=True):
+    """The learner's request_with_retries, with the classic mistakes turned into hints.
+
+    ``answered``: the server answers one of the attempts in time, so giving up is a mistake."""
+    began = time.perf_counter()
     try:
         return attempt(nb04.request_with_retries, address, b'{"image": ""}', TIMEOUT_S, retries)
     except zmq.ZMQError as error:
         if error.errno != zmq.EFSM:
             raise
+    except Exception as error:
+        if not answered:
+            raise
+        seconds = time.perf_counter() - began
+        if seconds < TIMEOUT_S:
+            pytest.fail(
+                f"request_with_retries gave up after {seconds:.3f} s ({error!r}), though each of its "
+                f"attempts may wait timeout_s = {TIMEOUT_S:g} s and the server answered: poll() takes "
+                "milliseconds, poll(timeout_s * 1000, zmq.POLLIN), not seconds", pytrace=False)
+        pytest.fail(f"request_with_retries raised {error!r}, though the server answered an attempt "
+                    "in time", pytrace=False)
     pytest.fail(
         "Operation cannot be accomplished in current state (EFSM): a REQ socket that got no reply "
         "will not send again. After a timeout, close it (linger=0) and open a fresh socket.",
@@ -103,7 +119,7 @@ def test_a_server_that_never_answers_is_given_up_in_time(nb04, attempt, flaky):
     server = flaky(lambda n: None)
     began = time.perf_counter()
     try:
-        result = call(nb04, attempt, server.address, retries=2)
+        result = call(nb04, attempt, server.address, retries=2, answered=False)
     except Exception as error:  # the clear error asked for
         result = error
     seconds = time.perf_counter() - began
@@ -114,6 +130,10 @@ def test_a_server_that_never_answers_is_given_up_in_time(nb04, attempt, flaky):
     )
     # 3 attempts of 0.4 s take 1.2 s; a 4th would make 1.6 s.
     assert seconds < 1.4, f"giving up took {seconds:.2f} s: wait at most timeout_s per attempt"
+    assert seconds > 3 * TIMEOUT_S * 0.9, (
+        f"gave up after {seconds:.3f} s, yet 3 attempts of timeout_s = {TIMEOUT_S:g} s take "
+        f"{3 * TIMEOUT_S:g} s: poll() takes milliseconds, poll(timeout_s * 1000, zmq.POLLIN)"
+    )
     assert "3" in str(result), f"the error should say how many attempts were made: {result!r}"
 
 
@@ -128,3 +148,20 @@ def test_a_late_reply_does_not_confuse_the_next_attempt(nb04, attempt, flaky):
     )
     # One timeout (0.4 s) then an immediate answer; waiting for the late one would take 1.2 s.
     assert seconds < 0.8, f"took {seconds:.2f} s: poll for at most timeout_s, then try again"
+
+
+def test_the_socket_is_closed_after_a_reply_too(nb04, attempt, flaky):
+    server = flaky(lambda n: 0.0)
+    gc.collect()  # sockets other code left behind are closed before the count starts
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        reply = call(nb04, attempt, server.address, retries=2)
+        gc.collect()
+    assert json.loads(reply) == {"attempt": 1}, f"the server answered the first attempt at once, got {reply!r}"
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)
+                and "zmq.REQ" in str(w.message)]
+    assert not unclosed, (
+        "request_with_retries returned the reply and left its REQ socket open (Python's garbage "
+        "collector closed it later): close the socket after a reply too, not only after a timeout "
+        "(try: ... finally: socket.close(linger=0))"
+    )
