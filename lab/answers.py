@@ -3,12 +3,22 @@
 Later cells of a notebook use what the learner wrote in ``exercises/`` (their ``median``, their
 model server, their test client). Until an exercise is written, a cell must neither fail nor
 silently use someone else's code: ``learner_or_reference`` prints which one it is using and why.
+
+The learner's ``exercises`` package is wherever Python imports it from: ``exercises/`` of the
+checkout, unless ``PYTHONPATH`` names a directory holding another ``exercises`` package first (the
+suite runs notebooks that way, with the stubs or the reference answers copied in, and never
+touches the checkout's). Every fallback to the reference is also appended, as one JSON line, to
+the file named by ``LAB_FALLBACK_LOG`` when it is set, so that a test can find the cell it
+happened in and check that the cell said so.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
+import json
+import os
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,6 +26,18 @@ from typing import Any
 from .processes import REPO_ROOT
 
 LEARNER, REFERENCE = "exercises", "solutions"
+#: The environment variable naming a file where every fallback to the reference is logged.
+FALLBACK_LOG_VARIABLE = "LAB_FALLBACK_LOG"
+#: How every announcement of a fallback starts (a notebook cell's output must begin with it).
+FALLBACK_OPENING = "Not written yet in exercises/"
+USING_YOURS_OPENING = "Using your code: exercises/"
+
+
+def package_directory(package: str = LEARNER) -> Path:
+    """The directory Python imports ``package`` (``exercises`` or ``solutions``) from."""
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]).resolve() if locations else REPO_ROOT / package
 
 
 def is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef, strict: bool = False) -> bool:
@@ -54,9 +76,9 @@ def stubs_of(source: str, name: str) -> list[str]:
     return [name]
 
 
-def unwritten(module: str, name: str, directory: Path = REPO_ROOT / LEARNER) -> list[str]:
+def unwritten(module: str, name: str, directory: Path | None = None) -> list[str]:
     """Which parts of ``exercises/<module>.py``'s ``name`` are still stubs (a class: its methods)."""
-    return stubs_of((directory / f"{module}.py").read_text(), name)
+    return stubs_of(((directory or package_directory(LEARNER)) / f"{module}.py").read_text(), name)
 
 
 def is_written(module: str, *names: str) -> bool:
@@ -64,19 +86,33 @@ def is_written(module: str, *names: str) -> bool:
     return not any(unwritten(module, name) for name in names)
 
 
-def whose(module: str, *names: str, quiet: bool = False, directory: Path = REPO_ROOT / LEARNER) -> str:
+def fallback_announcement(module: str, missing: list[str]) -> str:
+    """What a cell prints when it uses the reference answer because the learner's is not written."""
+    return (f"{FALLBACK_OPENING}{module}.py: {', '.join(missing)}. Using the reference answer "
+            f"from solutions/{module}.py for now: write yours, then run this cell again.")
+
+
+def _log_fallback(module: str, missing: list[str], announcement: str) -> None:
+    log = os.environ.get(FALLBACK_LOG_VARIABLE)
+    if log:
+        with open(log, "a", encoding="utf-8") as file:
+            file.write(json.dumps({"module": module, "missing": missing,
+                                   "announcement": announcement}) + "\n")
+
+
+def whose(module: str, *names: str, quiet: bool = False, directory: Path | None = None) -> str:
     """``"exercises"`` if the learner has written all of ``names`` in ``module``, else ``"solutions"``.
 
-    For code that runs in another process (``python -m <whose>.<module>``). Prints the choice.
+    For code that runs in another process (``python -m <whose>.<module>``). Prints the choice;
+    ``quiet`` leaves out only "Using your code": a fallback to the reference is always printed.
     """
     missing = [part for name in names for part in unwritten(module, name, directory)]
-    if not quiet:
-        if missing:
-            print(f"Not written yet in exercises/{module}.py: {', '.join(missing)}. Using the "
-                  f"reference answer from solutions/{module}.py for now: write yours, then run "
-                  "this cell again.")
-        else:
-            print(f"Using your code: exercises/{module}.py ({', '.join(names)}).")
+    if missing:
+        announcement = fallback_announcement(module, missing)
+        print(announcement, flush=True)
+        _log_fallback(module, missing, announcement)
+    elif not quiet:
+        print(f"{USING_YOURS_OPENING}{module}.py ({', '.join(names)}).", flush=True)
     return REFERENCE if missing else LEARNER
 
 

@@ -7,7 +7,10 @@ hint of each failing check under it. ``run_checks()`` gives one line per noteboo
 
 Which exercise a check is about is not written in the check files: the ``load_answers`` fixture
 (``tests/exercises/conftest.py``) notes every exercise a check reads, and pytest's JUnit XML
-report carries those notes back here.
+report carries those notes back here, with each failure's whole message (``lab.check_hints``:
+the report's own ``message`` attribute is cut at 500 characters). "Not attempted" is judged
+against the stubs as the lab ships them (``lab/stubs/``), not against git: a learner who commits
+half-done work still gets its hints.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
-from .answers import stubs_of, unwritten
+from .answers import LEARNER, REFERENCE, package_directory, stubs_of, unwritten
 from .processes import REPO_ROOT
+from .stubs import kept_stub
 
 EXERCISE_TESTS = REPO_ROOT / "tests" / "exercises"
 #: The environment variable the checks read: ``exercises`` (default), ``solutions`` or a directory.
@@ -30,13 +34,17 @@ ANSWERS_VARIABLE = "LAB_ANSWERS"
 CHECK_TIMEOUT_S = 120.0
 #: The properties ``tests/exercises/conftest.py`` writes into each check's report.
 ANSWERS_PROPERTY, TOUCHES_PROPERTY = "answers_module", "touches"
+#: The property ``lab.check_hints`` writes: a failing check's whole message.
+HINT_PROPERTY = "hint"
+
 NOT_ATTEMPTED, DONE = "not attempted", "done"
 
 
 def checks_command(notebook: str) -> list[str]:
     """The command that runs one notebook's checks (``notebook`` is like ``"nb04"``)."""
     return [sys.executable, "-m", "pytest", str(EXERCISE_TESTS), "-k", notebook, "-q",
-            "--no-header", "-p", "no:cacheprovider", f"--confcutdir={EXERCISE_TESTS}"]
+            "--no-header", "-p", "no:cacheprovider", "-p", "lab.check_hints",
+            f"--confcutdir={EXERCISE_TESTS}"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,8 @@ class ExerciseReport:
 
 
 def answers_directory(answers: str) -> Path:
-    return REPO_ROOT / answers if answers in ("exercises", "solutions") else Path(answers)
+    """``exercises`` is wherever Python imports the learner's package from (see ``lab.answers``)."""
+    return package_directory(answers) if answers in (LEARNER, REFERENCE) else Path(answers)
 
 
 def _hint(message: str) -> str:
@@ -99,19 +108,12 @@ def read_report(report: Path) -> list[CheckResult]:
             problem = case.find("error")
         hint = None
         if problem is not None:
-            hint = _hint(problem.get("message") or problem.text or "failed")
+            whole = next((value for name, value in properties if name == HINT_PROPERTY), None)
+            hint = _hint(whole or problem.get("message") or problem.text or "failed")
         file_stem = case.get("classname", "").rsplit(".", 1)[-1]
         results.append(CheckResult(file_stem.removeprefix("test_")[:4], case.get("name", ""),
                                    module, touches, hint))
     return results
-
-
-def _committed_stub(module: str) -> str | None:
-    """``exercises/<module>.py`` as committed (the learner's edits remove the stubs it names);
-    ``None`` outside a git checkout."""
-    shown = subprocess.run(["git", "show", f"HEAD:exercises/{module}.py"], cwd=REPO_ROOT,
-                           capture_output=True, text=True)
-    return shown.stdout if shown.returncode == 0 else None
 
 
 def exercises_in(module: str) -> list[str]:
@@ -120,7 +122,7 @@ def exercises_in(module: str) -> list[str]:
     A class given written (an exception the module hands you) is not an exercise.
     """
     try:
-        source = _committed_stub(module) or (REPO_ROOT / "exercises" / f"{module}.py").read_text()
+        source = kept_stub(module) or (package_directory(LEARNER) / f"{module}.py").read_text()
         names = [node.name for node in ast.parse(source).body
                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     except (OSError, SyntaxError):
@@ -129,16 +131,16 @@ def exercises_in(module: str) -> list[str]:
 
 
 def _attempted(module: str, name: str, directory: Path) -> bool:
-    """Written at least in part: fewer stubs left than the committed stub has (a class's given
-    ``__init__`` is not the learner's)."""
+    """Written at least in part: fewer stubs left than the shipped stub has (``lab/stubs/``; a
+    class's given ``__init__`` is not the learner's)."""
     try:
         left = unwritten(module, name, directory)
     except (OSError, SyntaxError):
         return True  # a file that does not parse: its checks say so
-    committed = _committed_stub(module)
-    if committed is None:  # nothing to compare with: any part written counts
+    shipped = kept_stub(module)
+    if shipped is None:  # nothing to compare with: any part written counts
         return left != [name]
-    return len(left) < len(stubs_of(committed, name))
+    return len(left) < len(stubs_of(shipped, name))
 
 
 def exercise_reports(results: list[CheckResult], directory: Path) -> dict[str, list[ExerciseReport]]:
@@ -161,7 +163,8 @@ def exercise_reports(results: list[CheckResult], directory: Path) -> dict[str, l
 
 
 def _run(pattern: str, answers: str, timeout: float) -> list[CheckResult] | None:
-    env = {**os.environ, ANSWERS_VARIABLE: answers}
+    # The path, not the name: pytest, run from the checkout, might import another ``exercises``.
+    env = {**os.environ, ANSWERS_VARIABLE: str(answers_directory(answers))}
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "checks.xml"
         try:

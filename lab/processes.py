@@ -69,9 +69,10 @@ class ServerProcess:
 
     def __init__(
         self, name: str, argv: list[str], address: str, is_ready: Callable[[], bool],
-        env: dict[str, str] | None = None,
+        env: dict[str, str] | None = None, cwd: Path = REPO_ROOT,
     ):
         self.name = name
+        self._cwd = cwd
         self.argv = argv
         self.address = address
         self._is_ready = is_ready
@@ -113,7 +114,7 @@ class ServerProcess:
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self._env, cwd=REPO_ROOT, start_new_session=True,
+                env=self._env, cwd=self._cwd, start_new_session=True,
                 preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         _running[self.name] = self
@@ -436,7 +437,7 @@ def start_original_model_server(
     address = f"tcp://127.0.0.1:{port or free_port()}"
     argv = [sys.executable, "-m", f"{package}.resnet_model_server", "--address", address,
             "--weights", weights]
-    return ServerProcess(name, argv, address, _port_open(address)).start(timeout)
+    return ServerProcess(name, argv, address, _port_open(address), cwd=_importing_from(package)).start(timeout)
 
 
 def start_original_web_app(
@@ -449,4 +450,13 @@ def start_original_web_app(
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", f"{package}.app", "--port", str(port),
             "--model-address", model_server_address]
-    return ServerProcess(name, argv, url, http_answers(f"{url}/")).start(timeout)
+    return ServerProcess(name, argv, url, http_answers(f"{url}/"), cwd=_importing_from(package)).start(timeout)
+
+
+def _importing_from(package: str) -> Path:
+    """The working directory for ``python -m <package>.<module>``: the one holding the package this
+    process imports (``python -m`` looks in its working directory first), so that the server runs
+    the same ``exercises`` as ``lab.answers`` judged."""
+    from .answers import package_directory
+
+    return package_directory(package).parent

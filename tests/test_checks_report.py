@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
+import subprocess
+import textwrap
 
 import pytest
 
-from lab import checks
+from lab import checks, stubs
 from lab.processes import REPO_ROOT
 
 HALF_WRITTEN = '''
@@ -25,8 +27,7 @@ def time_call(fn, *args, **kwargs):
 @pytest.fixture
 def half_written(tmp_path):
     """The stubs, with ``time_call`` written in milliseconds and the rest untouched."""
-    for path in (REPO_ROOT / "exercises").glob("*.py"):
-        shutil.copy(path, tmp_path / path.name)
+    stubs.copy_into(tmp_path)
     stub = (tmp_path / "nb02_monolith.py").read_text()
     head, rest = stub.split("def time_call", 1)
     rest = rest[rest.index("\ndef ") + 1:]
@@ -57,16 +58,22 @@ def test_every_reference_exercise_of_every_notebook_is_checked_and_done(capsys):
         assert done == of and int(of) > 0, line
 
 
-def test_untouched_stubs_are_not_attempted_without_hints(capsys):
-    checks.run_checks("nb02", answers=str(REPO_ROOT / "exercises"))
+@pytest.fixture
+def untouched(tmp_path):
+    """The stubs as shipped (not the checkout's ``exercises/``, which may hold a learner's work)."""
+    return stubs.copy_into(tmp_path / "exercises")
+
+
+def test_untouched_stubs_are_not_attempted_without_hints(untouched, capsys):
+    checks.run_checks("nb02", answers=str(untouched))
     output = capsys.readouterr().out
     assert line_of(output, "time_call").endswith(checks.NOT_ATTEMPTED)
     assert line_of(output, "slowest_stage").endswith(checks.NOT_ATTEMPTED)
     assert "✗" not in output
 
 
-def test_an_untouched_class_is_not_attempted_though_its_given_init_is_written(capsys):
-    checks.run_checks("nb04", answers=str(REPO_ROOT / "exercises"))
+def test_an_untouched_class_is_not_attempted_though_its_given_init_is_written(untouched, capsys):
+    checks.run_checks("nb04", answers=str(untouched))
     output = capsys.readouterr().out
     assert line_of(output, "RequestHandler").endswith(checks.NOT_ATTEMPTED)
     assert line_of(output, "Server").endswith(checks.NOT_ATTEMPTED)
@@ -105,3 +112,28 @@ def test_one_exercise_is_reported_alone_for_the_check_cell_under_its_step(half_w
     assert output.rstrip().endswith("Some checks of time_call fail: fix what each hint above points at.")
     checks.run_checks("nb02", "time_cal", answers=str(half_written))
     assert "No check of nb02 reads time_cal" in capsys.readouterr().out
+
+
+LONG_HINT_CHECK = textwrap.dedent('''
+    def test_nb99_long(load_answers):
+        assert False, "the reply was " + "word " * 150 + "and this is where the hint ends"
+
+    def test_nb99_long_failed():
+        import pytest
+        pytest.fail("word " * 150 + "the end of a pytest.fail hint", pytrace=False)
+''')
+
+
+def test_a_long_hint_reaches_the_learner_whole(tmp_path):
+    """pytest's JUnit report cuts a failure's message at 500 characters (mid-word); the hint must
+    come through whole, without pytest's re-evaluated ``assert`` line."""
+    (tmp_path / "test_nb99_long.py").write_text(LONG_HINT_CHECK)
+    (tmp_path / "conftest.py").write_text((checks.EXERCISE_TESTS / "conftest.py").read_text())
+    report = tmp_path / "report.xml"
+    command = [arg.replace(str(checks.EXERCISE_TESTS), str(tmp_path)) for arg in checks.checks_command("nb99")]
+    subprocess.run([*command, f"--junitxml={report}"], cwd=REPO_ROOT, capture_output=True, timeout=120,
+                   env={**os.environ, checks.ANSWERS_VARIABLE: "solutions"})
+    hints = {result.name: result.hint for result in checks.read_report(report)}
+    assert hints["test_nb99_long"].endswith("and this is where the hint ends"), hints
+    assert hints["test_nb99_long"].startswith("the reply was word") and "assert False" not in hints["test_nb99_long"]
+    assert hints["test_nb99_long_failed"].endswith("the end of a pytest.fail hint"), hints

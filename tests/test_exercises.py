@@ -2,15 +2,15 @@
 
 Without the second half a check could pass by itself (a test that asserts nothing, a stub that
 happens to return the right thing), and a learner would be told "well done" for no work. The stubs
-checked are the committed ones (``git show HEAD:exercises/...``), so a learner's own edits to
-``exercises/`` do not change what this test sees; outside a git checkout the files on disk are used.
+checked are the copies the lab keeps (``lab/stubs/``), so a learner's own edits to ``exercises/``,
+committed or not, do not change what this test sees; and those copies must equal every
+``exercises/`` module in which nothing is written yet (``python -m lab.stubs`` refreshes them).
 """
 
 from __future__ import annotations
 
 import ast
 import os
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from lab import stubs
 from lab.answers import is_stub
 from lab.checks import ANSWERS_VARIABLE, checks_command
 
@@ -70,28 +71,9 @@ def run_all_checks(answers: str | Path, report: Path) -> CheckRun:
     return CheckRun(dict(passed), dict(failed), output)
 
 
-def _committed_stubs(target: Path) -> Path:
-    """The ``exercises/`` modules as committed, copied into ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
-    listing = subprocess.run(
-        ["git", "ls-tree", "--name-only", "HEAD", "exercises/"], cwd=REPO_ROOT,
-        capture_output=True, text=True,
-    )
-    names = [Path(line).name for line in listing.stdout.split() if line.endswith(".py")]
-    if listing.returncode != 0 or not names:
-        for path in (REPO_ROOT / "exercises").glob("*.py"):
-            shutil.copy(path, target / path.name)
-        return target
-    for name in names:
-        shown = subprocess.run(["git", "show", f"HEAD:exercises/{name}"], cwd=REPO_ROOT,
-                               capture_output=True, check=True)
-        (target / name).write_bytes(shown.stdout)
-    return target
-
-
 @pytest.fixture(scope="module")
 def untouched_stubs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _committed_stubs(tmp_path_factory.mktemp("stubs") / "exercises")
+    return stubs.copy_into(tmp_path_factory.mktemp("stubs") / "exercises")
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +100,7 @@ def _functions(path: Path) -> dict[str, ast.FunctionDef]:
 
 
 #: Methods a stub class may keep written: they are given, not exercises (say why in the stub).
-GIVEN = {"__init__", "__enter__", "__exit__"}
+GIVEN = stubs.GIVEN
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
@@ -166,3 +148,31 @@ def test_checks_run_only_when_asked_for(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=120)
     assert whole.returncode in (0, 5) and "tests/exercises/" not in whole.stdout, whole.stdout
     assert "tests/exercises/test_nb04_resnet_model_server.py::" in asked.stdout, asked.stdout
+
+
+def test_the_kept_stubs_are_the_shipped_ones() -> None:
+    """``lab/stubs/`` holds one copy per ``exercises/`` module, equal to it while nothing in it is
+    written (a module with written code is a learner's work and is left alone)."""
+    shipped = {path.stem for path in (REPO_ROOT / "exercises").glob("*.py") if not path.name.startswith("_")}
+    assert set(stubs.modules()) == shipped, (
+        f"lab/stubs/ keeps {sorted(stubs.modules())}, exercises/ has {sorted(shipped)}: run python -m lab.stubs")
+    for module in sorted(shipped):
+        source = (REPO_ROOT / "exercises" / f"{module}.py").read_text()
+        if stubs.written_in(source):
+            continue
+        assert source == stubs.kept_stub(module), (
+            f"exercises/{module}.py differs from its kept copy lab/stubs/{module}.py: "
+            "run python -m lab.stubs after changing a stub")
+
+
+def test_refreshing_copies_untouched_stubs_and_refuses_written_code(tmp_path: Path, monkeypatch) -> None:
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    monkeypatch.setattr(stubs, "KEPT", kept)
+    exercises = tmp_path / "exercises"
+    exercises.mkdir()
+    stub = (REPO_ROOT / "lab" / "stubs" / "nb07_compare.py").read_text()
+    (exercises / "nb07_compare.py").write_text(stub)
+    (exercises / "nb02_monolith.py").write_text((REPO_ROOT / "solutions" / "nb02_monolith.py").read_text())
+    assert stubs.refresh(exercises) == ["nb02_monolith"]
+    assert stubs.modules() == ["nb07_compare"] and stubs.kept_stub("nb07_compare") == stub

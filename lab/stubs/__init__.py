@@ -1,0 +1,91 @@
+"""The exercise stubs as the lab ships them: one untouched copy of each ``exercises/`` module.
+
+``lab.checks`` judges "not attempted" against these copies (an exercise is attempted once it has
+fewer stubs left than its copy here), and the suite checks the stubs from here, so that a learner
+who edits or commits ``exercises/`` changes neither. Nothing imports the modules in this folder:
+they are kept as text.
+
+After changing a stub in ``exercises/``, refresh the copies with::
+
+    python -m lab.stubs
+
+It copies every ``exercises/<module>.py`` in which nothing is written yet, and refuses a module
+in which something is (that is someone's work, not a stub). ``tests/test_exercises.py`` fails,
+naming the file, while an untouched ``exercises/`` module and its copy here differ.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+from ..answers import is_stub
+
+KEPT = Path(__file__).resolve().parent
+EXERCISES = KEPT.parent.parent / "exercises"
+#: Methods a stub class may keep written: they are given, not exercises.
+GIVEN = frozenset({"__init__", "__enter__", "__exit__"})
+
+
+def modules() -> list[str]:
+    """The exercise modules kept here (``nb02_monolith``, ``resnet_model_server``, ...)."""
+    return sorted(path.stem for path in KEPT.glob("*.py") if not path.name.startswith("_"))
+
+
+def kept_stub(module: str) -> str | None:
+    """The source of ``exercises/<module>.py`` as shipped; ``None`` for a module not kept here."""
+    path = KEPT / f"{module}.py"
+    return path.read_text() if path.is_file() else None
+
+
+def exercise_functions(source: str) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The functions and methods (``Server.start``) a learner writes: all but private and given ones."""
+    found: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in ast.parse(source).body:
+        if isinstance(node, functions):
+            found[node.name] = node
+        elif isinstance(node, ast.ClassDef):
+            found.update({f"{node.name}.{item.name}": item for item in node.body
+                          if isinstance(item, functions) and item.name not in GIVEN})
+    return {name: f for name, f in found.items() if not name.split(".")[-1].startswith("_")}
+
+
+def written_in(source: str) -> list[str]:
+    """The exercise functions of a module's source that are no longer stubs (empty: untouched)."""
+    return [name for name, node in exercise_functions(source).items() if not is_stub(node, strict=True)]
+
+
+def copy_into(target: Path) -> Path:
+    """An ``exercises`` package of the shipped stubs in ``target`` (a directory named ``exercises``)."""
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "__init__.py").write_text((EXERCISES / "__init__.py").read_text())
+    for module in modules():
+        (target / f"{module}.py").write_text(kept_stub(module) or "")
+    return target
+
+
+def refresh(exercises: Path = EXERCISES) -> list[str]:
+    """Copy each untouched ``exercises/`` module here; the modules refused (something written)."""
+    refused = []
+    shipped = {path.stem: path for path in exercises.glob("*.py") if not path.name.startswith("_")}
+    for module, path in sorted(shipped.items()):
+        source = path.read_text()
+        if written_in(source):
+            refused.append(module)
+        elif kept_stub(module) != source:
+            (KEPT / f"{module}.py").write_text(source)
+            print(f"lab/stubs/{module}.py refreshed from exercises/{module}.py")
+    for module in set(modules()) - set(shipped):
+        (KEPT / f"{module}.py").unlink()
+        print(f"lab/stubs/{module}.py removed: exercises/{module}.py is gone")
+    return refused
+
+
+def main() -> int:
+    refused = refresh()
+    for module in refused:
+        print(f"exercises/{module}.py is not a stub (written: {', '.join(written_in((EXERCISES / f'{module}.py').read_text()))}); "
+              "its kept copy is unchanged", file=sys.stderr)
+    return 1 if refused else 0
