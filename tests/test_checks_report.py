@@ -137,3 +137,14 @@ def test_a_long_hint_reaches_the_learner_whole(tmp_path):
     assert hints["test_nb99_long"].endswith("and this is where the hint ends"), hints
     assert hints["test_nb99_long"].startswith("the reply was word") and "assert False" not in hints["test_nb99_long"]
     assert hints["test_nb99_long_failed"].endswith("the end of a pytest.fail hint"), hints
+
+
+def test_every_module_of_a_notebook_is_reported(tmp_path):
+    """Notebook 04 has two answers modules: the report lists both, with or without an exercise named."""
+    results = [checks.CheckResult("nb09", "test_a", "nb09_server", ("serve",), None),
+               checks.CheckResult("nb09", "test_b", "nb09_client", ("ask",), "the hint")]
+    report = checks.format_notebook("nb09", results, tmp_path)
+    assert "nb09 · nb09_server.py" in report and "nb09 · nb09_client.py" in report, report
+    assert "the hint" in report
+    alone = checks.format_notebook("nb09", results, tmp_path, "ask")
+    assert "nb09_client.py" in alone and "nb09_server.py" not in alone, alone

@@ -4,10 +4,21 @@ Each notebook is executed cell by cell with nbclient (kernel ``python3`` of this
 ``notebooks/``, weights ``random`` so nothing is attempted over the network). Any error fails the
 test. After the last cell, and again after the kernel has shut down, no process the kernel started
 may still be running: every notebook must stop its servers itself, not leave it to the kernel's exit.
+
+Whose answers a notebook runs: never the checkout's ``exercises/`` (a learner running the suite on
+their own work must neither lose it nor have it decide the result). Each notebook gets its own
+``exercises`` package in a temporary directory, put first on the kernel's ``PYTHONPATH``, which
+``lab.answers``, ``run_checks`` and the servers the notebook starts all use. Notebooks 03, 04, 07
+and 08 run as a learner who has written every exercise up to that notebook (the reference
+answers copied in: their own code runs), the others with the stubs as shipped: every fallback to
+the reference is then logged (``LAB_FALLBACK_LOG``), and the cell it happened in must say so at
+the top of its output. Each notebook still runs once.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 
@@ -15,6 +26,8 @@ import nbformat
 import psutil
 import pytest
 from nbclient import NotebookClient
+
+from lab import answers, stubs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -31,14 +44,29 @@ SMALLER_COUNTS = {"LAB_COLD_STARTS": "2", "LAB_MONOLITH_REQUESTS": "2", "LAB_SER
                   "LAB_LOAD_REQUESTS": "16"}
 
 
+#: The notebooks run with the learner's code in place (every exercise up to theirs written).
+ANSWERS_IN_PLACE = ("03", "04", "07", "08")
+
+
 @pytest.fixture
-def lab_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What CI runs the notebooks with: untrained weights, no download attempted, smaller counts."""
+def lab_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """What CI runs the notebooks with: untrained weights, no download attempted, smaller counts,
+    fallbacks logged; each test then chooses its answers with ``answers_in_place``."""
     monkeypatch.setenv("LAB_WEIGHTS", "random")
     for name, value in SMALLER_COUNTS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     monkeypatch.delenv("LAB_ANSWERS", raising=False)
+    monkeypatch.setenv(answers.FALLBACK_LOG_VARIABLE, str(tmp_path / "fallbacks.jsonl"))
+
+
+def answers_in_place(monkeypatch: pytest.MonkeyPatch, root: Path, up_to: str | None) -> Path:
+    """Put an ``exercises`` package (``lab.stubs.copy_into``: the stubs, with the reference answers
+    of notebook ``up_to`` and those before it) first on the kernel's path."""
+    stubs.copy_into(root / "exercises", None if up_to is None else f"nb{up_to}")
+    path = os.pathsep.join(p for p in (str(root), str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+    monkeypatch.setenv("PYTHONPATH", path)
+    return root / "exercises"
 
 
 def _alive(processes: set[psutil.Process]) -> list[str]:
@@ -52,20 +80,53 @@ def _alive(processes: set[psutil.Process]) -> list[str]:
     return alive
 
 
+def _text_of(cell: nbformat.NotebookNode) -> str:
+    return "".join(output.get("text", "") for output in cell.get("outputs", [])
+                   if output.get("output_type") == "stream")
+
+
+def announced_at_the_top(cell: nbformat.NotebookNode, announcements: list[str]) -> list[str]:
+    """The announcements that are not among the lines the cell's output starts with (the lines
+    saying whose code it used)."""
+    first = cell.outputs[0] if cell.get("outputs") else None
+    if first is None or first.get("output_type") != "stream" or first.get("name") != "stdout":
+        return announcements
+    top = []
+    for line in _text_of(cell).splitlines():
+        if not line.startswith((answers.FALLBACK_OPENING, answers.USING_YOURS_OPENING)):
+            break
+        top.append(line)
+    return [announcement for announcement in announcements if announcement not in top]
+
+
+def _new_fallbacks(log: Path, seen: int) -> list[dict[str, object]]:
+    if not log.is_file():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()[seen:]]
+
+
 def run_notebook(path: Path, times: int = 1) -> nbformat.NotebookNode:
-    """Execute the notebook ``times`` times in one kernel; fail if a server outlives its last cell."""
+    """Execute the notebook ``times`` times in one kernel; fail if a server outlives its last cell,
+    or if a cell used a reference answer (``LAB_FALLBACK_LOG``) without saying so at its top."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook, kernel_name="python3", timeout=CELL_TIMEOUT_S,
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     )
     started: set[psutil.Process] = set()
+    log = Path(os.environ.get(answers.FALLBACK_LOG_VARIABLE) or os.devnull)
+    seen = 0
     with client.setup_kernel():
         kernel = psutil.Process(client.km.provisioner.pid)
         for _ in range(times):
             for index, cell in enumerate(notebook.cells):
                 client.execute_cell(cell, index)
                 started.update(kernel.children(recursive=True))
+                fallbacks = _new_fallbacks(log, seen)
+                seen += len(fallbacks)
+                unsaid = announced_at_the_top(cell, [str(f["announcement"]) for f in fallbacks])
+                assert not unsaid, (f"{path.name} cell {index + 1} used a reference answer without saying "
+                                    f"so at the top of its output: {unsaid}\n{_text_of(cell)[:2000]}")
             left = _alive(set(kernel.children(recursive=True)) | started)
             assert not left, f"{path.name} left processes running after its last cell:\n" + "\n".join(left)
     assert not _alive(started), f"processes outlived the kernel of {path.name}"
@@ -82,15 +143,45 @@ def _stderr_text(notebook: nbformat.NotebookNode) -> str:
 
 @pytest.mark.timeout(NOTEBOOK_TIMEOUT_S)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_top_to_bottom_and_stops_its_servers(path: Path, lab_environment: None) -> None:
+def test_notebook_runs_top_to_bottom_and_stops_its_servers(
+    path: Path, lab_environment: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    number = path.name[:2]
+    answers_in_place(monkeypatch, tmp_path, number if number in ANSWERS_IN_PLACE else None)
     notebook = run_notebook(path)
     assert "Traceback" not in _stderr_text(notebook), _stderr_text(notebook)
+    log = Path(os.environ[answers.FALLBACK_LOG_VARIABLE])
+    fallbacks = _new_fallbacks(log, 0)
+    if number in ANSWERS_IN_PLACE:
+        mine = {m for m in stubs.modules() if stubs.notebook_of(m) <= f"nb{number}"}
+        assert not [f for f in fallbacks if f["module"] in mine], (
+            f"{path.name} used a reference answer though the learner's is written: {fallbacks}")
 
 
 @pytest.mark.timeout(NOTEBOOK_TIMEOUT_S)
-def test_a_notebook_runs_twice_in_one_kernel(lab_environment: None) -> None:
+def test_a_notebook_runs_twice_in_one_kernel(
+    lab_environment: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Run All twice: servers are restarted by name, ports are free again, nothing is left over."""
+    answers_in_place(monkeypatch, tmp_path, None)
     run_notebook(NOTEBOOK_DIR / "06_flask_client.ipynb", times=2)
+
+
+def test_the_stub_notebooks_fall_back_somewhere() -> None:
+    """The notebooks run with the stubs use some reference answer (else the fallback check above
+    would check nothing): a notebook not in ANSWERS_IN_PLACE calls lab.answers."""
+    with_stubs = [p for p in NOTEBOOKS if p.name[:2] not in ANSWERS_IN_PLACE]
+    calling = [p.name for p in with_stubs if re.search(r"answers\.(whose|learner_or_reference)|with_learners_code",
+                                                       p.read_text())]
+    assert len(calling) >= 3, calling
+
+
+def test_a_learners_exercises_hold_the_answers_up_to_their_notebook(tmp_path: Path) -> None:
+    exercises = stubs.copy_into(tmp_path / "exercises", "nb04")
+    assert not stubs.written_in((exercises / "nb07_compare.py").read_text()), "notebook 07's is still a stub"
+    for module in ("nb02_monolith", "nb03_routing", "resnet_model_server", "test_client"):
+        assert (exercises / f"{module}.py").read_text() == (REPO_ROOT / "solutions" / f"{module}.py").read_text()
+    assert answers.unwritten("nb03_routing", "reply_to", exercises) == []
 
 
 def test_the_six_notebooks_are_there_in_order() -> None:

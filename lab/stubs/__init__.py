@@ -23,7 +23,9 @@ from pathlib import Path
 from ..answers import is_stub
 
 KEPT = Path(__file__).resolve().parent
-EXERCISES = KEPT.parent.parent / "exercises"
+REPO_ROOT = KEPT.parent.parent
+EXERCISES, SOLUTIONS = REPO_ROOT / "exercises", REPO_ROOT / "solutions"
+CHECKS = REPO_ROOT / "tests" / "exercises"
 #: Methods a stub class may keep written: they are given, not exercises.
 GIVEN = frozenset({"__init__", "__enter__", "__exit__"})
 
@@ -57,12 +59,25 @@ def written_in(source: str) -> list[str]:
     return [name for name, node in exercise_functions(source).items() if not is_stub(node, strict=True)]
 
 
-def copy_into(target: Path) -> Path:
-    """An ``exercises`` package of the shipped stubs in ``target`` (a directory named ``exercises``)."""
+def notebook_of(module: str) -> str:
+    """The notebook (``"nb04"``) whose checks read ``<module>.py``: ``tests/exercises/
+    test_nb04_test_client.py`` checks ``test_client``."""
+    for check_file in sorted(CHECKS.glob("test_nb[0-9][0-9]_*.py")):
+        if check_file.stem.endswith(f"_{module}"):
+            return check_file.stem[5:9]
+    raise LookupError(f"no checks in tests/exercises/ read exercises/{module}.py")
+
+
+def copy_into(target: Path, answered_up_to: str | None = None) -> Path:
+    """An ``exercises`` package of the shipped stubs in ``target`` (a directory named ``exercises``),
+    with the reference answer of every module of notebook ``answered_up_to`` (``"nb04"``) and of
+    the notebooks before it copied in: what a learner who got that far has written."""
     target.mkdir(parents=True, exist_ok=True)
     (target / "__init__.py").write_text((EXERCISES / "__init__.py").read_text())
     for module in modules():
-        (target / f"{module}.py").write_text(kept_stub(module) or "")
+        answered = answered_up_to is not None and notebook_of(module) <= answered_up_to
+        source = (SOLUTIONS / f"{module}.py").read_text() if answered else kept_stub(module)
+        (target / f"{module}.py").write_text(source or "")
     return target
 
 

@@ -1,8 +1,12 @@
 """Checks for notebook 06's exercise: the original's ``app.py`` as a ZeroMQ client (``exercises/app.py``).
 
-The web app is called through Flask's test client; its model server is a fake behind a real
-ROUTER socket in a thread, which answers, answers with an error, never answers, or answers late.
-"Down" is an address where nothing listens.
+Each of the three parts is checked on its own, so that a mistake is reported under the part that
+makes it. ``create_app``: the factory's config and blueprint. ``ask_model_server``: against a fake
+model server behind a real ROUTER socket in a thread, which answers, never answers, or answers
+late; "down" is an address where nothing listens. ``uploader``: through Flask's test client, on
+an app the check builds around the module's ``pages`` blueprint (not the learner's
+``create_app``), with a stand-in for ``ask_model_server`` that answers, or raises the module's
+``ModelServerDown`` or ``ModelServerTooSlow``.
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ import io
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import zmq
+from flask import Flask
 
 from fakes import free_address
 from lab.stub_server import Later, Script, ScriptedRouter, scripted_routers
@@ -68,17 +75,45 @@ def app_module(load_answers):
     return load_answers("app")
 
 
+#: The config the checks' app is built with (not the defaults: the view must read it).
+CONFIG = {"TESTING": True, "MODEL_SERVER_ADDRESS": "tcp://127.0.0.1:5999", "MODEL_SERVER_TIMEOUT_S": TIMEOUT_S,
+          "MODEL_SERVER_RETRIES": RETRIES, "MODEL_SERVER_CONNECT_TIMEOUT_S": CONNECT_TIMEOUT_S}
+
+
+class StandIn:
+    """Stands in for the learner's ``ask_model_server`` while ``uploader`` is checked: answers like
+    the model server (``"ok"``), or raises the module's ``ModelServerDown`` or ``ModelServerTooSlow``."""
+
+    def __init__(self, module: Any, behaviour: str):
+        self.module, self.behaviour = module, behaviour
+        self.calls: list[tuple[Any, ...]] = []
+
+    def __call__(self, request_frame: bytes, address: str, timeout_s: float, retries: int,
+                 connect_timeout_s: float) -> bytes:
+        self.calls.append((request_frame, address, timeout_s, retries, connect_timeout_s))
+        if self.behaviour == "down":
+            raise self.module.ModelServerDown(f"no model server is answering at {address} (is it running?)")
+        if self.behaviour == "slow":
+            raise self.module.ModelServerTooSlow(f"the model server at {address} did not answer in time")
+        return _answer_like_the_model_server([request_frame])
+
+    def images(self) -> list[bytes]:
+        return [base64.b64decode(json.loads(call[0])["image"]) for call in self.calls]
+
+
 @pytest.fixture
-def web_app(app_module, attempt):
-    """``web_app(address)``: the learner's app, its test client, pointed at that model server."""
-    def build(address: str):
-        app_module.uploader  # noqa: B018 - reached over HTTP, so note it as read: run_checks reports it
-        app = attempt(app_module.create_app, {
-            "TESTING": True, "MODEL_SERVER_ADDRESS": address, "MODEL_SERVER_TIMEOUT_S": TIMEOUT_S,
-            "MODEL_SERVER_RETRIES": RETRIES, "MODEL_SERVER_CONNECT_TIMEOUT_S": CONNECT_TIMEOUT_S})
-        if app is None or not hasattr(app, "test_client"):
-            pytest.fail(f"create_app returned {app!r}: return the Flask app", pytrace=False)
-        return app.test_client()
+def web_app(app_module, monkeypatch):
+    """``web_app("ok")``: (Flask's test client of an app with the learner's ``pages``, the stand-in)."""
+    module = app_module._module  # not through the recorder: these checks are uploader's alone
+    app_module.uploader  # noqa: B018 - reached over HTTP, so note it as read: run_checks reports it
+
+    def build(behaviour: str = "ok"):
+        stand_in = StandIn(module, behaviour)
+        monkeypatch.setattr(module, "ask_model_server", stand_in)
+        app = Flask(module.__name__)
+        app.config.from_mapping(CONFIG)
+        app.register_blueprint(module.pages)
+        return app.test_client(), stand_in
 
     return build
 
@@ -110,7 +145,8 @@ def _upload(client, data: bytes | None, filename: str = "cat.jpg"):
                     "_error_page(status, message)", pytrace=False)
     response = outcome["response"]
     if response.status_code == 404:
-        pytest.fail("POST /uploader is 404: register the pages blueprint in create_app", pytrace=False)
+        pytest.fail("POST /uploader is 404: keep the @pages.post(\"/uploader\") decorator on uploader",
+                    pytrace=False)
     return response
 
 
@@ -128,13 +164,14 @@ def test_the_factory_keeps_the_defaults_and_takes_the_test_config(app_module, at
         app_module.DEFAULTS["MODEL_SERVER_ADDRESS"], "without test_config the defaults should stay"
 
 
-def test_an_upload_shows_the_top_3_escaped(web_app, model_server):
-    server = model_server("ok")
-    response = _upload(web_app(server.address), JPEG)
-    assert requests_to(server), "the model server got no request: send the image with ask_model_server"
-    sent = requests_to(server)[0]
-    assert base64.b64decode(sent.get("image", "")) == JPEG, (
-        "the model server did not get the uploaded file: send _original_request(image)")
+def test_an_upload_shows_the_top_3_escaped(web_app):
+    client, ask = web_app("ok")
+    response = _upload(client, JPEG)
+    assert ask.calls, "the model server got no request: send the image with ask_model_server"
+    assert ask.images() == [JPEG], "the model server did not get the uploaded file: send _original_request(image)"
+    assert ask.calls[0][1:] == (CONFIG["MODEL_SERVER_ADDRESS"], TIMEOUT_S, RETRIES, CONNECT_TIMEOUT_S), (
+        f"ask_model_server was given {ask.calls[0][1:]}: pass the address, timeout, retries and connect "
+        "timeout from current_app.config, in that order")
     page = response.get_data(as_text=True)
     assert response.status_code == 200, f"expected 200 for a good image, got {response.status_code}:\n{page}"
     assert "<cat>" not in page, "a label was put in the page unescaped: let Jinja escape it, never |safe"
@@ -145,18 +182,17 @@ def test_an_upload_shows_the_top_3_escaped(web_app, model_server):
 
 
 @pytest.mark.parametrize("data", [None, b""], ids=["no file", "empty file"])
-def test_no_file_or_an_empty_file_gets_400_without_asking_the_model_server(web_app, model_server, data):
-    server = model_server("ok")
-    response = _upload(web_app(server.address), data)
+def test_no_file_or_an_empty_file_gets_400_without_asking_the_model_server(web_app, data):
+    client, ask = web_app("ok")
+    response = _upload(client, data)
     assert response.status_code == 400, (
         f"{'no file' if data is None else 'an empty file'} should get 400, not "
         f"{response.status_code}: check request.files and the file's bytes before asking")
-    assert not requests_to(server), "nothing should be sent to the model server when there is no image"
+    assert not ask.calls, "nothing should be sent to the model server when there is no image"
 
 
-def test_not_an_image_gets_400_with_the_servers_message_and_the_app_keeps_serving(web_app, model_server):
-    server = model_server("ok")
-    client = web_app(server.address)
+def test_not_an_image_gets_400_with_the_servers_message_and_the_app_keeps_serving(web_app):
+    client, _ = web_app("ok")
     bad = _upload(client, NOT_AN_IMAGE, "notes.txt")
     assert bad.status_code == 400, (
         f"the model server said 'not an image' but the app answered {bad.status_code}: look for "
@@ -166,35 +202,86 @@ def test_not_an_image_gets_400_with_the_servers_message_and_the_app_keeps_servin
     assert _upload(client, JPEG).status_code == 200, "after a bad file, a good image should work again"
 
 
-def test_a_down_model_server_gets_503_and_a_silent_one_is_not_called_down(web_app, model_server):
-    down = _upload(web_app(free_address()), JPEG)
+def test_a_down_model_server_gets_503_and_a_slow_one_504(web_app):
+    client, _ = web_app("down")
+    down = _upload(client, JPEG)
     assert down.status_code == 503, (
-        f"nothing listens at the address, but the app answered {down.status_code}: set "
-        "zmq.IMMEDIATE, poll for POLLOUT within the connect timeout, and answer 503")
-    assert "running" in down.get_data(as_text=True) or "answering" in down.get_data(as_text=True), (
-        "the 503 page should say the model server is not answering (the exception's message)")
-    silent = _upload(web_app(model_server("silent").address), JPEG)
-    assert silent.status_code == 504, (
-        f"the model server is there but never answers; the app answered {silent.status_code}, "
-        "not 504: only a connection that never comes up is 'down'")
+        f"ask_model_server raised ModelServerDown, but the app answered {down.status_code}: answer 503")
+    assert "is it running?" in down.get_data(as_text=True), (
+        "the 503 page should say what ModelServerDown said (the exception's message)")
+    client, _ = web_app("slow")
+    slow = _upload(client, JPEG)
+    assert slow.status_code == 504, (
+        f"ask_model_server raised ModelServerTooSlow, but the app answered {slow.status_code}: answer 504")
+    assert "did not answer in time" in slow.get_data(as_text=True), (
+        "the 504 page should say what ModelServerTooSlow said (the exception's message)")
 
 
-def test_a_silent_model_server_is_asked_again_then_given_up(app_module, model_server, attempt):
-    server = model_server("silent")
+@contextmanager
+def sockets_opened() -> Iterator[list[zmq.Socket]]:
+    """Every ZeroMQ socket opened in this process meanwhile (on any context)."""
+    opened: list[zmq.Socket] = []
+    original = zmq.Context.socket
+
+    def socket(self, *args: Any, **kwargs: Any) -> zmq.Socket:
+        made = original(self, *args, **kwargs)
+        opened.append(made)
+        return made
+
+    zmq.Context.socket = socket
+    try:
+        yield opened
+    finally:
+        zmq.Context.socket = original
+
+
+def _ask_within_give_up(app_module, attempt, *args: Any) -> dict[str, Any]:
+    """Call ``ask_model_server(*args)`` in a thread; its reply or error, or a failure if it hangs."""
     outcome: dict[str, Any] = {}
 
     def ask() -> None:
         try:
-            outcome["reply"] = attempt(app_module.ask_model_server, b'{"image": ""}', server.address,
-                                       TIMEOUT_S, RETRIES, CONNECT_TIMEOUT_S)
+            outcome["reply"] = attempt(app_module.ask_model_server, *args)
         except BaseException as error:  # reported below, in the test's own thread
             outcome["error"] = error
 
     thread = threading.Thread(target=ask, daemon=True)
     thread.start()
     thread.join(GIVE_UP_S)
-    assert not thread.is_alive(), "ask_model_server never returned: poll for the reply with timeout_s"
+    assert not thread.is_alive(), "ask_model_server never returned: poll with the timeouts you are given"
+    return outcome
+
+
+def _not_called_down(app_module, error: BaseException | None, address: str) -> None:
+    """A model server listens at ``address``: a ``ModelServerDown`` there means the connection was
+    not given its time."""
+    if isinstance(error, app_module.ModelServerDown):
+        pytest.fail(f"a model server is listening at {address}, yet ask_model_server raised {error!r}: "
+                    "wait up to connect_timeout_s for POLLOUT (socket.poll takes milliseconds: "
+                    "seconds * 1000)", pytrace=False)
+
+
+def test_a_down_model_server_is_told_from_a_slow_one(app_module, attempt):
+    address = free_address()
+    with sockets_opened() as opened:
+        outcome = _ask_within_give_up(app_module, attempt, b'{"image": ""}', address, TIMEOUT_S, RETRIES,
+                                      CONNECT_TIMEOUT_S)
     error = outcome.get("error")
+    assert isinstance(error, app_module.ModelServerDown), (
+        f"nothing listens at {address}, yet ask_model_server "
+        f"{'raised ' + repr(error) if error else 'returned ' + repr(outcome.get('reply'))}: a connect "
+        "succeeds anyway; set zmq.IMMEDIATE to 1 before connecting and raise ModelServerDown when the "
+        "socket is not writable (POLLOUT) within connect_timeout_s")
+    assert opened and all(s.closed for s in opened), "close every socket you open, also when the server is down"
+
+
+def test_a_silent_model_server_is_asked_again_then_given_up(app_module, model_server, attempt):
+    server = model_server("silent")
+    with sockets_opened() as opened:
+        outcome = _ask_within_give_up(app_module, attempt, b'{"image": ""}', server.address, TIMEOUT_S,
+                                      RETRIES, CONNECT_TIMEOUT_S)
+    error = outcome.get("error")
+    _not_called_down(app_module, error, server.address)
     if error is not None and not isinstance(error, app_module.ModelServerTooSlow):
         raise error
     assert isinstance(error, app_module.ModelServerTooSlow), (
@@ -204,17 +291,28 @@ def test_a_silent_model_server_is_asked_again_then_given_up(app_module, model_se
     assert len(requests_to(server)) == 1 + RETRIES, (
         f"with retries={RETRIES} the request should be sent {1 + RETRIES} times, each on a fresh "
         f"socket; the server got it {len(requests_to(server))} time(s)")
+    assert len(opened) == 1 + RETRIES and all(s.closed for s in opened), (
+        f"{len(opened)} sockets opened, {sum(not s.closed for s in opened)} left open: open one per "
+        "attempt and close it (try/finally), also when no reply came")
 
 
-def test_a_late_reply_is_given_up_and_an_answer_comes_back_as_sent(app_module, model_server, attempt,
-                                                                 expect_raises):
+def test_a_late_reply_is_given_up_and_an_answer_comes_back_as_sent(app_module, model_server, attempt):
     late = model_server("late")
-    expect_raises(app_module.ModelServerTooSlow,
-                  f"the reply came after {LATE_S:g} s, later than the timeout: raise ModelServerTooSlow",
-                  app_module.ask_model_server, b'{"image": ""}', late.address, TIMEOUT_S, 0,
-                  CONNECT_TIMEOUT_S)
+    outcome = _ask_within_give_up(app_module, attempt, b'{"image": ""}', late.address, TIMEOUT_S, 0,
+                                  CONNECT_TIMEOUT_S)
+    _not_called_down(app_module, outcome.get("error"), late.address)
+    assert isinstance(outcome.get("error"), app_module.ModelServerTooSlow), (
+        f"the reply came after {LATE_S:g} s, later than the timeout, yet ask_model_server "
+        f"{'raised ' + repr(outcome['error']) if 'error' in outcome else 'returned ' + repr(outcome.get('reply'))}"
+        ": raise ModelServerTooSlow")
     ok = model_server("ok")
     frame = json.dumps({"image": base64.b64encode(JPEG).decode()}).encode()
-    reply = attempt(app_module.ask_model_server, frame, ok.address, TIMEOUT_S, RETRIES, CONNECT_TIMEOUT_S)
+    try:
+        reply = attempt(app_module.ask_model_server, frame, ok.address, TIMEOUT_S, RETRIES, CONNECT_TIMEOUT_S)
+    except app_module.ModelServerDown as error:
+        _not_called_down(app_module, error, ok.address)
+    except app_module.ModelServerTooSlow as error:
+        pytest.fail(f"the model server answers at once, yet ask_model_server raised {error!r}: "
+                    "socket.poll takes milliseconds (seconds * 1000)", pytrace=False)
     assert isinstance(reply, bytes) and json.loads(reply) == {"predictions": PREDICTIONS}, (
         f"return the reply frame as received (bytes, from socket.recv()), not {reply!r:.80}")
