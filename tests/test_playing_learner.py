@@ -182,7 +182,7 @@ def test_the_learner_writes_one_notebook_after_another(notebook: str, learner: P
     assert f"DIRECTORY {learner.resolve()}\n" in output, output
     report = statuses(output)
     assert report == {key: checks.DONE for key in exercises}, output
-    assert f"All " in output and f"checks for {notebook} pass." in output, output
+    assert "All " in output and f"checks for {notebook} pass." in output, output
     for kind, module, names in calls:
         said = output.split(f"CALL {kind} {module} {' '.join(names)}\n", 1)[1]
         assert said.startswith(answers.USING_YOURS_OPENING), (kind, module, names, said[:300])

@@ -101,6 +101,7 @@ def refresh(exercises: Path = EXERCISES) -> list[str]:
 def main() -> int:
     refused = refresh()
     for module in refused:
-        print(f"exercises/{module}.py is not a stub (written: {', '.join(written_in((EXERCISES / f'{module}.py').read_text()))}); "
-              "its kept copy is unchanged", file=sys.stderr)
+        written = written_in((EXERCISES / f"{module}.py").read_text())
+        print(f"exercises/{module}.py is not a stub (written: {', '.join(written)}); its kept copy "
+              "is unchanged", file=sys.stderr)
     return 1 if refused else 0

@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-import zmq  # noqa: F401 (you will need it)
-from flask import Blueprint, Flask, current_app, render_template_string, request  # noqa: F401
+import zmq  # you will need it
+from flask import Blueprint, Flask, current_app, render_template_string, request  # you will need these
 
 #: Where the model server listens, and how long and how often the web app waits for it.
 DEFAULTS = {

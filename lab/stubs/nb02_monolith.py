@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import time  # noqa: F401 (you will need it)
-from typing import Any, Callable
+import time  # you will need it
+from collections.abc import Callable
+from typing import Any
 
 
 def time_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def file_from_upload(value: Sequence[Any]) -> tuple[str, bytes] | None:

@@ -27,24 +27,24 @@ socket, and ``stop`` joins them all.
 from __future__ import annotations
 
 import argparse
-import base64  # noqa: F401 (you will need it)
-import binascii  # noqa: F401 (you will need it)
-import json  # noqa: F401 (you will need it)
+import base64  # you will need it
+import binascii  # you will need it
+import json  # you will need it
 import logging
 import signal
 import sys
 import threading
-from dataclasses import asdict  # noqa: F401 (you will need it)
+from dataclasses import asdict  # you will need it
 
 import zmq
 
 from model_server.models.classifier import Classifier
-from model_server.models.pipeline import classify_image  # noqa: F401 (you will need it)
+from model_server.models.pipeline import classify_image  # you will need it
 from model_server.protocol import (
     DEFAULT_ADDRESS,
     DEFAULT_TOP,
     MAX_REQUEST_BYTES,
-    ORIGINAL_PAYLOAD,  # noqa: F401 (you will need these)
+    ORIGINAL_PAYLOAD,  # you will need these
     ORIGINAL_PREDS,
     ORIGINAL_RID,
     ErrorCode,

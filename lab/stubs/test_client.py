@@ -16,8 +16,8 @@ number of times.
 from __future__ import annotations
 
 import argparse
-import base64  # noqa: F401 (you will need it)
-import json  # noqa: F401 (you will need it)
+import base64  # you will need it
+import json  # you will need it
 import sys
 import time
 from pathlib import Path

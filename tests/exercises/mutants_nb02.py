@@ -25,7 +25,8 @@ MUTANTS = [
     Mutant(module="nb02_monolith", exercise="slowest_stage", mistake="slowest_stage of nothing returns",
            before='        raise ValueError("no stages to compare")', after='        return "", 0.0',
            hint="raise ValueError"),
-    Mutant(module="nb02_monolith", exercise="handle_upload", mistake="decode and predict timed under each other's names",
+    Mutant(module="nb02_monolith", exercise="handle_upload",
+           mistake="decode and predict timed under each other's names",
            before='    pixels, stages["decode_image"] = time_call(parts.decode_image, image)\n'
                   '    probabilities, stages["predict"] = time_call(parts.predict, model, pixels)',
            after='    pixels, stages["predict"] = time_call(parts.decode_image, image)\n'
