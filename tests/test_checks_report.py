@@ -82,7 +82,7 @@ def test_an_untouched_class_is_not_attempted_though_its_given_init_is_written(un
 def test_half_written_module_gets_k_of_n_and_the_failing_hint(half_written, capsys):
     checks.run_checks("nb02", answers=str(half_written))
     output = capsys.readouterr().out
-    assert line_of(output, "time_call").endswith("2 of 3 checks pass")
+    assert line_of(output, "time_call").endswith("2 of 4 checks pass")
     assert "✗ a 0.05 s sleep took" in output and "milliseconds" in output
     assert "\nassert " not in output and "AssertionError" not in output
     assert line_of(output, "slowest_stage").endswith(checks.NOT_ATTEMPTED)
@@ -94,7 +94,7 @@ def test_no_argument_summarises_every_notebook(half_written, capsys):
     notebooks = sorted({path.name[5:9] for path in checks.EXERCISE_TESTS.glob("test_nb*.py")})
     assert [line.split(":")[0] for line in lines] == notebooks
     nb02 = next(line for line in lines if line.startswith("nb02"))
-    assert "0 of 3 exercises done, 2 not attempted; 2 of 9 checks pass" in nb02
+    assert "0 of 3 exercises done, 2 not attempted; 2 of 10 checks pass" in nb02
 
 
 def test_a_check_that_reads_no_exercise_is_reported_under_the_module():
@@ -107,7 +107,7 @@ def test_a_check_that_reads_no_exercise_is_reported_under_the_module():
 def test_one_exercise_is_reported_alone_for_the_check_cell_under_its_step(half_written, capsys):
     checks.run_checks("nb02", "time_call", answers=str(half_written))
     output = capsys.readouterr().out
-    assert line_of(output, "time_call").endswith("2 of 3 checks pass")
+    assert line_of(output, "time_call").endswith("2 of 4 checks pass")
     assert "milliseconds" in output and "slowest_stage" not in output and "handle_upload" not in output
     assert output.rstrip().endswith("Some checks of time_call fail: fix what each hint above points at.")
     checks.run_checks("nb02", "time_cal", answers=str(half_written))
@@ -140,11 +140,12 @@ def test_a_long_hint_reaches_the_learner_whole(tmp_path):
 
 
 def test_every_module_of_a_notebook_is_reported(tmp_path):
-    """Notebook 04 has two answers modules: the report lists both, with or without an exercise named."""
-    results = [checks.CheckResult("nb09", "test_a", "nb09_server", ("serve",), None),
-               checks.CheckResult("nb09", "test_b", "nb09_client", ("ask",), "the hint")]
-    report = checks.format_notebook("nb09", results, tmp_path)
-    assert "nb09 · nb09_server.py" in report and "nb09 · nb09_client.py" in report, report
+    """Notebook 04 has two answers modules: the report lists both (a loop variable once hid the
+    second), and one exercise's report only its module."""
+    results = [checks.CheckResult("nb04", "test_a", "resnet_model_server", ("Server",), None),
+               checks.CheckResult("nb04", "test_b", "test_client", ("read_reply",), "the hint")]
+    report = checks.format_notebook("nb04", results, tmp_path)
+    assert "nb04 · resnet_model_server.py" in report and "nb04 · test_client.py" in report, report
     assert "the hint" in report
-    alone = checks.format_notebook("nb09", results, tmp_path, "ask")
-    assert "nb09_client.py" in alone and "nb09_server.py" not in alone, alone
+    alone = checks.format_notebook("nb04", results, tmp_path, "read_reply")
+    assert "test_client.py" in alone and "resnet_model_server.py" not in alone, alone

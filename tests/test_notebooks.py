@@ -46,6 +46,8 @@ SMALLER_COUNTS = {"LAB_COLD_STARTS": "2", "LAB_MONOLITH_REQUESTS": "2", "LAB_SER
 
 #: The notebooks run with the learner's code in place (every exercise up to theirs written).
 ANSWERS_IN_PLACE = ("03", "04", "07", "08")
+#: A notebook that runs the learner's code where written (``lab.answers``, directly or through lab).
+USES_ANSWERS = re.compile(r"answers\.(whose|learner_or_reference)|with_learners_code|learners_arithmetic")
 
 
 @pytest.fixture
@@ -152,6 +154,8 @@ def test_notebook_runs_top_to_bottom_and_stops_its_servers(
     assert "Traceback" not in _stderr_text(notebook), _stderr_text(notebook)
     log = Path(os.environ[answers.FALLBACK_LOG_VARIABLE])
     fallbacks = _new_fallbacks(log, 0)
+    if number not in ANSWERS_IN_PLACE and USES_ANSWERS.search(path.read_text()):
+        assert fallbacks, f"{path.name} ran with the stubs, yet no fallback reached {log}: is it logged?"
     if number in ANSWERS_IN_PLACE:
         mine = {m for m in stubs.modules() if stubs.notebook_of(m) <= f"nb{number}"}
         assert not [f for f in fallbacks if f["module"] in mine], (
@@ -167,13 +171,19 @@ def test_a_notebook_runs_twice_in_one_kernel(
     run_notebook(NOTEBOOK_DIR / "06_flask_client.ipynb", times=2)
 
 
-def test_the_stub_notebooks_fall_back_somewhere() -> None:
-    """The notebooks run with the stubs use some reference answer (else the fallback check above
-    would check nothing): a notebook not in ANSWERS_IN_PLACE calls lab.answers."""
-    with_stubs = [p for p in NOTEBOOKS if p.name[:2] not in ANSWERS_IN_PLACE]
-    calling = [p.name for p in with_stubs if re.search(r"answers\.(whose|learner_or_reference)|with_learners_code",
-                                                       p.read_text())]
-    assert len(calling) >= 3, calling
+def test_a_fallback_is_announced_only_at_the_top_of_its_cell() -> None:
+    said = answers.fallback_announcement("nb02_monolith", ["time_call"])
+    yours = f"{answers.USING_YOURS_OPENING}nb07_compare.py (median)."
+
+    def cell(*texts: str) -> nbformat.NotebookNode:
+        made = nbformat.v4.new_code_cell()
+        made.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text) for text in texts]
+        return made
+
+    assert announced_at_the_top(cell(f"{yours}\n{said}\n", "0.42 s\n"), [said]) == []
+    assert announced_at_the_top(cell("0.42 s\n", f"{said}\n"), [said]) == [said], "said after a result"
+    assert announced_at_the_top(cell(), [said]) == [said], "not said at all"
+    assert announced_at_the_top(cell("0.42 s\n"), []) == []
 
 
 def test_a_learners_exercises_hold_the_answers_up_to_their_notebook(tmp_path: Path) -> None:
