@@ -122,8 +122,6 @@ SERVER = {"resnet_model_server": ("envelope_and_body", "RequestHandler", "Server
 TEST_CLIENT = {"test_client": ("encode_request", "read_reply", "request_with_retries")}
 APP = {"app": ("create_app", "ask_model_server", "uploader")}
 
-#: Where the learner's answers are.
-LEARNERS = answers.REPO_ROOT / answers.LEARNER
 NOT_WRITTEN = "not written yet: "
 YOUR_COLD_HANDLER = "yours: handle_upload, a cold process per request"
 YOUR_MONOLITH = "yours: handle_upload in a running monolith"
@@ -140,8 +138,9 @@ def learners_time_requests(quiet: bool = False) -> Callable[..., list[float]]:
     return time_requests
 
 
-def not_written(*parts: Mapping[str, Sequence[str]], directory: Path = LEARNERS) -> str | None:
-    """``"not written yet: exercises/app.py uploader"`` for the parts still stubs, or ``None``."""
+def not_written(*parts: Mapping[str, Sequence[str]], directory: Path | None = None) -> str | None:
+    """``"not written yet: exercises/app.py uploader"`` for the parts still stubs, or ``None``
+    (in ``directory``; by default the ``exercises`` package Python imports, as ``lab.answers``)."""
     missing = []
     for part in parts:
         for module, names in part.items():
@@ -193,7 +192,7 @@ class Servers:
                                 self.production_server, self.production_app) if s is not None)
 
 
-def start_servers(settings: LabSettings, directory: Path = LEARNERS) -> Servers:
+def start_servers(settings: LabSettings, directory: Path | None = None) -> Servers:
     """Start production's three servers, and the learner's where written; print what runs whose code."""
     missing = {YOUR_COLD_HANDLER: not_written(HANDLER, directory=directory),
                YOUR_MONOLITH: not_written(HANDLER, directory=directory),

@@ -47,6 +47,8 @@ PROBE_TIMEOUT_S = 3.0
 #: bound, until users give up (docs/benchmark.md's open loop measured both).
 WAITRESS_THREADS = 96
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The learner's package (``lab.answers.LEARNER``; not imported from there, which imports this module).
+LEARNER_PACKAGE = "exercises"
 
 _running: dict[str, ServerProcess] = {}
 #: Inside ``started_together()``: the servers launched so far, each with its start timeout.
@@ -69,10 +71,13 @@ class ServerProcess:
 
     def __init__(
         self, name: str, argv: list[str], address: str, is_ready: Callable[[], bool],
-        env: dict[str, str] | None = None, cwd: Path = REPO_ROOT,
+        env: dict[str, str] | None = None, cwd: Path | None = None,
     ):
         self.name = name
-        self._cwd = cwd
+        #: ``python -m`` imports from its working directory first: by default the one holding the
+        #: ``exercises`` package this process imports (the checkout, unless ``PYTHONPATH`` puts
+        #: another first), so that a server runs the learner's code that ``lab.answers`` judged.
+        self._cwd = cwd or _importing_from(LEARNER_PACKAGE)
         self.argv = argv
         self.address = address
         self._is_ready = is_ready
@@ -437,7 +442,7 @@ def start_original_model_server(
     address = f"tcp://127.0.0.1:{port or free_port()}"
     argv = [sys.executable, "-m", f"{package}.resnet_model_server", "--address", address,
             "--weights", weights]
-    return ServerProcess(name, argv, address, _port_open(address), cwd=_importing_from(package)).start(timeout)
+    return ServerProcess(name, argv, address, _port_open(address)).start(timeout)
 
 
 def start_original_web_app(
@@ -450,13 +455,11 @@ def start_original_web_app(
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", f"{package}.app", "--port", str(port),
             "--model-address", model_server_address]
-    return ServerProcess(name, argv, url, http_answers(f"{url}/"), cwd=_importing_from(package)).start(timeout)
+    return ServerProcess(name, argv, url, http_answers(f"{url}/")).start(timeout)
 
 
 def _importing_from(package: str) -> Path:
-    """The working directory for ``python -m <package>.<module>``: the one holding the package this
-    process imports (``python -m`` looks in its working directory first), so that the server runs
-    the same ``exercises`` as ``lab.answers`` judged."""
+    """The directory holding ``package`` as this process imports it."""
     from .answers import package_directory
 
     return package_directory(package).parent
