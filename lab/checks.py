@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
-from .answers import LEARNER, REFERENCE, package_directory, stubs_of, unwritten
+from .answers import FALLBACK_LOG_VARIABLE, LEARNER, REFERENCE, package_directory, stubs_of, unwritten
 from .processes import REPO_ROOT
 from .stubs import kept_stub
 
@@ -164,7 +164,9 @@ def exercise_reports(results: list[CheckResult], directory: Path) -> dict[str, l
 
 def _run(pattern: str, answers: str, timeout: float) -> list[CheckResult] | None:
     # The path, not the name: pytest, run from the checkout, might import another ``exercises``.
-    env = {**os.environ, ANSWERS_VARIABLE: str(answers_directory(answers))}
+    # What the checks print is theirs, not a notebook cell's: their fallbacks are not logged.
+    env = {name: value for name, value in os.environ.items() if name != FALLBACK_LOG_VARIABLE}
+    env[ANSWERS_VARIABLE] = str(answers_directory(answers))
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "checks.xml"
         try:
