@@ -100,17 +100,24 @@ class RequestHandler(threading.Thread):
         - the lab's: ``{"image": "<base64>", "id": "<id>"}`` → ``{"predictions": [{"label",
           "wnid", "probability"}, ...]}`` (``dataclasses.asdict`` of each), with the ``"id"`` echoed.
 
-        ``classify_image(self.classifier, image, self.top)`` decodes the file and returns
-        ``(predictions, timings)``: keep the predictions. It raises ``RequestError`` for an image it
-        cannot use. Anything wrong becomes an error reply in the request's format,
-        ``encode_error(code, message, request_id, original=...)``: with ``original=True`` it also
-        carries ``"preds": "error: <code>: <message>"``, which the original's client reads.
-        Not JSON, not an object, no image string → ``ErrorCode.BAD_REQUEST`` (raise
-        ``RequestError(message)``); bad base64 → ``ErrorCode.BAD_BASE64`` (raise
-        ``RequestError(message, ErrorCode.BAD_BASE64)``); a ``RequestError`` from
-        ``classify_image`` keeps its own code;
-        any other exception → ``ErrorCode.INTERNAL``, logged. An exception that escapes here
-        would end the thread without a reply, and its client would wait forever.
+        ``classify_image(self.classifier, image, self.top)`` decodes the file and returns a pair,
+        ``(predictions, timings)``: keep the predictions (a list of ``Prediction`` dataclasses).
+        It raises ``RequestError`` for an image it cannot use. Anything wrong becomes an error
+        reply in the request's format, ``encode_error(code, message, request_id, original=...)``:
+        with ``original=True`` it also carries ``"preds": "error: <code>: <message>"``, which the
+        original's client reads. The codes are the production server's (``model_server.protocol``):
+
+        - not JSON, or JSON but not an object → ``ErrorCode.BAD_JSON``
+          (raise ``RequestError(message, ErrorCode.BAD_JSON)``);
+        - no image string in its field → ``ErrorCode.BAD_REQUEST`` (``RequestError(message)``);
+        - an image string that is not base64 → ``ErrorCode.BAD_BASE64``;
+        - a ``RequestError`` from ``classify_image`` keeps its own code;
+        - any other exception → ``ErrorCode.INTERNAL``, logged with its traceback
+          (``log.exception(...)``: the checks show it to you). An exception that escapes here
+          would end the thread without a reply, and its client would wait forever.
+
+        Echo the request's id (``"id"`` or ``"_rid"``, when it is a string) in every reply, the
+        error replies too: a client that sent several requests tells the replies apart by it.
         """
         raise NotImplementedError("write RequestHandler.reply_to in exercises/resnet_model_server.py")
 
