@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 import threading
 from pathlib import Path
 from types import ModuleType
@@ -17,7 +16,7 @@ from types import ModuleType
 import pytest
 
 from fakes import ColourClassifier, red_image
-from lab import answers, checks, server_steps
+from lab import answers, checks, server_steps, stubs
 from lab.processes import REPO_ROOT
 
 SOLUTIONS = REPO_ROOT / "solutions"
@@ -101,8 +100,7 @@ def test_a_method_is_written_or_not_on_its_own(tmp_path):
 
 def test_a_method_step_is_reported_alone(tmp_path, capsys):
     """reply_to written, run still a stub: reply_to's check cell says done, run's says what to write."""
-    for path in (REPO_ROOT / "exercises").glob("*.py"):
-        shutil.copy(path, tmp_path / path.name)
+    stubs.copy_into(tmp_path)  # the stubs as shipped, whatever the checkout's exercises/ holds
     stub = (tmp_path / "resnet_model_server.py").read_text()
     solution = (SOLUTIONS / "resnet_model_server.py").read_text()
 
