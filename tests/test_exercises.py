@@ -161,7 +161,7 @@ def test_the_kept_stubs_are_the_shipped_ones() -> None:
         if stubs.written_in(source):
             continue
         assert source == stubs.kept_stub(module), (
-            f"exercises/{module}.py differs from its kept copy lab/stubs/{module}.py: "
+            f"exercises/{module}.py differs from its kept copy lab/stubs/{module}.py.stub: "
             "run python -m lab.stubs after changing a stub")
 
 
@@ -171,7 +171,8 @@ def test_refreshing_copies_untouched_stubs_and_refuses_written_code(tmp_path: Pa
     monkeypatch.setattr(stubs, "KEPT", kept)
     exercises = tmp_path / "exercises"
     exercises.mkdir()
-    stub = (REPO_ROOT / "lab" / "stubs" / "nb07_compare.py").read_text()
+    stub = stubs.kept_stub("nb07_compare")
+    assert stub is not None
     (exercises / "nb07_compare.py").write_text(stub)
     (exercises / "nb02_monolith.py").write_text((REPO_ROOT / "solutions" / "nb02_monolith.py").read_text())
     assert stubs.refresh(exercises) == ["nb02_monolith"]

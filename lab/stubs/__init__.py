@@ -23,6 +23,8 @@ from pathlib import Path
 from ..answers import is_stub
 
 KEPT = Path(__file__).resolve().parent
+#: The copies are data, not modules: nothing imports, lints or type-checks a stub kept here.
+SUFFIX = ".py.stub"
 REPO_ROOT = KEPT.parent.parent
 EXERCISES, SOLUTIONS = REPO_ROOT / "exercises", REPO_ROOT / "solutions"
 CHECKS = REPO_ROOT / "tests" / "exercises"
@@ -32,12 +34,12 @@ GIVEN = frozenset({"__init__", "__enter__", "__exit__"})
 
 def modules() -> list[str]:
     """The exercise modules kept here (``nb02_monolith``, ``resnet_model_server``, ...)."""
-    return sorted(path.stem for path in KEPT.glob("*.py") if not path.name.startswith("_"))
+    return sorted(path.name.removesuffix(SUFFIX) for path in KEPT.glob(f"*{SUFFIX}"))
 
 
 def kept_stub(module: str) -> str | None:
     """The source of ``exercises/<module>.py`` as shipped; ``None`` for a module not kept here."""
-    path = KEPT / f"{module}.py"
+    path = KEPT / f"{module}{SUFFIX}"
     return path.read_text() if path.is_file() else None
 
 
@@ -90,11 +92,11 @@ def refresh(exercises: Path = EXERCISES) -> list[str]:
         if written_in(source):
             refused.append(module)
         elif kept_stub(module) != source:
-            (KEPT / f"{module}.py").write_text(source)
-            print(f"lab/stubs/{module}.py refreshed from exercises/{module}.py")
+            (KEPT / f"{module}{SUFFIX}").write_text(source)
+            print(f"lab/stubs/{module}{SUFFIX} refreshed from exercises/{module}.py")
     for module in set(modules()) - set(shipped):
-        (KEPT / f"{module}.py").unlink()
-        print(f"lab/stubs/{module}.py removed: exercises/{module}.py is gone")
+        (KEPT / f"{module}{SUFFIX}").unlink()
+        print(f"lab/stubs/{module}{SUFFIX} removed: exercises/{module}.py is gone")
     return refused
 
 
