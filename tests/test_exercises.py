@@ -166,13 +166,13 @@ def test_the_kept_stubs_are_the_shipped_ones() -> None:
 
 
 def test_refreshing_copies_untouched_stubs_and_refuses_written_code(tmp_path: Path, monkeypatch) -> None:
+    stub = stubs.kept_stub("nb07_compare")
+    assert stub is not None
     kept = tmp_path / "kept"
     kept.mkdir()
     monkeypatch.setattr(stubs, "KEPT", kept)
     exercises = tmp_path / "exercises"
     exercises.mkdir()
-    stub = stubs.kept_stub("nb07_compare")
-    assert stub is not None
     (exercises / "nb07_compare.py").write_text(stub)
     (exercises / "nb02_monolith.py").write_text((REPO_ROOT / "solutions" / "nb02_monolith.py").read_text())
     assert stubs.refresh(exercises) == ["nb02_monolith"]
