@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .processes import REPO_ROOT
+from .processes import package_directory
 
 LEARNER, REFERENCE = "exercises", "solutions"
 #: The environment variable naming a file where every fallback to the reference is logged.
@@ -31,13 +31,6 @@ FALLBACK_LOG_VARIABLE = "LAB_FALLBACK_LOG"
 #: How every announcement of a fallback starts (a notebook cell's output must begin with it).
 FALLBACK_OPENING = "Not written yet in exercises/"
 USING_YOURS_OPENING = "Using your code: exercises/"
-
-
-def package_directory(package: str = LEARNER) -> Path:
-    """The directory Python imports ``package`` (``exercises`` or ``solutions``) from."""
-    spec = importlib.util.find_spec(package)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    return Path(locations[0]).resolve() if locations else REPO_ROOT / package
 
 
 def is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef, strict: bool = False) -> bool:

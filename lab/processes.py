@@ -14,6 +14,7 @@ Jupyter kernel, a crashed test run).
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import signal
 import socket
@@ -47,12 +48,20 @@ PROBE_TIMEOUT_S = 3.0
 #: bound, until users give up (docs/benchmark.md's open loop measured both).
 WAITRESS_THREADS = 96
 REPO_ROOT = Path(__file__).resolve().parent.parent
-#: The learner's package (``lab.answers.LEARNER``; not imported from there, which imports this module).
+#: The learner's package: servers run from the directory that holds it (``package_directory``).
 LEARNER_PACKAGE = "exercises"
 
 _running: dict[str, ServerProcess] = {}
 #: Inside ``started_together()``: the servers launched so far, each with its start timeout.
 _launched_together: list[tuple[ServerProcess, float]] | None = None
+
+
+def package_directory(package: str) -> Path:
+    """The directory Python imports ``package`` (``exercises`` or ``solutions``) from: the
+    checkout's, unless ``PYTHONPATH`` puts another first."""
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]).resolve() if locations else REPO_ROOT / package
 
 
 class ServerStartFailed(RuntimeError):
@@ -77,7 +86,7 @@ class ServerProcess:
         #: ``python -m`` imports from its working directory first: by default the one holding the
         #: ``exercises`` package this process imports (the checkout, unless ``PYTHONPATH`` puts
         #: another first), so that a server runs the learner's code that ``lab.answers`` judged.
-        self._cwd = cwd or _importing_from(LEARNER_PACKAGE)
+        self._cwd = cwd or package_directory(LEARNER_PACKAGE).parent
         self.argv = argv
         self.address = address
         self._is_ready = is_ready
@@ -456,10 +465,3 @@ def start_original_web_app(
     argv = [sys.executable, "-m", f"{package}.app", "--port", str(port),
             "--model-address", model_server_address]
     return ServerProcess(name, argv, url, http_answers(f"{url}/")).start(timeout)
-
-
-def _importing_from(package: str) -> Path:
-    """The directory holding ``package`` as this process imports it."""
-    from .answers import package_directory
-
-    return package_directory(package).parent
