@@ -34,9 +34,9 @@ from pathlib import Path
 
 import psutil
 
+from harness.processes import ServerProcess, running_servers
 from lab.bare_model import BareModelProcess, bare_name
 from lab.load import run_load
-from lab.processes import ServerProcess, running_servers
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW

@@ -30,8 +30,8 @@ from functools import partial
 
 import numpy as np
 
-from lab.processes import start_model_server
-from lab.sample_images import PHOTO_SIZE, photos
+from harness.launch import start_model_server
+from harness.sample_images import PHOTO_SIZE, photos
 from model_server.client import ModelClient
 from model_server.protocol import encode_request, read_header
 

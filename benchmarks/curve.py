@@ -16,7 +16,7 @@ from pathlib import Path
 
 import zmq
 
-from lab.stub_server import ScriptedRouter
+from harness.stubs import ScriptedRouter
 from model_server.client import ModelClient
 from model_server.curve import ClientKeys
 from model_server.keys import KeyPair, keygen, load_authorized_keys

@@ -20,14 +20,9 @@ from pathlib import Path
 import psutil
 import requests
 
-from lab.processes import (
-    ServerProcess,
-    start_broker,
-    start_model_server,
-    start_remote_worker,
-    start_web_app,
-)
-from lab.sample_images import photo
+from harness.launch import start_broker, start_model_server, start_remote_worker, start_web_app
+from harness.processes import ServerProcess
+from harness.sample_images import photo
 from model_server.client import ModelClient
 
 #: Requests sent at once, and how many times, to fill the default batches (``--max-batch 8``).

@@ -60,8 +60,8 @@ import numpy as np
 import urllib3
 import zmq
 
+from harness.launch import WAITRESS_THREADS, start_model_server, start_web_app
 from lab.load import Call, LoadResult, run_load
-from lab.processes import WAITRESS_THREADS, start_model_server, start_web_app
 from model_server.client import ModelClient
 from model_server.protocol import (
     F32,

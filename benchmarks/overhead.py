@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass
 
 import requests
 
+from harness.launch import start_model_server, start_web_app
 from lab.bare_model import BareModelProcess
-from lab.processes import start_model_server, start_web_app
 from model_server.client import ModelClient
 from model_server.serving.settings import flags
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 
-from lab.processes import start_model_server
+from harness.launch import start_model_server
 from model_server.protocol import F32, OPENVINO
 
 from .systems import runtime_args

@@ -14,18 +14,16 @@ from collections.abc import Callable, Iterator, Mapping
 import numpy as np
 import requests
 
-from lab import original_client
-from lab.load import Call
-from lab.processes import (
-    ServerProcess,
-    free_port,
-    http_answers,
+from harness.launch import (
     start_model_server,
     start_monolith,
     start_original_model_server,
     start_web_app,
     start_wsgi_app,
 )
+from harness.processes import ServerProcess, free_port, http_answers
+from lab import original_client
+from lab.load import Call
 from model_server.client import ModelClient
 from model_server.serving.settings import flags
 

@@ -1,9 +1,9 @@
-"""The images every benchmarked system classifies: photo-like JPEGs drawn by ``lab.sample_images``,
-no download. A workload of other sizes or formats is ``lab.sample_images.photos(count, size, format)``."""
+"""The images every benchmarked system classifies: photo-like JPEGs drawn by ``harness.sample_images``,
+no download. A workload of other sizes or formats is ``harness.sample_images.photos(count, size, format)``."""
 
 from __future__ import annotations
 
-from lab.sample_images import PHOTO_SIZE, photos
+from harness.sample_images import PHOTO_SIZE, photos
 
 
 def photo_jpegs(count: int = 8, size: tuple[int, int] = PHOTO_SIZE, seed: int = 0) -> list[bytes]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .processes import package_directory
+from harness.processes import package_directory
 
 LEARNER, REFERENCE = "exercises", "solutions"
 #: The environment variable naming a file where every fallback to the reference is logged.

@@ -13,10 +13,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from harness.processes import REPO_ROOT
 from model_server.protocol import F32, TENSORFLOW
 
 from .load import MeasurementFailed
-from .processes import REPO_ROOT
 
 BATCH_SIZES = (1, 2, 4, 8, 16)
 #: Timed runs of a batch of one; larger batches get proportionally fewer (at least 5).

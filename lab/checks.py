@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+from harness.processes import REPO_ROOT
+
 from .answers import FALLBACK_LOG_VARIABLE, LEARNER, REFERENCE, package_directory, stubs_of, unwritten
-from .processes import REPO_ROOT
 from .stubs import kept_stub
 
 EXERCISE_TESTS = REPO_ROOT / "tests" / "exercises"

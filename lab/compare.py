@@ -27,11 +27,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from harness import launch, processes
+from harness.processes import ServerProcess
 from model_server.client import ModelClient
 
-from . import answers, processes, web
+from . import answers, web
 from .cold_start import run_handler_cold
-from .processes import ServerProcess
 from .settings import LabSettings
 from .timing import Summary
 from .upload_timing import UploadFailed
@@ -202,15 +203,15 @@ def start_servers(settings: LabSettings, directory: Path | None = None) -> Serve
         print(f"{label}: {why or 'your code'}")
     with processes.started_together():  # launched at once, ready in about the time of the slowest
         your_monolith = start_handler_monolith(settings.weights) if missing[YOUR_MONOLITH] is None else None
-        your_server = (processes.start_original_model_server(answers.LEARNER, settings.weights,
+        your_server = (launch.start_original_model_server(answers.LEARNER, settings.weights,
                                                              name="your-model-server")
                        if not_written(SERVER, directory=directory) is None else None)
-        your_app = (processes.start_original_web_app(your_server.address, answers.LEARNER,
+        your_app = (launch.start_original_web_app(your_server.address, answers.LEARNER,
                                                      name="your-web-app")
                     if your_server is not None and missing[YOUR_APP] is None else None)
-        production_server = processes.start_model_server(settings.weights)
-        started = [your_monolith, your_server, your_app, processes.start_monolith(settings.weights),
-                   production_server, processes.start_web_app(production_server.address)]
+        production_server = launch.start_model_server(settings.weights)
+        started = [your_monolith, your_server, your_app, launch.start_monolith(settings.weights),
+                   production_server, launch.start_web_app(production_server.address)]
     with ModelClient(started[4].address, timeout=settings.request_timeout_s) as client:
         weights = client.ping().weights
     return Servers(*started, missing, weights)
@@ -220,7 +221,7 @@ def start_handler_monolith(weights: str, package: str = answers.LEARNER,
                            name: str = "your-monolith") -> ServerProcess:
     """``lab.handler_monolith`` (notebook 02's ``handle_upload`` from ``package``) on a free port."""
     env = {"FLASK_MODEL_WEIGHTS": weights, "FLASK_HANDLER_PACKAGE": package}
-    return processes.start_wsgi_app("lab.handler_monolith:create_app", name, env, None,
+    return launch.start_wsgi_app("lab.handler_monolith:create_app", name, env, None,
                                     processes.START_TIMEOUT_S, "flask")
 
 

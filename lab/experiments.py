@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness import launch
 from model_server.serving.settings import flags
 
-from . import concurrency, processes
+from . import concurrency
 from .concurrency import LoadLevel
 from .load import ClosedLoop
 
@@ -49,7 +50,7 @@ def measure(setup: Setup, weights: str, images: Sequence[bytes], clients: int = 
     given); its ``LoadLevel``. ``address``: such a server already running (the notebook's one
     worker without batching), else one is started and stopped here."""
     if address is None:
-        with processes.start_model_server(weights, workers=setup.workers, extra_args=setup.extra_args(),
+        with launch.start_model_server(weights, workers=setup.workers, extra_args=setup.extra_args(),
                                           name="one-change") as server:
             return measure(setup, weights, images, clients, requests, closed_loop, server.address)
     (level,) = concurrency.under_load(setup.name, address, images, levels=(clients,),

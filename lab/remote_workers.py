@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from harness.processes import ServerProcess
 from model_server.client import ModelClient
 from model_server.protocol import parse_worker_name
-
-from .processes import ServerProcess
 
 #: Requests sent one after another to see who answers.
 REQUESTS = 12

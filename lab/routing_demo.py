@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import zmq
 
-from .processes import free_port
+from harness.processes import free_port
 
 #: Seconds a read waits for a message before giving up: every message here is local.
 RECEIVE_TIMEOUT_S = 2.0

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 
+from harness.launch import start_model_server, start_web_app
+from harness.processes import START_TIMEOUT_S, ServerStartFailed
 from model_server.protocol import DEFAULT_ADDRESS
 from model_server.serving.lifecycle import stop_on_signals
-
-from .processes import START_TIMEOUT_S, ServerStartFailed, start_model_server, start_web_app
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,8 +21,8 @@ from typing import Any
 
 import zmq
 
-from .processes import free_port
-from .stub_server import ScriptedRouter
+from harness.processes import free_port
+from harness.stubs import ScriptedRouter
 
 #: Seconds a step waits for a reply, for a thread to end, or for a server to stop.
 WAIT_S = 30.0

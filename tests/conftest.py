@@ -1,7 +1,7 @@
 """Shared fixtures: one real model server for the session, the web app built against it, stand-ins.
 
 The model server is the real ``python -m model_server`` with untrained seeded weights, started as a
-subprocess on a free port by ``lab.processes`` and stopped in teardown. Loading ResNet50 takes
+subprocess on a free port by ``harness.processes`` and stopped in teardown. Loading ResNet50 takes
 seconds, so tests share it wherever they do not need to stop it.
 """
 
@@ -13,8 +13,9 @@ import pytest
 
 from fakes import free_address
 from flask_server.app import create_app
-from lab.processes import ServerProcess, start_model_server
-from lab.stub_server import ScriptedRouter, scripted_routers
+from harness.launch import start_model_server
+from harness.processes import ServerProcess
+from harness.stubs import ScriptedRouter, scripted_routers
 
 
 @pytest.fixture(scope="session")

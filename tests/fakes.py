@@ -7,7 +7,7 @@
 - ``in_process_model_server`` runs the real ``ModelServer`` on a thread of the test.
 - ``FakeModelClient`` replaces the web app's ``ModelClient``; ``web_apps_with_fake_model`` serves
   the real web app around it over real HTTP.
-- A ROUTER that answers as a script says (silent, busy, late...) is ``lab.stub_server``'s
+- A ROUTER that answers as a script says (silent, busy, late...) is ``harness.stubs``'s
   ``ScriptedRouter``: the CURVE benchmark uses it too, and benchmarks do not import ``tests/``.
 
 The suite and the exercise checks (which run without ``tests/conftest.py``, also from a notebook
@@ -29,7 +29,7 @@ import numpy as np
 import zmq
 
 import imagegen
-from lab.processes import free_port
+from harness.processes import free_port
 from model_server.client import ModelServerUnavailable
 from model_server.protocol import UNTRAINED, Prediction, PredictReply, ServerInfo, Timings
 

@@ -1,7 +1,7 @@
 """Test images made in memory with Pillow: the ordinary ones and every awkward kind a user uploads.
 
 Each function returns the bytes of an image *file*, as a browser would upload it, encoded by
-``lab.sample_images.encode`` (the lab's one image generator). Nothing is read from disk and
+``harness.sample_images.encode`` (the lab's one image generator). Nothing is read from disk and
 nothing is downloaded, so the suite runs offline on a fresh machine.
 """
 
@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from lab.sample_images import PHOTO_QUALITY, encode
+from harness.sample_images import PHOTO_QUALITY, encode
 
 #: EXIF tag 0x0112: how the camera was held. 6 means "rotate 90° clockwise to display".
 EXIF_ORIENTATION = 0x0112

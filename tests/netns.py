@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from itertools import count
 from pathlib import Path
 
-from lab.processes import REPO_ROOT
+from harness.processes import REPO_ROOT
 
 PREFIX = "rzh"
 #: The range every address comes from (RFC 2544's benchmarking range).

@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.workload import photo_jpegs
 from fakes import ColourClassifier, HangsOnce, SlowDecode, decoded_together
-from lab.processes import start_model_server
+from harness.launch import start_model_server
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.serving.batching import Batcher

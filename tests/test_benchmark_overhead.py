@@ -9,8 +9,8 @@ from benchmarks.overhead import Round, measure_rounds, summarize
 from benchmarks.report import ratios, table
 from benchmarks.turns import in_turn
 from benchmarks.workload import photo_jpegs
+from harness.launch import start_web_app
 from lab.bare_model import BareModelProcess
-from lab.processes import start_web_app
 from model_server.client import ModelClient
 
 

@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
+from harness.processes import REPO_ROOT
 from lab import checks, stubs
-from lab.processes import REPO_ROOT
 
 HALF_WRITTEN = '''
 import time

@@ -13,7 +13,8 @@ import pytest
 import zmq
 
 import imagegen
-from lab.processes import REPO_ROOT, start_model_server
+from harness.launch import start_model_server
+from harness.processes import REPO_ROOT
 from model_server.client import ModelClient
 from model_server.environment import MODEL_SERVER_PREFIX
 from model_server.serving.cli import SERVER_FLAGS, parse_settings, parse_worker_settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.processes import REPO_ROOT
 from lab import answers, compare, timing
 from lab import stubs as lab_stubs
 from solutions import nb07_compare as reference
@@ -54,7 +55,7 @@ def test_until_written_the_reference_answers_compute_and_it_is_said(capsys) -> N
 # --- notebook 07's rows: the learner's parts where written, and why not where not ---
 
 def test_a_row_names_the_parts_not_written_yet_and_is_not_measured(tmp_path) -> None:
-    stubs, written = tmp_path / "stubs", answers.REPO_ROOT / answers.REFERENCE
+    stubs, written = tmp_path / "stubs", REPO_ROOT / answers.REFERENCE
     stubs.mkdir()
     for module in ("resnet_model_server", "app"):
         (stubs / f"{module}.py").write_text(lab_stubs.kept_stub(module) or "")  # as shipped

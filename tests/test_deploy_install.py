@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from deploy_files import REPO, Dockerfile, pip_install_extras, port_of
-from lab.processes import free_port
+from harness.processes import free_port
 
 #: pip's first run on a machine downloads the web tier's wheels (about 60 MB).
 INSTALL_TIMEOUT_S = 600

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.processes import REPO_ROOT
+from harness.processes import REPO_ROOT
 
 DOCUMENTS = [REPO_ROOT / "README.md", REPO_ROOT / "notebooks" / "README.md",
              *sorted((REPO_ROOT / "docs").glob("*.md"))]

@@ -6,7 +6,7 @@ import os
 
 from benchmarks import image_sizes
 from fakes import ColourClassifier, in_process_model_server
-from lab.processes import start_web_app
+from harness.launch import start_web_app
 
 SMALL = {"64×48 JPEG": ((64, 48), "JPEG"), "1920×1080 PNG": ((1920, 1080), "PNG")}
 

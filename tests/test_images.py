@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import imagegen
-from lab.processes import REPO_ROOT
+from harness.processes import REPO_ROOT
 from model_server.images import decode_image
 from model_server.protocol import ErrorCode, RequestError
 from refusals import assert_refused

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.processes import REPO_ROOT
+from harness.processes import REPO_ROOT
 from model_server.serving.lifecycle import stop_on_signals
 
 #: Starts a child that asks to die with it, prints the child's pid and exits at once.

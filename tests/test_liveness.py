@@ -17,7 +17,7 @@ import zmq
 
 from benchmarks.workload import photo_jpegs
 from fakes import ColourClassifier, HangsOnce, in_process_model_server, red_image
-from lab.processes import start_broker, start_remote_worker
+from harness.launch import start_broker, start_remote_worker
 from model_server.client import ModelClient
 from model_server.protocol import ServerError, encode_request_frames
 
@@ -137,7 +137,7 @@ def test_a_late_reply_never_reaches_the_next_request_on_the_same_socket(context)
 def test_a_request_whose_client_gave_up_is_not_computed(context):
     """With the only worker thread busy, a request with a short deadline waits in the broker,
     expires there, and never reaches the model: the batch counts show one forward pass, not two."""
-    from lab.processes import start_model_server
+    from harness.launch import start_model_server
 
     with start_model_server("random", workers=1, extra_args=("--max-batch", "1"),
                             name="test-deadline-server") as server:
@@ -157,7 +157,7 @@ def test_a_request_whose_client_gave_up_is_not_computed(context):
 
 
 def test_a_worker_finds_its_broker_again_after_a_restart():
-    from lab.processes import free_port
+    from harness.processes import free_port
 
     ports = {"port": free_port(), "backend_port": free_port()}
     first = start_broker(name="test-restart-broker", extra_args=HEARTBEAT_ARGS, **ports)

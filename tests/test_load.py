@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from benchmarks.workload import photo_jpegs
+from harness.launch import start_broker, start_remote_worker, start_web_app
 from lab.load import run_load
-from lab.processes import start_broker, start_remote_worker, start_web_app
 from model_server.client import ModelClient
 
 LOAD_REQUESTS = int(os.environ.get("LOAD_REQUESTS", "160"))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.processes import REPO_ROOT, free_port
+from harness.processes import REPO_ROOT, free_port
 
 START_LAB = REPO_ROOT / "scripts" / "start-lab"
 #: Seconds JupyterLab may take to answer (it usually starts in a few).

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import imagegen
-from lab.processes import free_port
+from harness.processes import free_port
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.models import weights

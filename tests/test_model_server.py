@@ -14,7 +14,7 @@ import pytest
 import zmq
 
 import imagegen
-from lab.processes import start_model_server
+from harness.launch import start_model_server
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.protocol import MAX_REQUEST_BYTES, UNTRAINED, ServerError, encode_request

@@ -16,8 +16,8 @@ from types import ModuleType
 import pytest
 
 from fakes import ColourClassifier, red_image
+from harness.processes import REPO_ROOT
 from lab import answers, checks, server_steps, stubs
-from lab.processes import REPO_ROOT
 
 SOLUTIONS = REPO_ROOT / "solutions"
 

@@ -29,7 +29,8 @@ import requests
 import netns
 from benchmarks.workload import photo_jpegs
 from delay_relay import DelayRelay
-from lab.processes import WAITRESS_THREADS, ServerProcess, http_answers
+from harness.launch import WAITRESS_THREADS
+from harness.processes import ServerProcess, http_answers
 from model_server.client import ModelClient
 from model_server.curve import ClientKeys
 from model_server.keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE, KeyDirectory
@@ -201,7 +202,7 @@ def hops(tmp_path_factory):
             world.relay = DelayRelay(hosts["worker1"], f"127.0.0.1:{RELAY_PORT}",
                                      f"{hosts['broker'].address}:{BACKEND_PORT}")
             # One after the other from this thread: a child started from a thread that ends
-            # gets SIGTERM then (lab.processes makes children die with their parent thread).
+            # gets SIGTERM then (harness.processes makes children die with their parent thread).
             world.workers.append(world.start_worker("worker1", f"tcp://127.0.0.1:{RELAY_PORT}"))
             world.workers.append(world.start_worker("worker2", world.backend))
             world.start_web()

@@ -13,6 +13,8 @@ from PIL import Image
 
 from benchmarks.workload import photo_jpegs
 from fakes import REPLY, web_apps_with_fake_model
+from harness import sample_images
+from harness.processes import free_port
 from lab import (
     cold_start,
     concurrency,
@@ -21,7 +23,6 @@ from lab import (
     plots,
     raw_zmq,
     remote_workers,
-    sample_images,
     settings,
     timing,
     web,
@@ -29,7 +30,6 @@ from lab import (
 from lab.bare_model import measure_in_subprocess
 from lab.checks import checks_command
 from lab.load import LoadResult, MeasurementFailed
-from lab.processes import free_port
 from model_server.images import decode_image
 
 #: What the tests upload: the web app decodes each upload itself (to send the model its pixels).

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
+from harness.processes import free_port
+from harness.sample_images import NOT_AN_IMAGE, sample_image_bytes
 from lab import answers, stubs
-from lab.processes import free_port
-from lab.sample_images import NOT_AN_IMAGE, sample_image_bytes
 from lab.widgets import ImageUploader, file_from_upload, upload_value
 
 SUNSET = sample_image_bytes()["sunset.jpg"]

@@ -30,7 +30,7 @@ from benchmarks.open_loop import (
     summarize,
 )
 from benchmarks.workload import photo_jpegs
-from lab.stub_server import Answer, Later
+from harness.stubs import Answer, Later
 from model_server.protocol import (
     UNTRAINED,
     ErrorCode,
@@ -369,7 +369,7 @@ def test_the_open_loop_alone_is_stored_beside_the_other_results(tmp_path, monkey
 def test_the_lab_s_waitress_has_more_threads_than_the_model_server_holds_requests():
     """Else the excess waits unanswered in waitress's unbounded queue, and the server's ``busy``
     never reaches a user as 503 (measured: "Open loop" in docs/benchmark.md)."""
-    from lab.processes import WAITRESS_THREADS
+    from harness.launch import WAITRESS_THREADS
     from model_server.serving.settings import ServerSettings
 
     defaults = ServerSettings()

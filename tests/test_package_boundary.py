@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import imagegen
-from lab.processes import REPO_ROOT
+from harness.processes import REPO_ROOT
 
 #: What the web app and the clients import.
 CLIENT_SIDE = [
@@ -34,7 +34,15 @@ CLIENT_SIDE = [
 SERVING_SIDE = ("model_server.serving", "model_server.models", "zmq.auth.thread")
 HEAVY = ("tensorflow", "keras", "openvino")
 #: The repository's packages whose imports must not form a cycle.
-PACKAGES = ("model_server", "flask_server", "lab", "benchmarks", "exercises", "solutions")
+PACKAGES = ("model_server", "flask_server", "harness", "lab", "benchmarks", "exercises", "solutions")
+#: The layers above the system, each allowed to import only what is below it: the notebooks'
+#: helpers and the benchmark run the system through the harness, the harness runs the system.
+SYSTEM = ("model_server", "flask_server")
+MAY_IMPORT = {
+    "harness": ("harness", *SYSTEM),
+    "model_server": SYSTEM,
+    "flask_server": SYSTEM,
+}
 
 #: Runs in a fresh interpreter: imports the modules named in argv and prints, as JSON, each
 #: forbidden module that got loaded and the first line of the repository that led to it.
@@ -223,6 +231,19 @@ def test_neither_the_client_side_nor_the_models_import_the_serving_side():
         for other in imported
         if side_of(other) == "model_server.serving"
         or (side_of(module) == "model_server" and side_of(other) == "model_server.models")
+    )
+    assert wrong == []
+
+
+@pytest.mark.parametrize("package", sorted(MAY_IMPORT))
+def test_a_layer_imports_only_what_is_below_it(package: str) -> None:
+    """The harness never imports ``lab``, ``benchmarks`` or the answers; the system none of them."""
+    wrong = sorted(
+        f"{module} imports {other}"
+        for module, imported in import_graph().items()
+        if module.split(".")[0] == package
+        for other in imported
+        if other.split(".")[0] not in MAY_IMPORT[package]
     )
     assert wrong == []
 

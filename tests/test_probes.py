@@ -23,14 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import imagegen
 from fakes import ColourClassifier, HangsOnce, in_process_model_server, red_image
-from lab.processes import (
-    START_TIMEOUT_S,
-    ServerProcess,
-    free_port,
-    http_answers,
-    start_broker,
-    start_remote_worker,
-)
+from harness.launch import start_broker, start_remote_worker
+from harness.processes import START_TIMEOUT_S, ServerProcess, free_port, http_answers
 from model_server.client import ModelClient
 from model_server.protocol import ServerError, encode_request_frames
 from model_server.serving.settings import LOOP_STALL_S, flags, model_server_command

@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from benchmarks.workload import photo_jpegs
-from lab.processes import start_broker, start_remote_worker
+from harness.launch import start_broker, start_remote_worker
 from model_server.client import ModelClient
 from model_server.protocol import decode_reply, encode_request_frames
 

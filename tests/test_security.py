@@ -21,16 +21,14 @@ import requests
 import zmq
 
 import imagegen
-from lab.processes import (
-    REPO_ROOT,
-    ServerProcess,
-    free_port,
+from harness.launch import (
     remote_worker_argv,
     start_broker,
     start_model_server,
     start_remote_worker,
     start_web_app,
 )
+from harness.processes import REPO_ROOT, ServerProcess, free_port
 from model_server.client import ModelClient, ModelServerRefused
 from model_server.curve import ClientKeys
 from model_server.keys import KeyDirectory, load_authorized_keys, load_public_key

@@ -1,4 +1,4 @@
-"""``lab.processes.started_together``: servers launched at once, waited for at the block's end."""
+"""``harness.processes.started_together``: servers launched at once, waited for at the block's end."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from lab import processes
+from harness import processes
 
 SLOW_START_S = 1.0
 

@@ -1,4 +1,4 @@
-"""``lab.stub_server.ScriptedRouter``, the stand-in model server of the tests and the CURVE benchmark."""
+"""``harness.stubs.ScriptedRouter``, the stand-in model server of the tests and the CURVE benchmark."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import pytest
 import zmq
 
-from lab.stub_server import Later, ScriptedRouter
+from harness.stubs import Later, ScriptedRouter
 
 #: Milliseconds a client here waits for a reply that should come.
 REPLY_TIMEOUT_MS = 5000

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.launch import start_web_app
+from harness.processes import free_port
 from imagegen import jpeg
-from lab.processes import free_port, start_web_app
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 import imagegen
-from lab.processes import start_model_server, start_web_app
+from harness.launch import start_model_server, start_web_app
 
 HTTP_TIMEOUT_S = 30
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import zmq
 
-from lab.processes import free_port
+from harness.processes import free_port
 from lab.routing_demo import NoMessage, inproc_endpoint, loopback_endpoint, receive
 
 #: Seconds a REQ waits for its reply: the sockets are local, but a reply a REQ drops never comes.

@@ -28,8 +28,8 @@ import pytest
 import zmq
 
 from fakes import ColourClassifier, free_address, red_image
+from harness.processes import REPO_ROOT
 from lab import original_client
-from lab.processes import REPO_ROOT
 from model_server.protocol import ServerError, encode_original_request
 
 MODEL_SECONDS = 0.2

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 import zmq
 
-from lab.stub_server import Later, ScriptedRouter, scripted_routers
+from harness.stubs import Later, ScriptedRouter, scripted_routers
 from model_server.protocol import ErrorCode, ServerError, encode_error
 
 IMAGE = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))

@@ -25,7 +25,7 @@ import zmq
 from flask import Flask
 
 from fakes import free_address
-from lab.stub_server import Later, Script, ScriptedRouter, scripted_routers
+from harness.stubs import Later, Script, ScriptedRouter, scripted_routers
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF pretend JPEG bytes"
 NOT_AN_IMAGE = b"lab notes, not a picture"

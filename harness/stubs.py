@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import zmq
 
@@ -55,8 +56,8 @@ class ScriptedRouter:
     socket lives in the thread, on ``context`` (the process's shared one by default).
     """
 
-    def __init__(self, answer: Script = _never, *, context: zmq.Context | None = None,
-                 configure: Callable[[zmq.Socket], None] | None = None, remember: bool = True,
+    def __init__(self, answer: Script = _never, *, context: zmq.Context[zmq.Socket[bytes]] | None = None,
+                 configure: Callable[[zmq.Socket[bytes]], None] | None = None, remember: bool = True,
                  name: str = "scripted-router") -> None:
         self.received: list[list[bytes]] = []
         self.address = ""
@@ -94,7 +95,7 @@ class ScriptedRouter:
         finally:
             router.close()
 
-    def _answer_until_stopped(self, router: zmq.Socket) -> None:
+    def _answer_until_stopped(self, router: zmq.Socket[bytes]) -> None:
         pending: list[tuple[float, list[bytes]]] = []  # (when it is due, the reply's frames)
         while not self._stop.is_set():
             wait_ms = POLL_MS
@@ -120,7 +121,7 @@ class ScriptedRouter:
 
 
 @contextmanager
-def scripted_routers(**options: object) -> Iterator[Callable[[Script], ScriptedRouter]]:
+def scripted_routers(**options: Any) -> Iterator[Callable[[Script], ScriptedRouter]]:
     """``start(answer)`` starts a ``ScriptedRouter`` (with ``options``); all stop on exit."""
     started: list[ScriptedRouter] = []
 
