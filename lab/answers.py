@@ -93,6 +93,14 @@ def _log_fallback(module: str, missing: list[str], announcement: str) -> None:
                                    "announcement": announcement}) + "\n")
 
 
+def announce_fallback(module: str, missing: list[str]) -> None:
+    """Say, and log (``LAB_FALLBACK_LOG``), that this cell runs the reference answer of ``missing``:
+    also in a later cell that uses code an earlier cell chose."""
+    announcement = fallback_announcement(module, missing)
+    print(announcement, flush=True)
+    _log_fallback(module, missing, announcement)
+
+
 def whose(module: str, *names: str, quiet: bool = False, directory: Path | None = None) -> str:
     """``"exercises"`` if the learner has written all of ``names`` in ``module``, else ``"solutions"``.
 
@@ -101,9 +109,7 @@ def whose(module: str, *names: str, quiet: bool = False, directory: Path | None 
     """
     missing = [part for name in names for part in unwritten(module, name, directory)]
     if missing:
-        announcement = fallback_announcement(module, missing)
-        print(announcement, flush=True)
-        _log_fallback(module, missing, announcement)
+        announce_fallback(module, missing)
     elif not quiet:
         print(f"{USING_YOURS_OPENING}{module}.py ({', '.join(names)}).", flush=True)
     return REFERENCE if missing else LEARNER

@@ -144,6 +144,9 @@ def test_until_the_exercise_is_written_the_widget_uses_the_reference_and_says_so
         assert widget.read_upload.__module__ == "solutions.nb05_widget"
         widget.handle_upload(upload_value("sunset.jpg", SUNSET))
         assert "solutions.nb05_widget.upload_message" in widget.result.value
+        widget.upload_file("sunset.jpg", SUNSET)  # a later cell: it says so again, first
+        said = capsys.readouterr().out
+        assert said.startswith(answers.FALLBACK_OPENING + "nb05_widget.py: file_from_upload, upload_message"), said
     finally:
         widget.close()
 
