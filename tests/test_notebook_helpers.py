@@ -14,14 +14,12 @@ from PIL import Image
 from benchmarks.workload import photo_jpegs
 from fakes import REPLY, web_apps_with_fake_model
 from harness import sample_images
-from harness.processes import free_port
 from lab import (
     cold_start,
     concurrency,
     display,
     measure,
     plots,
-    raw_zmq,
     remote_workers,
     settings,
     timing,
@@ -177,13 +175,6 @@ def test_cold_start_stages_are_in_order_with_titles() -> None:
     rows = cold_start.stage_rows(dict.fromkeys(cold_start.STAGES, 1.0))
     assert [row["stage"] for row in rows] == [cold_start.STAGE_TITLES[s] for s in cold_start.STAGES]
     assert {row["share"] for row in rows} == {f"{1 / len(cold_start.STAGES):.0%}"}
-
-
-def test_a_raw_request_to_nothing_gives_up_after_its_timeout() -> None:
-    started = time.perf_counter()
-    with pytest.raises(raw_zmq.NoReply):
-        raw_zmq.ask(f"tcp://127.0.0.1:{free_port()}", raw_zmq.plain_request(b"x"), timeout=0.3)
-    assert time.perf_counter() - started < 2.0
 
 
 BARE = concurrency.BareModel.from_measurement({
