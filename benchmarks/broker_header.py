@@ -28,10 +28,9 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-import numpy as np
-
 from harness.launch import start_model_server
 from harness.sample_images import PHOTO_SIZE, photos
+from harness.stats import percentile
 from model_server.client import ModelClient
 from model_server.protocol import encode_request, read_header
 
@@ -126,8 +125,7 @@ class BigRequestStream:
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
-    return {"requests": len(values), "p50_ms": round(float(np.percentile(values, 50)), 2),
-            "p99_ms": round(float(np.percentile(values, 99)), 2)}
+    return {"requests": len(values), "p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99)}
 
 
 def latencies(address: str, small: bytes, big: bytes, rounds: int, per_block: int) -> dict[str, dict]:

@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from harness.stats import spread
+
 from .turns import in_turn
 
 
@@ -71,11 +73,6 @@ def _headline(figures: Mapping) -> str:
     if "throughput" in figures:
         return f"median {figures['median_ms']} ms, {figures['throughput']} img/s"
     return ", ".join(f"{key} {figures[key]}" for key in ("latency_ms", "best_throughput") if key in figures)
-
-
-def _spread(values: Sequence[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
-            "max": round(max(values), 3), "rounds": len(values)}
 
 
 def system_rows(records: Sequence[dict]) -> dict[str, dict[str, dict]]:
@@ -137,4 +134,4 @@ def ratios_over_rounds(records: Sequence[dict], per_round: Callable[[dict], dict
     for record in records:
         for key, value in per_round(record).items():
             values.setdefault(key, []).append(value)
-    return {key: _spread(found) for key, found in values.items()}
+    return {key: spread(found) for key, found in values.items()}

@@ -61,6 +61,7 @@ import urllib3
 import zmq
 
 from harness.launch import WAITRESS_THREADS, start_model_server, start_web_app
+from harness.stats import percentile
 from lab.load import Call, LoadResult, run_load
 from model_server.client import ModelClient
 from model_server.protocol import (
@@ -398,10 +399,6 @@ def run_http(
 
 # Summing up --------------------------------------------------------------------------------------
 
-def _percentile(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 2) if values else None
-
-
 def summarize(run: OpenLoopRun, offered_rate: float, duration_s: float) -> OpenLoopResult:
     records = run.records
     by_outcome = Counter(record.outcome for record in records)
@@ -421,10 +418,10 @@ def summarize(run: OpenLoopRun, offered_rate: float, duration_s: float) -> OpenL
         busy=by_outcome[Outcome.BUSY], errors=by_outcome[Outcome.ERROR],
         timeouts=by_outcome[Outcome.TIMEOUT],
         goodput=round(len(answered) / window, 2),
-        p50_ms=_percentile(latencies, 50), p99_ms=_percentile(latencies, 99),
+        p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99),
         busy_share=share(Outcome.BUSY), timeout_share=share(Outcome.TIMEOUT),
-        error_share=share(Outcome.ERROR), busy_p99_ms=_percentile(busy_latencies, 99),
-        lateness_p50_ms=_percentile(lateness, 50), lateness_p99_ms=_percentile(lateness, 99),
+        error_share=share(Outcome.ERROR), busy_p99_ms=percentile(busy_latencies, 99),
+        lateness_p50_ms=percentile(lateness, 50), lateness_p99_ms=percentile(lateness, 99),
         lateness_max_ms=round(max(lateness), 2), stray_replies=run.stray_replies,
         error_kinds=dict(Counter(r.detail for r in records if r.outcome is Outcome.ERROR)),
     )

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-import numpy as np
+from harness.stats import percentile
 
 #: A call that classifies one image and raises if it fails; one per client thread.
 Call = Callable[[bytes], object]
@@ -153,14 +153,18 @@ def measured_load(
     return result
 
 
+def _or(value: float | None, instead: float) -> float:
+    return instead if value is None else value
+
+
 def summarize(
     latencies: list[float], concurrency: int, requests: int, errors: int, seconds: float
 ) -> LoadResult:
-    values = np.array(latencies) if latencies else np.array([float("nan")])
+    nothing = float("nan")  # a run in which every request failed
     return LoadResult(
         concurrency=concurrency, requests=requests, errors=errors, seconds=round(seconds, 3),
-        median_ms=round(float(statistics.median(values)), 2),
-        p95_ms=round(float(np.percentile(values, 95)), 2),
-        p99_ms=round(float(np.percentile(values, 99)), 2),
+        median_ms=_or(percentile(latencies, 50), nothing),
+        p95_ms=_or(percentile(latencies, 95), nothing),
+        p99_ms=_or(percentile(latencies, 99), nothing),
         throughput=round(len(latencies) / seconds, 2) if seconds > 0 else 0.0,
     )

@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
-import numpy as np
 import psutil
 import zmq
+
+from harness.stats import percentile
 
 from . import original_client, settings
 from .load import measured_load
@@ -198,7 +199,7 @@ def thread_cost(
                                    f"{server}, {clients} clients", warmup=0)
         rows.append({
             "server": server, "clients": clients, "requests": result.requests,
-            "median (ms)": result.median_ms, "p90 (ms)": round(float(np.percentile(latencies_ms, 90)), 1),
+            "median (ms)": result.median_ms, "p90 (ms)": percentile(latencies_ms, 90, digits=1),
             "images per second": result.throughput,
             "threads idle": watch.idle_threads, "threads at peak": watch.peak_threads,
             "RSS idle (MB)": round(watch.idle_rss / 2**20), "RSS at peak (MB)": round(watch.peak_rss / 2**20),

@@ -1,0 +1,25 @@
+"""The figures every measurement reports: a percentile, and the spread of repeated runs.
+
+One definition each, so that "p99" means the same in a notebook, a benchmark and a test:
+NumPy's linear interpolation between the closest ranks, rounded for a table.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def percentile(values: Sequence[float], q: float, digits: int = 2) -> float | None:
+    """The ``q``-th percentile (0–100) of ``values``, rounded; ``None`` for no values."""
+    if not values:
+        return None
+    return round(float(np.percentile(values, q)), digits)
+
+
+def spread(values: Sequence[float], digits: int = 3) -> dict[str, float]:
+    """The median, least and greatest of repeated runs, and how many there were."""
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits), "rounds": len(values)}
