@@ -34,8 +34,9 @@ from pathlib import Path
 
 import psutil
 
+from harness.bare import BareModelProcess, bare_name
 from harness.processes import ServerProcess, running_servers
-from lab.bare_model import BareModelProcess, bare_name
+from harness.sample_images import photo_jpegs
 from lab.load import run_load
 from model_server.client import ModelClient
 from model_server.images import decode_image
@@ -56,7 +57,6 @@ from .report import (
     table,
 )
 from .startup import start_to_ready
-from .workload import photo_jpegs
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CONCURRENCY = (1, 4, 8, 16)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import zmq
 
+from harness.sample_images import photo_jpegs
 from harness.stubs import ScriptedRouter
 from model_server.client import ModelClient
 from model_server.curve import ClientKeys
@@ -27,8 +28,6 @@ from model_server.serving.security import (
     secure_server_socket,
     start_authenticator,
 )
-
-from .workload import photo_jpegs
 
 REQUESTS = 300
 REPEATS = 5

@@ -61,6 +61,7 @@ import urllib3
 import zmq
 
 from harness.launch import WAITRESS_THREADS, start_model_server, start_web_app
+from harness.sample_images import photo_jpegs
 from harness.stats import percentile
 from lab.load import Call, LoadResult, run_load
 from model_server.client import ModelClient
@@ -79,7 +80,6 @@ from model_server.protocol import (
 )
 
 from .systems import runtime_args
-from .workload import photo_jpegs
 
 #: Offered rates, as multiples of the path's capacity as first measured.
 RATE_FACTORS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)

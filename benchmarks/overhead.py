@@ -9,8 +9,8 @@ as the request's body, in rotating order, and the overhead is the median of the 
 differences. The server's own timings split each request into decoding, queueing,
 inference and the rest (the wire, JSON, the client).
 
-Run ``python -m benchmarks.overhead``; prints JSON. The probe is ``lab.bare_model``'s
-``BareModelProcess`` (``python -m benchmarks.bare --serve``), which keeps its model loaded.
+Run ``python -m benchmarks.overhead``; prints JSON. The probe is ``harness.bare``'s
+``BareModelProcess`` (``python -m harness.bare --serve``), which keeps its model loaded.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from dataclasses import asdict, dataclass
 
 import requests
 
+from harness.bare import BareModelProcess
 from harness.launch import start_model_server, start_web_app
-from lab.bare_model import BareModelProcess
+from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
 from model_server.serving.settings import flags
 
 from .systems import REQUEST_TIMEOUT_S
 from .turns import in_turn
-from .workload import photo_jpegs
 
 ROUNDS = 60
 #: Rounds run first and thrown away: the first requests of a fresh process are slow.

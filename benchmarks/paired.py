@@ -18,12 +18,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from harness.sample_images import photo_jpegs
 from model_server.images import decode_image
 from model_server.models.openvino_model import OpenVINOClassifier
 from model_server.models.tensorflow_model import ResNet50Classifier
 
 from .turns import in_turn
-from .workload import photo_jpegs
 
 BATCH_SIZES = (1, 8)
 ROUNDS = 15

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from lab.bare_model import bare_name
+from harness.bare import bare_name
 from model_server.protocol import OPENVINO, PRECISIONS, TENSORFLOW
 
 from . import open_loop_report

@@ -2,8 +2,8 @@
 
 - ``sample_images()``: the notebooks' samples, which cover what the model server must cope with: a
   JPEG photo-sized picture, a PNG with transparency, a grayscale image, a large JPEG.
-- ``photos(count, size, format)``: photo-like images of any size, the benchmarks' workload
-  (``benchmarks.workload``).
+- ``photos(count, size, format)``: photo-like images of any size; ``photo_jpegs(count)``, eight
+  640×480 JPEGs by default, is the workload of the benchmark and of most tests.
 - ``encode(image, format)``: a Pillow image as the bytes of an image file, which
   ``tests/imagegen.py`` builds its corpus of awkward images with.
 
@@ -137,3 +137,9 @@ def sample_images(directory: Path | str = DEFAULT_DIRECTORY) -> list[Path]:
             path.write_bytes(data)
         paths.append(path)
     return paths
+
+
+def photo_jpegs(count: int = 8, size: tuple[int, int] = PHOTO_SIZE, seed: int = 0) -> list[bytes]:
+    """``count`` distinct photo-like JPEGs, 640×480 unless told: the images every benchmarked system
+    and most tests classify (smooth shapes and sensor-like noise, no download)."""
+    return photos(count, size, "JPEG", seed)

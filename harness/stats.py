@@ -12,6 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 
 
+class MeasurementFailed(RuntimeError):
+    """A measurement that cannot be reported: a request failed, or the measuring process did not answer."""
+
+
 def percentile(values: Sequence[float], q: float, digits: int = 2) -> float | None:
     """The ``q``-th percentile (0–100) of ``values``, rounded; ``None`` for no values."""
     if not values:

@@ -2,7 +2,7 @@
 two frames against base64 JSON (its appendix, notebook 09).
 
 The load is a closed loop (N client threads, each sending a request, waiting for its reply and
-sending the next) on ``benchmarks.workload.photo_jpegs``: the learner's ``closed_loop`` from
+sending the next) on ``harness.sample_images.photo_jpegs``: the learner's ``closed_loop`` from
 ``exercises/nb08_load.py`` when a cell passes it, else the benchmark's own ``lab.load.run_load``.
 This module only keeps every reply as well, so the notebook can show how many images shared each forward
 pass (``reply.batch``) and which worker process answered (``reply.worker``), and it fails loudly
@@ -18,6 +18,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from harness.bare import measure_in_subprocess
+from harness.stats import MeasurementFailed
 from model_server.client import ModelClient
 from model_server.protocol import (
     F32,
@@ -28,13 +30,11 @@ from model_server.protocol import (
 )
 
 from . import settings
-from .bare_model import measure_in_subprocess
 from .load import (
     Call,
     ClosedLoop,
     LoadResult,
     LoadRun,
-    MeasurementFailed,
     measured_load,
     summarize,
 )
@@ -218,7 +218,7 @@ def under_load(
     ``server`` labels the rows; ``binary=False`` sends one base64 JSON frame, as the original does; ``requests``
     per level defaults to the lab's ``load_requests`` setting (``LAB_LOAD_REQUESTS``), rounded down
     to a multiple of the clients. ``closed_loop``: the learner's generator (``exercises/nb08_load.py``);
-    without it, ``run_load``. Raises ``lab.load.MeasurementFailed`` if any request fails.
+    without it, ``run_load``. Raises ``harness.stats.MeasurementFailed`` if any request fails.
     ``progress``: a bar per level (``None``: in a notebook only).
     """
     requests = requests or settings.load().load_requests
@@ -255,7 +255,7 @@ def side_by_side(one_worker: Sequence[LoadLevel], ours: Sequence[LoadLevel]) -> 
 
 @dataclass(frozen=True)
 class BareModel:
-    """The compiled model alone in one process: no decoding, no sockets (``benchmarks.bare``)."""
+    """The compiled model alone in one process: no decoding, no sockets (``harness.bare``)."""
 
     #: Milliseconds for one image (batch of one).
     latency_ms: float
@@ -269,7 +269,7 @@ class BareModel:
 
     @classmethod
     def from_measurement(cls, measured: Mapping) -> BareModel:
-        """From the JSON that ``python -m benchmarks.bare`` prints."""
+        """From the JSON that ``python -m harness.bare`` prints."""
         return cls(
             latency_ms=measured["latency_ms"], best_batch=int(measured["best_batch"]),
             best_throughput=measured["best_throughput"], decode_ms=measured["decode_ms"],

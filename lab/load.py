@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from harness.stats import percentile
+from harness.stats import MeasurementFailed, percentile
 
 #: A call that classifies one image and raises if it fails; one per client thread.
 Call = Callable[[bytes], object]
@@ -57,10 +57,6 @@ def sleeping_send(seconds: float) -> Send:
 
     return send
 
-
-class MeasurementFailed(RuntimeError):
-    """A request failed while it was being timed: a timing that includes errors is a wrong
-    number, not a slow one. The message says what was measured and what failed first."""
 
 
 @dataclass(frozen=True)

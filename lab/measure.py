@@ -16,11 +16,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.stats import MeasurementFailed
 from model_server.client import ModelClient
 from model_server.protocol import PredictReply
 
 from .cold_start import STAGE_TITLES, ColdStart, run_cold_start
-from .load import MeasurementFailed
 from .progress import measuring
 from .web import ApiAnswer, predict_json, read_answer
 

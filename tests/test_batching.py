@@ -12,9 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from benchmarks.workload import photo_jpegs
 from fakes import ColourClassifier, HangsOnce, SlowDecode, decoded_together
 from harness.launch import start_model_server
+from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.serving.batching import Batcher

@@ -8,9 +8,9 @@ import pytest
 from benchmarks.overhead import Round, measure_rounds, summarize
 from benchmarks.report import ratios, table
 from benchmarks.turns import in_turn
-from benchmarks.workload import photo_jpegs
+from harness.bare import BareModelProcess
 from harness.launch import start_web_app
-from lab.bare_model import BareModelProcess
+from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
 
 

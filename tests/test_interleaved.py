@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from benchmarks.interleaved import Entry, bare_limits, ratios_over_rounds, run_rounds, system_rows
 from benchmarks.report import ONE_WORKER, ORIGINAL, OURS, ratios, table
-from lab.bare_model import bare_name
+from harness.bare import bare_name
 
 BARE = bare_name("tensorflow", "f32")
 

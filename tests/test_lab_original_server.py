@@ -13,8 +13,8 @@ import pytest
 import zmq
 
 from fakes import ColourClassifier, free_address, red_image
+from harness.stats import MeasurementFailed
 from lab import original_client, original_server
-from lab.load import MeasurementFailed
 from model_server.protocol import ServerError
 from solutions import resnet_model_server, test_client
 

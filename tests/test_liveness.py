@@ -15,9 +15,9 @@ import time
 import pytest
 import zmq
 
-from benchmarks.workload import photo_jpegs
 from fakes import ColourClassifier, HangsOnce, in_process_model_server, red_image
 from harness.launch import start_broker, start_remote_worker
+from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
 from model_server.protocol import ServerError, encode_request_frames
 

@@ -17,8 +17,8 @@ import time
 import pytest
 import requests
 
-from benchmarks.workload import photo_jpegs
 from harness.launch import start_broker, start_remote_worker, start_web_app
+from harness.sample_images import photo_jpegs
 from lab.load import run_load
 from model_server.client import ModelClient
 

@@ -27,10 +27,10 @@ import pytest
 import requests
 
 import netns
-from benchmarks.workload import photo_jpegs
 from delay_relay import DelayRelay
 from harness.launch import WAITRESS_THREADS
 from harness.processes import ServerProcess, http_answers
+from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
 from model_server.curve import ClientKeys
 from model_server.keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARIABLE, KeyDirectory

@@ -11,9 +11,11 @@ import time
 import pytest
 from PIL import Image
 
-from benchmarks.workload import photo_jpegs
 from fakes import REPLY, web_apps_with_fake_model
 from harness import sample_images
+from harness.bare import measure_in_subprocess
+from harness.sample_images import photo_jpegs
+from harness.stats import MeasurementFailed
 from lab import (
     cold_start,
     concurrency,
@@ -25,9 +27,8 @@ from lab import (
     timing,
     web,
 )
-from lab.bare_model import measure_in_subprocess
 from lab.checks import checks_command
-from lab.load import LoadResult, MeasurementFailed
+from lab.load import LoadResult
 from model_server.images import decode_image
 
 #: What the tests upload: the web app decodes each upload itself (to send the model its pixels).

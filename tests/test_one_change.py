@@ -8,10 +8,11 @@ import statistics
 
 import pytest
 
-from benchmarks.workload import photo_jpegs
 from fakes import REPLY
+from harness.sample_images import photo_jpegs
+from harness.stats import MeasurementFailed
 from lab import concurrency, experiments, plots, predictions
-from lab.load import LoadResult, MeasurementFailed, sleeping_send
+from lab.load import LoadResult, sleeping_send
 from model_server.protocol import Timings
 from solutions.nb08_load import closed_loop
 

@@ -29,7 +29,7 @@ from benchmarks.open_loop import (
     run_zmq,
     summarize,
 )
-from benchmarks.workload import photo_jpegs
+from harness.sample_images import photo_jpegs
 from harness.stubs import Answer, Later
 from model_server.protocol import (
     UNTRAINED,

@@ -8,8 +8,8 @@ import time
 import pytest
 import zmq
 
-from benchmarks.workload import photo_jpegs
 from harness.launch import start_broker, start_remote_worker
+from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
 from model_server.protocol import decode_reply, encode_request_frames
 

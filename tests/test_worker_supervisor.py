@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.workload import photo_jpegs
 from harness.launch import remote_worker_argv, remote_worker_pids, start_broker, start_remote_worker
 from harness.processes import ServerProcess, ServerStartFailed, parent_pid
+from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
 from model_server.serving.worker_supervisor import RESTART_DELAY_MIN_S, START_ATTEMPTS
 

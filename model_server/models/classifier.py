@@ -41,6 +41,10 @@ class Classifier(Protocol):
     runtime: str
     precision: str
 
+    @property
+    def load_timings(self) -> object:
+        """How long loading took, stage by stage (a dataclass; each runtime has stages of its own)."""
+
     def preprocess(self, pixels: np.ndarray) -> np.ndarray: ...
 
     def infer(self, batch: np.ndarray) -> np.ndarray: ...

@@ -1,7 +1,7 @@
 """The limit: the compiled model alone in one process, no decoding, no sockets.
 
-Run as ``python -m benchmarks.bare`` so that TensorFlow lives in its own process; prints JSON.
-``lab.bare_model.measure_in_subprocess()`` does that from Python (the benchmark and notebook 08
+Run as ``python -m harness.bare`` so that TensorFlow lives in its own process; prints JSON.
+``harness.bare.measure_in_subprocess()`` does that from Python (the benchmark and notebook 08
 call it).
 ``--runtime openvino`` (and ``--precision``) measures the OpenVINO runtime's limit instead.
 """
@@ -13,21 +13,22 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Any
 
 import numpy as np
 
-from lab.bare_model import BATCH_SIZES, REPEATS
 from model_server.images import decode_image
 from model_server.models.runtimes import load_classifier
 from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
 from model_server.serving.settings import ServerSettings
 
-from .workload import photo_jpegs
+from ..sample_images import photo_jpegs
+from . import BATCH_SIZES, REPEATS
 
 
-def _median_seconds(action, repeats: int, warm_up: bool = True) -> float:
+def _median_seconds(action: Callable[[], object], repeats: int, warm_up: bool = True) -> float:
     if warm_up:
         action()
     samples = []
@@ -41,7 +42,7 @@ def _median_seconds(action, repeats: int, warm_up: bool = True) -> float:
 def measure(
     repeats: int = REPEATS, batch_sizes: Sequence[int] = BATCH_SIZES, runtime: str = TENSORFLOW,
     precision: str = F32,
-) -> dict:
+) -> dict[str, Any]:
     """Median milliseconds per batch and images per second for each size; needs size 1."""
     if 1 not in batch_sizes:
         raise ValueError("batch_sizes must include 1: the latency of one image is the limit")
@@ -60,7 +61,7 @@ class _BareModel:
         self.pixels = np.stack([decode_image(image) for image in self.images])
 
     def limits(self, batch_sizes: Sequence[int], repeats: int, min_repeats: int = 5,
-               warm_up: bool = True) -> dict:
+               warm_up: bool = True) -> dict[str, Any]:
         """Per batch size, the median of timed passes; the best of them; one image's decode.
 
         Batch 1 gets ``repeats`` passes, larger batches proportionally fewer (at least
@@ -104,7 +105,7 @@ def serve(runtime: str, precision: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bare", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m harness.bare", description=__doc__)
     parser.add_argument("--repeats", type=int, default=REPEATS,
                         help="timed runs of a batch of one (default: %(default)s)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=list(BATCH_SIZES),
@@ -121,6 +122,3 @@ def main(argv: list[str] | None = None) -> int:
     json.dump(measure(args.repeats, args.batch_sizes, args.runtime, args.precision), sys.stdout)
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""The bare model's limit, measured in a process of its own: ``python -m benchmarks.bare``.
+"""The bare model's limit, measured in a process of its own: ``python -m harness.bare``.
 
 The caller (the benchmark, notebook 08) never imports TensorFlow; the measurement's JSON comes
 back as a dict. ``measure_in_subprocess`` loads the model for one measurement;
@@ -12,11 +12,12 @@ import select
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from harness.processes import REPO_ROOT
 from model_server.protocol import F32, TENSORFLOW
 
-from .load import MeasurementFailed
+from ..stats import MeasurementFailed
 
 BATCH_SIZES = (1, 2, 4, 8, 16)
 #: Timed runs of a batch of one; larger batches get proportionally fewer (at least 5).
@@ -31,15 +32,15 @@ def bare_name(runtime: str, precision: str) -> str:
 
 
 def _bare_command(runtime: str, precision: str, *args: str) -> list[str]:
-    """``python -m benchmarks.bare`` for ``runtime`` at ``precision``, by this interpreter."""
-    return [sys.executable, "-m", "benchmarks.bare", "--runtime", runtime, "--precision", precision, *args]
+    """``python -m harness.bare`` for ``runtime`` at ``precision``, by this interpreter."""
+    return [sys.executable, "-m", "harness.bare", "--runtime", runtime, "--precision", precision, *args]
 
 
 def measure_in_subprocess(
     repeats: int = REPEATS, batch_sizes: Sequence[int] = BATCH_SIZES, runtime: str = TENSORFLOW,
     precision: str = F32,
-) -> dict:
-    """``benchmarks.bare.measure()`` in a fresh ``python -m benchmarks.bare``.
+) -> dict[str, Any]:
+    """``harness.bare.model.measure()`` in a fresh ``python -m harness.bare``.
 
     The JSON's ``batches`` keys come back as strings (``"8"``), as JSON has them.
     """
@@ -49,8 +50,9 @@ def measure_in_subprocess(
     if finished.returncode != 0:
         tail = "\n".join(finished.stderr.splitlines()[-ERROR_TAIL_LINES:])
         raise MeasurementFailed(
-            f"python -m benchmarks.bare exited with code {finished.returncode}:\n{tail}")
-    return json.loads(finished.stdout)
+            f"python -m harness.bare exited with code {finished.returncode}:\n{tail}")
+    measured: dict[str, Any] = json.loads(finished.stdout)
+    return measured
 
 
 #: Seconds a bare-model process may take to load its model, and then to answer one measurement.
@@ -59,7 +61,7 @@ ANSWER_TIMEOUT_S = 120.0
 
 
 class BareModelProcess:
-    """``python -m benchmarks.bare --serve``: the bare model, loaded once, measured on demand.
+    """``python -m harness.bare --serve``: the bare model, loaded once, measured on demand.
 
     ``limits(batch_sizes, repeats)`` answers as ``measure_in_subprocess`` does, minus the load;
     ``forward_ms()`` times one pass of one image. Every read has a timeout; a process that exits
@@ -82,7 +84,7 @@ class BareModelProcess:
     def pid(self) -> int:
         return self._process.pid
 
-    def limits(self, batch_sizes: Sequence[int], repeats: int, min_repeats: int = 2) -> dict:
+    def limits(self, batch_sizes: Sequence[int], repeats: int, min_repeats: int = 2) -> dict[str, Any]:
         assert self._process.stdin is not None
         asked = {"batch_sizes": list(batch_sizes), "repeats": repeats, "min_repeats": min_repeats}
         self._process.stdin.write((json.dumps(asked) + "\n").encode())
@@ -90,9 +92,9 @@ class BareModelProcess:
         return self._read(ANSWER_TIMEOUT_S)
 
     def forward_ms(self) -> float:
-        return self.limits([1], repeats=1, min_repeats=1)["latency_ms"]
+        return float(self.limits([1], repeats=1, min_repeats=1)["latency_ms"])
 
-    def _read(self, timeout: float) -> dict:
+    def _read(self, timeout: float) -> dict[str, Any]:
         stdout = self._process.stdout
         assert stdout is not None
         readable, _, _ = select.select([stdout], [], [], timeout)
@@ -102,7 +104,8 @@ class BareModelProcess:
             stderr = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
             tail = "\n".join(stderr.splitlines()[-ERROR_TAIL_LINES:])
             raise MeasurementFailed(f"{self.name} did not answer within {timeout:.0f} s:\n{tail}")
-        return json.loads(line)
+        answer: dict[str, Any] = json.loads(line)
+        return answer
 
     def close(self) -> None:
         if self._process.poll() is None:
