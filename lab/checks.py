@@ -247,8 +247,13 @@ def run_checks(notebook: str | None = None, exercise: str | None = None, answers
             print(f"No check of {notebook} reads {exercise}: is the name spelled as in the exercise file?")
             return
         print(format_notebook(notebook, mine, directory, exercise))
-        if all(r.passed for r in mine):
-            print(f"All {len(mine)} checks of {exercise} pass.")
+        owner = exercise.partition(".")[0]
+        reports = [e for es in exercise_reports(mine, directory).values() for e in es if e.name == owner]
+        if reports and not reports[0].attempted:
+            print(f"{exercise} is not written yet: replace its `raise NotImplementedError` in "
+                  f"exercises/{reports[0].module}.py with your code, then run this cell again.")
+        elif all(r.passed for r in mine):
+            print("Its one check passes." if len(mine) == 1 else f"All {len(mine)} checks of {exercise} pass.")
         else:
             print(f"Some checks of {exercise} fail: fix what each hint above points at.")
         return

@@ -112,6 +112,12 @@ def test_one_exercise_is_reported_alone_for_the_check_cell_under_its_step(half_w
     assert output.rstrip().endswith("Some checks of time_call fail: fix what each hint above points at.")
     checks.run_checks("nb02", "time_cal", answers=str(half_written))
     assert "No check of nb02 reads time_cal" in capsys.readouterr().out
+    checks.run_checks("nb02", "slowest_stage", answers=str(half_written))
+    output = capsys.readouterr().out
+    assert line_of(output, "slowest_stage").endswith(checks.NOT_ATTEMPTED)
+    assert output.rstrip().endswith("slowest_stage is not written yet: replace its `raise "
+                                    "NotImplementedError` in exercises/nb02_monolith.py with your code, "
+                                    "then run this cell again."), output
 
 
 LONG_HINT_CHECK = textwrap.dedent('''
