@@ -312,12 +312,18 @@ def test_a_stopping_server_finishes_what_it_can_and_answers_the_rest_stopping(co
     finished, those that cannot be within --drain-seconds and any sent after the stop are
     answered ``stopping``."""
     stop = threading.Event()
-    with in_process_model_server(ColourClassifier(seconds=0.6), stop=stop, workers=1, max_batch=1,
+    classifier = ColourClassifier(seconds=0.6)
+    with in_process_model_server(classifier, stop=stop, workers=1, max_batch=1,
                                  drain_seconds=0.9) as address:
         queued = [dealer(context, address) for _ in range(3)]
         for index, socket in enumerate(queued):
             send_predict(socket, f"queued-{index}")
-        time.sleep(0.2)  # the first is in its 0.6 s forward pass, the other two wait behind it
+        # Stop once the first is in its 0.6 s forward pass (the other two wait behind it): a
+        # fixed 0.2 s was too short once in a full run, when the first had not started by then.
+        began = time.monotonic()
+        while classifier.calls < 1:
+            assert time.monotonic() - began < ANSWER_BOUND_S, "the first request never reached the model"
+            time.sleep(0.01)
         stop.set()
         time.sleep(0.1)
         late = dealer(context, address)
