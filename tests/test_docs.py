@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from lab import stubs
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README = REPO_ROOT / "README.md"
 DOCS = REPO_ROOT / "docs"
@@ -125,13 +127,8 @@ def test_the_readme_lists_every_notebook_in_order() -> None:
 
 def written_in(notebook: Path) -> set[str]:
     """The exercise files whose checks are this notebook's (``tests/exercises/test_nb04_*.py``)."""
-    found = set()
-    for check in (REPO_ROOT / "tests" / "exercises").glob(f"test_nb{notebook.name[:2]}_*.py"):
-        module = check.stem.removeprefix("test_")
-        if not (REPO_ROOT / "exercises" / f"{module}.py").is_file():
-            module = module[len("nb04_"):]
-        found.add(f"exercises/{module}.py")
-    return found
+    return {f"exercises/{module}.py" for module in stubs.modules()
+            if stubs.notebook_of(module) == f"nb{notebook.name[:2]}"}
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from lab import stubs
 from lab.checks import (
     ANSWERS_VARIABLE,
     DONE,
@@ -47,14 +48,6 @@ def _table(path: Path) -> list[Mutant]:
 MUTANTS = [(path.stem.removeprefix("mutants_"), mutant) for path in TABLES for mutant in _table(path)]
 
 
-def _check_file(notebook: str, module: str) -> Path:
-    """``tests/exercises/test_nb04_resnet_model_server.py`` for notebook 04's server module."""
-    for name in (f"test_{module}.py", f"test_{notebook}_{module}.py"):
-        if (EXERCISE_TESTS / name).is_file():
-            return EXERCISE_TESTS / name
-    raise FileNotFoundError(f"no checks of {module} for {notebook} in {EXERCISE_TESTS}")
-
-
 def _report(notebook: str, mutant: Mutant) -> dict[str, list[ExerciseReport]] | str:
     """What ``run_checks(notebook)`` would report against the mutated answers (or pytest's output
     when it wrote no report)."""
@@ -62,7 +55,7 @@ def _report(notebook: str, mutant: Mutant) -> dict[str, list[ExerciseReport]] | 
         answers = mutated_answers(mutant, Path(scratch) / "answers")
         report = Path(scratch) / "report.xml"
         env = {**os.environ, ANSWERS_VARIABLE: str(answers)}
-        command = [str(_check_file(notebook, mutant.module)) if arg == str(EXERCISE_TESTS) else arg
+        command = [str(stubs.check_file_of(mutant.module)) if arg == str(EXERCISE_TESTS) else arg
                    for arg in checks_command(notebook)]
         finished = subprocess.run([*command, f"--junitxml={report}"],
                                   cwd=REPO_ROOT, env=env, capture_output=True, text=True,

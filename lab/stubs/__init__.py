@@ -61,13 +61,18 @@ def written_in(source: str) -> list[str]:
     return [name for name, node in exercise_functions(source).items() if not is_stub(node, strict=True)]
 
 
-def notebook_of(module: str) -> str:
-    """The notebook (``"nb04"``) whose checks read ``<module>.py``: ``tests/exercises/
-    test_nb04_test_client.py`` checks ``test_client``."""
+def check_file_of(module: str) -> Path:
+    """The checks of ``<module>.py``: ``tests/exercises/test_nb04_test_client.py`` checks
+    ``test_client``, ``test_nb02_monolith.py`` checks ``nb02_monolith``."""
     for check_file in sorted(CHECKS.glob("test_nb[0-9][0-9]_*.py")):
         if check_file.stem.endswith(f"_{module}"):
-            return check_file.stem[5:9]
+            return check_file
     raise LookupError(f"no checks in tests/exercises/ read exercises/{module}.py")
+
+
+def notebook_of(module: str) -> str:
+    """The notebook (``"nb04"``) whose checks read ``<module>.py`` (``check_file_of``)."""
+    return check_file_of(module).stem[5:9]
 
 
 def copy_into(target: Path, answered_up_to: str | None = None) -> Path:
