@@ -312,18 +312,20 @@ def test_a_stopping_server_finishes_what_it_can_and_answers_the_rest_stopping(co
     finished, those that cannot be within --drain-seconds and any sent after the stop are
     answered ``stopping``."""
     stop = threading.Event()
-    classifier = ColourClassifier(seconds=0.6)
+    classifier = ColourClassifier(seconds=1.0)
     with in_process_model_server(classifier, stop=stop, workers=1, max_batch=1,
-                                 drain_seconds=0.9) as address:
+                                 drain_seconds=1.8) as address:
         queued = [dealer(context, address) for _ in range(3)]
-        for index, socket in enumerate(queued):
-            send_predict(socket, f"queued-{index}")
-        # Stop once the first is in its 0.6 s forward pass (the other two wait behind it): a
-        # fixed 0.2 s was too short once in a full run, when the first had not started by then.
+        # queued-0 goes first, alone: three sockets' messages may reach the server in any order.
+        # The stop comes once it is in its 1 s forward pass, with the other two waiting behind it.
+        send_predict(queued[0], "queued-0")
         began = time.monotonic()
         while classifier.calls < 1:
             assert time.monotonic() - began < ANSWER_BOUND_S, "the first request never reached the model"
             time.sleep(0.01)
+        for index, socket in enumerate(queued[1:], start=1):
+            send_predict(socket, f"queued-{index}")
+        time.sleep(0.1)
         stop.set()
         time.sleep(0.1)
         late = dealer(context, address)
@@ -331,5 +333,5 @@ def test_a_stopping_server_finishes_what_it_can_and_answers_the_rest_stopping(co
         replies = {reply["id"]: reply for reply in (receive(s, 10) for s in [*queued, late])}
     assert replies["queued-0"].get("predictions"), replies
     assert replies["after-the-stop"]["error"]["code"] == "stopping"
-    assert replies["queued-2"]["error"]["code"] == "stopping", "the last in line cannot be finished in 0.9 s"
+    assert replies["queued-2"]["error"]["code"] == "stopping", "the last in line cannot be finished in 1.8 s"
     assert all("predictions" in reply or reply["error"]["code"] == "stopping" for reply in replies.values())
