@@ -18,12 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
-import requests
 
+from harness.http import post_image
 from harness.launch import start_broker, start_model_server, start_remote_worker, start_web_app
 from harness.processes import ServerProcess
 from harness.sample_images import photo
 from model_server.client import ModelClient
+
+from .systems import succeeded
 
 #: Requests sent at once, and how many times, to fill the default batches (``--max-batch 8``).
 BURST = 8
@@ -43,8 +45,7 @@ def send_bursts(address: str) -> None:
     image = photo()
     if address.startswith("http"):
         def upload(_: int) -> None:
-            requests.post(f"{address}/api/predict", data=image, timeout=60,
-                          headers={"Content-Type": "image/jpeg"}).raise_for_status()
+            succeeded(post_image(f"{address}/api/predict", image, 60, content_type="image/jpeg", raw=True))
 
         with ThreadPoolExecutor(BURST) as pool:
             for _ in range(BURSTS):

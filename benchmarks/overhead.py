@@ -27,12 +27,13 @@ from dataclasses import asdict, dataclass
 import requests
 
 from harness.bare import BareModelProcess
+from harness.http import post_image
 from harness.launch import start_model_server, start_web_app
 from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
 from model_server.serving.settings import flags
 
-from .systems import REQUEST_TIMEOUT_S
+from .systems import REQUEST_TIMEOUT_S, succeeded
 from .turns import in_turn
 
 ROUNDS = 60
@@ -95,12 +96,11 @@ def _steps(
     return {
         "bare": lambda: (probe.forward_ms(), None),
         "client": lambda: _timed(lambda: client.predict(image)),
-        "web": lambda: _timed(lambda: session.post(
-            web_url, files={"file": ("photo.jpg", image, "image/jpeg")},
-            timeout=REQUEST_TIMEOUT_S).raise_for_status()),
-        "web_raw": lambda: _timed(lambda: session.post(
-            web_url, data=image, headers={"Content-Type": "image/jpeg"},
-            timeout=REQUEST_TIMEOUT_S).raise_for_status()),
+        "web": lambda: _timed(lambda: succeeded(post_image(
+            web_url, image, REQUEST_TIMEOUT_S, filename="photo.jpg", content_type="image/jpeg",
+            session=session))),
+        "web_raw": lambda: _timed(lambda: succeeded(post_image(
+            web_url, image, REQUEST_TIMEOUT_S, content_type="image/jpeg", raw=True, session=session))),
     }
 
 

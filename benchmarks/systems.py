@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 import numpy as np
 import requests
 
+from harness.http import WebResponse, post_image
 from harness.launch import (
     start_model_server,
     start_monolith,
@@ -55,13 +56,18 @@ def http_calls(url: str, timeout_s: float = REQUEST_TIMEOUT_S) -> MakeCall:
         session = requests.Session()
 
         def call(image: bytes) -> object:
-            response = session.post(url, files={"file": ("upload", image)}, timeout=timeout_s)
-            response.raise_for_status()
-            return response
+            return succeeded(post_image(url, image, timeout_s, session=session))
 
         return call
 
     return make_call
+
+
+def succeeded(response: WebResponse) -> WebResponse:
+    """``response`` if it is a 200; a round with a failed request must not count as measured."""
+    if not response.ok:
+        raise RuntimeError(f"HTTP {response.status}: {response.body[:200]}")
+    return response
 
 
 @contextlib.contextmanager
@@ -132,9 +138,7 @@ def ray_serve(max_batch: int) -> Iterator[MakeCall]:
             session = requests.Session()
 
             def call(image: bytes) -> object:
-                response = session.post(url, data=image, timeout=REQUEST_TIMEOUT_S)
-                response.raise_for_status()
-                return response
+                return succeeded(post_image(url, image, REQUEST_TIMEOUT_S, raw=True, session=session))
 
             return call
 

@@ -3,7 +3,7 @@
 The split app (``app.py``) and the monolith (``monolith.py``) differ only in how they get the labels
 of an uploaded image: the split app asks the model server, the monolith builds ResNet50 for the
 request. Each passes that in as a ``Predict`` to ``register_pages``; the form, the result page and
-the JSON are spelled here, so a client (the notebooks' ``lab.web``, the benchmarks) reads either app
+the JSON are spelled here, so a client (``harness.http``, the benchmarks) reads either app
 the same way. A ``Predict`` raises when it fails; ``errors.py`` turns what it raises into a status.
 """
 

@@ -27,11 +27,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harness import launch, processes
+from harness import http, launch, processes
 from harness.processes import ServerProcess
 from model_server.client import ModelClient
 
-from . import answers, web
+from . import answers
 from .cold_start import run_handler_cold
 from .settings import LabSettings
 from .timing import Summary
@@ -225,13 +225,13 @@ def start_handler_monolith(weights: str, package: str = answers.LEARNER,
                                     processes.START_TIMEOUT_S, "flask")
 
 
-def upload_call(base_url: str, timeout_s: float) -> Callable[[Path], web.WebResponse]:
+def upload_call(base_url: str, timeout_s: float) -> Callable[[Path], http.WebResponse]:
     """One upload of an image to a web app's ``/uploader``, as the form sends it; an error page raises."""
-    def upload(image: Path) -> web.WebResponse:
-        response = web.upload(base_url, image.read_bytes(), image.name, timeout_s)
+    def upload(image: Path) -> http.WebResponse:
+        response = http.upload(base_url, image.read_bytes(), image.name, timeout_s)
         if not response.ok:
             raise UploadFailed(f"uploading {image.name} to {base_url}/uploader got HTTP {response.status}: "
-                               f"{web.main_element(response.body)[:300]}")
+                               f"{http.main_element(response.body)[:300]}")
         return response
     return upload
 
@@ -321,9 +321,9 @@ def speed_up_pairs(
 def direct_against_http(summaries: Mapping[str, Summary]) -> list[str]:
     """For each model server measured both ways, its direct ZeroMQ median beside the web app's."""
     lines = []
-    for direct, http in ((YOUR_SERVER, YOUR_APP), (PRODUCTION_SERVER, PRODUCTION_APP)):
-        if direct in summaries and http in summaries:
+    for direct, through_app in ((YOUR_SERVER, YOUR_APP), (PRODUCTION_SERVER, PRODUCTION_APP)):
+        if direct in summaries and through_app in summaries:
             lines.append(f"{direct.split(':')[0]}: median {summaries[direct].median * 1000:.0f} ms direct "
-                         f"(ZeroMQ), {summaries[http].median * 1000:.0f} ms through the web app "
+                         f"(ZeroMQ), {summaries[through_app].median * 1000:.0f} ms through the web app "
                          "(HTTP, the upload form, the page)")
     return lines

@@ -16,13 +16,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.http import ApiAnswer, predict_json, read_answer
 from harness.stats import MeasurementFailed
 from model_server.client import ModelClient
 from model_server.protocol import PredictReply
 
 from .cold_start import STAGE_TITLES, ColdStart, run_cold_start
 from .progress import measuring
-from .web import ApiAnswer, predict_json, read_answer
 
 #: Labels for tables and plots, one per way of serving the model.
 MONOLITH = "monolith (model built per request)"

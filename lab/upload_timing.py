@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import timing, web
+from harness import http
+
+from . import timing
 
 
 class UploadFailed(RuntimeError):
@@ -22,7 +24,7 @@ def time_uploads(label: str, base_url: str, images: Sequence[Path], requests: in
     seconds = []
     for number in range(warmup + requests):
         image = images[number % len(images)]
-        response = web.upload(base_url, image.read_bytes(), image.name, timeout_s)
+        response = http.upload(base_url, image.read_bytes(), image.name, timeout_s)
         if not response.ok:
             raise UploadFailed(f"{label}: uploading {image.name} got HTTP {response.status}")
         if number >= warmup:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from fakes import REPLY, web_apps_with_fake_model
-from harness import sample_images
+from harness import http, sample_images
 from harness.bare import measure_in_subprocess
 from harness.sample_images import photo_jpegs
 from harness.stats import MeasurementFailed
@@ -25,7 +25,6 @@ from lab import (
     remote_workers,
     settings,
     timing,
-    web,
 )
 from lab.checks import checks_command
 from lab.load import LoadResult
@@ -110,23 +109,23 @@ def test_photos_are_distinct_and_a_longer_list_begins_with_a_shorter_one() -> No
 
 
 def test_the_page_a_notebook_shows_is_the_main_element(web_app_with_fake_model) -> None:
-    response = web.upload(web_app_with_fake_model(), SMALL_JPEG, "cat.jpg", 5)
+    response = http.upload(web_app_with_fake_model(), SMALL_JPEG, "cat.jpg", 5)
     assert response.status == 200 and response.seconds > 0
-    shown = web.main_element(response.body)
+    shown = http.main_element(response.body)
     assert shown.startswith("<main>") and shown.endswith("</main>")
     assert "tabby &lt;cat&gt;" in shown and "<link" not in shown
 
 
 def test_an_api_answer_is_read_back(web_app_with_fake_model) -> None:
-    answer = web.read_answer(web.predict_json(web_app_with_fake_model(), SMALL_JPEG, "cat.jpg", 5))
+    answer = http.read_answer(http.predict_json(web_app_with_fake_model(), SMALL_JPEG, "cat.jpg", 5))
     assert answer.predictions == REPLY.predictions
     assert answer.weights == REPLY.weights
     assert answer.load_timings is None and answer.error_code is None
 
 
 def test_an_api_error_is_read_back(web_app_with_fake_model) -> None:
-    response = web.predict_json(web_app_with_fake_model("down"), SMALL_JPEG, "cat.jpg", 5)
-    answer = web.read_answer(response)
+    response = http.predict_json(web_app_with_fake_model("down"), SMALL_JPEG, "cat.jpg", 5)
+    answer = http.read_answer(response)
     assert response.status == 503
     assert answer.error_code == "unavailable"
     assert "no model server is answering" in answer.error_message
@@ -147,7 +146,7 @@ def test_requests_through_the_api_are_timed_one_row_each(web_app_with_fake_model
 
 def test_the_monoliths_loading_stages_become_columns() -> None:
     stages = {"import_tensorflow": 5.25, "build_model": 1.5, "load_weights": 0.01, "first_inference": 2.75}
-    timed = [measure.WebRequest("cat.jpg", 9.6, web.ApiAnswer(REPLY.predictions, load_timings=stages))]
+    timed = [measure.WebRequest("cat.jpg", 9.6, http.ApiAnswer(REPLY.predictions, load_timings=stages))]
     (row,) = measure.web_request_rows(timed)
     for stage, seconds in stages.items():
         assert row[cold_start.STAGE_TITLES[stage]] == seconds

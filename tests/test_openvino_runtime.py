@@ -20,10 +20,10 @@ import pytest
 import imagegen
 from benchmarks import accuracy
 from fakes import decoded_together
+from harness.http import main_element
 from harness.launch import start_broker, start_model_server, start_remote_worker
 from harness.processes import REPO_ROOT, ServerProcess, free_port
 from harness.sample_images import photo_jpegs
-from lab.web import main_element
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.models.classifier import RuntimeUnavailable

@@ -1,9 +1,11 @@
-"""Talking to the Flask apps over HTTP as a browser or an API client does.
+"""Posting an image over HTTP as a browser or an API client does: the one poster of the lab, the
+benchmark and the tests.
 
-``upload`` posts an image to ``/uploader`` exactly as the upload form does and returns the page
-with its status and round-trip time (``main_element`` is the part a notebook shows);
-``predict_json`` uses ``/api/predict``, which both web apps answer with the same JSON, and
-``read_answer`` reads it: the predictions, and for the monolith the seconds it spent loading.
+``post_image`` sends an image as the upload form does (a multipart part named ``file``) or as raw
+bytes, timed from sending to the last byte. ``upload`` posts to ``/uploader`` and returns the page
+(``main_element`` is the part a notebook shows); ``predict_json`` uses ``/api/predict``, which both
+web apps answer with the same JSON, and ``read_answer`` reads it: the predictions, and for the
+monolith the seconds it spent loading.
 """
 
 from __future__ import annotations
@@ -50,12 +52,12 @@ class ApiAnswer:
 
 def upload(base_url: str, image: bytes, filename: str, timeout: float) -> WebResponse:
     """POST the image to ``/uploader`` as the upload form does; the body is the rendered page."""
-    return _post(f"{base_url}/uploader", image, filename, timeout)
+    return post_image(f"{base_url}/uploader", image, timeout, filename=filename)
 
 
 def predict_json(base_url: str, image: bytes, filename: str, timeout: float) -> WebResponse:
     """POST the image to ``/api/predict``; ``.json`` holds the predictions or the error."""
-    return _post(f"{base_url}/api/predict", image, filename, timeout)
+    return post_image(f"{base_url}/api/predict", image, timeout, filename=filename)
 
 
 def read_answer(response: WebResponse) -> ApiAnswer:
@@ -71,9 +73,23 @@ def read_answer(response: WebResponse) -> ApiAnswer:
     )
 
 
-def _post(url: str, image: bytes, filename: str, timeout: float) -> WebResponse:
+def post_image(url: str, image: bytes, timeout: float, *, filename: str = "upload",
+               content_type: str | None = None, raw: bool = False,
+               session: requests.Session | None = None) -> WebResponse:
+    """POST ``image`` to ``url``: as the form's ``file`` part, or with ``raw`` as the body itself.
+
+    A ``session`` keeps its connection open between calls, as a client that sends many requests
+    does (the benchmark's clients); without one, each call connects afresh, as a browser's first
+    upload does.
+    """
+    poster = session if session is not None else requests
     started = time.perf_counter()
-    response = requests.post(url, files={FILE_FIELD: (filename, image)}, timeout=timeout)
+    if raw:
+        headers = {"Content-Type": content_type or "application/octet-stream"}
+        response = poster.post(url, data=image, headers=headers, timeout=timeout)
+    else:
+        part = (filename, image) if content_type is None else (filename, image, content_type)
+        response = poster.post(url, files={FILE_FIELD: part}, timeout=timeout)
     seconds = time.perf_counter() - started
     is_json = response.headers.get("Content-Type", "").startswith("application/json")
     return WebResponse(response.status_code, seconds, response.text,
@@ -84,7 +100,8 @@ def health(base_url: str, timeout: float = HEALTH_TIMEOUT_S) -> dict[str, Any]:
     """What ``GET /healthz`` says, including whether the model server answers."""
     response = requests.get(f"{base_url}/healthz", timeout=timeout)
     response.raise_for_status()
-    return response.json()
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 def main_element(html: str) -> str:
