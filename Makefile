@@ -23,7 +23,7 @@ lab: setup
 
 ## The model server and the web app together, in the foreground (Ctrl-C stops both).
 serve: setup
-	$(BIN)/python -m lab.serve --weights $(WEIGHTS)
+	$(BIN)/python -m harness.serve --weights $(WEIGHTS)
 
 ## The fast checks, in seconds: lint (ruff) and types (mypy; what it checks is in pyproject.toml).
 check: setup

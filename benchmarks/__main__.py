@@ -35,9 +35,9 @@ from pathlib import Path
 import psutil
 
 from harness.bare import BareModelProcess, bare_name
+from harness.load import run_load
 from harness.processes import ServerProcess, running_servers
 from harness.sample_images import photo_jpegs
-from lab.load import run_load
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW
@@ -70,7 +70,7 @@ OURS_SETTINGS = {"workers": 8, "max_batch": 8}
 ONE_WORKER_SETTINGS = {"workers": 1, "max_batch": 1, "binary": False}
 #: What the original design row runs, for results.json.
 ORIGINAL_DESIGN = {"server": "python -m solutions.resnet_model_server (a thread per request)",
-                   "client": "lab.original_client (a DEALER per request, payload -> preds)"}
+                   "client": "harness.original_client (a DEALER per request, payload -> preds)"}
 #: The bare model per round: batch 1 (``repeats`` passes) in the 1-client block, and the batched
 #: limit in the 8-client block (fewer passes of the larger batches).
 BARE_LATENCY = {"batch_sizes": [1], "repeats": 7}

@@ -31,8 +31,8 @@ from pathlib import Path
 import psutil
 
 from harness.launch import start_model_server, start_web_app
+from harness.load import Call, measured_load
 from harness.sample_images import photos
-from lab.load import Call, measured_load
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW

@@ -61,9 +61,9 @@ import urllib3
 import zmq
 
 from harness.launch import WAITRESS_THREADS, start_model_server, start_web_app
+from harness.load import Call, LoadResult, run_load
 from harness.sample_images import photo_jpegs
 from harness.stats import percentile
-from lab.load import Call, LoadResult, run_load
 from model_server.client import ModelClient
 from model_server.protocol import (
     F32,

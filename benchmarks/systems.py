@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 import numpy as np
 import requests
 
+from harness import original_client
 from harness.http import WebResponse, post_image
 from harness.launch import (
     start_model_server,
@@ -22,9 +23,8 @@ from harness.launch import (
     start_web_app,
     start_wsgi_app,
 )
+from harness.load import Call
 from harness.processes import ServerProcess, free_port, http_answers
-from lab import original_client
-from lab.load import Call
 from model_server.client import ModelClient
 from model_server.serving.settings import flags
 

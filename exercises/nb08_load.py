@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from lab.load import LoadRun, Send
+from harness.load import LoadRun, Send
 
 
 def closed_loop(send: Send, clients: int, requests: int) -> LoadRun:
@@ -18,7 +18,7 @@ def closed_loop(send: Send, clients: int, requests: int) -> LoadRun:
     clients run at the same time, one ``threading.Thread`` each: start them all, then ``join``
     them all.
 
-    Return ``LoadRun(latencies_s, wall_s)`` (from ``lab.load``):
+    Return ``LoadRun(latencies_s, wall_s)`` (from ``harness.load``):
 
     - ``latencies_s[k]``: the seconds request ``k`` took, from ``time.perf_counter()`` just before
       ``send(k)`` to just after it returned (a list of ``requests`` floats, in seconds);

@@ -1,6 +1,6 @@
 """The original write-up's test client, made reliable: a REQ socket and the zguide's Lazy Pirate pattern.
 
-The original's client is a DEALER that polls until a reply comes, for ever (``lab/original_client.py``
+The original's client is a DEALER that polls until a reply comes, for ever (``harness/original_client.py``
 keeps it as it is, for the notebook to compare). This one uses a REQ socket and sends the lab's JSON,
 ``{"image": "<base64>"}`` → ``{"predictions": [...]}``, which your server and the production one
 both read, and which gives each prediction's probability as a number.

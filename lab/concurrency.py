@@ -3,7 +3,7 @@ two frames against base64 JSON (its appendix, notebook 09).
 
 The load is a closed loop (N client threads, each sending a request, waiting for its reply and
 sending the next) on ``harness.sample_images.photo_jpegs``: the learner's ``closed_loop`` from
-``exercises/nb08_load.py`` when a cell passes it, else the benchmark's own ``lab.load.run_load``.
+``exercises/nb08_load.py`` when a cell passes it, else the benchmark's own ``harness.load.run_load``.
 This module only keeps every reply as well, so the notebook can show how many images shared each forward
 pass (``reply.batch``) and which worker process answered (``reply.worker``), and it fails loudly
 when a request fails: a timing that includes errors is a wrong number, not a slow one.
@@ -19,6 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from harness.bare import measure_in_subprocess
+from harness.load import (
+    Call,
+    ClosedLoop,
+    LoadResult,
+    LoadRun,
+    measured_load,
+    summarize,
+)
 from harness.stats import MeasurementFailed
 from model_server.client import ModelClient
 from model_server.protocol import (
@@ -30,14 +38,6 @@ from model_server.protocol import (
 )
 
 from . import settings
-from .load import (
-    Call,
-    ClosedLoop,
-    LoadResult,
-    LoadRun,
-    measured_load,
-    summarize,
-)
 from .progress import measuring
 
 #: How many clients send at once, in the notebook's runs.

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness import launch
+from harness.load import ClosedLoop
 from model_server.serving.settings import flags
 
 from . import concurrency
 from .concurrency import LoadLevel
-from .load import ClosedLoop
 
 #: Clients sending at once in every step: the fewest that can make one wait for the other.
 CLIENTS = 2

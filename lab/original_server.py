@@ -1,9 +1,9 @@
 """Notebook 04's measurements: the same clients and images against the original's design and ours.
 
-The load is the benchmark's own closed loop (``lab.load``: N client threads, each sending a request
+The load is the benchmark's own closed loop (``harness.load``: N client threads, each sending a request
 and waiting for its reply before the next). ``measure_with_test_client`` makes each call through
 the learner's test client, so both servers are measured with the same code; ``thread_cost``
-makes each call through the original's own client (``lab.original_client``) and watches the
+makes each call through the original's own client (``harness.original_client``) and watches the
 server process meanwhile: its threads and its memory. A failed request fails the measurement: a
 timing that includes errors is a wrong number, not a slow one.
 """
@@ -19,10 +19,11 @@ from types import ModuleType
 import psutil
 import zmq
 
+from harness import original_client
+from harness.load import measured_load
 from harness.stats import percentile
 
-from . import original_client, settings
-from .load import measured_load
+from . import settings
 
 #: Clients sending at once in the notebook's comparison.
 CONCURRENCY = (1, 8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from lab.load import LoadRun, Send
+from harness.load import LoadRun, Send
 
 
 def closed_loop(send: Send, clients: int, requests: int) -> LoadRun:

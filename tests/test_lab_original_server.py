@@ -13,8 +13,9 @@ import pytest
 import zmq
 
 from fakes import ColourClassifier, free_address, red_image
+from harness import original_client
 from harness.stats import MeasurementFailed
-from lab import original_client, original_server
+from lab import original_server
 from model_server.protocol import ServerError
 from solutions import resnet_model_server, test_client
 

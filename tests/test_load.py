@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from harness.launch import start_broker, start_remote_worker, start_web_app
+from harness.load import run_load
 from harness.sample_images import photo_jpegs
-from lab.load import run_load
 from model_server.client import ModelClient
 
 LOAD_REQUESTS = int(os.environ.get("LOAD_REQUESTS", "160"))

@@ -14,6 +14,7 @@ from PIL import Image
 from fakes import REPLY, web_apps_with_fake_model
 from harness import http, sample_images
 from harness.bare import measure_in_subprocess
+from harness.load import LoadResult
 from harness.sample_images import photo_jpegs
 from harness.stats import MeasurementFailed
 from lab import (
@@ -27,7 +28,6 @@ from lab import (
     timing,
 )
 from lab.checks import checks_command
-from lab.load import LoadResult
 from model_server.images import decode_image
 
 #: What the tests upload: the web app decodes each upload itself (to send the model its pixels).

@@ -9,10 +9,10 @@ import statistics
 import pytest
 
 from fakes import REPLY
+from harness.load import LoadResult, sleeping_send
 from harness.sample_images import photo_jpegs
 from harness.stats import MeasurementFailed
 from lab import concurrency, experiments, plots, predictions
-from lab.load import LoadResult, sleeping_send
 from model_server.protocol import Timings
 from solutions.nb08_load import closed_loop
 

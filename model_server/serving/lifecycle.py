@@ -1,6 +1,6 @@
 """How a server process lives and ends: it stops on SIGTERM or Ctrl-C, and dies with its parent.
 
-The model server, its remote workers and their supervisor, ``python -m lab.serve`` and the
+The model server, its remote workers and their supervisor, ``python -m harness.serve`` and the
 processes the lab starts all use these two, so that a notebook kernel or a supervisor that dies
 leaves no server behind and every server stops the same way.
 """

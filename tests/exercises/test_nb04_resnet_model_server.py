@@ -2,7 +2,7 @@
 
 The server runs in this process on a free port, with a classifier that sleeps ``MODEL_SECONDS``
 instead of running ResNet50 and names each image by its colour, so that a reply shows which
-request it answers. Two clients ask it: the original write-up's (``lab.original_client``: a DEALER
+request it answers. Two clients ask it: the original write-up's (``harness.original_client``: a DEALER
 with a uuid identity, one frame, ``"payload"`` → ``"preds"``) and a REQ client sending the lab's
 ``"image"`` JSON. Every wait here has a limit: an unwritten or stuck server fails a check, it never
 hangs one.
@@ -28,8 +28,8 @@ import pytest
 import zmq
 
 from fakes import ColourClassifier, free_address, red_image
+from harness import original_client
 from harness.processes import REPO_ROOT
-from lab import original_client
 from model_server.protocol import ServerError, encode_original_request
 
 MODEL_SECONDS = 0.2

@@ -1,4 +1,4 @@
-"""``python -m lab.serve``: the model server and the web app together, until Ctrl-C.
+"""``python -m harness.serve``: the model server and the web app together, until Ctrl-C.
 
 The model server listens on its default address and the web app on http://127.0.0.1:5000 unless
 told otherwise; both are stopped when this command ends.
@@ -15,7 +15,7 @@ from model_server.serving.lifecycle import stop_on_signals
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.serve", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m harness.serve", description=__doc__)
     parser.add_argument("--weights", default="auto", help="auto, imagenet, random or an .h5 path")
     parser.add_argument("--model-port", type=int, default=int(DEFAULT_ADDRESS.rsplit(":", 1)[1]))
     parser.add_argument("--web-port", type=int, default=5000)

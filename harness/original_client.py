@@ -45,7 +45,7 @@ def predict(image: bytes, address: str = DEFAULT_ADDRESS, max_wait_s: float | No
     ``ServerError``; no reply within ``max_wait_s`` raises ``NoReplyYet``.
     """
     rid = str(uuid.uuid4())
-    client = zmq.Context.instance().socket(zmq.DEALER)
+    client: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
     client.setsockopt(zmq.IDENTITY, rid.encode())
     client.connect(address)
     try:
@@ -53,7 +53,7 @@ def predict(image: bytes, address: str = DEFAULT_ADDRESS, max_wait_s: float | No
         give_up = None if max_wait_s is None else time.monotonic() + max_wait_s
         while True:
             wait_s = poll_s if give_up is None else min(poll_s, give_up - time.monotonic())
-            if wait_s > 0 and client.poll(wait_s * 1000, zmq.POLLIN):
+            if wait_s > 0 and client.poll(int(wait_s * 1000), zmq.POLLIN):
                 return decode_original_reply(client.recv())
             if give_up is not None and time.monotonic() >= give_up:
                 raise NoReplyYet(f"no reply from {address} within {max_wait_s:g} s; the original "

@@ -70,7 +70,7 @@ class LoadResult:
     p99_ms: float
     throughput: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
