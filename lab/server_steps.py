@@ -60,11 +60,11 @@ def show_replies(handler_class: type, classifier: Any, requests: list[tuple[str,
               f"({took:.0f} ms)")
 
 
-def _in_a_thread(call: Callable[[], object], seconds: float = WAIT_S) -> bool:
-    """Call ``call`` in a daemon thread; whether it returned within ``seconds``."""
+def _in_a_thread(call: Callable[[], object]) -> bool:
+    """Call ``call`` in a daemon thread; whether it returned within ``WAIT_S``."""
     thread = threading.Thread(target=call, daemon=True)
     thread.start()
-    thread.join(seconds)
+    thread.join(WAIT_S)
     return not thread.is_alive()
 
 

@@ -41,6 +41,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "exercise(name): the check is about one method, e.g. \"RequestHandler.reply_to\" "
         "(run_checks(\"nb04\", \"RequestHandler.reply_to\") reports those checks alone)")
+    config.addinivalue_line(
+        "markers", "real_model: the check builds the real ResNet50 (seconds, not milliseconds); the "
+        "mutation test leaves these out, as the quick checks beside them catch its mistakes")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -158,6 +158,7 @@ def test_handle_upload_times_each_stage_under_its_name(nb02, handle_upload, atte
     assert not short, f"{short} took less than the step itself: time each call around the step"
 
 
+@pytest.mark.real_model
 def test_handle_upload_classifies_with_the_real_untrained_resnet50(handle_upload, attempt):
     import imagegen
     from lab.monolith_parts import REAL_PARTS

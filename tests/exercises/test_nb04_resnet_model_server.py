@@ -322,6 +322,19 @@ def _backend(nb04, context: zmq.Context) -> zmq.Socket:
     return backend
 
 
+def _reply_while_alive(backend: zmq.Socket, thread: threading.Thread) -> list[bytes] | None:
+    """The frames the backend receives within ``REPLY_TIMEOUT_MS``; once the handler thread has
+    ended (a stub raises at once), only what it sent before: nothing more can come."""
+    give_up = time.monotonic() + REPLY_TIMEOUT_MS / 1000
+    while time.monotonic() < give_up:
+        ended = not thread.is_alive()
+        if backend.poll(50):
+            return backend.recv_multipart()
+        if ended:
+            return None
+    return None
+
+
 def _run_behind_a_backend(nb04, attempt, envelope: list[bytes], body: list[bytes]) -> list[bytes]:
     """One handler thread started behind a DEALER backend on ``inproc://``: the frames it sent.
 
@@ -336,7 +349,7 @@ def _run_behind_a_backend(nb04, attempt, envelope: list[bytes], body: list[bytes
         warnings.simplefilter("always", ResourceWarning)
         try:
             thread.start()
-            received = backend.recv_multipart() if backend.poll(REPLY_TIMEOUT_MS) else None
+            received = _reply_while_alive(backend, thread)
             thread.join(STOP_TIMEOUT_S)
         finally:
             backend.close(linger=0)
