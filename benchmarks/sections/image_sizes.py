@@ -13,7 +13,7 @@ the client thread's own CPU time for decoding (``time.thread_time``) as what the
 instead; and the file posted to the real web app in front of the same server, with the web app
 process's whole CPU time per request (HTTP, the form, decoding, sending the pixels).
 
-``python -m benchmarks.image_sizes`` starts a model server (``--weights random``) and the web app
+``python -m benchmarks.sections.image_sizes`` starts a model server (``--weights random``) and the web app
 (waitress), measures, and prints a table; ``--out`` also writes the rounds as JSON.
 """
 
@@ -30,16 +30,16 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.report.tables import markdown
+from benchmarks.rounds.turns import in_turn
+from benchmarks.rounds.usage import cpu_seconds
+from benchmarks.systems.launch import MakeCall, http_calls, runtime_args
 from harness.launch import start_model_server, start_web_app
 from harness.load import Call, measured_load
 from harness.sample_images import photos
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
-
-from .cpu import cpu_seconds
-from .systems import MakeCall, http_calls, runtime_args
-from .turns import in_turn
 
 #: Name → (width, height) and format: a small photo, a 1080p photo, a phone camera's 12 MP photo
 #: and a 1080p screenshot saved as PNG.
@@ -180,15 +180,9 @@ def summary(bursts: Sequence[Burst], cores: int | None = None) -> list[dict[str,
     return rows
 
 
-def markdown(rows: Sequence[dict[str, object]]) -> str:
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(row[key]) for key in header) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.image_sizes", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sections.image_sizes",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--runtime", choices=RUNTIMES, default=TENSORFLOW)
     parser.add_argument("--precision", choices=PRECISIONS, default=F32)
     parser.add_argument("--rounds", type=int, default=ROUNDS)

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.footprint``: what the deployment manifests are sized from.
+"""``python -m benchmarks.sections.footprint``: what the deployment manifests are sized from.
 
 Seconds from starting each process to ready, and its resident memory (RSS, psutil) when ready and
 after a burst of full batches, for the three processes the manifests run (a pure broker,
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.rounds.usage import memory_mib
+from benchmarks.systems.launch import succeeded
 from harness.http import post_image
 from harness.launch import start_broker, start_model_server, start_remote_worker, start_web_app
 from harness.processes import ServerProcess
 from harness.sample_images import photo
 from model_server.client import ModelClient
-
-from .systems import succeeded
 
 #: Requests sent at once, and how many times, to fill the default batches (``--max-batch 8``).
 BURST = 8
@@ -34,10 +34,9 @@ CPU_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16")
 
 
 def rss_mib(process: ServerProcess) -> float:
-    """The resident memory of the process and its children (a supervised worker's child)."""
-    parent = psutil.Process(process.pid)
-    total = parent.memory_info().rss + sum(c.memory_info().rss for c in parent.children(recursive=True))
-    return round(total / 2**20, 1)
+    """The resident memory of a running server and its children (a supervised worker's child)."""
+    assert process.pid is not None, f"{process.name} is not running"
+    return memory_mib(process.pid)
 
 
 def send_bursts(address: str) -> None:
@@ -99,7 +98,7 @@ def measure(weights: str = "random") -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.footprint", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sections.footprint", description=__doc__)
     parser.add_argument("--weights", default="random")
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """A widely used peer for comparison: Ray Serve with ``@serve.batch`` serving the same model.
 
-``python -m benchmarks.ray_serve --port P`` serves ``POST /predict`` (the image file as the body)
+``python -m benchmarks.systems.ray_serve --port P`` serves ``POST /predict`` (the image file as the body)
 until stopped. Same model (untrained seeded ResNet50 through the same compiled function), same
 decoding, same batching limits as our server, so the difference is the serving system.
 """
@@ -45,7 +45,7 @@ def build_app(max_batch: int, max_delay_ms: float):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ray_serve", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.systems.ray_serve", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-batch", type=int, default=DEFAULTS.max_batch)
     parser.add_argument("--max-delay-ms", type=float, default=DEFAULTS.max_delay_ms)

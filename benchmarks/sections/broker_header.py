@@ -15,7 +15,7 @@ while every other client waits. This measures:
    bytes after a JPEG's end are ignored by its decoder), and as the control the 640×480 JPEG
    itself: the same forward passes competing for the CPU, without a big frame.
 
-Run ``python -m benchmarks.broker_header``; prints JSON.
+Run ``python -m benchmarks.sections.broker_header``; prints JSON.
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from benchmarks.rounds.turns import in_turn
 from harness.launch import start_model_server
 from harness.sample_images import PHOTO_SIZE, photos
 from harness.stats import percentile
 from model_server.client import ModelClient
 from model_server.protocol import encode_request, read_header
-
-from .turns import in_turn
 
 #: The big image's size: a phone photo of a few megabytes, before base64.
 BIG_IMAGE_BYTES = 4_000_000
@@ -181,7 +180,7 @@ def measure(rounds: int = ROUNDS, per_block: int = REQUESTS_PER_BLOCK) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.broker_header",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sections.broker_header",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--per-block", type=int, default=REQUESTS_PER_BLOCK,

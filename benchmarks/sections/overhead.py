@@ -9,7 +9,7 @@ as the request's body, in rotating order, and the overhead is the median of the 
 differences. The server's own timings split each request into decoding, queueing,
 inference and the rest (the wire, JSON, the client).
 
-Run ``python -m benchmarks.overhead``; prints JSON. The probe is ``harness.bare``'s
+Run ``python -m benchmarks.sections.overhead``; prints JSON. The probe is ``harness.bare``'s
 ``BareModelProcess`` (``python -m harness.bare --serve``), which keeps its model loaded.
 """
 
@@ -26,15 +26,14 @@ from dataclasses import asdict, dataclass
 
 import requests
 
+from benchmarks.rounds.turns import in_turn
+from benchmarks.systems.launch import REQUEST_TIMEOUT_S, succeeded
 from harness.bare import BareModelProcess
 from harness.http import post_image
 from harness.launch import start_model_server, start_web_app
 from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
 from model_server.serving.settings import flags
-
-from .systems import REQUEST_TIMEOUT_S, succeeded
-from .turns import in_turn
 
 ROUNDS = 60
 #: Rounds run first and thrown away: the first requests of a fresh process are slow.
@@ -147,7 +146,7 @@ def measure(rounds: int = ROUNDS) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sections.overhead", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed rounds (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -121,7 +121,7 @@ def monolith() -> Iterator[MakeCall]:
 
 @contextlib.contextmanager
 def model_in_web_process() -> Iterator[MakeCall]:
-    with start_wsgi_app("benchmarks.global_model_app:create_app", "bench-global", {}, None, 120.0,
+    with start_wsgi_app("benchmarks.systems.global_model_app:create_app", "bench-global", {}, None, 120.0,
                      "waitress") as server:
         yield http_calls(f"{server.address}/api/predict")
 
@@ -131,7 +131,7 @@ def ray_serve(max_batch: int) -> Iterator[MakeCall]:
     """Ray Serve with ``@serve.batch`` (an optional extra: ``pip install "ray[serve]"``)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/predict"
-    argv = [sys.executable, "-m", "benchmarks.ray_serve", "--port", str(port),
+    argv = [sys.executable, "-m", "benchmarks.systems.ray_serve", "--port", str(port),
             "--max-batch", str(max_batch)]
     with ServerProcess("bench-ray-serve", argv, url, http_answers(url)).start(RAY_START_TIMEOUT_S):
         def make_call() -> Call:

@@ -34,7 +34,7 @@ clients) set the offered rates, from a quarter to twice that capacity; both are 
 right before every rate, and the report judges the path against their medians: on a shared
 machine they drift within minutes, more than the effects being judged (see "Open loop" in
 ``docs/benchmark.md``). ``python -m benchmarks --only "open loop"`` runs it and stores it under
-``open_loop``; ``python -m benchmarks.open_loop`` runs it alone and prints JSON.
+``open_loop``; ``python -m benchmarks.sections.open_loop`` runs it alone and prints JSON.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ import numpy as np
 import urllib3
 import zmq
 
+from benchmarks.systems.launch import runtime_args
 from harness.launch import WAITRESS_THREADS, start_model_server, start_web_app
 from harness.load import Call, LoadResult, run_load
 from harness.sample_images import photo_jpegs
@@ -78,8 +79,6 @@ from model_server.protocol import (
     encode_request_frames,
     request_id_of,
 )
-
-from .systems import runtime_args
 
 #: Offered rates, as multiples of the path's capacity as first measured.
 RATE_FACTORS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -574,7 +573,7 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.open_loop", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sections.open_loop", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser, prefix="")
     parser.add_argument("--quick", action="store_true", help="three rates, 3 s each: a smoke test")

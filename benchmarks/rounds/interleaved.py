@@ -15,9 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from benchmarks.rounds.turns import in_turn
 from harness.stats import spread
-
-from .turns import in_turn
 
 
 @dataclass(frozen=True)
