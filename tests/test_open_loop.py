@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from werkzeug.serving import make_server
 
-from benchmarks.sections.open_loop import (
+from harness.open_loop import (
     NotLoopback,
     OpenLoopRun,
     Outcome,
