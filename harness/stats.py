@@ -1,4 +1,4 @@
-"""The figures every measurement reports: a percentile, and the spread of repeated runs.
+"""The figures every measurement reports: a percentile, the quartiles, and the spread of repeated runs.
 
 One definition each, so that "p99" means the same in a notebook, a benchmark and a test:
 NumPy's linear interpolation between the closest ranks, rounded for a table.
@@ -27,3 +27,12 @@ def spread(values: Sequence[float], digits: int = 3) -> dict[str, float]:
     """The median, least and greatest of repeated runs, and how many there were."""
     return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
             "max": round(max(values), digits), "rounds": len(values)}
+
+
+def quartiles(values: Sequence[float], digits: int = 2) -> dict[str, float]:
+    """The first quartile, the median and the third quartile of ``values`` (percentiles 25, 50
+    and 75, as ``percentile`` computes them): half the values lie between ``q1`` and ``q3``."""
+    if not values:
+        raise ValueError("quartiles of no values")
+    q1, median, q3 = (round(float(q), digits) for q in np.percentile(values, [25, 50, 75]))
+    return {"median": median, "q1": q1, "q3": q3}

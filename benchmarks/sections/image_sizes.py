@@ -37,6 +37,7 @@ from benchmarks.systems.launch import MakeCall, http_calls, runtime_args
 from harness.launch import start_model_server, start_web_app
 from harness.load import Call, measured_load
 from harness.sample_images import photos
+from harness.stats import spread
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
@@ -161,21 +162,21 @@ def summary(bursts: Sequence[Burst], cores: int | None = None) -> list[dict[str,
     for name, form in dict.fromkeys((b.size, b.form) for b in bursts):
         for count in sorted({b.clients for b in bursts if (b.size, b.form) == (name, form)}):
             mine = [b for b in bursts if (b.size, b.form, b.clients) == (name, form, count)]
-            cpu = statistics.median(b.server_cpu_ms for b in mine)
-            throughput = [b.throughput for b in mine]
+            cpu = spread([b.server_cpu_ms for b in mine])
+            throughput = spread([b.throughput for b in mine], 1)
             rows.append({
                 "size": name, "form": form, "clients": count, "rounds": len(mine),
-                "img/s": round(statistics.median(throughput), 1),
-                "img/s min–max": f"{min(throughput):.1f}–{max(throughput):.1f}",
+                "img/s": throughput["median"],
+                "img/s min–max": f"{throughput['min']:.1f}–{throughput['max']:.1f}",
                 "median ms": round(statistics.median(b.median_ms for b in mine), 1),
                 "p99 ms": round(statistics.median(b.p99_ms for b in mine), 1),
-                "server CPU ms/request": round(cpu, 1),
-                "server CPU ms min–max": f"{min(b.server_cpu_ms for b in mine):.0f}–"
-                                         f"{max(b.server_cpu_ms for b in mine):.0f}",
+                "server CPU ms/request": round(cpu["median"], 1),
+                "server CPU ms min–max": f"{cpu['min']:.0f}–{cpu['max']:.0f}",
                 "web tier decode CPU ms/request": round(statistics.median(b.client_decode_ms for b in mine), 1),
                 "web app CPU ms/request": round(statistics.median(b.web_cpu_ms for b in mine), 1),
                 # What a model machine of this many cores could serve if CPU were its only limit.
-                f"{cores} cores ÷ CPU s/request (img/s)": round(cores * 1000 / cpu, 1) if cpu else None,
+                f"{cores} cores ÷ CPU s/request (img/s)":
+                    round(cores * 1000 / cpu["median"], 1) if cpu["median"] else None,
             })
     return rows
 

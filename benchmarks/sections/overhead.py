@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from harness.bare import BareModelProcess
 from harness.http import post_image
 from harness.launch import start_model_server, start_web_app
 from harness.sample_images import photo_jpegs
+from harness.stats import quartiles
 from model_server.client import ModelClient
 from model_server.serving.settings import flags
 
@@ -103,15 +103,10 @@ def _steps(
     }
 
 
-def _quartiles(values: list[float]) -> dict[str, float]:
-    q1, median, q3 = statistics.quantiles(values, n=4)
-    return {"median": round(median, 2), "q1": round(q1, 2), "q3": round(q3, 2)}
-
-
 def summarize(rounds: list[Round]) -> dict:
     """Medians of each system and of the per-round differences that the targets are stated in."""
     def column(pick: Callable[[Round], float]) -> dict[str, float]:
-        return _quartiles([pick(r) for r in rounds])
+        return quartiles([pick(r) for r in rounds])
 
     return {
         "rounds": len(rounds),
