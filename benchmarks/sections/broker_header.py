@@ -30,14 +30,13 @@ from functools import partial
 
 from benchmarks.rounds.turns import in_turn
 from harness.launch import start_model_server
-from harness.sample_images import PHOTO_SIZE, photos
+from harness.sample_images import PHONE_PHOTO_SIZE, PHOTO_SIZE, padded, photos
 from harness.stats import percentile
 from model_server.client import ModelClient
 from model_server.protocol import encode_request, read_header
 
 #: The big image's size: a phone photo of a few megabytes, before base64.
 BIG_IMAGE_BYTES = 4_000_000
-PHONE_PHOTO_SIZE = (4032, 3024)
 HEADER_CALLS = 500
 ROUNDS = 6
 #: Small requests per round and condition (alone, with big ones streaming).
@@ -52,11 +51,6 @@ def median_ms(call: Callable[[], object], calls: int) -> float:
         call()
         times.append(time.perf_counter() - started)
     return round(statistics.median(times) * 1000, 4)
-
-
-def padded(image: bytes, size: int = BIG_IMAGE_BYTES) -> bytes:
-    """``image`` with zeros after its end, to ``size`` bytes: decoded as the image it was."""
-    return image + bytes(max(0, size - len(image)))
 
 
 def header_times(small: bytes, big: bytes, calls: int = HEADER_CALLS) -> dict[str, dict]:
@@ -163,11 +157,11 @@ def latencies(address: str, small: bytes, big: bytes, rounds: int, per_block: in
 def measure(rounds: int = ROUNDS, per_block: int = REQUESTS_PER_BLOCK) -> dict:
     small = photos(1, PHOTO_SIZE, "JPEG", seed=0)[0]
     phone = photos(1, PHONE_PHOTO_SIZE, "JPEG", seed=1)[0]
-    big_photo = padded(phone)
+    big_photo = padded(phone, BIG_IMAGE_BYTES)
     results: dict = {"header": header_times(small, big_photo)}
     streams = {
         f"4 MB: a {PHONE_PHOTO_SIZE[0]}x{PHONE_PHOTO_SIZE[1]} photo, padded": big_photo,
-        "4 MB: a 640x480 JPEG, padded (the big frame without its decoding)": padded(small),
+        "4 MB: a 640x480 JPEG, padded (the big frame without its decoding)": padded(small, BIG_IMAGE_BYTES),
         "control: the 640x480 JPEG itself (the same model work, a small frame)": small,
     }
     server = start_model_server(weights="random", name="broker-header-benchmark")
@@ -189,7 +183,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.header_only:
         small = photos(1, PHOTO_SIZE, "JPEG", seed=0)[0]
-        print(json.dumps({"header": header_times(small, padded(small))}, indent=2))
+        print(json.dumps({"header": header_times(small, padded(small, BIG_IMAGE_BYTES))}, indent=2))
         return
     print(json.dumps(measure(args.rounds, args.per_block), indent=2))
 

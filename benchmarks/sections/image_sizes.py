@@ -36,7 +36,7 @@ from benchmarks.rounds.usage import cpu_seconds
 from benchmarks.systems.launch import MakeCall, http_calls, runtime_args
 from harness.launch import start_model_server, start_web_app
 from harness.load import Call, measured_load
-from harness.sample_images import photos
+from harness.sample_images import PHONE_PHOTO_SIZE, photos
 from harness.stats import spread
 from model_server.client import ModelClient
 from model_server.images import decode_image
@@ -47,7 +47,7 @@ from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
 SIZES: dict[str, tuple[tuple[int, int], str]] = {
     "640×480 JPEG": ((640, 480), "JPEG"),
     "1920×1080 JPEG": ((1920, 1080), "JPEG"),
-    "4032×3024 JPEG": ((4032, 3024), "JPEG"),
+    "4032×3024 JPEG": (PHONE_PHOTO_SIZE, "JPEG"),
     "1920×1080 PNG": ((1920, 1080), "PNG"),
 }
 #: The forms of request: the file (the server decodes it), the pixels (the client decoded it), and
