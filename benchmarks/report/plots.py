@@ -17,7 +17,7 @@ def plot(results: dict, path: Path) -> None:
     """Throughput against clients for every system (median over rounds, bars min–max), with each
     runtime's bare best as a dashed line; and the latency of one request."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(14, 6.5))
-    colours = plt.get_cmap("tab20").colors
+    colours = plt.get_cmap("tab20")
     for index, (name, rows) in enumerate(results["systems"].items()):
         if name == MONOLITH:
             continue
@@ -26,7 +26,7 @@ def plot(results: dict, path: Path) -> None:
             [int(c) for c in levels], [rows[c]["throughput"] for c in levels],
             yerr=[[rows[c]["throughput"] - rows[c]["throughput_min"] for c in levels],
                   [rows[c]["throughput_max"] - rows[c]["throughput"] for c in levels]],
-            marker="o", capsize=3, label=name, color=colours[index % len(colours)],
+            marker="o", capsize=3, label=name, color=colours(index % colours.N),
             linestyle=":" if name.endswith(PIXELS) else "-",
         )
     bares = {"TensorFlow": results["bare"], **{f"OpenVINO {p}": limit for p, limit in
@@ -39,8 +39,8 @@ def plot(results: dict, path: Path) -> None:
     left.set_ylim(bottom=0)
     left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
 
-    names = [n for n in results["systems"] if system_row(results, n, 1)]
-    medians = [system_row(results, n, 1)["median_ms"] for n in names]
+    at_one = {name: row for name in results["systems"] if (row := system_row(results, name, 1))}
+    names, medians = list(at_one), [row["median_ms"] for row in at_one.values()]
     right.barh(names + ["bare model (TensorFlow)"], medians + [results["bare"]["latency_ms"]])
     right.set_xscale("log")
     right.set(xlabel="median latency, one client (ms, log scale)", title="Latency of one request")

@@ -6,6 +6,7 @@ and measured in interleaved rounds (``interleaved.run_rounds``).
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import psutil
@@ -33,8 +34,8 @@ def burst(make_call: MakeCall, images: list[bytes], clients: int, requests: int,
     """One closed-loop burst, with the CPU each server process (and this one) spent per request."""
     processes = {server.name: psutil.Process(server.pid) for server in running_servers()}
     before, own = usage.snapshot(processes), time.process_time()
-    figures = run_load(make_call, images, clients, requests, warmup=warmup).as_dict()
-    sent = int(figures["requests"]) + warmup * clients
+    figures: dict[str, Any] = run_load(make_call, images, clients, requests, warmup=warmup).as_dict()
+    sent = figures["requests"] + warmup * clients
     figures["cpu_ms_per_request"] = usage.per_request_ms(
         {**before, LOAD_GENERATOR: own}, {**usage.snapshot(processes), LOAD_GENERATOR: time.process_time()},
         sent)
@@ -49,14 +50,15 @@ def entries(chosen: list[System], calls: dict[str, MakeCall], servers: Servers,
     for system in chosen:
         for clients in system.levels:
             count = system.requests or (2 * clients if warm_up else max(requests, PER_CLIENT * clients))
-            out.append(Entry(system.name, clients, lambda make_call=calls[system.name], c=clients, n=count,
-                             w=0 if system.requests else 1: burst(make_call, images, c, n, w)))
+            warmup = 0 if system.requests else 1
+            out.append(Entry(system.name, clients,
+                             partial(burst, calls[system.name], images, clients, count, warmup)))
     # TensorFlow's bare model always: the report's limit line and the TensorFlow ratios read it.
     for runtime, precision in dict.fromkeys(
             [(TENSORFLOW, F32), *((system.runtime, system.precision) for system in chosen)]):
         bare = servers.bare(runtime, precision)
-        out += [Entry(bare.name, 1, lambda bare=bare: bare.limits(**BARE_LATENCY), bare=True),
-                Entry(bare.name, 8, lambda bare=bare: bare.limits(**BARE_BATCHED), bare=True)]
+        out += [Entry(bare.name, 1, partial(bare.limits, **BARE_LATENCY), bare=True),
+                Entry(bare.name, 8, partial(bare.limits, **BARE_BATCHED), bare=True)]
     return out
 
 

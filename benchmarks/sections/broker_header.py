@@ -27,6 +27,8 @@ import statistics
 import time
 from collections.abc import Callable
 from functools import partial
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
 
 from benchmarks.rounds.turns import in_turn
 from harness.launch import start_model_server
@@ -66,7 +68,8 @@ def header_times(small: bytes, big: bytes, calls: int = HEADER_CALLS) -> dict[st
     return results
 
 
-def _stream(address: str, image: bytes, on, idle, began, stop, sent) -> None:
+def _stream(address: str, image: bytes, on: Event, idle: Event, began: Event, stop: Event,
+            sent: Synchronized[int]) -> None:
     """The other client's process: one big request after another while ``on`` is set."""
     with ModelClient(address, timeout=REQUEST_TIMEOUT_S, binary=False) as client:
         while not stop.is_set():
@@ -117,7 +120,7 @@ class BigRequestStream:
             self._process.terminate()
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
+def _percentiles(values: list[float]) -> dict[str, float | None]:
     return {"requests": len(values), "p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99)}
 
 

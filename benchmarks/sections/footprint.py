@@ -16,6 +16,7 @@ import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -73,26 +74,28 @@ def cpu_kind() -> dict[str, object]:
     return {"model": model, "cores": psutil.cpu_count(), "flags": sorted(flags & set(CPU_FLAGS))}
 
 
-def measure(weights: str = "random") -> dict[str, object]:
-    results: dict[str, object] = {"cpu": cpu_kind(), "weights": weights, "burst": f"{BURSTS}x{BURST}"}
+def when_ready(process: ServerProcess) -> dict[str, float]:
+    """Seconds from start to ready, and the memory of a server just started."""
+    assert process.ready_seconds is not None, f"{process.name} is not ready"
+    return {"start_to_ready_s": round(process.ready_seconds, 1), "rss_ready_mib": rss_mib(process)}
+
+
+def measure(weights: str = "random") -> dict[str, Any]:
+    results: dict[str, Any] = {"cpu": cpu_kind(), "weights": weights, "burst": f"{BURSTS}x{BURST}"}
     with start_model_server(weights, name="footprint-server") as server:
-        ready = rss_mib(server)
+        results["model_server"] = when_ready(server)
         send_bursts(server.address)
-        results["model_server"] = {"start_to_ready_s": round(server.ready_seconds, 1),
-                                   "rss_ready_mib": ready, "rss_after_batches_mib": rss_mib(server)}
+        results["model_server"]["rss_after_batches_mib"] = rss_mib(server)
         with start_web_app(server.address, wsgi_server="waitress", name="footprint-web") as web:
-            ready = rss_mib(web)
+            results["web"] = when_ready(web)
             send_bursts(web.address)
-            results["web"] = {"start_to_ready_s": round(web.ready_seconds, 1),
-                              "rss_ready_mib": ready, "rss_after_batches_mib": rss_mib(web)}
+            results["web"]["rss_after_batches_mib"] = rss_mib(web)
     with start_broker(name="footprint-broker") as broker:
-        results["broker"] = {"start_to_ready_s": round(broker.ready_seconds, 1),
-                             "rss_ready_mib": rss_mib(broker)}
+        results["broker"] = when_ready(broker)
         with start_remote_worker(broker, weights, workers=8, name="footprint-worker") as worker:
-            ready = rss_mib(worker)
+            results["worker"] = when_ready(worker)
             send_bursts(broker.address)
-            results["worker"] = {"start_to_ready_s": round(worker.ready_seconds, 1),
-                                 "rss_ready_mib": ready, "rss_after_batches_mib": rss_mib(worker)}
+            results["worker"]["rss_after_batches_mib"] = rss_mib(worker)
         results["broker"]["rss_after_batches_mib"] = rss_mib(broker)
     return results
 

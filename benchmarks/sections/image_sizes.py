@@ -194,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with start_model_server("random", extra_args=runtime_args(args.runtime, args.precision),
                             name="bench-image-sizes") as server, \
             start_web_app(server.address, name="bench-image-sizes-web", wsgi_server="waitress") as web:
+        assert server.pid is not None and web.pid is not None, "both are running"
         bursts = measure(server.address, server.pid, images, args.rounds, requests=args.requests,
                          progress=lambda line: print(line, file=sys.stderr),
                          web=(f"{web.address}/api/predict", web.pid))

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks.systems.launch import model_server, runtime_args
@@ -197,13 +198,14 @@ def measure(
     paths: Sequence[str] = PATHS, seed: int = SEED,
 ) -> dict:
     """The section: one model server, each path in ``paths`` measured in turn; JSON-ready."""
-    settings = {"runtime": runtime, "precision": precision, **OURS_SETTINGS,
-                "seconds_per_rate": seconds, "timeout_s": timeout_s, "factors": list(factors),
-                "max_requests_per_rate": MAX_REQUESTS_PER_RATE, "seed": seed,
-                "capacity_clients": CAPACITY_CLIENTS, "image": "640x480 JPEG",
-                "waitress_threads": WAITRESS_THREADS}
-    out = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.processor() or platform.machine(),
-           "settings": settings, "paths": {}}
+    settings: dict[str, Any] = {
+        "runtime": runtime, "precision": precision, **OURS_SETTINGS, "seconds_per_rate": seconds,
+        "timeout_s": timeout_s, "factors": list(factors), "max_requests_per_rate": MAX_REQUESTS_PER_RATE,
+        "seed": seed, "capacity_clients": CAPACITY_CLIENTS, "image": "640x480 JPEG",
+        "waitress_threads": WAITRESS_THREADS}
+    out: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"),
+                           "machine": platform.processor() or platform.machine(),
+                           "settings": settings, "paths": {}}
     images = photo_jpegs()
     with model_server(OURS_SETTINGS["workers"], OURS_SETTINGS["max_batch"], runtime_args(runtime, precision),
                       name="bench-open-loop-model") as model:

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import requests
 
@@ -57,7 +58,7 @@ class Round:
     server_queue: float
 
 
-def _timed(call: Callable[[], object]) -> tuple[float, object]:
+def _timed(call: Callable[[], object]) -> tuple[float, Any]:
     began = time.perf_counter()
     result = call()
     return (time.perf_counter() - began) * 1000, result
@@ -70,7 +71,7 @@ def measure_rounds(
     session = requests.Session()
     measured = []
     for index in range(-WARMUP_ROUNDS, rounds):
-        figures: dict[str, object] = {}
+        figures: dict[str, tuple[float, Any]] = {}
         steps = _steps(probe, client, session, web_url, images[index % len(images)])
         for name in in_turn(list(steps), index):
             figures[name] = steps[name]()
@@ -90,7 +91,7 @@ def measure_rounds(
 
 def _steps(
     probe: BareModelProcess, client: ModelClient, session: requests.Session, web_url: str, image: bytes,
-) -> dict[str, Callable[[], tuple[float, object]]]:
+) -> dict[str, Callable[[], tuple[float, Any]]]:
     """One round's measurements of ``image``, by name: each returns (milliseconds, reply or None)."""
     return {
         "bare": lambda: (probe.forward_ms(), None),

@@ -21,6 +21,7 @@ import numpy as np
 from benchmarks.rounds.turns import in_turn
 from harness.sample_images import photo_jpegs
 from model_server.images import decode_image
+from model_server.models.classifier import Classifier
 from model_server.models.openvino_model import OpenVINOClassifier
 from model_server.models.tensorflow_model import ResNet50Classifier
 
@@ -29,8 +30,8 @@ ROUNDS = 15
 
 
 def measure(rounds: int = ROUNDS, batch_sizes: Sequence[int] = BATCH_SIZES) -> dict:
-    classifiers = {"tensorflow": ResNet50Classifier.load("random"),
-                   "openvino": OpenVINOClassifier.load("random")}
+    classifiers: dict[str, Classifier] = {"tensorflow": ResNet50Classifier.load("random"),
+                                          "openvino": OpenVINOClassifier.load("random")}
     pixels = np.stack([decode_image(image) for image in photo_jpegs()])
     results: dict[str, dict] = {}
     for size in batch_sizes:

@@ -69,6 +69,12 @@ def openvino_precisions() -> list[str]:
     return [F32]
 
 
+def _openvino_calls(precision: str, decoded: Mapping[bytes, np.ndarray] | None = None
+                    ) -> Callable[[Servers], launch.MakeCall]:
+    """Calls through a client of our server on OpenVINO at ``precision``: the file, or the pixels."""
+    return lambda servers: launch.client_calls(servers.client(OPENVINO, precision), decoded)
+
+
 def compared_systems(levels: tuple[int, ...], decoded: Mapping[bytes, np.ndarray],
                      precisions: list[str]) -> list[System]:
     """Every system, at ``levels`` clients (the pixels rows at those of ``PIXEL_LEVELS``);
@@ -85,10 +91,8 @@ def compared_systems(levels: tuple[int, ...], decoded: Mapping[bytes, np.ndarray
     for precision in precisions:
         name = openvino_system(precision)
         chosen += [
-            System(name, levels, lambda sv, p=precision: launch.client_calls(sv.client(OPENVINO, p)),
-                   runtime=OPENVINO, precision=precision),
-            System(name + PIXELS, pixel_levels,
-                   lambda sv, p=precision: launch.client_calls(sv.client(OPENVINO, p), decoded),
+            System(name, levels, _openvino_calls(precision), runtime=OPENVINO, precision=precision),
+            System(name + PIXELS, pixel_levels, _openvino_calls(precision, decoded),
                    runtime=OPENVINO, precision=precision),
         ]
     chosen += [
