@@ -1,10 +1,11 @@
-"""``harness.stats``: the one percentile, quartiles and spread every report uses."""
+"""``harness.stats``: the one percentile, quartiles, spread and timed median every report uses."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.stats import percentile, quartiles, spread
+from harness import stats
+from harness.stats import median_seconds, percentile, quartiles, spread
 
 
 def test_a_percentile_interpolates_between_ranks_and_is_rounded() -> None:
@@ -33,3 +34,11 @@ def test_quartiles_are_the_25th_50th_and_75th_percentiles() -> None:
 def test_no_values_have_no_quartiles() -> None:
     with pytest.raises(ValueError):
         quartiles([])
+
+
+def test_the_median_time_of_a_call_times_each_call_and_not_the_warm_up(monkeypatch) -> None:
+    clock = iter([0.0, 3.0, 10.0, 11.0, 20.0, 22.0])  # three calls: 3 s, 1 s and 2 s
+    monkeypatch.setattr(stats.time, "perf_counter", lambda: next(clock))
+    calls: list[int] = []
+    assert median_seconds(lambda: calls.append(1), 3, warm_up=True) == 2.0
+    assert len(calls) == 4

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import statistics
 import time
 from collections.abc import Callable
 from functools import partial
@@ -33,7 +32,7 @@ from multiprocessing.synchronize import Event
 from benchmarks.rounds.turns import in_turn
 from harness.launch import start_model_server
 from harness.sample_images import PHONE_PHOTO_SIZE, PHOTO_SIZE, padded, photos
-from harness.stats import percentile
+from harness.stats import median_seconds, percentile
 from model_server.client import ModelClient
 from model_server.protocol import encode_request, read_header
 
@@ -47,12 +46,7 @@ REQUEST_TIMEOUT_S = 60.0
 
 
 def median_ms(call: Callable[[], object], calls: int) -> float:
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return round(statistics.median(times) * 1000, 4)
+    return round(median_seconds(call, calls) * 1000, 4)
 
 
 def header_times(small: bytes, big: bytes, calls: int = HEADER_CALLS) -> dict[str, dict]:
