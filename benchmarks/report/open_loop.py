@@ -31,6 +31,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from benchmarks.report.markdown import markdown_table
 from harness.stats import percentile, spread
 
 GOODPUT_TARGET = 0.90
@@ -185,27 +186,28 @@ def table(section: dict) -> str:
             f"{capacities['min']}–{capacities['max']}), one client {ones['median']} ms (median, "
             f"{ones['min']}–{ones['max']}); offered rates set by the first, "
             f"{path['capacity']['throughput']} img/s."), "",
-            ("| offered | req/s | drawn req/s | capacity before | load | goodput/s (÷ capacity) "
-            "| p50 ms | p99 ms (÷ one client) | busy | timeouts | errors | late p50 / p99 / max ms "
-            "| server queue peak |"),
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *markdown_table(RATE_COLUMNS, [_rate_row(path, rate) for rate in path["rates"]], "r" * len(RATE_COLUMNS)),
+            "",
         ]
-        for rate in path["rates"]:
-            reference, one = capacity(path), one_client(path)
-            p99 = "" if rate["p99_ms"] is None else f"{rate['p99_ms']} ({rate['p99_ms'] / one:.1f}×)"
-            lines.append(
-                f"| {rate['factor']:g}× | {rate['offered_rate']} | {rate['sent_rate']} "
-                f"| {capacity_before(path, rate)} | {load(path, rate):.2f} "
-                f"| {rate['goodput']} ({rate['goodput'] / reference:.2f}) "
-                f"| {rate['p50_ms']} | {p99} "
-                f"| {rate['busy_share']:.1%} | {rate['timeout_share']:.1%} | {rate['errors']} "
-                f"| {rate['lateness_p50_ms']} / {rate['lateness_p99_ms']} / {rate['lateness_max_ms']} "
-                f"| {rate.get('server_queue_peak', '')} |")
-        lines.append("")
-    lines += ["| path | target | measured | bound | met |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {t.path} | {t.name} | {t.measured} | {t.bound} | {'yes' if t.met else 'no'} |"
-              for t in targets(section)]
+    lines += markdown_table(["path", "target", "measured", "bound", "met"],
+                            [[t.path, t.name, t.measured, t.bound, "yes" if t.met else "no"]
+                             for t in targets(section)])
     return "\n".join(lines) + "\n"
+
+
+RATE_COLUMNS = ["offered", "req/s", "drawn req/s", "capacity before", "load", "goodput/s (÷ capacity)", "p50 ms",
+                "p99 ms (÷ one client)", "busy", "timeouts", "errors", "late p50 / p99 / max ms",
+                "server queue peak"]
+
+
+def _rate_row(path: dict, rate: dict) -> list[object]:
+    """One offered rate's row of ``RATE_COLUMNS``."""
+    p99 = "" if rate["p99_ms"] is None else f"{rate['p99_ms']} ({rate['p99_ms'] / one_client(path):.1f}×)"
+    return [f"{rate['factor']:g}×", rate["offered_rate"], rate["sent_rate"], capacity_before(path, rate),
+            f"{load(path, rate):.2f}", f"{rate['goodput']} ({rate['goodput'] / capacity(path):.2f})",
+            rate["p50_ms"], p99, f"{rate['busy_share']:.1%}", f"{rate['timeout_share']:.1%}", rate["errors"],
+            f"{rate['lateness_p50_ms']} / {rate['lateness_p99_ms']} / {rate['lateness_max_ms']}",
+            rate.get("server_queue_peak", "")]
 
 
 def plot(section: dict, path: Path) -> None:

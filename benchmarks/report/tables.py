@@ -3,9 +3,8 @@ CPU per request, the footprints and each section's table, then the ratios."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from benchmarks.report import open_loop as open_loop_report
+from benchmarks.report.markdown import markdown, markdown_table
 
 #: CPU per request below this (ms) is left out of the table: a process idle in that system's bursts.
 CPU_SHOWN_MS = 0.5
@@ -29,37 +28,33 @@ def table(results: dict) -> str:
           f"{_range(limit, 'best_throughput')} img/s at batch {limit['best_batch']}."
           for precision, limit in results.get("bare_openvino", {}).items()),
         "",
-        "| system | clients | median ms (min–max) | p95 ms | p99 ms | img/s (min–max) | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *markdown_table(
+            ["system", "clients", "median ms (min–max)", "p95 ms", "p99 ms", "img/s (min–max)", "errors"],
+            [[name, concurrency, f"{row['median_ms']}{_range(row, 'median_ms')}", row["p95_ms"], row["p99_ms"],
+              f"{row['throughput']}{_range(row, 'throughput')}", row["errors"]]
+             for name, rows in results["systems"].items() for concurrency, row in rows.items()],
+            "lrrrrrr"),
     ]
-    for name, rows in results["systems"].items():
-        for concurrency, row in rows.items():
-            lines.append(
-                f"| {name} | {concurrency} | {row['median_ms']}{_range(row, 'median_ms')} | {row['p95_ms']} "
-                f"| {row['p99_ms']} | {row['throughput']}{_range(row, 'throughput')} | {row['errors']} |"
-            )
     cpu_rows = [(name, clients, row["cpu_ms_per_request"]) for name, rows in results["systems"].items()
                 for clients, row in rows.items() if row.get("cpu_ms_per_request")]
     if cpu_rows:
         lines += ["", ("CPU milliseconds per request by process (median over rounds; processes under "
                   f"{CPU_SHOWN_MS} ms left out; the load generator holds the clients):"), "",
-                  "| system | clients | CPU ms per request |", "| --- | ---: | --- |"]
-        for name, clients, spent in cpu_rows:
-            shown = "; ".join(f"{process} {ms}" for process, ms in
-                              sorted(spent.items(), key=lambda item: -item[1]) if ms >= CPU_SHOWN_MS)
-            lines.append(f"| {name} | {clients} | {shown} |")
+                  *markdown_table(["system", "clients", "CPU ms per request"],
+                                  [[name, clients, _cpu_shown(spent)] for name, clients, spent in cpu_rows],
+                                  "lrl")]
     footprints = results.get("footprints", {})
     if footprints:
-        lines += ["", "| process | start to ready (s) | memory (MiB) |", "| --- | ---: | ---: |"]
-        for process, figures in footprints.items():
-            lines.append(f"| {process} | {figures['ready_s']} | {figures['memory_mb']} |")
+        lines += ["", *markdown_table(["process", "start to ready (s)", "memory (MiB)"],
+                                      [[process, figures["ready_s"], figures["memory_mb"]]
+                                       for process, figures in footprints.items()], "lrr")]
     paired = results.get("overhead")
     if paired:
         lines += ["", (f"One request at a time, {paired['rounds']} rounds in which the bare model, "
                   "the client and the web app (waitress; a multipart form, and the image as the body) take turns:"), "",
-                  "| milliseconds | median | quartiles |", "| --- | ---: | ---: |"]
-        lines += [f"| {name} | {figures['median']} | {figures['q1']}–{figures['q3']} |"
-                  for name, figures in paired.items() if isinstance(figures, dict)]
+                  *markdown_table(["milliseconds", "median", "quartiles"],
+                                  [[name, figures["median"], f"{figures['q1']}–{figures['q3']}"]
+                                   for name, figures in paired.items() if isinstance(figures, dict)], "lrr")]
     if "image_sizes" in results:
         for runtime, section in results["image_sizes"].items():
             lines += ["", f"Image sizes on {runtime}, {section['rounds_run']} interleaved rounds:", "",
@@ -69,12 +64,20 @@ def table(results: dict) -> str:
     if "open_loop" in results:
         lines += ["", open_loop_report.table(results["open_loop"]).rstrip("\n")]
     spread = results.get("ratio_spread", {})
-    lines += ["", "| ratio | value | min–max over rounds |", "| --- | ---: | ---: |"]
-    for name, value in results["ratios"].items():
-        figures = spread.get(name)
-        span = f"{figures['min']}–{figures['max']} ({figures['rounds']})" if figures else ""
-        lines.append(f"| {name} | {value} | {span} |")
+    lines += ["", *markdown_table(["ratio", "value", "min–max over rounds"],
+                                  [[name, value, _span(spread.get(name))]
+                                   for name, value in results["ratios"].items()], "lrr")]
     return "\n".join(lines) + "\n"
+
+
+def _cpu_shown(spent: dict[str, float]) -> str:
+    """Each process's CPU ms per request, most first, those under ``CPU_SHOWN_MS`` left out."""
+    return "; ".join(f"{process} {ms}" for process, ms in sorted(spent.items(), key=lambda item: -item[1])
+                     if ms >= CPU_SHOWN_MS)
+
+
+def _span(figures: dict | None) -> str:
+    return f"{figures['min']}–{figures['max']} ({figures['rounds']})" if figures else ""
 
 
 def broker_lines(broker: dict) -> list[str]:
@@ -82,12 +85,10 @@ def broker_lines(broker: dict) -> list[str]:
     while another client streams big ones."""
     lines = [("The broker reading what routing needs from a request in the original's base64 JSON "
              "(median ms; the whole JSON parsed, for comparison):"), "",
-             "| request | frame bytes | header read (ms) | whole JSON parsed (ms) |", "| --- | ---: | ---: | ---: |"]
-    lines += [f"| {name} | {figures['frame_bytes']} | {figures['read_header_ms']} | {figures['whole_json_loads_ms']} |"
-              for name, figures in broker["header"].items()]
-    lines += ["", "A small request's latency alone and while another client streams (ms):", "",
-              "| streamed | probe | p50 alone | p99 alone | p50 while streaming | p99 while streaming | p99 ratio |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+             *markdown_table(["request", "frame bytes", "header read (ms)", "whole JSON parsed (ms)"],
+                             [[name, figures["frame_bytes"], figures["read_header_ms"], figures["whole_json_loads_ms"]]
+                              for name, figures in broker["header"].items()], "lrrr")]
+    latencies = []
     for streamed, probes in broker.items():
         if streamed == "header":
             continue
@@ -95,14 +96,8 @@ def broker_lines(broker: dict) -> list[str]:
             if not isinstance(figures, dict):
                 continue
             alone, busy = figures["alone"], figures["while another client streams"]
-            lines.append(f"| {streamed} | {probe} | {alone['p50_ms']} | {alone['p99_ms']} | {busy['p50_ms']} "
-                         f"| {busy['p99_ms']} | {figures['p99 ratio']} |")
-    return lines
-
-
-def markdown(rows: Sequence[dict[str, object]]) -> str:
-    """``rows`` (each a mapping of the same columns) as a Markdown table."""
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(row[key]) for key in header) + " |" for row in rows]
-    return "\n".join(lines)
+            latencies.append([streamed, probe, alone["p50_ms"], alone["p99_ms"], busy["p50_ms"], busy["p99_ms"],
+                              figures["p99 ratio"]])
+    return lines + ["", "A small request's latency alone and while another client streams (ms):", "",
+                    *markdown_table(["streamed", "probe", "p50 alone", "p99 alone", "p50 while streaming",
+                                     "p99 while streaming", "p99 ratio"], latencies, "llrrrrr")]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.report.tables import markdown
+from benchmarks.report.markdown import markdown
 from benchmarks.rounds.turns import in_turn
 from benchmarks.rounds.usage import cpu_seconds
 from benchmarks.systems.launch import MakeCall, http_calls, runtime_args
