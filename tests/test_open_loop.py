@@ -377,6 +377,19 @@ def test_the_open_loop_alone_is_stored_beside_the_other_results(tmp_path, monkey
     assert (tmp_path / "open_loop.png").stat().st_size > 10_000
 
 
+def test_the_open_loop_alone_into_an_empty_folder_writes_its_own_table_and_plot(tmp_path, monkeypatch) -> None:
+    import json
+
+    import benchmarks.__main__ as command
+    from benchmarks.sections import open_loop
+
+    monkeypatch.setattr(open_loop, "measure", lambda **options: _section())
+    assert command.main(["--only", "open loop", "--out", str(tmp_path)]) == 0
+    assert set(json.loads((tmp_path / "results.json").read_text())) == {"open_loop"}
+    assert "| 2× | 20.0 |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "open_loop.png").stat().st_size > 10_000
+
+
 def test_the_lab_s_waitress_has_more_threads_than_the_model_server_holds_requests():
     """Else the excess waits unanswered in waitress's unbounded queue, and the server's ``busy``
     never reaches a user as 503 (measured: "Open loop" in docs/benchmark.md)."""

@@ -10,7 +10,7 @@ from typing import Any
 from benchmarks.report import open_loop as open_loop_report
 from benchmarks.report.plots import plot
 from benchmarks.report.ratios import ratios
-from benchmarks.report.tables import table
+from benchmarks.report.tables import section_lines, table
 from benchmarks.rounds.interleaved import bare_limits, system_rows
 from harness.bare import bare_name
 from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW
@@ -43,8 +43,11 @@ def write_report(results: dict[str, Any], out: Path) -> None:
 
 
 def write_sections(results: dict[str, Any], out: Path) -> None:
-    """Sections measured alone, with no rounds in ``out`` yet: the JSON and their own report."""
+    """Sections measured alone, with no rounds in ``out`` yet: the JSON, their tables as
+    ``results.md`` and the open loop's plot."""
     (out / "results.json").write_text(json.dumps(results, indent=2))
     if "open_loop" in results:
         open_loop_report.plot(results["open_loop"], out / "open_loop.png")
-        print(open_loop_report.table(results["open_loop"]))
+    tables = "\n".join(section_lines(results)).lstrip("\n") + "\n"
+    (out / "results.md").write_text(tables)
+    print(tables)

@@ -55,14 +55,7 @@ def table(results: dict) -> str:
                   *markdown_table(["milliseconds", "median", "quartiles"],
                                   [[name, figures["median"], f"{figures['q1']}–{figures['q3']}"]
                                    for name, figures in paired.items() if isinstance(figures, dict)], "lrr")]
-    if "image_sizes" in results:
-        for runtime, section in results["image_sizes"].items():
-            lines += ["", f"Image sizes on {runtime}, {section['rounds_run']} interleaved rounds:", "",
-                      markdown(section["summary"])]
-    if "broker" in results:
-        lines += ["", *broker_lines(results["broker"])]
-    if "open_loop" in results:
-        lines += ["", open_loop_report.table(results["open_loop"]).rstrip("\n")]
+    lines += section_lines(results)
     spread = results.get("ratio_spread", {})
     lines += ["", *markdown_table(["ratio", "value", "min–max over rounds"],
                                   [[name, value, _span(spread.get(name))]
@@ -78,6 +71,20 @@ def _cpu_shown(spent: dict[str, float]) -> str:
 
 def _span(figures: dict | None) -> str:
     return f"{figures['min']}–{figures['max']} ({figures['rounds']})" if figures else ""
+
+
+def section_lines(results: dict) -> list[str]:
+    """The tables of the sections that can run without the rounds: the image sizes, the broker
+    and the open loop, each after an empty line."""
+    lines = []
+    for runtime, section in results.get("image_sizes", {}).items():
+        lines += ["", f"Image sizes on {runtime}, {section['rounds_run']} interleaved rounds:", "",
+                  markdown(section["summary"])]
+    if "broker" in results:
+        lines += ["", *broker_lines(results["broker"])]
+    if "open_loop" in results:
+        lines += ["", open_loop_report.table(results["open_loop"]).rstrip("\n")]
+    return lines
 
 
 def broker_lines(broker: dict) -> list[str]:
