@@ -41,7 +41,6 @@ class Bound:
 #: f32 must match TensorFlow to float round-off (measured: under 6e-6). bf16 keeps 8 bits of
 #: mantissa: over 51 images, measured on a Xeon with AMX and on an AMD EPYC with AVX512_BF16,
 #: the largest difference was 0.016 (a CMYK JPEG; all others under 0.011), every top-1 the same,
-#: and 5 of 57 top-5 sets with one class swapped: the bound is about twice what was measured.
 #: and 5 of 51 top-5 sets with one class swapped: the bound is about twice the largest measured.
 BOUNDS = {
     F32: Bound(max_abs_diff=1e-5, min_top5_overlap=TOP),
