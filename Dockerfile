@@ -69,7 +69,7 @@ ENV MODEL_SERVER_HTTP_ADDRESS=0.0.0.0:8080 \
     MODEL_SERVER_DRAIN_SECONDS=10
 EXPOSE 5576 5577 8080
 STOPSIGNAL SIGTERM
-# The start period covers loading the model: 5-7 s measured on 2 cores (benchmarks/footprint.py).
+# The start period covers loading the model: 5-7 s measured on 2 cores (benchmarks/sections/footprint.py).
 # Ready means a worker can take work: a pure broker (--workers 0) is unhealthy here until a
 # remote worker joins, so compose checks the broker's /livez instead.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \

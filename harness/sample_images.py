@@ -6,6 +6,8 @@
   640×480 JPEGs by default, is the workload of the benchmark and of most tests.
 - ``encode(image, format)``: a Pillow image as the bytes of an image file, which
   ``tests/imagegen.py`` builds its corpus of awkward images with.
+- ``padded(image, size)``: an image file made bigger without changing the picture, for a big
+  request whose decoding costs no more than the small image's.
 
 All are the same on every run (fixed seeds). They are not photos of ImageNet classes, so even the
 real weights will only guess at them; what matters here is that every way of serving the model
@@ -25,6 +27,8 @@ from PIL import Image, ImageDraw
 SEED = 7
 #: Width and height of a photo unless told otherwise: a phone picture scaled for the web.
 PHOTO_SIZE = (640, 480)
+#: A phone camera's photo (12 megapixels), as uploaded without scaling.
+PHONE_PHOTO_SIZE = (4032, 3024)
 #: The JPEG quality photos are saved at, as a phone saves them.
 PHOTO_QUALITY = 90
 DEFAULT_DIRECTORY = Path(tempfile.gettempdir()) / "resnet-zmq-lab" / "samples"
@@ -143,3 +147,9 @@ def photo_jpegs(count: int = 8, size: tuple[int, int] = PHOTO_SIZE, seed: int = 
     """``count`` distinct photo-like JPEGs, 640×480 unless told: the images every benchmarked system
     and most tests classify (smooth shapes and sensor-like noise, no download)."""
     return photos(count, size, "JPEG", seed)
+
+
+def padded(image: bytes, size: int) -> bytes:
+    """``image`` with zeros after its end, to ``size`` bytes: it decodes as the image it was (a
+    JPEG's decoder stops at its end marker)."""
+    return image + bytes(max(0, size - len(image)))

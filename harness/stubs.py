@@ -5,9 +5,9 @@ request's frames (the routing envelope taken off). What ``answer`` returns is wh
 gets: reply bytes at once, ``Later(seconds, reply)`` after a delay, or ``None``: no reply (a
 dropped request). Without ``answer`` it never replies: a hung server.
 
-The tests use it for servers that are silent, busy, forgetful or too late; ``benchmarks.curve``
-for a server that answers at once, so that a round trip is the transport alone. It lives here,
-not in ``tests/``, so that the benchmark can import it.
+The tests use it for servers that are silent, busy, forgetful or too late;
+``benchmarks.sections.curve_encryption`` for a server that answers at once, so that a round trip
+is the transport alone. It lives here, not in ``tests/``, so that the benchmark can import it.
 """
 
 from __future__ import annotations

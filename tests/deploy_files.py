@@ -235,5 +235,5 @@ def duration_s(text: str | int | float) -> float:
 
 
 def footprint() -> list[dict]:
-    """The runs of ``python -m benchmarks.footprint`` the manifests were sized from."""
+    """The runs of ``python -m benchmarks.sections.footprint`` the manifests were sized from."""
     return [json.loads(line) for line in FOOTPRINT_RESULTS.read_text().splitlines() if line.strip()]

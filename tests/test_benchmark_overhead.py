@@ -5,9 +5,10 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from benchmarks.overhead import Round, measure_rounds, summarize
-from benchmarks.report import ratios, table
-from benchmarks.turns import in_turn
+from benchmarks.report.ratios import ratios
+from benchmarks.report.tables import table
+from benchmarks.rounds.turns import in_turn
+from benchmarks.sections.overhead import Round, measure_rounds, summarize
 from harness.bare import BareModelProcess
 from harness.launch import start_web_app
 from harness.sample_images import photo_jpegs

@@ -57,7 +57,7 @@ PLATFORM_VARIABLES = {"PATH", "HOME", "VIRTUAL_ENV", "KERAS_HOME", "PYTHONUNBUFF
 #: RUN steps that only prepare the image's file system (a user, a directory, an owner); every
 #: other RUN must be an install that test_deploy_install.py repeats on the host.
 SETUP_STEPS = ("useradd ", "install -d ", "chown ")
-#: How much room a probe or a limit leaves above what benchmarks/footprint.py measured.
+#: How much room a probe or a limit leaves above what benchmarks/sections/footprint.py measured.
 STARTUP_ALLOWANCE = 10
 MEMORY_ALLOWANCE = 1.5
 

@@ -2,7 +2,7 @@
 
 The commands are read from the README, the notebooks' README and ``docs/``, not listed here: a command newly
 documented is checked from then on. Each runs with ``--help`` (its imports and its argument parser);
-``benchmarks.curve`` takes seconds, so it runs for real.
+``benchmarks.sections.curve_encryption`` takes seconds, so it runs for real.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ FLASK_COMMAND = re.compile(r"flask --app ([\w.]+)")
 COMMAND_TIMEOUT_S = 120
 #: Commands that must be among those found, so that a change of wording cannot empty the list.
 KNOWN = {"model_server", "model_server worker", "model_server keygen", "model_server.test_client",
-         "benchmarks", "benchmarks.accuracy", "benchmarks.curve"}
+         "benchmarks", "benchmarks.sections.accuracy", "benchmarks.sections.curve_encryption"}
 
 
 def documented_python_commands() -> list[str]:
@@ -82,7 +82,7 @@ def test_documented_flask_app_loads_with_its_pages(app):
 
 
 def test_curve_benchmark_runs_and_prints_its_ratio():
-    finished = run([sys.executable, "-m", "benchmarks.curve"])
+    finished = run([sys.executable, "-m", "benchmarks.sections.curve_encryption"])
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert re.search(r"CURVE / no keys: round trip ×[\d.]+, first request ×[\d.]+", finished.stdout), \
         finished.stdout

@@ -1,10 +1,10 @@
-"""benchmarks.image_sizes: every size at every client count, in rotating order, with the server's CPU."""
+"""benchmarks.sections.image_sizes: every size at every client count, in rotating order, with the server's CPU."""
 
 from __future__ import annotations
 
 import os
 
-from benchmarks import image_sizes
+from benchmarks.sections import image_sizes
 from fakes import ColourClassifier, in_process_model_server
 from harness.launch import start_web_app
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from benchmarks.interleaved import Entry, bare_limits, ratios_over_rounds, run_rounds, system_rows
-from benchmarks.report import ONE_WORKER, ORIGINAL, OURS, ratios, table
+from benchmarks.report.ratios import ratios
+from benchmarks.report.tables import table
+from benchmarks.rounds.interleaved import Entry, bare_limits, ratios_over_rounds, run_rounds, system_rows
+from benchmarks.systems.catalogue import ONE_WORKER, ORIGINAL, OURS
 from harness.bare import bare_name
 
 BARE = bare_name("tensorflow", "f32")

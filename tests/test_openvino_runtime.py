@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import imagegen
-from benchmarks import accuracy
+from benchmarks.sections import accuracy
 from fakes import decoded_together
 from harness.http import main_element
 from harness.launch import start_broker, start_model_server, start_remote_worker
@@ -47,7 +47,7 @@ from model_server.serving.batching import Batcher
 from model_server.serving.settings import model_server_command
 
 #: How close each precision must stay to TensorFlow, and where each bound came from: see
-#: ``benchmarks.accuracy.BOUNDS`` (bf16: about twice the largest difference measured on two CPUs).
+#: ``benchmarks.sections.accuracy.BOUNDS`` (bf16: about twice the largest difference measured on two CPUs).
 F32_BOUND, BF16_BOUND = accuracy.BOUNDS[F32], accuracy.BOUNDS[BF16]
 F32_TOLERANCE = F32_BOUND.max_abs_diff
 TOP = 5

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -25,18 +23,8 @@ from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
 from model_server.serving.settings import ServerSettings
 
 from ..sample_images import photo_jpegs
+from ..stats import median_seconds
 from . import BATCH_SIZES, REPEATS
-
-
-def _median_seconds(action: Callable[[], object], repeats: int, warm_up: bool = True) -> float:
-    if warm_up:
-        action()
-    samples = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - began)
-    return statistics.median(samples)
 
 
 def measure(
@@ -67,11 +55,11 @@ class _BareModel:
         Batch 1 gets ``repeats`` passes, larger batches proportionally fewer (at least
         ``min_repeats``); ``warm_up`` runs each once untimed first.
         """
-        decode_s = _median_seconds(lambda: decode_image(self.images[0]), repeats * 3, warm_up)
+        decode_s = median_seconds(lambda: decode_image(self.images[0]), repeats * 3, warm_up)
         per_batch = {}
         for size in batch_sizes:
             batch = self.classifier.preprocess(np.resize(self.pixels, (size, *self.pixels.shape[1:])))
-            seconds = _median_seconds(partial(self.classifier.infer, batch),
+            seconds = median_seconds(partial(self.classifier.infer, batch),
                                       max(min_repeats, repeats * 4 // size), warm_up)
             per_batch[size] = {"ms_per_batch": round(seconds * 1000, 2),
                                "throughput": round(size / seconds, 2)}

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.footprint``: what the deployment manifests are sized from.
+"""``python -m benchmarks.sections.footprint``: what the deployment manifests are sized from.
 
 Seconds from starting each process to ready, and its resident memory (RSS, psutil) when ready and
 after a burst of full batches, for the three processes the manifests run (a pure broker,
@@ -16,16 +16,17 @@ import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+from benchmarks.rounds.usage import memory_mib
+from benchmarks.systems.launch import succeeded
 from harness.http import post_image
 from harness.launch import start_broker, start_model_server, start_remote_worker, start_web_app
 from harness.processes import ServerProcess
 from harness.sample_images import photo
 from model_server.client import ModelClient
-
-from .systems import succeeded
 
 #: Requests sent at once, and how many times, to fill the default batches (``--max-batch 8``).
 BURST = 8
@@ -34,10 +35,9 @@ CPU_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16")
 
 
 def rss_mib(process: ServerProcess) -> float:
-    """The resident memory of the process and its children (a supervised worker's child)."""
-    parent = psutil.Process(process.pid)
-    total = parent.memory_info().rss + sum(c.memory_info().rss for c in parent.children(recursive=True))
-    return round(total / 2**20, 1)
+    """The resident memory of a running server and its children (a supervised worker's child)."""
+    assert process.pid is not None, f"{process.name} is not running"
+    return memory_mib(process.pid)
 
 
 def send_bursts(address: str) -> None:
@@ -74,32 +74,34 @@ def cpu_kind() -> dict[str, object]:
     return {"model": model, "cores": psutil.cpu_count(), "flags": sorted(flags & set(CPU_FLAGS))}
 
 
-def measure(weights: str = "random") -> dict[str, object]:
-    results: dict[str, object] = {"cpu": cpu_kind(), "weights": weights, "burst": f"{BURSTS}x{BURST}"}
+def when_ready(process: ServerProcess) -> dict[str, float]:
+    """Seconds from start to ready, and the memory of a server just started."""
+    assert process.ready_seconds is not None, f"{process.name} is not ready"
+    return {"start_to_ready_s": round(process.ready_seconds, 1), "rss_ready_mib": rss_mib(process)}
+
+
+def measure(weights: str = "random") -> dict[str, Any]:
+    results: dict[str, Any] = {"cpu": cpu_kind(), "weights": weights, "burst": f"{BURSTS}x{BURST}"}
     with start_model_server(weights, name="footprint-server") as server:
-        ready = rss_mib(server)
+        results["model_server"] = when_ready(server)
         send_bursts(server.address)
-        results["model_server"] = {"start_to_ready_s": round(server.ready_seconds, 1),
-                                   "rss_ready_mib": ready, "rss_after_batches_mib": rss_mib(server)}
+        results["model_server"]["rss_after_batches_mib"] = rss_mib(server)
         with start_web_app(server.address, wsgi_server="waitress", name="footprint-web") as web:
-            ready = rss_mib(web)
+            results["web"] = when_ready(web)
             send_bursts(web.address)
-            results["web"] = {"start_to_ready_s": round(web.ready_seconds, 1),
-                              "rss_ready_mib": ready, "rss_after_batches_mib": rss_mib(web)}
+            results["web"]["rss_after_batches_mib"] = rss_mib(web)
     with start_broker(name="footprint-broker") as broker:
-        results["broker"] = {"start_to_ready_s": round(broker.ready_seconds, 1),
-                             "rss_ready_mib": rss_mib(broker)}
+        results["broker"] = when_ready(broker)
         with start_remote_worker(broker, weights, workers=8, name="footprint-worker") as worker:
-            ready = rss_mib(worker)
+            results["worker"] = when_ready(worker)
             send_bursts(broker.address)
-            results["worker"] = {"start_to_ready_s": round(worker.ready_seconds, 1),
-                                 "rss_ready_mib": ready, "rss_after_batches_mib": rss_mib(worker)}
+            results["worker"]["rss_after_batches_mib"] = rss_mib(worker)
         results["broker"]["rss_after_batches_mib"] = rss_mib(broker)
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.footprint", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sections.footprint", description=__doc__)
     parser.add_argument("--weights", default="random")
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args(argv)

@@ -1,9 +1,11 @@
-"""CPU time per request, per process: what each tier of a system spends on one request.
+"""What a process under test uses, with its children: CPU time per request, and resident memory.
 
 End-to-end throughput on one shared 2-core machine says little about what a model machine could
 serve alone: the web tier, the load generator and the model server share the cores. The CPU
 seconds each process used during a burst, divided by the requests it answered, do: a machine of
 ``cores`` cores can serve at most ``cores ÷ CPU seconds per request`` of them.
+
+Memory counts the children too: a supervised worker's model lives in its child process.
 """
 
 from __future__ import annotations
@@ -42,3 +44,10 @@ def per_request_ms(before: Mapping[str, float], after: Mapping[str, float], requ
     """Milliseconds of CPU per request for each process; those below ``floor_ms`` (idle) left out."""
     spent = {name: (after[name] - before[name]) * 1000.0 / requests for name in before if name in after}
     return {name: round(ms, 2) for name, ms in spent.items() if ms >= floor_ms}
+
+
+def memory_mib(pid: int) -> float:
+    """The resident memory (RSS) of process ``pid`` and of its children, in MiB."""
+    process = psutil.Process(pid)
+    rss = sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+    return round(rss / 2**20, 1)

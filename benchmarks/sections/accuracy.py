@@ -2,8 +2,8 @@
 whether the top-5 classes agree. The test suite runs ``compare`` on generated images with
 untrained weights; with the ImageNet weights and your own photos::
 
-    python -m benchmarks.accuracy --weights imagenet --precision f32 photos/*.jpg
-    python -m benchmarks.accuracy --weights imagenet --precision bf16 photos/*.jpg   # AVX512_BF16/AMX
+    python -m benchmarks.sections.accuracy --weights imagenet --precision f32 photos/*.jpg
+    python -m benchmarks.sections.accuracy --weights imagenet --precision bf16 photos/*.jpg   # AVX512_BF16/AMX
 
 It prints one row per photo and a JSON summary; it exits 1 if the answers disagree by more than
 the precision's ``Bound`` (``--tolerance`` overrides its probability bound).
@@ -41,7 +41,6 @@ class Bound:
 #: f32 must match TensorFlow to float round-off (measured: under 6e-6). bf16 keeps 8 bits of
 #: mantissa: over 51 images, measured on a Xeon with AMX and on an AMD EPYC with AVX512_BF16,
 #: the largest difference was 0.016 (a CMYK JPEG; all others under 0.011), every top-1 the same,
-#: and 5 of 57 top-5 sets with one class swapped: the bound is about twice what was measured.
 #: and 5 of 51 top-5 sets with one class swapped: the bound is about twice the largest measured.
 BOUNDS = {
     F32: Bound(max_abs_diff=1e-5, min_top5_overlap=TOP),
@@ -125,7 +124,7 @@ def compare(reference: Classifier, candidate: Classifier, images: Mapping[str, b
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sections.accuracy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("photos", nargs="+", type=Path, help="image files to classify")
     parser.add_argument("--weights", default="imagenet", help="as the model server's --weights")

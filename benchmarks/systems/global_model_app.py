@@ -6,7 +6,7 @@ web and model cannot be scaled or placed apart. Served by waitress for the bench
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 from model_server.models.pipeline import classify_image
 from model_server.models.tensorflow_model import ResNet50Classifier
@@ -17,11 +17,11 @@ def create_app() -> Flask:
     classifier = ResNet50Classifier.load("random")
 
     @app.get("/healthz")
-    def healthz():
+    def healthz() -> Response:
         return jsonify(status="ok")
 
     @app.post("/api/predict")
-    def predict():
+    def predict() -> Response:
         predictions, timings = classify_image(classifier, request.files["file"].read(), 3)
         return jsonify(predictions=[vars(p) for p in predictions], timings=vars(timings))
 

@@ -15,9 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from benchmarks.rounds.turns import in_turn
 from harness.stats import spread
-
-from .turns import in_turn
 
 
 @dataclass(frozen=True)
@@ -89,16 +88,16 @@ def system_rows(records: Sequence[dict]) -> dict[str, dict[str, dict]]:
 
     for name, levels in runs.items():
         for clients, bursts in levels.items():
+            throughput = spread([burst["throughput"] for burst in bursts], 2)
+            latency = spread([burst["median_ms"] for burst in bursts], 2)
             rows.setdefault(name, {})[clients] = {
                 "concurrency": int(clients), "rounds": len(bursts),
                 "requests": sum(burst["requests"] for burst in bursts),
                 "errors": sum(burst["errors"] for burst in bursts),
-                "median_ms": median(bursts, "median_ms"), "p95_ms": median(bursts, "p95_ms"),
-                "p99_ms": median(bursts, "p99_ms"), "throughput": median(bursts, "throughput"),
-                "throughput_min": min(burst["throughput"] for burst in bursts),
-                "throughput_max": max(burst["throughput"] for burst in bursts),
-                "median_ms_min": min(burst["median_ms"] for burst in bursts),
-                "median_ms_max": max(burst["median_ms"] for burst in bursts),
+                "median_ms": latency["median"], "p95_ms": median(bursts, "p95_ms"),
+                "p99_ms": median(bursts, "p99_ms"), "throughput": throughput["median"],
+                "throughput_min": throughput["min"], "throughput_max": throughput["max"],
+                "median_ms_min": latency["min"], "median_ms_max": latency["max"],
                 "cpu_ms_per_request": _median_cpu(bursts),
             }
     return rows
@@ -119,8 +118,9 @@ def bare_limits(records: Sequence[dict], name: str) -> dict:
     for key in ("latency_ms", "best_throughput", "decode_ms"):
         values = [limits[key] for limits in mine if key in limits]
         if values:
-            out[key] = round(statistics.median(values), 2)
-            out[f"{key}_min"], out[f"{key}_max"] = min(values), max(values)
+            over_rounds = spread(values, 2)
+            out[key] = over_rounds["median"]
+            out[f"{key}_min"], out[f"{key}_max"] = over_rounds["min"], over_rounds["max"]
     best = [limits["best_batch"] for limits in mine if "best_throughput" in limits]
     if best:
         out["best_batch"] = Counter(best).most_common(1)[0][0]

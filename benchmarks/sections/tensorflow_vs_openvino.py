@@ -4,7 +4,7 @@ On a shared machine two runs minutes apart can differ by 2× or more; calls inte
 one share whatever else the machine is doing, and the ratio of their medians is what is left to
 compare. Prints JSON: median milliseconds per batch of each runtime and TensorFlow ÷ OpenVINO.
 
-    python -m benchmarks.paired --rounds 15
+    python -m benchmarks.sections.tensorflow_vs_openvino --rounds 15
 """
 
 from __future__ import annotations
@@ -18,20 +18,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from benchmarks.rounds.turns import in_turn
 from harness.sample_images import photo_jpegs
 from model_server.images import decode_image
+from model_server.models.classifier import Classifier
 from model_server.models.openvino_model import OpenVINOClassifier
 from model_server.models.tensorflow_model import ResNet50Classifier
-
-from .turns import in_turn
 
 BATCH_SIZES = (1, 8)
 ROUNDS = 15
 
 
 def measure(rounds: int = ROUNDS, batch_sizes: Sequence[int] = BATCH_SIZES) -> dict:
-    classifiers = {"tensorflow": ResNet50Classifier.load("random"),
-                   "openvino": OpenVINOClassifier.load("random")}
+    classifiers: dict[str, Classifier] = {"tensorflow": ResNet50Classifier.load("random"),
+                                          "openvino": OpenVINOClassifier.load("random")}
     pixels = np.stack([decode_image(image) for image in photo_jpegs()])
     results: dict[str, dict] = {}
     for size in batch_sizes:
@@ -51,7 +51,7 @@ def measure(rounds: int = ROUNDS, batch_sizes: Sequence[int] = BATCH_SIZES) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.paired", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sections.tensorflow_vs_openvino", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=list(BATCH_SIZES))

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import tempfile
 
+from benchmarks.systems.launch import runtime_args
 from harness.launch import start_model_server
 from model_server.protocol import F32, OPENVINO
-
-from .systems import runtime_args
 
 
 def seconds_to_ready(extra_args: tuple[str, ...] = (), name: str = "bench-startup") -> float:

@@ -9,7 +9,7 @@ as the request's body, in rotating order, and the overhead is the median of the 
 differences. The server's own timings split each request into decoding, queueing,
 inference and the rest (the wire, JSON, the client).
 
-Run ``python -m benchmarks.overhead``; prints JSON. The probe is ``harness.bare``'s
+Run ``python -m benchmarks.sections.overhead``; prints JSON. The probe is ``harness.bare``'s
 ``BareModelProcess`` (``python -m harness.bare --serve``), which keeps its model loaded.
 """
 
@@ -18,23 +18,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import requests
 
+from benchmarks.rounds.turns import in_turn
+from benchmarks.systems.launch import REQUEST_TIMEOUT_S, succeeded
 from harness.bare import BareModelProcess
 from harness.http import post_image
 from harness.launch import start_model_server, start_web_app
 from harness.sample_images import photo_jpegs
+from harness.stats import quartiles
 from model_server.client import ModelClient
 from model_server.serving.settings import flags
-
-from .systems import REQUEST_TIMEOUT_S, succeeded
-from .turns import in_turn
 
 ROUNDS = 60
 #: Rounds run first and thrown away: the first requests of a fresh process are slow.
@@ -58,7 +58,7 @@ class Round:
     server_queue: float
 
 
-def _timed(call: Callable[[], object]) -> tuple[float, object]:
+def _timed(call: Callable[[], object]) -> tuple[float, Any]:
     began = time.perf_counter()
     result = call()
     return (time.perf_counter() - began) * 1000, result
@@ -71,7 +71,7 @@ def measure_rounds(
     session = requests.Session()
     measured = []
     for index in range(-WARMUP_ROUNDS, rounds):
-        figures: dict[str, object] = {}
+        figures: dict[str, tuple[float, Any]] = {}
         steps = _steps(probe, client, session, web_url, images[index % len(images)])
         for name in in_turn(list(steps), index):
             figures[name] = steps[name]()
@@ -91,7 +91,7 @@ def measure_rounds(
 
 def _steps(
     probe: BareModelProcess, client: ModelClient, session: requests.Session, web_url: str, image: bytes,
-) -> dict[str, Callable[[], tuple[float, object]]]:
+) -> dict[str, Callable[[], tuple[float, Any]]]:
     """One round's measurements of ``image``, by name: each returns (milliseconds, reply or None)."""
     return {
         "bare": lambda: (probe.forward_ms(), None),
@@ -104,15 +104,10 @@ def _steps(
     }
 
 
-def _quartiles(values: list[float]) -> dict[str, float]:
-    q1, median, q3 = statistics.quantiles(values, n=4)
-    return {"median": round(median, 2), "q1": round(q1, 2), "q3": round(q3, 2)}
-
-
 def summarize(rounds: list[Round]) -> dict:
     """Medians of each system and of the per-round differences that the targets are stated in."""
     def column(pick: Callable[[Round], float]) -> dict[str, float]:
-        return _quartiles([pick(r) for r in rounds])
+        return quartiles([pick(r) for r in rounds])
 
     return {
         "rounds": len(rounds),
@@ -147,7 +142,7 @@ def measure(rounds: int = ROUNDS) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sections.overhead", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed rounds (default: %(default)s)")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.curve``: what CURVE encryption and authentication cost per request.
+"""``python -m benchmarks.sections.curve_encryption``: what CURVE encryption and authentication cost per request.
 
 The client sends real photo-sized JPEGs to a ZeroMQ ROUTER in this process that answers at
 once, so the round trip is the transport alone: without keys, and with CURVE keys made by
@@ -85,7 +85,7 @@ def measure(targets: dict[str, tuple[str, ClientKeys | None]], image: bytes) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(prog="python -m benchmarks.curve", description=__doc__).parse_args(argv)
+    argparse.ArgumentParser(prog="python -m benchmarks.sections.curve_encryption", description=__doc__).parse_args(argv)
     image = photo_jpegs(1)[0]
     context = zmq.Context()
     with tempfile.TemporaryDirectory() as tmp:

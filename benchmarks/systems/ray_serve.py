@@ -1,6 +1,6 @@
 """A widely used peer for comparison: Ray Serve with ``@serve.batch`` serving the same model.
 
-``python -m benchmarks.ray_serve --port P`` serves ``POST /predict`` (the image file as the body)
+``python -m benchmarks.systems.ray_serve --port P`` serves ``POST /predict`` (the image file as the body)
 until stopped. Same model (untrained seeded ResNet50 through the same compiled function), same
 decoding, same batching limits as our server, so the difference is the serving system.
 """
@@ -8,20 +8,24 @@ decoding, same batching limits as our server, so the difference is the serving s
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from model_server.serving.lifecycle import stop_on_signals
 from model_server.serving.settings import ServerSettings
 
+if TYPE_CHECKING:
+    from ray.serve import Application
+    from starlette.responses import Response
+
 DEFAULTS = ServerSettings()
 
 
-def build_app(max_batch: int, max_delay_ms: float):
+def build_app(max_batch: int, max_delay_ms: float) -> Application:
     import numpy as np
     from ray import serve
     from starlette.requests import Request
     from starlette.responses import JSONResponse, PlainTextResponse
 
-    @serve.deployment(max_ongoing_requests=64)
     class ResNet50Deployment:
         def __init__(self) -> None:
             from model_server.models.tensorflow_model import ResNet50Classifier
@@ -33,7 +37,7 @@ def build_app(max_batch: int, max_delay_ms: float):
             probabilities = self.classifier.predict_batch(np.stack(pixels))
             return [self.classifier.top_predictions(p, 3) for p in probabilities]
 
-        async def __call__(self, request: Request):
+        async def __call__(self, request: Request) -> Response:
             if request.method == "GET":
                 return PlainTextResponse("ok")
             from model_server.images import decode_image
@@ -41,11 +45,11 @@ def build_app(max_batch: int, max_delay_ms: float):
             predictions = await self.classify(decode_image(await request.body()))
             return JSONResponse({"predictions": [vars(p) for p in predictions]})
 
-    return ResNet50Deployment.bind()
+    return serve.deployment(max_ongoing_requests=64)(ResNet50Deployment).bind()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ray_serve", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.systems.ray_serve", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-batch", type=int, default=DEFAULTS.max_batch)
     parser.add_argument("--max-delay-ms", type=float, default=DEFAULTS.max_delay_ms)

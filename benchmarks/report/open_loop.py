@@ -31,6 +31,9 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from benchmarks.report.markdown import markdown_table
+from harness.stats import percentile, spread
+
 GOODPUT_TARGET = 0.90
 BELOW_CAPACITY_P99_TARGET = 3.0
 OVERLOAD_FACTOR = 2.0
@@ -62,11 +65,11 @@ def one_client_before(path: dict, rate: dict) -> float:
 
 def capacity(path: dict) -> float:
     """The path's capacity: the median of those measured before each of its rates."""
-    return round(float(np.median([capacity_before(path, rate) for rate in path["rates"]])), 2)
+    return spread([capacity_before(path, rate) for rate in path["rates"]], 2)["median"]
 
 
 def one_client(path: dict) -> float:
-    return round(float(np.median([one_client_before(path, rate) for rate in path["rates"]])), 2)
+    return spread([one_client_before(path, rate) for rate in path["rates"]], 2)["median"]
 
 
 def load(path: dict, rate: dict) -> float:
@@ -97,7 +100,9 @@ def ideal_batching_p99(utilization: float, one_ms: float, capacity: float, max_b
         free_at = start + fixed + per_image * (last - first)
         sojourn[first:last] = free_at - arrivals[first:last]
         first = last
-    return float(np.percentile(sojourn, 99)) * 1000.0 / one_ms
+    p99_s = percentile(sojourn.tolist(), 99, digits=6)
+    assert p99_s is not None, "IDEAL_REQUESTS requests were simulated"
+    return p99_s * 1000.0 / one_ms
 
 
 def queue_bound_ms(section: dict, capacity: float) -> float:
@@ -174,34 +179,35 @@ def table(section: dict) -> str:
              "medians of those measured right before each of its rates; load is the offered rate ÷ "
              "that capacity."), ""]
     for name, path in section["paths"].items():
-        capacities = [capacity_before(path, rate) for rate in path["rates"]]
-        ones = [one_client_before(path, rate) for rate in path["rates"]]
+        capacities = spread([capacity_before(path, rate) for rate in path["rates"]], 2)
+        ones = spread([one_client_before(path, rate) for rate in path["rates"]], 2)
         lines += [
-            (f"{name}: capacity {capacity(path)} img/s (median of {len(capacities)}, "
-            f"{min(capacities)}–{max(capacities)}), one client {one_client(path)} ms (median, "
-            f"{min(ones)}–{max(ones)}); offered rates set by the first, "
+            (f"{name}: capacity {capacities['median']} img/s (median of {capacities['rounds']}, "
+            f"{capacities['min']}–{capacities['max']}), one client {ones['median']} ms (median, "
+            f"{ones['min']}–{ones['max']}); offered rates set by the first, "
             f"{path['capacity']['throughput']} img/s."), "",
-            ("| offered | req/s | drawn req/s | capacity before | load | goodput/s (÷ capacity) "
-            "| p50 ms | p99 ms (÷ one client) | busy | timeouts | errors | late p50 / p99 / max ms "
-            "| server queue peak |"),
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *markdown_table(RATE_COLUMNS, [_rate_row(path, rate) for rate in path["rates"]], "r" * len(RATE_COLUMNS)),
+            "",
         ]
-        for rate in path["rates"]:
-            reference, one = capacity(path), one_client(path)
-            p99 = "" if rate["p99_ms"] is None else f"{rate['p99_ms']} ({rate['p99_ms'] / one:.1f}×)"
-            lines.append(
-                f"| {rate['factor']:g}× | {rate['offered_rate']} | {rate['sent_rate']} "
-                f"| {capacity_before(path, rate)} | {load(path, rate):.2f} "
-                f"| {rate['goodput']} ({rate['goodput'] / reference:.2f}) "
-                f"| {rate['p50_ms']} | {p99} "
-                f"| {rate['busy_share']:.1%} | {rate['timeout_share']:.1%} | {rate['errors']} "
-                f"| {rate['lateness_p50_ms']} / {rate['lateness_p99_ms']} / {rate['lateness_max_ms']} "
-                f"| {rate.get('server_queue_peak', '')} |")
-        lines.append("")
-    lines += ["| path | target | measured | bound | met |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {t.path} | {t.name} | {t.measured} | {t.bound} | {'yes' if t.met else 'no'} |"
-              for t in targets(section)]
+    lines += markdown_table(["path", "target", "measured", "bound", "met"],
+                            [[t.path, t.name, t.measured, t.bound, "yes" if t.met else "no"]
+                             for t in targets(section)])
     return "\n".join(lines) + "\n"
+
+
+RATE_COLUMNS = ["offered", "req/s", "drawn req/s", "capacity before", "load", "goodput/s (÷ capacity)", "p50 ms",
+                "p99 ms (÷ one client)", "busy", "timeouts", "errors", "late p50 / p99 / max ms",
+                "server queue peak"]
+
+
+def _rate_row(path: dict, rate: dict) -> list[object]:
+    """One offered rate's row of ``RATE_COLUMNS``."""
+    p99 = "" if rate["p99_ms"] is None else f"{rate['p99_ms']} ({rate['p99_ms'] / one_client(path):.1f}×)"
+    return [f"{rate['factor']:g}×", rate["offered_rate"], rate["sent_rate"], capacity_before(path, rate),
+            f"{load(path, rate):.2f}", f"{rate['goodput']} ({rate['goodput'] / capacity(path):.2f})",
+            rate["p50_ms"], p99, f"{rate['busy_share']:.1%}", f"{rate['timeout_share']:.1%}", rate["errors"],
+            f"{rate['lateness_p50_ms']} / {rate['lateness_p99_ms']} / {rate['lateness_max_ms']}",
+            rate.get("server_queue_peak", "")]
 
 
 def plot(section: dict, path: Path) -> None:

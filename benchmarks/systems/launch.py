@@ -49,14 +49,15 @@ def client_calls(client: ModelClient, decoded: Mapping[bytes, np.ndarray] | None
     return lambda: lambda image: client.predict(decoded[image])
 
 
-def http_calls(url: str, timeout_s: float = REQUEST_TIMEOUT_S) -> MakeCall:
+def http_calls(url: str, timeout_s: float = REQUEST_TIMEOUT_S, raw: bool = False) -> MakeCall:
     """Calls that post the image file (of any format: the web app reads its bytes, not the part's
-    name or type) as a multipart form to ``url``, one HTTP session per client."""
+    name or type) as a multipart form to ``url``, or with ``raw`` as the body itself, one HTTP
+    session per client."""
     def make_call() -> Call:
         session = requests.Session()
 
         def call(image: bytes) -> object:
-            return succeeded(post_image(url, image, timeout_s, session=session))
+            return succeeded(post_image(url, image, timeout_s, raw=raw, session=session))
 
         return call
 
@@ -116,14 +117,14 @@ def predict_url(web: ServerProcess) -> str:
 @contextlib.contextmanager
 def monolith() -> Iterator[MakeCall]:
     with start_monolith("random", name="bench-monolith") as server:
-        yield http_calls(f"{server.address}/api/predict")
+        yield http_calls(predict_url(server))
 
 
 @contextlib.contextmanager
 def model_in_web_process() -> Iterator[MakeCall]:
-    with start_wsgi_app("benchmarks.global_model_app:create_app", "bench-global", {}, None, 120.0,
+    with start_wsgi_app("benchmarks.systems.global_model_app:create_app", "bench-global", {}, None, 120.0,
                      "waitress") as server:
-        yield http_calls(f"{server.address}/api/predict")
+        yield http_calls(predict_url(server))
 
 
 @contextlib.contextmanager
@@ -131,15 +132,7 @@ def ray_serve(max_batch: int) -> Iterator[MakeCall]:
     """Ray Serve with ``@serve.batch`` (an optional extra: ``pip install "ray[serve]"``)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/predict"
-    argv = [sys.executable, "-m", "benchmarks.ray_serve", "--port", str(port),
+    argv = [sys.executable, "-m", "benchmarks.systems.ray_serve", "--port", str(port),
             "--max-batch", str(max_batch)]
     with ServerProcess("bench-ray-serve", argv, url, http_answers(url)).start(RAY_START_TIMEOUT_S):
-        def make_call() -> Call:
-            session = requests.Session()
-
-            def call(image: bytes) -> object:
-                return succeeded(post_image(url, image, REQUEST_TIMEOUT_S, raw=True, session=session))
-
-            return call
-
-        yield make_call
+        yield http_calls(url, raw=True)

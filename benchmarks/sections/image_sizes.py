@@ -13,7 +13,7 @@ the client thread's own CPU time for decoding (``time.thread_time``) as what the
 instead; and the file posted to the real web app in front of the same server, with the web app
 process's whole CPU time per request (HTTP, the form, decoding, sending the pixels).
 
-``python -m benchmarks.image_sizes`` starts a model server (``--weights random``) and the web app
+``python -m benchmarks.sections.image_sizes`` starts a model server (``--weights random``) and the web app
 (waitress), measures, and prints a table; ``--out`` also writes the rounds as JSON.
 """
 
@@ -30,23 +30,24 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.report.markdown import markdown
+from benchmarks.rounds.turns import in_turn
+from benchmarks.rounds.usage import cpu_seconds
+from benchmarks.systems.launch import MakeCall, http_calls, runtime_args
 from harness.launch import start_model_server, start_web_app
 from harness.load import Call, measured_load
-from harness.sample_images import photos
+from harness.sample_images import PHONE_PHOTO_SIZE, photos
+from harness.stats import spread
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.protocol import F32, PRECISIONS, RUNTIMES, TENSORFLOW
-
-from .cpu import cpu_seconds
-from .systems import MakeCall, http_calls, runtime_args
-from .turns import in_turn
 
 #: Name → (width, height) and format: a small photo, a 1080p photo, a phone camera's 12 MP photo
 #: and a 1080p screenshot saved as PNG.
 SIZES: dict[str, tuple[tuple[int, int], str]] = {
     "640×480 JPEG": ((640, 480), "JPEG"),
     "1920×1080 JPEG": ((1920, 1080), "JPEG"),
-    "4032×3024 JPEG": ((4032, 3024), "JPEG"),
+    "4032×3024 JPEG": (PHONE_PHOTO_SIZE, "JPEG"),
     "1920×1080 PNG": ((1920, 1080), "PNG"),
 }
 #: The forms of request: the file (the server decodes it), the pixels (the client decoded it), and
@@ -161,34 +162,28 @@ def summary(bursts: Sequence[Burst], cores: int | None = None) -> list[dict[str,
     for name, form in dict.fromkeys((b.size, b.form) for b in bursts):
         for count in sorted({b.clients for b in bursts if (b.size, b.form) == (name, form)}):
             mine = [b for b in bursts if (b.size, b.form, b.clients) == (name, form, count)]
-            cpu = statistics.median(b.server_cpu_ms for b in mine)
-            throughput = [b.throughput for b in mine]
+            cpu = spread([b.server_cpu_ms for b in mine])
+            throughput = spread([b.throughput for b in mine], 1)
             rows.append({
                 "size": name, "form": form, "clients": count, "rounds": len(mine),
-                "img/s": round(statistics.median(throughput), 1),
-                "img/s min–max": f"{min(throughput):.1f}–{max(throughput):.1f}",
+                "img/s": throughput["median"],
+                "img/s min–max": f"{throughput['min']:.1f}–{throughput['max']:.1f}",
                 "median ms": round(statistics.median(b.median_ms for b in mine), 1),
                 "p99 ms": round(statistics.median(b.p99_ms for b in mine), 1),
-                "server CPU ms/request": round(cpu, 1),
-                "server CPU ms min–max": f"{min(b.server_cpu_ms for b in mine):.0f}–"
-                                         f"{max(b.server_cpu_ms for b in mine):.0f}",
+                "server CPU ms/request": round(cpu["median"], 1),
+                "server CPU ms min–max": f"{cpu['min']:.0f}–{cpu['max']:.0f}",
                 "web tier decode CPU ms/request": round(statistics.median(b.client_decode_ms for b in mine), 1),
                 "web app CPU ms/request": round(statistics.median(b.web_cpu_ms for b in mine), 1),
                 # What a model machine of this many cores could serve if CPU were its only limit.
-                f"{cores} cores ÷ CPU s/request (img/s)": round(cores * 1000 / cpu, 1) if cpu else None,
+                f"{cores} cores ÷ CPU s/request (img/s)":
+                    round(cores * 1000 / cpu["median"], 1) if cpu["median"] else None,
             })
     return rows
 
 
-def markdown(rows: Sequence[dict[str, object]]) -> str:
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(row[key]) for key in header) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.image_sizes", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sections.image_sizes",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--runtime", choices=RUNTIMES, default=TENSORFLOW)
     parser.add_argument("--precision", choices=PRECISIONS, default=F32)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
@@ -199,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with start_model_server("random", extra_args=runtime_args(args.runtime, args.precision),
                             name="bench-image-sizes") as server, \
             start_web_app(server.address, name="bench-image-sizes-web", wsgi_server="waitress") as web:
+        assert server.pid is not None and web.pid is not None, "both are running"
         bursts = measure(server.address, server.pid, images, args.rounds, requests=args.requests,
                          progress=lambda line: print(line, file=sys.stderr),
                          web=(f"{web.address}/api/predict", web.pid))

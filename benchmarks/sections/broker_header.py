@@ -15,7 +15,7 @@ while every other client waits. This measures:
    bytes after a JPEG's end are ignored by its decoder), and as the control the 640×480 JPEG
    itself: the same forward passes competing for the CPU, without a big frame.
 
-Run ``python -m benchmarks.broker_header``; prints JSON.
+Run ``python -m benchmarks.sections.broker_header``; prints JSON.
 """
 
 from __future__ import annotations
@@ -23,22 +23,21 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import statistics
 import time
 from collections.abc import Callable
 from functools import partial
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
 
+from benchmarks.rounds.turns import in_turn
 from harness.launch import start_model_server
-from harness.sample_images import PHOTO_SIZE, photos
-from harness.stats import percentile
+from harness.sample_images import PHONE_PHOTO_SIZE, PHOTO_SIZE, padded, photos
+from harness.stats import median_seconds, percentile
 from model_server.client import ModelClient
 from model_server.protocol import encode_request, read_header
 
-from .turns import in_turn
-
 #: The big image's size: a phone photo of a few megabytes, before base64.
 BIG_IMAGE_BYTES = 4_000_000
-PHONE_PHOTO_SIZE = (4032, 3024)
 HEADER_CALLS = 500
 ROUNDS = 6
 #: Small requests per round and condition (alone, with big ones streaming).
@@ -47,17 +46,7 @@ REQUEST_TIMEOUT_S = 60.0
 
 
 def median_ms(call: Callable[[], object], calls: int) -> float:
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return round(statistics.median(times) * 1000, 4)
-
-
-def padded(image: bytes, size: int = BIG_IMAGE_BYTES) -> bytes:
-    """``image`` with zeros after its end, to ``size`` bytes: decoded as the image it was."""
-    return image + bytes(max(0, size - len(image)))
+    return round(median_seconds(call, calls) * 1000, 4)
 
 
 def header_times(small: bytes, big: bytes, calls: int = HEADER_CALLS) -> dict[str, dict]:
@@ -73,7 +62,8 @@ def header_times(small: bytes, big: bytes, calls: int = HEADER_CALLS) -> dict[st
     return results
 
 
-def _stream(address: str, image: bytes, on, idle, began, stop, sent) -> None:
+def _stream(address: str, image: bytes, on: Event, idle: Event, began: Event, stop: Event,
+            sent: Synchronized[int]) -> None:
     """The other client's process: one big request after another while ``on`` is set."""
     with ModelClient(address, timeout=REQUEST_TIMEOUT_S, binary=False) as client:
         while not stop.is_set():
@@ -124,7 +114,7 @@ class BigRequestStream:
             self._process.terminate()
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
+def _percentiles(values: list[float]) -> dict[str, float | None]:
     return {"requests": len(values), "p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99)}
 
 
@@ -164,11 +154,11 @@ def latencies(address: str, small: bytes, big: bytes, rounds: int, per_block: in
 def measure(rounds: int = ROUNDS, per_block: int = REQUESTS_PER_BLOCK) -> dict:
     small = photos(1, PHOTO_SIZE, "JPEG", seed=0)[0]
     phone = photos(1, PHONE_PHOTO_SIZE, "JPEG", seed=1)[0]
-    big_photo = padded(phone)
+    big_photo = padded(phone, BIG_IMAGE_BYTES)
     results: dict = {"header": header_times(small, big_photo)}
     streams = {
         f"4 MB: a {PHONE_PHOTO_SIZE[0]}x{PHONE_PHOTO_SIZE[1]} photo, padded": big_photo,
-        "4 MB: a 640x480 JPEG, padded (the big frame without its decoding)": padded(small),
+        "4 MB: a 640x480 JPEG, padded (the big frame without its decoding)": padded(small, BIG_IMAGE_BYTES),
         "control: the 640x480 JPEG itself (the same model work, a small frame)": small,
     }
     server = start_model_server(weights="random", name="broker-header-benchmark")
@@ -181,7 +171,7 @@ def measure(rounds: int = ROUNDS, per_block: int = REQUESTS_PER_BLOCK) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.broker_header",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sections.broker_header",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--per-block", type=int, default=REQUESTS_PER_BLOCK,
@@ -190,7 +180,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.header_only:
         small = photos(1, PHOTO_SIZE, "JPEG", seed=0)[0]
-        print(json.dumps({"header": header_times(small, padded(small))}, indent=2))
+        print(json.dumps({"header": header_times(small, padded(small, BIG_IMAGE_BYTES))}, indent=2))
         return
     print(json.dumps(measure(args.rounds, args.per_block), indent=2))
 
