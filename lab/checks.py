@@ -39,12 +39,15 @@ ANSWERS_PROPERTY, TOUCHES_PROPERTY = "answers_module", "touches"
 HINT_PROPERTY = "hint"
 
 NOT_ATTEMPTED, DONE = "not attempted", "done"
+#: pytest plugins installed for the suite that no check uses: Hypothesis alone takes 1–3 s to
+#: import, in every run of the checks (a check cell, each mutant of the mutation test).
+UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:anyio")
 
 
 def checks_command(notebook: str) -> list[str]:
     """The command that runs one notebook's checks (``notebook`` is like ``"nb04"``)."""
     return [sys.executable, "-m", "pytest", str(EXERCISE_TESTS), "-k", notebook, "-q",
-            "--no-header", "-p", "no:cacheprovider", "-p", "lab.check_hints",
+            "--no-header", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-p", "lab.check_hints",
             f"--confcutdir={EXERCISE_TESTS}"]
 
 
@@ -163,7 +166,9 @@ def exercise_reports(results: list[CheckResult], directory: Path) -> dict[str, l
     return {module: list(by_name.values()) for module, by_name in reports.items()}
 
 
-def _run(pattern: str, answers: str, timeout: float) -> list[CheckResult] | None:
+def check_results(pattern: str, answers: str, timeout: float = CHECK_TIMEOUT_S) -> list[CheckResult] | None:
+    """Every check whose name holds ``pattern`` (``"nb04"``; ``"nb0"`` for all), run against
+    ``answers``; ``None`` (with the reason printed) if the checks wrote no report."""
     # The path, not the name: pytest, run from the checkout, might import another ``exercises``.
     # What the checks print is theirs, not a notebook cell's: their fallbacks are not logged.
     env = {name: value for name, value in os.environ.items() if name != FALLBACK_LOG_VARIABLE}
@@ -234,7 +239,7 @@ def run_checks(notebook: str | None = None, exercise: str | None = None, answers
     checks of that method (a check names it with ``@pytest.mark.exercise("RequestHandler.reply_to")``).
     ``answers="solutions"`` checks the reference answers instead.
     """
-    results = _run(notebook or "nb0", answers, timeout)
+    results = check_results(notebook or "nb0", answers, timeout)
     if results is None:
         return
     directory = answers_directory(answers)

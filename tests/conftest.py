@@ -1,13 +1,16 @@
-"""Shared fixtures: one real model server for the session, the web app built against it, stand-ins.
+"""Shared fixtures: one real model server for the session, the web app built against it, stand-ins,
+and one run of every exercise check against the reference answers and against the stubs.
 
 The model server is the real ``python -m model_server`` with untrained seeded weights, started as a
 subprocess on a free port by ``harness.processes`` and stopped in teardown. Loading ResNet50 takes
-seconds, so tests share it wherever they do not need to stop it.
+seconds, so tests share it wherever they do not need to stop it. The two runs of the checks (tens
+of seconds each) are read by the tests of the checks, of their report and of a learner's start.
 """
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +19,7 @@ from flask_server.app import create_app
 from harness.launch import start_model_server
 from harness.processes import ServerProcess
 from harness.stubs import ScriptedRouter, scripted_routers
+from lab import checks, stubs
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +28,29 @@ def model_server() -> ServerProcess:
     server = start_model_server(weights="random", name="test-session-model-server")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def shipped_stubs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ``exercises`` package of the stubs as the lab ships them (never the checkout's, which
+    may hold a learner's work). Read it; a test that writes answers makes a copy of its own."""
+    return stubs.copy_into(tmp_path_factory.mktemp("shipped") / "exercises")
+
+
+@pytest.fixture(scope="session")
+def reference_check_results() -> list[checks.CheckResult]:
+    """Every notebook's checks, run once against the reference answers (``solutions/``)."""
+    results = checks.check_results("nb0", "solutions")
+    assert results is not None, "the checks wrote no report against the reference answers"
+    return results
+
+
+@pytest.fixture(scope="session")
+def stub_check_results(shipped_stubs: Path) -> list[checks.CheckResult]:
+    """Every notebook's checks, run once against the untouched stubs."""
+    results = checks.check_results("nb0", str(shipped_stubs))
+    assert results is not None, "the checks wrote no report against the stubs"
+    return results
 
 
 @pytest.fixture

@@ -13,16 +13,13 @@ import ast
 import os
 import subprocess
 import sys
-import xml.etree.ElementTree as ElementTree
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from lab import stubs
 from lab.answers import is_stub
-from lab.checks import ANSWERS_VARIABLE, checks_command
+from lab.checks import ANSWERS_VARIABLE, CheckResult
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKS = REPO_ROOT / "tests" / "exercises"
@@ -42,48 +39,15 @@ NOTEBOOKS = tuple(sorted(set(EXERCISE_OF.values())))
 MIN_CHECKS_PER_NOTEBOOK = 3
 
 
-@dataclass(frozen=True)
-class CheckRun:
-    """Per notebook (``"nb04"``), how many checks passed and failed; and pytest's output."""
-
-    passed: dict[str, int]
-    failed: dict[str, int]
-    output: str
-
-
-def run_all_checks(answers: str | Path, report: Path) -> CheckRun:
-    """Every notebook's checks against ``answers``, in one pytest process (as a learner runs them)."""
-    env = {**os.environ, ANSWERS_VARIABLE: str(answers)}
-    finished = subprocess.run(
-        [*checks_command("nb0"), f"--junitxml={report}"], cwd=REPO_ROOT, env=env,
-        capture_output=True, text=True, timeout=300,
-    )
-    output = finished.stdout + finished.stderr
-    assert report.is_file(), f"pytest wrote no report:\n{output}"
-    passed: Counter[str] = Counter()
-    failed: Counter[str] = Counter()
-    for case in ElementTree.parse(report).getroot().iter("testcase"):
-        notebook = case.get("classname", "").rsplit(".", 1)[-1].removeprefix("test_")[:4]
-        if case.find("failure") is not None or case.find("error") is not None:
-            failed[notebook] += 1
-        elif case.find("skipped") is None:
-            passed[notebook] += 1
-    return CheckRun(dict(passed), dict(failed), output)
+def counts(results: list[CheckResult], notebook: str) -> tuple[int, int]:
+    """How many of ``notebook``'s checks passed and failed."""
+    mine = [result for result in results if result.notebook == notebook]
+    return sum(result.passed for result in mine), sum(not result.passed for result in mine)
 
 
 @pytest.fixture(scope="module")
-def untouched_stubs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return stubs.copy_into(tmp_path_factory.mktemp("stubs") / "exercises")
-
-
-@pytest.fixture(scope="module")
-def solutions_run(tmp_path_factory: pytest.TempPathFactory) -> CheckRun:
-    return run_all_checks("solutions", tmp_path_factory.mktemp("solutions") / "report.xml")
-
-
-@pytest.fixture(scope="module")
-def stubs_run(untouched_stubs: Path, tmp_path_factory: pytest.TempPathFactory) -> CheckRun:
-    return run_all_checks(untouched_stubs, tmp_path_factory.mktemp("stubs-run") / "report.xml")
+def untouched_stubs(shipped_stubs: Path) -> Path:
+    return shipped_stubs
 
 
 def _functions(path: Path) -> dict[str, ast.FunctionDef]:
@@ -104,16 +68,21 @@ GIVEN = stubs.GIVEN
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_solutions_pass_every_check(notebook: str, solutions_run: CheckRun) -> None:
-    assert solutions_run.failed.get(notebook, 0) == 0, solutions_run.output
-    assert solutions_run.passed.get(notebook, 0) >= MIN_CHECKS_PER_NOTEBOOK, solutions_run.output
+def test_solutions_pass_every_check(notebook: str, reference_check_results: list[CheckResult]) -> None:
+    passed, failed = counts(reference_check_results, notebook)
+    hints = [r.hint for r in reference_check_results if r.notebook == notebook and not r.passed]
+    assert failed == 0, hints
+    assert passed >= MIN_CHECKS_PER_NOTEBOOK, (notebook, passed)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_untouched_stubs_fail_every_check(notebook: str, stubs_run: CheckRun) -> None:
-    assert stubs_run.passed.get(notebook, 0) == 0, stubs_run.output
-    assert stubs_run.failed.get(notebook, 0) >= MIN_CHECKS_PER_NOTEBOOK, stubs_run.output
-    assert "is not written yet" in stubs_run.output, "a stub's failure should say what to write where"
+def test_untouched_stubs_fail_every_check(notebook: str, stub_check_results: list[CheckResult]) -> None:
+    passed, failed = counts(stub_check_results, notebook)
+    assert passed == 0, [r.name for r in stub_check_results if r.notebook == notebook and r.passed]
+    assert failed >= MIN_CHECKS_PER_NOTEBOOK, (notebook, failed)
+    hints = [r.hint or "" for r in stub_check_results if r.notebook == notebook]
+    assert any("is not written yet" in hint for hint in hints), (
+        f"a stub's failure should say what to write where: {hints[:3]}")
 
 
 def test_every_exercise_is_a_stub_with_a_solution_of_the_same_signature(untouched_stubs: Path) -> None:
