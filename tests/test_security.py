@@ -32,8 +32,9 @@ from harness.processes import REPO_ROOT, ServerProcess, free_port
 from model_server.client import ModelClient, ModelServerRefused
 from model_server.curve import ClientKeys
 from model_server.keys import KeyDirectory, load_authorized_keys, load_public_key
+from model_server.serving.lifecycle import ServerStartError
 from model_server.serving.security import is_loopback
-from model_server.serving.server import ModelServer, ServerStartError
+from model_server.serving.server import ModelServer
 from model_server.serving.settings import ServerSettings, flags, model_server_command
 
 #: Seconds a command may take; the refusals below come before any model is loaded.

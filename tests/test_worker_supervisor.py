@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from harness.launch import remote_worker_argv, remote_worker_pids, start_broker, start_remote_worker
-from harness.processes import ServerProcess, ServerStartFailed, parent_pid
+from harness.processes import ServerProcess, parent_pid
 from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
+from model_server.serving.lifecycle import ServerStartError
 from model_server.serving.worker_supervisor import RESTART_DELAY_MIN_S, START_ATTEMPTS
 
 #: A worker silent for 0.3 s × 3 is hung.
@@ -144,7 +145,7 @@ def test_a_worker_that_cannot_start_is_tried_a_few_times_then_given_up(broker, t
     supervisor = ServerProcess("test-supervisor-of-a-broken-worker", argv, broker.backend_address,
                                is_ready=lambda: False)
     started = time.monotonic()
-    with pytest.raises(ServerStartFailed, match="exited with code 1"):
+    with pytest.raises(ServerStartError, match="exited with code 1"):
         supervisor.start(timeout=60)
     elapsed_s = time.monotonic() - started
     log = supervisor.log_tail(200)
