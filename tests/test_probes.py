@@ -21,10 +21,10 @@ import pytest
 import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
-import imagegen
 from fakes import ColourClassifier, HangsOnce, in_process_model_server, red_image
 from harness.launch import start_broker, start_remote_worker
 from harness.processes import START_TIMEOUT_S, ServerProcess, free_port, http_answers
+from harness.sample_images import photo
 from model_server.client import ModelClient
 from model_server.protocol import ServerError, encode_request_frames
 from model_server.serving.settings import LOOP_STALL_S, flags, model_server_command
@@ -35,7 +35,7 @@ HEARTBEAT_ARGS = ("--heartbeat-interval-s", "0.3", "--heartbeat-liveness", "3")
 SETTLE_S = 15.0
 #: Seconds one HTTP request may take.
 HTTP_TIMEOUT_S = 5.0
-IMAGE = imagegen.jpeg()
+IMAGE = photo()
 
 T = TypeVar("T")
 

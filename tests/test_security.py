@@ -20,9 +20,9 @@ import pytest
 import requests
 import zmq
 
-import imagegen
 from harness.launch import start_broker, start_model_server, start_remote_worker, start_web_app
 from harness.processes import REPO_ROOT, ServerProcess, free_port
+from harness.sample_images import photo
 from model_server.client import ModelClient, ModelServerRefused
 from model_server.curve import ClientKeys
 from model_server.keys import KeyDirectory, load_authorized_keys, load_public_key
@@ -184,7 +184,7 @@ def test_model_server_with_a_missing_key_file_exits_with_a_clear_message(tmp_pat
 def test_a_client_with_an_authorized_key_gets_predictions(secured_server, keys):
     authorized = ClientKeys.load(keys.client_secret(), keys.server_public)
     with ModelClient(secured_server.address, timeout=60, keys=authorized) as client:
-        reply = client.predict(imagegen.jpeg())
+        reply = client.predict(photo())
     assert len(reply.predictions) == 3
 
 
@@ -247,7 +247,7 @@ def test_a_keyed_client_of_a_server_without_keys_is_told_so(model_server, keys):
 def test_the_web_app_uses_its_keys_from_the_environment(secured_server, keys):
     with start_web_app(secured_server.address, keys=keys, name="keyed-web-app") as web_app:
         response = requests.post(f"{web_app.address}/api/predict", timeout=HTTP_TIMEOUT_S,
-                                 files={"file": ("photo.jpg", imagegen.jpeg(), "image/jpeg")})
+                                 files={"file": ("photo.jpg", photo(), "image/jpeg")})
     assert response.status_code == 200, response.text
     assert len(response.json()["predictions"]) == 3
 
@@ -255,7 +255,7 @@ def test_the_web_app_uses_its_keys_from_the_environment(secured_server, keys):
 def test_a_web_app_without_keys_answers_503_refused(secured_server, make_app, upload):
     client = make_app(secured_server.address,
                       MODEL_SERVER_CONNECT_TIMEOUT=PATIENT_CONNECT_TIMEOUT_S).test_client()
-    response = upload(client, "/api/predict", imagegen.jpeg())
+    response = upload(client, "/api/predict", photo())
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "refused"
     assert "requires CURVE keys" in response.get_json()["error"]["message"]
@@ -273,7 +273,7 @@ def test_only_an_authorized_worker_receives_work(keys, stranger, intruder_key):
                                 ready_when="loaded", name="unauthorized-worker") as intruder:
         wait_for_log(broker, "refused a worker whose public key is not authorized")
         with ModelClient(broker.address, timeout=60, retries=0, keys=broker.client_keys) as client:
-            answered_by = [client.predict(imagegen.jpeg(seed=i)).worker for i in range(8)]
+            answered_by = [client.predict(photo(seed=i)).worker for i in range(8)]
         # The worker says so itself, once, however often it tries again.
         wait_for_log(intruder, f"remote_worker ERROR the model server at {broker.backend_address}"
                      " refused our key")
@@ -292,7 +292,7 @@ def test_a_refused_worker_joins_once_its_key_is_authorized_neither_restarted(tmp
         (own.workers / "stranger.key").write_bytes((stranger.workers / "worker.key").read_bytes())
         wait_for_log(broker, f"remote worker {socket.gethostname()}:{worker.pid} joined")
         with ModelClient(broker.address, timeout=60, retries=0, keys=broker.client_keys) as client:
-            assert client.predict(imagegen.jpeg()).worker.endswith(f":{worker.pid}")
+            assert client.predict(photo()).worker.endswith(f":{worker.pid}")
 
 
 def test_a_worker_without_keys_says_that_the_broker_requires_them(keys):
@@ -365,13 +365,13 @@ def test_no_code_can_turn_received_bytes_into_objects(package):
 
 
 def test_the_test_client_uses_keys_and_reports_a_refusal(secured_server, keys, tmp_path):
-    photo = tmp_path / "photo.jpg"
-    photo.write_bytes(imagegen.jpeg())
-    keyed = run("-m", "model_server.test_client", str(photo), "--address", secured_server.address,
+    photo_path = tmp_path / "photo.jpg"
+    photo_path.write_bytes(photo())
+    keyed = run("-m", "model_server.test_client", str(photo_path), "--address", secured_server.address,
                 "--secret-key", str(keys.client_secret()), "--server-public-key", str(keys.server_public))
-    unkeyed = run("-m", "model_server.test_client", str(photo), "--address", secured_server.address)
+    unkeyed = run("-m", "model_server.test_client", str(photo_path), "--address", secured_server.address)
     assert keyed.returncode == 0, keyed.stderr
-    assert f"{photo}: " in keyed.stdout
+    assert f"{photo_path}: " in keyed.stdout
     assert unkeyed.returncode == 1
     assert "requires CURVE keys" in unkeyed.stderr and "[refused]" in unkeyed.stderr
 
