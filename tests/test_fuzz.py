@@ -18,11 +18,11 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-import zmq
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import imagegen
+from fakes import raw_dealer
 from harness.sample_images import NOT_AN_IMAGE, photo
 from model_server.images import MODEL_INPUT_SIZE, decode_image
 from model_server.protocol import (
@@ -287,11 +287,7 @@ def outcome(reply: dict) -> str:
 
 
 def test_hostile_messages_get_error_replies_and_the_server_keeps_answering(model_server):
-    context = zmq.Context()
-    dealer = context.socket(zmq.DEALER)
-    dealer.linger = 0
-    dealer.connect(model_server.address)
-    try:
+    with raw_dealer(model_server.address) as dealer:
         codes = []
         for message in hostile_messages():
             dealer.send_multipart(message)
@@ -306,6 +302,3 @@ def test_hostile_messages_get_error_replies_and_the_server_keeps_answering(model
             assert dealer.poll(REPLY_TIMEOUT_S * 1000), "the server stopped answering"
             reply = json.loads(dealer.recv_multipart()[-1])
             assert reply["id"] == "after" and len(reply["predictions"]) == 3
-    finally:
-        dealer.close()
-        context.term()

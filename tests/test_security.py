@@ -20,6 +20,7 @@ import pytest
 import requests
 import zmq
 
+from fakes import raw_dealer
 from harness.launch import start_broker, start_model_server, start_remote_worker, start_web_app
 from harness.processes import REPO_ROOT, ServerProcess, free_port
 from harness.sample_images import photo
@@ -317,19 +318,13 @@ class _WouldRun:
 def test_a_pickle_sent_to_the_model_server_is_refused_not_loaded(model_server, tmp_path):
     marker = tmp_path / "unpickled"
     payload = pickle.dumps(_WouldRun(marker))
-    context = zmq.Context.instance()
-    dealer = context.socket(zmq.DEALER)
-    dealer.linger = 0
-    dealer.connect(model_server.address)
-    try:
+    with raw_dealer(model_server.address) as dealer:
         dealer.send_multipart([b"", payload])
         assert dealer.poll(30_000), "no reply to a pickled request"
         *_, as_request = dealer.recv_multipart()
         dealer.send_multipart([b"", b'{"id": "p"}', payload])
         assert dealer.poll(30_000), "no reply to a pickled image frame"
         *_, as_image = dealer.recv_multipart()
-    finally:
-        dealer.close()
     assert b'"bad_json"' in as_request
     assert b'"not_an_image"' in as_image
     assert not marker.exists(), "the pickle was loaded"

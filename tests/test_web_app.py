@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -13,12 +14,11 @@ import imagegen
 from flask_server import uploads
 from flask_server.app import create_app
 from harness.sample_images import NOT_AN_IMAGE, photo
+from harness.stubs import MADE_UP_REPLY, made_up_reply
 from model_server.images import decode_image
 from model_server.protocol import (
     ErrorCode,
     Prediction,
-    PredictReply,
-    Timings,
     encode_error,
     encode_reply,
     request_id_of,
@@ -333,11 +333,10 @@ HOSTILE_ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
 
 def _hostile_reply(request: list[bytes]) -> bytes:
     """A model server whose every string is markup: labels, class ids, model and weights names."""
-    request_id = request_id_of(request[0])
-    return encode_reply(PredictReply(
-        [Prediction(f"{HOSTILE} {rank}", f"<b>n0{rank}</b>", 0.5 / rank) for rank in (1, 2, 3)],
-        weights=f"/tmp/{HOSTILE}.h5", model="<img src=x onerror=alert(1)>",
-        timings=Timings(1.0, 1.0, 1.0, 3.0), id=request_id,
+    return encode_reply(dataclasses.replace(
+        MADE_UP_REPLY,
+        predictions=[Prediction(f"{HOSTILE} {rank}", f"<b>n0{rank}</b>", 0.5 / rank) for rank in (1, 2, 3)],
+        weights=f"/tmp/{HOSTILE}.h5", model="<img src=x onerror=alert(1)>", id=request_id_of(request[0]),
     ))
 
 
@@ -380,16 +379,11 @@ def test_a_server_that_sends_only_predictions_is_shown_and_says_what_it_left_out
 # --- what the web app sends the model server -----------------------------------------------------
 
 
-def _tabby(request: list[bytes]) -> bytes:
-    return encode_reply(PredictReply([Prediction("tabby", "n02123045", 0.9)], "imagenet", "resnet50",
-                                     Timings(1.0, 1.0, 1.0, 3.0), id=request_id_of(request[0])))
-
-
 def test_the_web_app_sends_the_pixels_it_decoded_for_the_preview(make_app, upload, scripted_server, monkeypatch):
     decodes = []
     real_open_rgb = uploads.open_rgb
     monkeypatch.setattr(uploads, "open_rgb", lambda data: decodes.append(len(data)) or real_open_rgb(data))
-    server = scripted_server(_tabby)
+    server = scripted_server(made_up_reply)
     image = photo()
     response = upload(make_app(server.address).test_client(), "/uploader", image)
     assert response.status_code == 200 and b"data:image/jpeg;base64," in response.data
@@ -401,7 +395,7 @@ def test_the_web_app_sends_the_pixels_it_decoded_for_the_preview(make_app, uploa
 
 def test_with_send_pixels_off_the_web_app_sends_the_image_file(make_app, upload, scripted_server, monkeypatch):
     monkeypatch.setenv("MODEL_SERVER_SEND_PIXELS", "0")
-    server = scripted_server(_tabby)
+    server = scripted_server(made_up_reply)
     image = photo()
     app = create_app({"TESTING": True, "MODEL_SERVER_ADDRESS": server.address})
     assert upload(app.test_client(), "/api/predict", image).status_code == 200
@@ -423,7 +417,7 @@ def test_a_send_pixels_setting_that_is_not_yes_or_no_is_refused_naming_it(raw, m
 
 
 def test_an_upload_that_is_not_an_image_is_refused_by_the_web_app_itself(make_app, upload, scripted_server):
-    server = scripted_server(_tabby)
+    server = scripted_server(made_up_reply)
     response = upload(make_app(server.address).test_client(), "/api/predict", b"a shopping list")
     assert (response.status_code, response.get_json()["error"]["code"]) == (400, "not_an_image")
     assert server.received == [], "nothing for the model server to do"
