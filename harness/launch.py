@@ -52,24 +52,30 @@ def _model_server_answers(address: str, keys: ClientKeys | None = None) -> Calla
 def start_model_server(
     weights: str = "random", workers: int | None = None, port: int | None = None, extra_args: tuple[str, ...] = (),
     name: str = "model-server", timeout: float = START_TIMEOUT_S, keys: KeyDirectory | None = None,
-    blocked_imports: tuple[str, ...] = (),
+    blocked_imports: tuple[str, ...] = (), live_at: str | None = None,
 ) -> ServerProcess:
     """``python -m model_server`` on a free port; ``.address`` is its ZeroMQ endpoint.
 
     ``workers=None`` keeps the server's own default. With ``keys`` (what ``keygen`` wrote) the
     server requires CURVE keys; ``.client_keys`` are those of the client named ``client``. With
     ``blocked_imports`` (top-level package names) every import of them fails and says so in the
-    log (``imports_blocked``): to show that a start needs no TensorFlow.
+    log (``imports_blocked``): to show that a start needs no TensorFlow. With ``live_at``
+    (``HOST:PORT``) it serves ``/livez``, ``/readyz`` and ``/metrics`` there and counts as started
+    once it is live, before its model is loaded: to watch it load.
     """
     address = f"tcp://127.0.0.1:{port or free_port()}"
     chosen: dict[str, object] = {"address": address, "weights": weights, **_server_keys(keys, workers=False)}
     if workers is not None:
         chosen["workers"] = workers
+    if live_at is not None:
+        chosen["http_address"] = live_at
     argv = model_server_command(*flags(**chosen), *extra_args)
     if blocked_imports:
         argv = imports_blocked(argv, blocked_imports)
     client_keys = _client_keys(keys)
-    server = ServerProcess(name, argv, address, _model_server_answers(address, client_keys))
+    started = (http_answers(f"http://{live_at}/livez") if live_at is not None
+               else _model_server_answers(address, client_keys))
+    server = ServerProcess(name, argv, address, started)
     server.client_keys = client_keys
     return server.start(timeout)
 

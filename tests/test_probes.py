@@ -21,8 +21,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fakes import ColourClassifier, HangsOnce, in_process_model_server, raw_dealer, red_image
-from harness.launch import start_broker, start_remote_worker
-from harness.processes import START_TIMEOUT_S, ServerProcess, free_port, http_answers
+from harness.launch import start_broker, start_model_server, start_remote_worker
+from harness.processes import START_TIMEOUT_S, free_port
 from harness.sample_images import photo
 from model_server.client import ModelClient
 from model_server.protocol import ServerError, encode_request_frames
@@ -84,11 +84,8 @@ def http_address() -> tuple[str, str]:
 def probed_server():
     """The real model server (untrained weights, two workers) with ``--http-address``; started
     until it is live, and asked whether it is ready while it still loads its model."""
-    address = f"tcp://127.0.0.1:{free_port()}"
     http, url = http_address()
-    argv = model_server_command(*flags(address=address, weights="random", workers=2, http_address=http))
-    server = ServerProcess("test-probed-server", argv, address, http_answers(url + "/livez"))
-    with server.start():
+    with start_model_server(weights="random", workers=2, live_at=http, name="test-probed-server") as server:
         server.readyz_while_loading = http_get(url + "/readyz")
         server.http_url = url
         eventually(lambda: http_get(url + "/readyz")[0], lambda status: status == 200, START_TIMEOUT_S)
