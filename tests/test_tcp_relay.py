@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes import free_port
+from harness.processes import free_port
 from tcp_relay import TcpRelay
 
 RELAY = Path(__file__).resolve().parent / "tcp_relay.py"
