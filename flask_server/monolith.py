@@ -17,9 +17,8 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify
 
-from model_server.models.pipeline import classify_image
+from model_server.models.pipeline import classify_image, reply_from
 from model_server.models.tensorflow_model import ResNet50Classifier
-from model_server.protocol import PredictReply
 
 from .config import configure
 from .errors import register_error_handlers
@@ -47,6 +46,4 @@ def _classify_with_a_new_model(image: bytes, top: int) -> Predicted:
     """The pain point, on purpose: the model is built for this one request and then dropped."""
     classifier = ResNet50Classifier.load(current_app.config["MODEL_WEIGHTS"])
     predictions, timings = classify_image(classifier, image, top)
-    reply = PredictReply(predictions, classifier.weights, classifier.model_name, timings,
-                         runtime=classifier.runtime, precision=classifier.precision)
-    return Predicted(reply, {"load_timings": classifier.load_timings})
+    return Predicted(reply_from(classifier, predictions, timings), {"load_timings": classifier.load_timings})

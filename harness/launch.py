@@ -6,8 +6,10 @@ original write-up's server and app. ``harness.processes`` runs them and always s
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from harness.processes import START_TIMEOUT_S, ServerProcess, free_port, http_answers, parent_pid, port_open
 from model_server.client import ModelClient, ModelServerRefused
@@ -21,6 +23,15 @@ from model_server.serving.settings import flags, model_server_command
 #: With fewer (16 here before), the excess waits unanswered in waitress's own queue, which has no
 #: bound, until users give up (docs/benchmark.md's open loop measured both).
 WAITRESS_THREADS = 96
+#: What ``python -m model_server worker`` logs once its model is loaded (``serving.cli``), whether
+#: or not the broker lets it join.
+WORKER_LOADED = "worker(s) ready for"
+#: What a process started through ``imports_blocked`` prints on stderr for each import it refused.
+BLOCKED_IMPORT = "BLOCKED IMPORT"
+#: When ``start_remote_worker`` counts a worker as started: once the broker lists it, once its
+#: log says its model is loaded (a worker the broker refuses never joins), or as soon as it runs
+#: (a worker whose log the caller reads for what it says instead).
+WorkerReady = Literal["joined", "loaded", "launched"]
 
 
 def _model_server_answers(address: str, keys: ClientKeys | None = None) -> Callable[[], bool]:
@@ -41,21 +52,61 @@ def _model_server_answers(address: str, keys: ClientKeys | None = None) -> Calla
 def start_model_server(
     weights: str = "random", workers: int | None = None, port: int | None = None, extra_args: tuple[str, ...] = (),
     name: str = "model-server", timeout: float = START_TIMEOUT_S, keys: KeyDirectory | None = None,
+    blocked_imports: tuple[str, ...] = (), live_at: str | None = None,
 ) -> ServerProcess:
     """``python -m model_server`` on a free port; ``.address`` is its ZeroMQ endpoint.
 
     ``workers=None`` keeps the server's own default. With ``keys`` (what ``keygen`` wrote) the
-    server requires CURVE keys; ``.client_keys`` are those of the client named ``client``.
+    server requires CURVE keys; ``.client_keys`` are those of the client named ``client``. With
+    ``blocked_imports`` (top-level package names) every import of them fails and says so in the
+    log (``imports_blocked``): to show that a start needs no TensorFlow. With ``live_at``
+    (``HOST:PORT``) it serves ``/livez``, ``/readyz`` and ``/metrics`` there and counts as started
+    once it is live, before its model is loaded: to watch it load.
     """
     address = f"tcp://127.0.0.1:{port or free_port()}"
     chosen: dict[str, object] = {"address": address, "weights": weights, **_server_keys(keys, workers=False)}
     if workers is not None:
         chosen["workers"] = workers
+    if live_at is not None:
+        chosen["http_address"] = live_at
     argv = model_server_command(*flags(**chosen), *extra_args)
+    if blocked_imports:
+        argv = imports_blocked(argv, blocked_imports)
     client_keys = _client_keys(keys)
-    server = ServerProcess(name, argv, address, _model_server_answers(address, client_keys))
+    started = (http_answers(f"http://{live_at}/livez") if live_at is not None
+               else _model_server_answers(address, client_keys))
+    server = ServerProcess(name, argv, address, started)
     server.client_keys = client_keys
     return server.start(timeout)
+
+
+def import_blocker(packages: Sequence[str]) -> str:
+    """Python code that makes every later import of ``packages`` (top-level names) fail, each
+    attempt reported on stderr as ``BLOCKED IMPORT name``, so that code catching the
+    ``ImportError`` cannot hide that it tried. Run it first in a fresh interpreter."""
+    return textwrap.dedent(
+        f"""
+        import importlib.abc, sys
+
+        class BlockImports(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {tuple(packages)!r}:
+                    print(f"{BLOCKED_IMPORT} {{name}}", file=sys.stderr, flush=True)
+                    raise ImportError(f"{{name}} is blocked")
+                return None
+
+        sys.meta_path.insert(0, BlockImports())
+        """
+    )
+
+
+def imports_blocked(argv: Sequence[str], packages: Sequence[str]) -> list[str]:
+    """``python -m MODULE ARGS`` as the same command with ``import_blocker(packages)`` run first."""
+    python, option, module, *args = argv
+    if option != "-m":
+        raise ValueError(f"not a python -m command: {list(argv)}")
+    run = f"import runpy\nrunpy.run_module({module!r}, run_name='__main__', alter_sys=True)\n"
+    return [python, "-c", import_blocker(packages) + run, *args]
 
 
 def _server_keys(keys: KeyDirectory | None, workers: bool) -> dict[str, str]:
@@ -73,14 +124,16 @@ def _client_keys(keys: KeyDirectory | None, name: str = "client") -> ClientKeys 
 def start_broker(
     backend_port: int | None = None, port: int | None = None, name: str = "broker",
     timeout: float = START_TIMEOUT_S, extra_args: tuple[str, ...] = (),
-    keys: KeyDirectory | None = None,
+    keys: KeyDirectory | None = None, host: str = "127.0.0.1",
 ) -> ServerProcess:
     """A model server with no workers of its own (``--workers 0``), waiting for remote ones.
 
     Ready as soon as it listens; ``.backend_address`` is where workers connect. With ``keys``
-    it requires CURVE keys of clients and of workers.
+    it requires CURVE keys of clients and of workers. ``host`` is where it listens for clients
+    (beyond loopback it refuses to start without keys or ``--insecure-public``); workers connect
+    on loopback.
     """
-    address = f"tcp://127.0.0.1:{port or free_port()}"
+    address = f"tcp://{host}:{port or free_port()}"
     backend_address = f"tcp://127.0.0.1:{backend_port or free_port()}"
     chosen = {"address": address, "workers": 0, "backend_address": backend_address,
               **_server_keys(keys, workers=True)}
@@ -95,16 +148,22 @@ def start_remote_worker(
     broker: ServerProcess, weights: str = "random", workers: int = 2,
     extra_args: tuple[str, ...] = (), name: str = "remote-worker", timeout: float = START_TIMEOUT_S,
     keys: KeyDirectory | None = None, key_name: str = "worker", supervise: bool = False,
+    key_files: tuple[str | Path, str | Path] | None = None, ready_when: WorkerReady = "joined",
 ) -> ServerProcess:
     """``python -m model_server worker`` joined to ``broker``; ready once the broker lists it.
 
     The broker's stats name each remote worker process (``host:pid``); a worker says READY only
-    once its model is loaded. With ``keys`` the worker uses the key pair named ``key_name``.
+    once its model is loaded. With ``keys`` the worker uses the key pair named ``key_name``;
+    ``key_files`` (its secret key file, the server's public key file) give it any others, e.g.
+    keys the broker does not know, for which ``ready_when="loaded"`` (see ``WorkerReady``).
     With ``supervise`` the process started is the supervisor (``--supervise``), ready once the
     broker lists one of its children (``remote_worker_pids`` finds them).
     """
-    key_files = None if keys is None else (keys.worker_secret(key_name), keys.server_public)
-    argv = remote_worker_argv(broker, weights, workers, key_files, supervise, extra_args)
+    if keys is not None:
+        if key_files is not None:
+            raise ValueError("give a worker keys or key_files, not both")
+        key_files = (keys.worker_secret(key_name), keys.server_public)
+    argv = _remote_worker_argv(broker, weights, workers, key_files, supervise, extra_args)
     server: ServerProcess
 
     def joined_the_broker() -> bool:
@@ -114,7 +173,12 @@ def start_remote_worker(
             return False
         return any(pid == server.pid or parent_pid(pid) == server.pid for pid in pids)
 
-    server = ServerProcess(name, argv, _backend_of(broker), joined_the_broker)
+    probes: dict[WorkerReady, Callable[[], bool]] = {
+        "joined": joined_the_broker,
+        "loaded": lambda: WORKER_LOADED in server.log_tail(),
+        "launched": lambda: True,
+    }
+    server = ServerProcess(name, argv, _backend_of(broker), probes[ready_when])
     return server.start(timeout)
 
 
@@ -124,7 +188,7 @@ def _backend_of(broker: ServerProcess) -> str:
     return broker.backend_address
 
 
-def remote_worker_argv(
+def _remote_worker_argv(
     broker: ServerProcess, weights: str = "random", workers: int = 2,
     key_files: tuple[str | Path, str | Path] | None = None, supervise: bool = False,
     extra_args: Sequence[str] = (),

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from model_server.client import ModelServerRefused
 from model_server.curve import ClientKeys
-from model_server.serving.lifecycle import die_with_parent
+from model_server.serving.lifecycle import ServerStartError, die_with_parent
 
 #: Seconds a server may take to become ready; the model server imports TensorFlow first.
 START_TIMEOUT_S = 120.0
@@ -53,10 +53,6 @@ def package_directory(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     return Path(locations[0]).resolve() if locations else REPO_ROOT / package
-
-
-class ServerStartFailed(RuntimeError):
-    """The server exited or did not answer in time; the message ends with its log."""
 
 
 def free_port() -> int:
@@ -102,7 +98,7 @@ class ServerProcess:
         return self._process is not None and self._process.poll() is None
 
     def start(self, timeout: float = START_TIMEOUT_S) -> ServerProcess:
-        """Start the process and wait until it answers; raises ``ServerStartFailed``.
+        """Start the process and wait until it answers; raises ``ServerStartError``.
 
         Inside ``started_together()`` it only launches: the block's end waits for every server.
         """
@@ -133,18 +129,18 @@ class ServerProcess:
             if self._process.poll() is not None:
                 code = self._process.returncode
                 self.stop()
-                raise ServerStartFailed(f"{self.name} exited with code {code}:\n{self.log_tail()}")
+                raise ServerStartError(f"{self.name} exited with code {code}:\n{self.log_tail()}")
             try:
                 ready = self._is_ready()
             except ModelServerRefused as error:
                 self.stop()
-                raise ServerStartFailed(f"{self.name} refused us: {error.message}") from None
+                raise ServerStartError(f"{self.name} refused us: {error.message}") from None
             if ready:
                 self.ready_seconds = time.perf_counter() - self._started_at
                 return self
             time.sleep(0.1)
         self.stop()
-        raise ServerStartFailed(f"{self.name} was not ready after {timeout:g} s:\n{self.log_tail()}")
+        raise ServerStartError(f"{self.name} was not ready after {timeout:g} s:\n{self.log_tail()}")
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """Stop the process (SIGTERM, then SIGKILL) and return its exit code."""

@@ -4,10 +4,12 @@
   JPEG photo-sized picture, a PNG with transparency, a grayscale image, a large JPEG.
 - ``photos(count, size, format)``: photo-like images of any size; ``photo_jpegs(count)``, eight
   640×480 JPEGs by default, is the workload of the benchmark and of most tests.
-- ``encode(image, format)``: a Pillow image as the bytes of an image file, which
-  ``tests/imagegen.py`` builds its corpus of awkward images with.
+- ``picture(size, seed)``: what ``photo`` holds, as a Pillow image; ``encode(image, format)``: a
+  Pillow image as the bytes of an image file. ``tests/imagegen.py`` builds its corpus of awkward
+  images with them.
 - ``padded(image, size)``: an image file made bigger without changing the picture, for a big
   request whose decoding costs no more than the small image's.
+- ``NOT_AN_IMAGE``: text that a user uploads by mistake.
 
 All are the same on every run (fixed seeds). They are not photos of ImageNet classes, so even the
 real weights will only guess at them; what matters here is that every way of serving the model
@@ -19,6 +21,7 @@ from __future__ import annotations
 import io
 import random
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -89,18 +92,10 @@ def _as_photo(image: Image.Image, format: str) -> bytes:
     return encode(image, format, **({"quality": PHOTO_QUALITY} if format == "JPEG" else {}))
 
 
-def photos(count: int = 8, size: tuple[int, int] = PHOTO_SIZE, format: str = "JPEG",
-           seed: int = 0) -> list[bytes]:
-    """``count`` distinct photo-like files of ``size`` (width, height): smooth shapes and sensor-like noise.
-
-    Pure noise would make JPEG decoding slower than for a real photo, flat colour faster; this is
-    in between, like a phone picture at quality 90. The same ``count`` and ``seed`` give the same
-    bytes; image k of ``photos(n)`` is image k of ``photos(m)`` for any n, m > k.
-    """
+def _pictures(count: int, size: tuple[int, int], seed: int) -> Iterator[Image.Image]:
     rng = np.random.default_rng(seed)
     width, height = size
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    files = []
     for index in range(count):
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
         blob = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * (width / 5) ** 2))
@@ -110,8 +105,24 @@ def photos(count: int = 8, size: tuple[int, int] = PHOTO_SIZE, format: str = "JP
             255 * blob,
         ]
         pixels = np.stack(channels, axis=-1) + rng.normal(0, 6, (height, width, 3))
-        files.append(_as_photo(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), format))
-    return files
+        yield Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def photos(count: int = 8, size: tuple[int, int] = PHOTO_SIZE, format: str = "JPEG",
+           seed: int = 0) -> list[bytes]:
+    """``count`` distinct photo-like files of ``size`` (width, height): smooth shapes and sensor-like noise.
+
+    Pure noise would make JPEG decoding slower than for a real photo, flat colour faster; this is
+    in between, like a phone picture at quality 90. The same ``count`` and ``seed`` give the same
+    bytes; image k of ``photos(n)`` is image k of ``photos(m)`` for any n, m > k.
+    """
+    return [_as_photo(picture, format) for picture in _pictures(count, size, seed)]
+
+
+def picture(size: tuple[int, int] = PHOTO_SIZE, seed: int = 0) -> Image.Image:
+    """The picture ``photo(size, seed=seed)`` holds, as a Pillow image: to save it in a way of
+    one's own (``encode(picture(), "WEBP", lossless=True)``)."""
+    return next(_pictures(1, size, seed))
 
 
 def photo(size: tuple[int, int] = PHOTO_SIZE, format: str = "JPEG", seed: int = 0) -> bytes:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 
 from harness.launch import start_model_server, start_web_app
-from harness.processes import START_TIMEOUT_S, ServerStartFailed
+from harness.processes import START_TIMEOUT_S
 from model_server.protocol import DEFAULT_ADDRESS
-from model_server.serving.lifecycle import stop_on_signals
+from model_server.serving.lifecycle import ServerStartError, stop_on_signals
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model server ready at {model_server.address} (log: {model_server.log_path})")
         web_app = start_web_app(model_server.address, port=args.web_port)
         print(f"web app ready at {web_app.address}/ (log: {web_app.log_path}); Ctrl-C stops both")
-    except ServerStartFailed as error:
+    except ServerStartError as error:
         print(error)
         return 1
     try:

@@ -3,7 +3,8 @@
 ``ScriptedRouter(answer)`` binds a free loopback port and calls ``answer(request)`` with each
 request's frames (the routing envelope taken off). What ``answer`` returns is what the client
 gets: reply bytes at once, ``Later(seconds, reply)`` after a delay, or ``None``: no reply (a
-dropped request). Without ``answer`` it never replies: a hung server.
+dropped request). Without ``answer`` it never replies: a hung server; with ``made_up_reply`` it
+answers every request at once with ``MADE_UP_REPLY``, under the request's id.
 
 The tests use it for servers that are silent, busy, forgetful or too late;
 ``benchmarks.sections.curve_encryption`` for a server that answers at once, so that a round trip
@@ -12,6 +13,7 @@ is the transport alone. It lives here, not in ``tests/``, so that the benchmark 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ from typing import Any
 
 import zmq
 
+from model_server.protocol import UNTRAINED, Prediction, PredictReply, Timings, encode_reply, request_id_of
 from model_server.serving.broker import split_envelope
 
 #: Milliseconds the thread waits on its socket before looking whether it should stop.
@@ -42,8 +45,18 @@ Answer = bytes | Later | None
 Script = Callable[[list[bytes]], Answer]
 
 
+#: What a stand-in answers a prediction with: one made-up class, each stage timed at a millisecond.
+MADE_UP_REPLY = PredictReply([Prediction("tabby", "n02123045", 1.0)], UNTRAINED, "resnet50",
+                             Timings(1.0, 1.0, 1.0, 3.0))
+
+
 def _never(request: list[bytes]) -> None:
     return None
+
+
+def made_up_reply(request: list[bytes]) -> bytes:
+    """``MADE_UP_REPLY`` to ``request``, under its id: the script of a server that answers at once."""
+    return encode_reply(dataclasses.replace(MADE_UP_REPLY, id=request_id_of(request[0])))
 
 
 class ScriptedRouter:

@@ -7,6 +7,7 @@
 - ``in_process_model_server`` runs the real ``ModelServer`` on a thread of the test.
 - ``FakeModelClient`` replaces the web app's ``ModelClient``; ``web_apps_with_fake_model`` serves
   the real web app around it over real HTTP.
+- ``raw_dealer(address)``: a plain DEALER socket, to send frames no client of ours would.
 - A ROUTER that answers as a script says (silent, busy, late...) is ``harness.stubs``'s
   ``ScriptedRouter``: the CURVE benchmark uses it too, and benchmarks do not import ``tests/``.
 
@@ -197,6 +198,19 @@ def in_process_model_server(classifier, address: str | None = None, stop: thread
             thread.join(timeout=STOP_TIMEOUT_S)
         if endpoints is not None:
             endpoints.stop()
+        context.destroy(linger=0)
+
+
+@contextmanager
+def raw_dealer(address: str) -> Iterator[zmq.Socket[bytes]]:
+    """A DEALER socket connected to ``address`` on a context of its own (LINGER 0), gone on exit."""
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    try:
+        dealer = context.socket(zmq.DEALER)
+        dealer.linger = 0
+        dealer.connect(address)
+        yield dealer
+    finally:
         context.destroy(linger=0)
 
 

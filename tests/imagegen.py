@@ -1,8 +1,11 @@
-"""Test images made in memory with Pillow: the ordinary ones and every awkward kind a user uploads.
+"""Test images made in memory with Pillow: every awkward kind a user uploads, and broken files.
 
-Each function returns the bytes of an image *file*, as a browser would upload it, encoded by
-``harness.sample_images.encode`` (the lab's one image generator). Nothing is read from disk and
-nothing is downloaded, so the suite runs offline on a fresh machine.
+Ordinary photos are ``harness.sample_images.photo``'s (the lab's one image generator), and text
+uploaded by mistake is its ``NOT_AN_IMAGE``. Here are the formats, modes and sizes a decoder finds
+awkward, bombs, and files cut short. Each function returns the bytes of an image *file*, as a
+browser would upload it: the pictures are ``sample_images.picture``'s or drawn here, encoded by
+``sample_images.encode``. Nothing is read from disk and nothing is downloaded, so the suite runs
+offline on a fresh machine.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from harness.sample_images import PHOTO_QUALITY, encode
+from harness.sample_images import encode, photo, picture
 
 #: EXIF tag 0x0112: how the camera was held. 6 means "rotate 90° clockwise to display".
 EXIF_ORIENTATION = 0x0112
@@ -28,20 +31,6 @@ ASSOCIATED_ALPHA = 1
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
 WHITE = (255, 255, 255)
-
-
-def noise_rgb(width: int = 640, height: int = 480, seed: int = 0) -> np.ndarray:
-    """Random RGB pixels: each seed gives an image the model answers differently."""
-    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-
-
-def jpeg(width: int = 640, height: int = 480, seed: int = 0) -> bytes:
-    """An ordinary photo-sized JPEG (640×480 by default)."""
-    return encode(Image.fromarray(noise_rgb(width, height, seed)), "JPEG", quality=PHOTO_QUALITY)
-
-
-def png(width: int = 320, height: int = 240, seed: int = 0) -> bytes:
-    return encode(Image.fromarray(noise_rgb(width, height, seed)), "PNG")
 
 
 def solid_png(colour: tuple[int, int, int], size: tuple[int, int] = (32, 32)) -> bytes:
@@ -104,8 +93,8 @@ def _half_red_half_transparent(size: tuple[int, int]) -> Image.Image:
 
 
 def webp(width: int = 320, height: int = 240, seed: int = 0, lossless: bool = False) -> bytes:
-    """An RGB WebP of random pixels, lossy (as cameras and browsers save them) or lossless."""
-    return encode(Image.fromarray(noise_rgb(width, height, seed)), "WEBP", quality=80, lossless=lossless)
+    """An RGB WebP photo, lossy (as cameras and browsers save them) or lossless."""
+    return encode(picture((width, height), seed), "WEBP", quality=80, lossless=lossless)
 
 
 def webp_with_alpha(size: tuple[int, int] = (64, 48), lossless: bool = True) -> bytes:
@@ -114,8 +103,8 @@ def webp_with_alpha(size: tuple[int, int] = (64, 48), lossless: bool = True) -> 
 
 
 def tiff(width: int = 320, height: int = 240, seed: int = 0, compression: str | None = None) -> bytes:
-    """An RGB TIFF of random pixels; ``compression`` is Pillow's name (``"tiff_lzw"``, ``"jpeg"``...)."""
-    return encode(Image.fromarray(noise_rgb(width, height, seed)), "TIFF", compression=compression)
+    """An RGB TIFF photo; ``compression`` is Pillow's name (``"tiff_lzw"``, ``"jpeg"``...)."""
+    return encode(picture((width, height), seed), "TIFF", compression=compression)
 
 
 def bilevel_tiff(size: tuple[int, int] = (64, 48)) -> bytes:
@@ -167,13 +156,13 @@ def colour_key_png(size: tuple[int, int] = (64, 48)) -> bytes:
 
 
 def strip(width: int, height: int, fmt: str = "PNG", seed: int = 0) -> bytes:
-    """An image of extreme aspect ratio (``strip(10000, 1)``): random pixels, any format."""
-    return encode(Image.fromarray(noise_rgb(width, height, seed)), fmt)
+    """An image of extreme aspect ratio (``strip(10000, 1)``): a slice of a photo, any format."""
+    return encode(picture((width, height), seed), fmt)
 
 
 def truncated_jpeg() -> bytes:
     """The first half of a valid JPEG, as an interrupted upload leaves it."""
-    return truncated(jpeg())
+    return truncated(photo())
 
 
 def truncated(data: bytes) -> bytes:
@@ -239,11 +228,6 @@ def _set_tiff_tag(data: bytearray, tag: int, value: int) -> None:
             struct.pack_into("<H" if kind == TIFF_SHORT else "<I", data, entry + 8, value)
             return
     raise AssertionError(f"Pillow wrote no TIFF tag {tag}")
-
-
-def not_an_image() -> bytes:
-    """Text that a user saved as ``holiday.jpg``."""
-    return b"This is a shopping list, not a photo.\nmilk\neggs\n" * 20
 
 
 EMPTY = b""

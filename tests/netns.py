@@ -14,7 +14,7 @@ that no route of this machine uses yet. Nothing is sent anywhere else.
 A ``Host`` runs a command inside its namespace with an explicit environment (``command``),
 cuts its link to the bridge and heals it (``cut``, ``heal``: the bridge's end of its veth goes
 down, so the host sees silence, not an error), and filters its own packets with iptables in its
-namespace (``drop_packets`` at random, ``block`` an address); ``delay_relay.py`` delays a TCP
+namespace (``drop_packets`` at random, ``block`` an address); ``tcp_relay.py`` delays a TCP
 path. ``Network.close()`` stops every process left in its namespaces, deletes them (which
 deletes their veths and the bridge) and checks that nothing of it is left.
 

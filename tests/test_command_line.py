@@ -12,9 +12,9 @@ from dataclasses import fields
 import pytest
 import zmq
 
-import imagegen
 from harness.launch import start_model_server
 from harness.processes import REPO_ROOT
+from harness.sample_images import NOT_AN_IMAGE, photo
 from model_server.client import ModelClient
 from model_server.environment import MODEL_SERVER_PREFIX
 from model_server.serving.cli import SERVER_FLAGS, parse_settings, parse_worker_settings
@@ -32,7 +32,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def png_b64(seed: int) -> str:
-    return base64.b64encode(imagegen.png(64, 64, seed=seed)).decode("ascii")
+    return base64.b64encode(photo((64, 64), "PNG", seed=seed)).decode("ascii")
 
 
 def test_model_server_logs_when_it_is_ready_and_where(model_server):
@@ -107,9 +107,9 @@ def images(tmp_path):
         "drawing": tmp_path / "drawing.png",
         "list": tmp_path / "holiday.jpg",
     }
-    paths["photo"].write_bytes(imagegen.jpeg())
-    paths["drawing"].write_bytes(imagegen.png())
-    paths["list"].write_bytes(imagegen.not_an_image())
+    paths["photo"].write_bytes(photo())
+    paths["drawing"].write_bytes(photo(format="PNG"))
+    paths["list"].write_bytes(NOT_AN_IMAGE)
     return paths
 
 

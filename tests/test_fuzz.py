@@ -18,11 +18,12 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-import zmq
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import imagegen
+from fakes import raw_dealer
+from harness.sample_images import NOT_AN_IMAGE, photo
 from model_server.images import MODEL_INPUT_SIZE, decode_image
 from model_server.protocol import (
     NUM_CLASSES,
@@ -166,11 +167,11 @@ def test_error_messages_show_at_most_a_little_of_a_value(value):
 
 #: Small valid files of every format the decoder must take; the fuzzer mutates them.
 SEED_FILES = {
-    "png": imagegen.png(24, 16),
+    "png": photo((24, 16), "PNG"),
     "rgba-png": imagegen.transparent_rgba_png((24, 16)),
     "palette-png": imagegen.palette_with_transparency_png((24, 16)),
     "16-bit-png": imagegen.sixteen_bit_png((24, 16)),
-    "jpeg": imagegen.jpeg(24, 16),
+    "jpeg": photo((24, 16)),
     "cmyk-jpeg": imagegen.cmyk_jpeg(size=(24, 16)),
     "exif-jpeg": imagegen.exif_rotated_jpeg((24, 16)),
     "gif": imagegen.animated_gif(size=(24, 16)),
@@ -257,11 +258,11 @@ def hostile_messages(seed: int = 5) -> list[list[bytes]]:
         [b'{"op": "ping", "id": "\\ud800"}'], [b'{"op": "ping", "id": "\xff\xfe"}'],
         [json.dumps({"op": "x" * 100_000}).encode()],
         [json.dumps({"top": list(range(100_000)), "image": "QUJD"}).encode()],
-        [header, b""], [header, imagegen.not_an_image()], [header, imagegen.gif_bomb()],
-        [encode_request(imagegen.png(8, 8)), imagegen.png(8, 8)],  # the image twice
-        [header, imagegen.png(8, 8), imagegen.png(8, 8)], [header, b"", b"", b"", b""],
-        [b"", header, imagegen.png(8, 8)],  # a delimiter, as REQ sends, then two frames
-        [imagegen.png(8, 8)],  # raw image bytes where the JSON goes
+        [header, b""], [header, NOT_AN_IMAGE], [header, imagegen.gif_bomb()],
+        [encode_request(photo((8, 8), "PNG")), photo((8, 8), "PNG")],  # the image twice
+        [header, photo((8, 8), "PNG"), photo((8, 8), "PNG")], [header, b"", b"", b"", b""],
+        [b"", header, photo((8, 8), "PNG")],  # a delimiter, as REQ sends, then two frames
+        [photo((8, 8), "PNG")],  # raw image bytes where the JSON goes
     ]
     messages += [[bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 256)))] for _ in range(8)]
     messages += [[header, mutated] for mutated in _mutated_examples(rng, 10)]
@@ -286,11 +287,7 @@ def outcome(reply: dict) -> str:
 
 
 def test_hostile_messages_get_error_replies_and_the_server_keeps_answering(model_server):
-    context = zmq.Context()
-    dealer = context.socket(zmq.DEALER)
-    dealer.linger = 0
-    dealer.connect(model_server.address)
-    try:
+    with raw_dealer(model_server.address) as dealer:
         codes = []
         for message in hostile_messages():
             dealer.send_multipart(message)
@@ -299,12 +296,9 @@ def test_hostile_messages_get_error_replies_and_the_server_keeps_answering(model
         assert ErrorCode.INTERNAL.value not in codes, codes
         assert {"bad_json", "bad_request", "not_an_image", "image_too_large"} <= set(codes), codes
 
-        for message in (encode_request_frames(imagegen.jpeg(), request_id="after"),
-                        [encode_request(imagegen.jpeg(), request_id="after")]):
+        for message in (encode_request_frames(photo(), request_id="after"),
+                        [encode_request(photo(), request_id="after")]):
             dealer.send_multipart(message)
             assert dealer.poll(REPLY_TIMEOUT_S * 1000), "the server stopped answering"
             reply = json.loads(dealer.recv_multipart()[-1])
             assert reply["id"] == "after" and len(reply["predictions"]) == 3
-    finally:
-        dealer.close()
-        context.term()

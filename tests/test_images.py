@@ -12,13 +12,14 @@ from PIL import Image
 
 import imagegen
 from harness.processes import REPO_ROOT
+from harness.sample_images import NOT_AN_IMAGE, photo
 from model_server.images import decode_image
 from model_server.protocol import ErrorCode, RequestError
 from refusals import assert_refused
 
 USABLE_IMAGES = [
-    pytest.param(imagegen.jpeg(), id="jpeg-640x480"),
-    pytest.param(imagegen.png(), id="png"),
+    pytest.param(photo(), id="jpeg-640x480"),
+    pytest.param(photo(format="PNG"), id="png"),
     *(pytest.param(image, id=name) for name, image in imagegen.awkward_images().items()),
 ]
 
@@ -113,7 +114,7 @@ def test_one_pixel_image_fills_the_whole_input():
 
 BAD_IMAGES = [
     pytest.param(imagegen.EMPTY, ErrorCode.EMPTY_IMAGE, "empty", id="empty"),
-    pytest.param(imagegen.not_an_image(), ErrorCode.NOT_AN_IMAGE, "not an image", id="text-as-jpg"),
+    pytest.param(NOT_AN_IMAGE, ErrorCode.NOT_AN_IMAGE, "not an image", id="text-as-jpg"),
     pytest.param(imagegen.truncated_jpeg(), ErrorCode.UNREADABLE_IMAGE, "truncated", id="truncated"),
     pytest.param(imagegen.png_bomb(), ErrorCode.IMAGE_TOO_LARGE, "megapixels", id="png-bomb"),
     pytest.param(imagegen.gif_bomb(), ErrorCode.IMAGE_TOO_LARGE, "megapixels", id="gif-bomb"),
@@ -130,7 +131,7 @@ BAD_IMAGES = [
                  "starts like a TIFF image", id="truncated-lzw-tiff"),
     pytest.param(imagegen.truncated(imagegen.tiff(compression="tiff_adobe_deflate")),
                  ErrorCode.UNREADABLE_IMAGE, "starts like a TIFF image", id="truncated-deflate-tiff"),
-    pytest.param(imagegen.png()[:8], ErrorCode.UNREADABLE_IMAGE, "starts like a PNG image",
+    pytest.param(photo(format="PNG")[:8], ErrorCode.UNREADABLE_IMAGE, "starts like a PNG image",
                  id="png-signature-only"),
     pytest.param(b"II", ErrorCode.NOT_AN_IMAGE, "not an image", id="two-bytes"),
 ]
@@ -156,7 +157,7 @@ def test_pixel_limit_message_names_the_size_and_the_limit():
 
 
 def test_pixel_limit_is_a_parameter():
-    image = imagegen.png(100, 100)
+    image = photo((100, 100), "PNG")
     assert decode_image(image, max_pixels=10_000).shape == (224, 224, 3)
     with pytest.raises(RequestError) as caught:
         decode_image(image, max_pixels=9_999)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import imagegen
 from harness.processes import free_port
+from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.models import weights
@@ -34,7 +34,7 @@ from model_server.serving.settings import ServerSettings
 
 #: The seed of the stand-in "ImageNet" weights: anything but weights.DEFAULT_SEED.
 STAND_IN_SEED = 4321
-IMAGES = [imagegen.jpeg(seed=seed) for seed in range(3)]
+IMAGES = photo_jpegs(3)
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"

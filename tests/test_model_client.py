@@ -17,6 +17,7 @@ import pytest
 
 import imagegen
 from fakes import ColourClassifier, in_process_model_server, red_image
+from harness.sample_images import NOT_AN_IMAGE
 from model_server.client import ModelClient, ModelServerTimeout, ModelServerUnavailable
 from model_server.protocol import (
     ServerError,
@@ -130,7 +131,7 @@ def test_predict_returns_the_servers_answer(colour_server):
 def test_server_refusal_raises_server_error_with_its_code(colour_server):
     with ModelClient(colour_server, timeout=5) as client:
         with pytest.raises(ServerError) as caught:
-            client.predict(imagegen.not_an_image())
+            client.predict(NOT_AN_IMAGE)
         assert caught.value.code == "not_an_image"
         assert client.predict(red_image(3)).predictions[0].label == "red 3"
 

@@ -15,6 +15,7 @@ import zmq
 
 import imagegen
 from harness.launch import start_model_server
+from harness.sample_images import NOT_AN_IMAGE, photo
 from model_server.client import ModelClient
 from model_server.images import decode_image
 from model_server.protocol import MAX_REQUEST_BYTES, UNTRAINED, ServerError, encode_request
@@ -55,7 +56,7 @@ def receive(socket: zmq.Socket, timeout_s: float = REPLY_TIMEOUT_S) -> list[byte
 
 def test_client_gets_the_top_3_predictions(model_server):
     with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
-        reply = client.predict(imagegen.jpeg())
+        reply = client.predict(photo())
     assert len(reply.predictions) == 3
     probabilities = [p.probability for p in reply.predictions]
     assert probabilities == sorted(probabilities, reverse=True)
@@ -66,7 +67,7 @@ def test_client_gets_the_top_3_predictions(model_server):
 
 def test_reply_times_each_stage(model_server):
     with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
-        timings = client.predict(imagegen.jpeg()).timings
+        timings = client.predict(photo()).timings
     assert timings.decode > 0 and timings.preprocess > 0 and timings.inference > 0
     assert timings.total >= timings.decode + timings.preprocess + timings.inference - 0.01
 
@@ -74,7 +75,7 @@ def test_reply_times_each_stage(model_server):
 @pytest.mark.parametrize("top", [1, 5, 1000])
 def test_top_is_chosen_per_request(model_server, top):
     with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
-        predictions = client.predict(imagegen.png(), top=top).predictions
+        predictions = client.predict(photo(format="PNG"), top=top).predictions
     assert len(predictions) == top
     assert len({p.wnid for p in predictions}) == top
 
@@ -89,7 +90,7 @@ def test_raw_req_socket_sending_our_least_json_gets_predictions(raw_socket):
     """Our dialect at its least: a REQ socket and ``{"image": base64}``, nothing more (the
     original's own dialect is tested in ``test_original_dialect``)."""
     socket = raw_socket(zmq.REQ)
-    socket.send(json.dumps({"image": b64(imagegen.jpeg())}).encode())
+    socket.send(json.dumps({"image": b64(photo())}).encode())
     [frame] = receive(socket)
     reply = json.loads(frame)
     assert len(reply["predictions"]) == 3
@@ -102,7 +103,7 @@ def test_raw_req_socket_sending_our_least_json_gets_predictions(raw_socket):
 @pytest.mark.parametrize("delimiter", [True, False], ids=["with-empty-frame", "without-empty-frame"])
 def test_raw_dealer_socket_gets_an_answer(raw_socket, delimiter):
     socket = raw_socket(zmq.DEALER)
-    request = json.dumps({"image": b64(imagegen.png()), "id": "dealer-1"}).encode()
+    request = json.dumps({"image": b64(photo(format="PNG")), "id": "dealer-1"}).encode()
     socket.send_multipart([b"", request] if delimiter else [request])
     frames = receive(socket)
     assert frames[:-1] == ([b""] if delimiter else [])
@@ -112,7 +113,7 @@ def test_raw_dealer_socket_gets_an_answer(raw_socket, delimiter):
 
 
 def test_sixteen_concurrent_clients_each_get_their_own_answer(model_server):
-    images = [imagegen.png(64, 64, seed=seed) for seed in range(16)]
+    images = [photo((64, 64), "PNG", seed=seed) for seed in range(16)]
     with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
         alone = [client.predict(image, top=5).predictions for image in images]
     # Distinct answers, or a mix-up between clients would go unnoticed.
@@ -147,7 +148,7 @@ def test_sixteen_concurrent_clients_each_get_their_own_answer(model_server):
 def test_concurrent_raw_dealers_get_replies_to_their_own_ids(raw_socket):
     sockets = [raw_socket(zmq.DEALER) for _ in range(16)]
     for index, socket in enumerate(sockets):
-        socket.send(json.dumps({"image": b64(imagegen.png(32, 32, seed=index)), "id": f"c{index}",
+        socket.send(json.dumps({"image": b64(photo((32, 32), "PNG", seed=index)), "id": f"c{index}",
                                 "top": 1}).encode())
     for index, socket in enumerate(sockets):
         [frame] = receive(socket)
@@ -175,7 +176,7 @@ BAD_INPUTS = [
     pytest.param(request(top=3), "bad_request", id="no-image-field"),
     pytest.param(request(image="%%% not base64 %%%"), "bad_base64", id="malformed-base64"),
     pytest.param(request(image=""), "empty_image", id="empty-image"),
-    pytest.param(request(image=b64(imagegen.not_an_image())), "not_an_image", id="not-an-image"),
+    pytest.param(request(image=b64(NOT_AN_IMAGE)), "not_an_image", id="not-an-image"),
     pytest.param(request(image=b64(imagegen.truncated_jpeg())), "unreadable_image",
                  id="truncated-jpeg"),
     pytest.param(request(image=b64(imagegen.png_bomb())), "image_too_large", id="png-bomb"),
@@ -186,10 +187,10 @@ BAD_INPUTS = [
                  id="truncated-webp"),
     pytest.param(request(image=b64(imagegen.truncated(imagegen.tiff()))), "unreadable_image",
                  id="truncated-tiff"),
-    pytest.param(request(image=b64(imagegen.png()), top=True), "bad_request", id="top-true"),
-    pytest.param(request(image=b64(imagegen.png()), top=0), "bad_request", id="top-0"),
-    pytest.param(request(image=b64(imagegen.png()), top=1001), "bad_request", id="top-1001"),
-    pytest.param(request(image=b64(imagegen.png()), op="train"), "bad_request", id="unknown-op"),
+    pytest.param(request(image=b64(photo(format="PNG")), top=True), "bad_request", id="top-true"),
+    pytest.param(request(image=b64(photo(format="PNG")), top=0), "bad_request", id="top-0"),
+    pytest.param(request(image=b64(photo(format="PNG")), top=1001), "bad_request", id="top-1001"),
+    pytest.param(request(image=b64(photo(format="PNG")), op="train"), "bad_request", id="unknown-op"),
 ]
 
 
@@ -202,7 +203,7 @@ def test_bad_input_gets_its_error_code_and_the_next_request_is_answered(raw_sock
     assert error["code"] == code
     assert error["message"]
 
-    socket.send(request(image=b64(imagegen.jpeg()), id="after"))
+    socket.send(request(image=b64(photo()), id="after"))
     [reply] = receive(socket)
     answer = json.loads(reply)
     assert answer["id"] == "after" and len(answer["predictions"]) == 3
@@ -218,7 +219,7 @@ def test_bomb_refusal_names_the_pixel_limit(raw_socket):
 
 def test_error_reply_echoes_the_request_id(raw_socket):
     socket = raw_socket(zmq.REQ)
-    socket.send(request(image=b64(imagegen.not_an_image()), id="which-one"))
+    socket.send(request(image=b64(NOT_AN_IMAGE), id="which-one"))
     [reply] = receive(socket)
     assert json.loads(reply) == {
         "error": {"code": "not_an_image", "message": json.loads(reply)["error"]["message"]},
@@ -232,13 +233,13 @@ def test_oversized_frame_is_dropped_and_the_server_keeps_answering(raw_socket, m
     assert not socket.poll(1000), "a frame above the limit is not read, so it gets no reply"
     started = time.monotonic()
     with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S, retries=0) as client:
-        assert client.predict(imagegen.jpeg()).predictions
+        assert client.predict(photo()).predictions
     assert time.monotonic() - started < 10
 
 
 def test_a_full_server_answers_busy_at_once_and_keeps_serving():
     """Beyond --max-queue requests the broker refuses at once, without losing the others."""
-    image = imagegen.jpeg()
+    image = photo()
     with start_model_server("random", workers=1, extra_args=("--max-batch", "1", "--max-queue", "1"),
                             name="test-busy-server") as server:
         context = zmq.Context.instance()
@@ -275,7 +276,7 @@ def test_a_full_server_answers_busy_at_once_and_keeps_serving():
 def test_stats_count_requests_batches_and_the_local_workers(model_server):
     with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
         before = client.stats()
-        client.predict(imagegen.jpeg())
+        client.predict(photo())
         after = client.stats()
     defaults = ServerSettings()
     assert (after.requests, after.replies) == (before.requests + 1, before.replies + 1)
@@ -287,7 +288,7 @@ def test_stats_count_requests_batches_and_the_local_workers(model_server):
 
 def test_a_small_request_is_answered_while_another_client_streams_big_original_requests(raw_socket, model_server):
     """The broker reads only the header of each 5.6 MB base64 request; the small one gets through."""
-    big_image = imagegen.jpeg(seed=1) + bytes(4 * 2**20)  # decodes as the JPEG: the bytes after it are ignored
+    big_image = photo(seed=1) + bytes(4 * 2**20)  # decodes as the JPEG: the bytes after it are ignored
     streaming, stop = threading.Event(), threading.Event()
     big_replies: list[tuple[str, dict]] = []
 
@@ -308,7 +309,7 @@ def test_a_small_request_is_answered_while_another_client_streams_big_original_r
         assert streaming.wait(REPLY_TIMEOUT_S), "the first big request was not answered"
         big_before = len(big_replies)
         with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
-            small_replies = [client.predict(imagegen.jpeg(seed=seed)) for seed in range(5)]
+            small_replies = [client.predict(photo(seed=seed)) for seed in range(5)]
         big_during = len(big_replies) - big_before
     finally:
         stop.set()
@@ -320,7 +321,7 @@ def test_a_small_request_is_answered_while_another_client_streams_big_original_r
 
 
 def test_decoded_pixels_get_the_predictions_of_their_image_file(model_server):
-    image = imagegen.jpeg(seed=3)
+    image = photo(seed=3)
     pixels = decode_image(image)
     with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
         from_file = client.predict(image, top=5)
@@ -334,9 +335,9 @@ def test_decoded_pixels_get_the_predictions_of_their_image_file(model_server):
 def test_pixels_of_another_shape_are_refused_and_the_next_request_answered(model_server):
     with ModelClient(model_server.address, timeout=REPLY_TIMEOUT_S) as client:
         with pytest.raises(ServerError) as refused:
-            client.predict(decode_image(imagegen.jpeg(), size=(200, 224)))
+            client.predict(decode_image(photo(), size=(200, 224)))
         assert refused.value.code == "bad_request" and "[224, 200, 3]" in refused.value.message
         with pytest.raises(ServerError) as refused:
-            client.predict(decode_image(imagegen.jpeg()).astype("float32"))
+            client.predict(decode_image(photo()).astype("float32"))
         assert refused.value.code == "bad_request" and "float32" in refused.value.message
-        assert len(client.predict(decode_image(imagegen.jpeg())).predictions) == 3
+        assert len(client.predict(decode_image(photo())).predictions) == 3

@@ -9,6 +9,7 @@ import pytest
 
 import imagegen
 from flask_server.monolith import create_app
+from harness.sample_images import NOT_AN_IMAGE, photo
 from model_server.client import ModelClient
 
 pytestmark = pytest.mark.filterwarnings(
@@ -28,7 +29,7 @@ def test_monolith_page_says_it_is_the_slow_version(monolith):
 
 
 def test_monolith_upload_gets_predictions_and_the_load_breakdown(monolith, upload, model_server):
-    image = imagegen.jpeg(seed=3)
+    image = photo(seed=3)
     response = upload(monolith, "/uploader", image, "dog.jpg")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
@@ -46,7 +47,7 @@ def test_monolith_upload_gets_predictions_and_the_load_breakdown(monolith, uploa
 
 
 def test_monolith_refuses_a_file_that_is_not_an_image_with_400(monolith, upload):
-    response = upload(monolith, "/uploader", imagegen.not_an_image(), "holiday.jpg")
+    response = upload(monolith, "/uploader", NOT_AN_IMAGE, "holiday.jpg")
     assert response.status_code == 400
     assert "<code>not_an_image</code>" in response.get_data(as_text=True)
 
@@ -58,7 +59,7 @@ def test_monolith_refuses_an_empty_upload_before_loading_the_model(monolith, upl
 
 
 def test_monolith_api_answers_the_split_apps_json_plus_its_load_timings(monolith, upload, client):
-    image = imagegen.jpeg(seed=3)
+    image = photo(seed=3)
     answer = upload(monolith, "/api/predict", image, "dog.jpg")
     assert answer.status_code == 200 and answer.mimetype == "application/json"
     mine, split = answer.get_json(), upload(client, "/api/predict", image, "dog.jpg").get_json()

@@ -2,7 +2,7 @@
 
 Each process runs in a network namespace of its own with its own address (``netns.py``), on one
 bridge, CURVE on (required beyond loopback); the workers run the real ResNet50 (untrained, seeded
-weights: real compute). Worker 1 reaches the broker through ``delay_relay.py`` (0 ms unless a test
+weights: real compute). Worker 1 reaches the broker through ``tcp_relay.py`` (0 ms unless a test
 says otherwise); the test process is a host on the bridge too and is the clients. The hosts and
 processes are shared by the tests of this module; each test puts back what it changed.
 
@@ -27,7 +27,6 @@ import pytest
 import requests
 
 import netns
-from delay_relay import DelayRelay
 from harness.launch import WAITRESS_THREADS
 from harness.processes import ServerProcess, http_answers
 from harness.sample_images import photo_jpegs
@@ -37,6 +36,7 @@ from model_server.keys import CLIENT_SECRET_KEY_VARIABLE, SERVER_PUBLIC_KEY_VARI
 from model_server.protocol import REMOTE_WORKER, ServerError, parse_worker_name
 from model_server.serving.dispatch import LEAST_LOADED, PEAK_EWMA
 from model_server.serving.settings import flags, model_server_command
+from tcp_relay import RelayProcess
 
 pytestmark = [
     pytest.mark.skipif(netns.why_not() is not None, reason=str(netns.why_not())),
@@ -83,7 +83,7 @@ class Hops:
     network: netns.Network
     keys: KeyDirectory
     hosts: dict[str, netns.Host]
-    relay: DelayRelay | None = None
+    relay: RelayProcess | None = None
     broker: ServerProcess | None = None
     workers: list[ServerProcess] = field(default_factory=list)
     web: ServerProcess | None = None
@@ -199,7 +199,7 @@ def hops(tmp_path_factory):
             hosts = {name: network.add_host(name) for name in ("broker", "worker1", "worker2", "web")}
             world = Hops(network, keys, hosts)
             world.start_broker()
-            world.relay = DelayRelay(hosts["worker1"], f"127.0.0.1:{RELAY_PORT}",
+            world.relay = RelayProcess(hosts["worker1"], f"127.0.0.1:{RELAY_PORT}",
                                      f"{hosts['broker'].address}:{BACKEND_PORT}")
             # One after the other from this thread: a child started from a thread that ends
             # gets SIGTERM then (harness.processes makes children die with their parent thread).

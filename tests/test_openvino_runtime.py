@@ -21,8 +21,14 @@ import imagegen
 from benchmarks.sections import accuracy
 from fakes import decoded_together
 from harness.http import main_element
-from harness.launch import start_broker, start_model_server, start_remote_worker
-from harness.processes import REPO_ROOT, ServerProcess, free_port
+from harness.launch import (
+    BLOCKED_IMPORT,
+    import_blocker,
+    start_broker,
+    start_model_server,
+    start_remote_worker,
+)
+from harness.processes import REPO_ROOT, free_port
 from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
 from model_server.images import decode_image
@@ -42,7 +48,7 @@ from model_server.models.openvino_model import (
 from model_server.models.preprocessing import preprocess_resnet50
 from model_server.models.tensorflow_model import ResNet50Classifier
 from model_server.models.weights import DEFAULT_SEED
-from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW, ServerError
+from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW
 from model_server.serving.batching import Batcher
 from model_server.serving.settings import model_server_command
 
@@ -52,26 +58,12 @@ F32_BOUND, BF16_BOUND = accuracy.BOUNDS[F32], accuracy.BOUNDS[BF16]
 F32_TOLERANCE = F32_BOUND.max_abs_diff
 TOP = 5
 #: Photos and the awkward kinds users upload: each gives the model a different answer.
-IMAGES = [imagegen.jpeg(seed=seed) for seed in range(3)] + photo_jpegs(3) + [
+IMAGES = photo_jpegs(6) + [
     imagegen.exif_rotated_jpeg(), imagegen.solid_png((0, 128, 255)), imagegen.cmyk_jpeg(),
 ]
 NAMED_IMAGES = {f"image-{index}": image for index, image in enumerate(IMAGES)}
-#: Runs first in a fresh interpreter: every import of TensorFlow or Keras fails and is reported
-#: on stderr, so that code catching the ImportError cannot hide the attempt.
-BLOCK_TENSORFLOW = textwrap.dedent(
-    """
-    import importlib.abc, sys
-
-    class BlockTensorFlow(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("tensorflow", "keras"):
-                print(f"BLOCKED IMPORT {name}", file=sys.stderr, flush=True)
-                raise ImportError(f"{name} is blocked")
-            return None
-
-    sys.meta_path.insert(0, BlockTensorFlow())
-    """
-)
+#: What a start from the cached IR must not import.
+TENSORFLOW_PACKAGES = ("tensorflow", "keras")
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
@@ -342,7 +334,7 @@ def test_conversion_reached_for_no_network_and_telemetry_is_the_stub(first_load)
     assert telemetry_utils.tm.__name__ == "openvino.tools.ovc.telemetry_stub"
 
 
-LOAD_FROM_CACHE = BLOCK_TENSORFLOW + textwrap.dedent(
+LOAD_FROM_CACHE = import_blocker(TENSORFLOW_PACKAGES) + textwrap.dedent(
     """
     import json
     import numpy as np
@@ -374,9 +366,9 @@ def test_cache_hit_needs_no_tensorflow_and_a_new_seed_needs_conversion(ir_cache,
     outcome = json.loads(finished.stdout.strip().splitlines()[-1])
     assert outcome["from_cache"] and outcome["loaded"] == []
     cache_hit, other_seed = finished.stderr.split("LOADED FROM THE CACHE")
-    assert "BLOCKED IMPORT" not in cache_hit
+    assert BLOCKED_IMPORT not in cache_hit
     # Another seed is another key: a cache miss, whose conversion needs TensorFlow.
-    assert "BLOCKED IMPORT" in other_seed and "blocked" in outcome.get("other_seed", "")
+    assert BLOCKED_IMPORT in other_seed and "blocked" in outcome.get("other_seed", "")
     expected = ov_classifier.predict_batch(pixel_batch(IMAGES[:1]))[0]
     np.testing.assert_allclose(outcome["probabilities"], expected, atol=F32_TOLERANCE)
 
@@ -384,33 +376,18 @@ def test_cache_hit_needs_no_tensorflow_and_a_new_seed_needs_conversion(ir_cache,
 # --- the model server, workers and batching with OpenVINO -----------------------------------------
 
 
-def _answers(address: str):
-    def ping() -> bool:
-        with ModelClient(address, timeout=1.0, retries=0, connect_timeout=0.2) as client:
-            try:
-                client.ping()
-            except ServerError:
-                return False
-            return True
-
-    return ping
-
-
 @pytest.fixture(scope="module")
 def openvino_server(ir_cache, ov_classifier):
     """``python -m model_server --runtime openvino`` from the cached IR, TensorFlow blocked."""
-    address = f"tcp://127.0.0.1:{free_port()}"
-    code = BLOCK_TENSORFLOW + "from model_server.__main__ import main\nsys.exit(main(sys.argv[1:]))"
-    argv = [sys.executable, "-c", code, "--address", address, "--weights", "random",
-            "--runtime", "openvino", "--openvino-cache", ir_cache]
-    server = ServerProcess("test-openvino-model-server", argv, address, _answers(address))
-    with server.start():
+    with start_model_server(weights="random", name="test-openvino-model-server",
+                            extra_args=("--runtime", "openvino", "--openvino-cache", ir_cache),
+                            blocked_imports=TENSORFLOW_PACKAGES) as server:
         yield server
 
 
 def test_openvino_server_starts_from_the_cache_without_tensorflow(openvino_server):
     log = openvino_server.log_tail(200)
-    assert "BLOCKED IMPORT" not in log
+    assert BLOCKED_IMPORT not in log
     assert "resnet50 on openvino f32" in log
 
 

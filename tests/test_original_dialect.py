@@ -17,7 +17,7 @@ import uuid
 import pytest
 import zmq
 
-import imagegen
+from harness.sample_images import photo
 from model_server.protocol import ORIGINAL_TOP, encode_original_request
 
 #: Seconds a client waits for a reply before the test fails (the original's client waits forever).
@@ -67,7 +67,7 @@ def assert_original_reply(reply: dict, rid: str) -> None:
 def test_the_originals_dealer_client_gets_preds(context, app):
     """A client written as the original's, sent to the model server that the web app uses."""
     socket, rid = original_client(context, app.config["MODEL_SERVER_ADDRESS"])
-    socket.send(encode_original_request(imagegen.jpeg(), rid))
+    socket.send(encode_original_request(photo(), rid))
     assert_original_reply(reply_to(socket), rid)
 
 
@@ -75,7 +75,7 @@ def test_a_req_client_sending_the_originals_json_gets_preds(context, model_serve
     socket = context.socket(zmq.REQ)
     socket.linger = 0
     socket.connect(model_server.address)
-    socket.send(encode_original_request(imagegen.png(), "req-1"))
+    socket.send(encode_original_request(photo(format="PNG"), "req-1"))
     assert_original_reply(reply_to(socket), "req-1")
 
 
@@ -96,14 +96,14 @@ def test_a_bad_original_request_gets_preds_saying_why_and_the_server_goes_on(con
     assert reply["error"]["code"] == code
     assert reply["preds"] == f"error: {code}: {reply['error']['message']}"
     assert reply["_rid"] == "r"
-    socket.send(encode_original_request(imagegen.jpeg(seed=3), rid))
+    socket.send(encode_original_request(photo(seed=3), rid))
     assert_original_reply(reply_to(socket), rid)
 
 
 def test_the_brokers_own_errors_carry_preds_too(context, model_server):
     """A deadline that has passed on arrival is answered by the broker, not by a worker."""
     socket, rid = original_client(context, model_server.address)
-    message = json.loads(encode_original_request(imagegen.jpeg(), rid))
+    message = json.loads(encode_original_request(photo(), rid))
     socket.send(json.dumps({**message, "deadline_ms": 0.001}).encode())
     reply = reply_to(socket)
     assert reply["error"]["code"] == "deadline_exceeded"
@@ -112,7 +112,7 @@ def test_the_brokers_own_errors_carry_preds_too(context, model_server):
 
 def test_sixteen_concurrent_original_clients_each_get_their_own_answer(context, model_server):
     clients = [original_client(context, model_server.address) for _ in range(16)]
-    images = [imagegen.jpeg(seed=seed) for seed in range(len(clients))]
+    images = [photo(seed=seed) for seed in range(len(clients))]
     replies: dict[str, dict] = {}
 
     def ask(socket: zmq.Socket, rid: str, image: bytes) -> None:
@@ -133,7 +133,7 @@ def test_sixteen_concurrent_original_clients_each_get_their_own_answer(context, 
 
 def test_the_payload_is_the_image_file_in_base64(context, model_server):
     """The same image sent in both dialects gets the same predictions."""
-    image = imagegen.png(seed=5)
+    image = photo(format="PNG", seed=5)
     socket, rid = original_client(context, model_server.address)
     socket.send(encode_original_request(image, rid))
     original = reply_to(socket)

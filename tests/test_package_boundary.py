@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-import imagegen
 from harness.processes import REPO_ROOT
+from harness.sample_images import photo
 
 #: What the web app and the clients import.
 CLIENT_SIDE = [
@@ -302,7 +302,7 @@ WEB_APP_WITHOUT_TENSORFLOW = textwrap.dedent(
 
 def test_web_app_serves_predictions_without_tensorflow(model_server, tmp_path):
     image_path = tmp_path / "photo.jpg"
-    image_path.write_bytes(imagegen.jpeg())
+    image_path.write_bytes(photo())
     result = subprocess.run(
         [sys.executable, "-c", WEB_APP_WITHOUT_TENSORFLOW, model_server.address, str(image_path)],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,

@@ -18,13 +18,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
-import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
-import imagegen
-from fakes import ColourClassifier, HangsOnce, in_process_model_server, red_image
-from harness.launch import start_broker, start_remote_worker
-from harness.processes import START_TIMEOUT_S, ServerProcess, free_port, http_answers
+from fakes import ColourClassifier, HangsOnce, in_process_model_server, raw_dealer, red_image
+from harness.launch import start_broker, start_model_server, start_remote_worker
+from harness.processes import START_TIMEOUT_S, free_port
+from harness.sample_images import photo
 from model_server.client import ModelClient
 from model_server.protocol import ServerError, encode_request_frames
 from model_server.serving.settings import LOOP_STALL_S, flags, model_server_command
@@ -35,7 +34,7 @@ HEARTBEAT_ARGS = ("--heartbeat-interval-s", "0.3", "--heartbeat-liveness", "3")
 SETTLE_S = 15.0
 #: Seconds one HTTP request may take.
 HTTP_TIMEOUT_S = 5.0
-IMAGE = imagegen.jpeg()
+IMAGE = photo()
 
 T = TypeVar("T")
 
@@ -85,11 +84,8 @@ def http_address() -> tuple[str, str]:
 def probed_server():
     """The real model server (untrained weights, two workers) with ``--http-address``; started
     until it is live, and asked whether it is ready while it still loads its model."""
-    address = f"tcp://127.0.0.1:{free_port()}"
     http, url = http_address()
-    argv = model_server_command(*flags(address=address, weights="random", workers=2, http_address=http))
-    server = ServerProcess("test-probed-server", argv, address, http_answers(url + "/livez"))
-    with server.start():
+    with start_model_server(weights="random", workers=2, live_at=http, name="test-probed-server") as server:
         server.readyz_while_loading = http_get(url + "/readyz")
         server.http_url = url
         eventually(lambda: http_get(url + "/readyz")[0], lambda status: status == 200, START_TIMEOUT_S)
@@ -110,15 +106,9 @@ def test_a_model_servers_metrics_count_the_requests_it_answered(probed_server):
     with ModelClient(probed_server.address, timeout=30, retries=0) as client:
         for _ in range(3):
             client.predict(IMAGE)
-    context = zmq.Context()
-    try:
-        raw = context.socket(zmq.DEALER)
-        raw.linger = 0
-        raw.connect(probed_server.address)
+    with raw_dealer(probed_server.address) as raw:
         raw.send_multipart([b"", b"{broken"])
         assert raw.poll(30_000), "no answer to a broken request"
-    finally:
-        context.destroy(linger=0)
     after = metric_samples(probed_server.http_url)
 
     def moved(name: str) -> float:
@@ -268,20 +258,16 @@ def test_livez_and_readyz_are_503_while_the_broker_loop_is_stalled(broker_held_u
     http, url = http_address()
     with in_process_model_server(ColourClassifier(), workers=1, http_address=http) as address:
         assert http_get(url + "/readyz")[0] == 200
-        context = zmq.Context()
         try:
-            client = context.socket(zmq.DEALER)
-            client.linger = 0
-            client.connect(address)
-            client.send_multipart([b"", b'{"op": "ping", "id": "hold"}'])
-            stalled = eventually(lambda: http_get(url + "/livez"), lambda seen: seen[0] == 503)
-            not_ready = http_get(url + "/readyz")
-            during = metric_samples(url)
-            broker_held_up.set()
-            assert client.poll(10_000), "the held-up request was never answered"
+            with raw_dealer(address) as client:
+                client.send_multipart([b"", b'{"op": "ping", "id": "hold"}'])
+                stalled = eventually(lambda: http_get(url + "/livez"), lambda seen: seen[0] == 503)
+                not_ready = http_get(url + "/readyz")
+                during = metric_samples(url)
+                broker_held_up.set()
+                assert client.poll(10_000), "the held-up request was never answered"
         finally:
             broker_held_up.set()  # before the server stops, also when the test fails
-            context.destroy(linger=0)
         recovered = eventually(lambda: http_get(url + "/livez"), lambda seen: seen[0] == 200)
         ready_again = http_get(url + "/readyz")[0]
     assert "the broker's loop has not come round" in stalled[1], stalled
@@ -298,11 +284,7 @@ def test_readyz_is_503_while_the_server_drains_and_livez_stays_200():
     with in_process_model_server(ColourClassifier(seconds=2.0), stop=stop, workers=1, max_batch=1,
                                  drain_seconds=10, http_address=http) as address:
         assert http_get(url + "/readyz")[0] == 200
-        context = zmq.Context()
-        try:
-            held = context.socket(zmq.DEALER)
-            held.linger = 0
-            held.connect(address)
+        with raw_dealer(address) as held:
             held.send_multipart([b"", *encode_request_frames(red_image(3), top=1)])
             time.sleep(0.5)  # the image is in its 2 s forward pass
             stop.set()
@@ -310,7 +292,5 @@ def test_readyz_is_503_while_the_server_drains_and_livez_stays_200():
             live = http_get(url + "/livez")
             assert not held.poll(0), "not ready only once the request in flight was finished"
             assert held.poll(10_000), "the request in flight was not finished"
-        finally:
-            context.destroy(linger=0)
     assert "stopping" in draining[1], draining
     assert live == (200, "live\n")

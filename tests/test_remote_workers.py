@@ -6,8 +6,8 @@ import threading
 import time
 
 import pytest
-import zmq
 
+from fakes import raw_dealer
 from harness.launch import start_broker, start_remote_worker
 from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
@@ -82,15 +82,9 @@ def _wait_for(answers: list, errors: list, more: int, timeout: float = 120.0) ->
 def test_a_raw_dealer_sends_the_image_as_its_own_frame(broker):
     image = photo_jpegs(1)[0]
     with start_remote_worker(broker, workers=1, name="test-worker-raw"):
-        context = zmq.Context.instance()
-        dealer = context.socket(zmq.DEALER)
-        dealer.linger = 0
-        dealer.connect(broker.address)
-        try:
+        with raw_dealer(broker.address) as dealer:
             dealer.send_multipart([b"", *encode_request_frames(image, top=2, request_id="raw")])
             assert dealer.poll(30_000), "no reply to a two-frame request"
             *_, frame = dealer.recv_multipart()
-        finally:
-            dealer.close()
     reply = decode_reply(frame)
     assert reply.id == "raw" and len(reply.predictions) == 2

@@ -20,21 +20,17 @@ import pytest
 import requests
 import zmq
 
-import imagegen
-from harness.launch import (
-    remote_worker_argv,
-    start_broker,
-    start_model_server,
-    start_remote_worker,
-    start_web_app,
-)
+from fakes import raw_dealer
+from harness.launch import start_broker, start_model_server, start_remote_worker, start_web_app
 from harness.processes import REPO_ROOT, ServerProcess, free_port
+from harness.sample_images import photo
 from model_server.client import ModelClient, ModelServerRefused
 from model_server.curve import ClientKeys
 from model_server.keys import KeyDirectory, load_authorized_keys, load_public_key
+from model_server.serving.lifecycle import ServerStartError
 from model_server.serving.security import is_loopback
-from model_server.serving.server import ModelServer, ServerStartError
-from model_server.serving.settings import ServerSettings, flags, model_server_command
+from model_server.serving.server import ModelServer
+from model_server.serving.settings import ServerSettings, flags
 
 #: Seconds a command may take; the refusals below come before any model is loaded.
 COMMAND_TIMEOUT_S = 120
@@ -152,19 +148,11 @@ def test_model_server_refuses_a_public_worker_port_without_keys():
 
 
 def test_insecure_public_listens_anyway_and_says_so():
-    address = f"tcp://0.0.0.0:{free_port()}"
-    backend = f"tcp://127.0.0.1:{free_port()}"
-    chosen = {"address": address, "workers": 0, "backend_address": backend, "insecure_public": True}
-    argv = model_server_command(*flags(**chosen))
-    server: ServerProcess
-
-    def listening() -> bool:
-        return "model server ready" in server.log_tail()
-
-    server = ServerProcess("insecure-broker", argv, address, listening)
-    with server.start():
+    with start_broker(host="0.0.0.0", extra_args=tuple(flags(insecure_public=True)),
+                      name="insecure-broker") as server:
+        wait_for_log(server, "model server ready")
         log = server.log_tail()
-    assert f"listening on {address} with no encryption and no authentication" in log
+    assert f"listening on {server.address} with no encryption and no authentication" in log
     assert "WARNING" in log
 
 
@@ -197,7 +185,7 @@ def test_model_server_with_a_missing_key_file_exits_with_a_clear_message(tmp_pat
 def test_a_client_with_an_authorized_key_gets_predictions(secured_server, keys):
     authorized = ClientKeys.load(keys.client_secret(), keys.server_public)
     with ModelClient(secured_server.address, timeout=60, keys=authorized) as client:
-        reply = client.predict(imagegen.jpeg())
+        reply = client.predict(photo())
     assert len(reply.predictions) == 3
 
 
@@ -260,7 +248,7 @@ def test_a_keyed_client_of_a_server_without_keys_is_told_so(model_server, keys):
 def test_the_web_app_uses_its_keys_from_the_environment(secured_server, keys):
     with start_web_app(secured_server.address, keys=keys, name="keyed-web-app") as web_app:
         response = requests.post(f"{web_app.address}/api/predict", timeout=HTTP_TIMEOUT_S,
-                                 files={"file": ("photo.jpg", imagegen.jpeg(), "image/jpeg")})
+                                 files={"file": ("photo.jpg", photo(), "image/jpeg")})
     assert response.status_code == 200, response.text
     assert len(response.json()["predictions"]) == 3
 
@@ -268,7 +256,7 @@ def test_the_web_app_uses_its_keys_from_the_environment(secured_server, keys):
 def test_a_web_app_without_keys_answers_503_refused(secured_server, make_app, upload):
     client = make_app(secured_server.address,
                       MODEL_SERVER_CONNECT_TIMEOUT=PATIENT_CONNECT_TIMEOUT_S).test_client()
-    response = upload(client, "/api/predict", imagegen.jpeg())
+    response = upload(client, "/api/predict", photo())
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "refused"
     assert "requires CURVE keys" in response.get_json()["error"]["message"]
@@ -281,48 +269,38 @@ def test_only_an_authorized_worker_receives_work(keys, stranger, intruder_key):
     """A worker key nobody authorized, or a key authorized only to send requests, gets no work."""
     secret_key = stranger.worker_secret() if intruder_key.startswith("stranger") else keys.client_secret()
     with start_broker(keys=keys, name="secured-broker") as broker, \
-            start_remote_worker(broker, workers=1, keys=keys, name="authorized-worker") as allowed:
-        argv = remote_worker_argv(broker, workers=1, key_files=(secret_key, keys.server_public))
-        intruder: ServerProcess
-
-        def loaded() -> bool:
-            return "worker(s) ready for" in intruder.log_tail()
-
-        intruder = ServerProcess("unauthorized-worker", argv, broker.backend_address, loaded)
-        with intruder.start():
-            wait_for_log(broker, "refused a worker whose public key is not authorized")
-            with ModelClient(broker.address, timeout=60, retries=0, keys=broker.client_keys) as client:
-                answered_by = [client.predict(imagegen.jpeg(seed=i)).worker for i in range(8)]
-            # The worker says so itself, once, however often it tries again.
-            wait_for_log(intruder, f"remote_worker ERROR the model server at {broker.backend_address}"
-                         " refused our key")
-            wait_for_log(intruder, "reconnecting")  # with a fresh socket, refused again
-            assert intruder.log_tail(1000).count("refused our key") == 1
+            start_remote_worker(broker, workers=1, keys=keys, name="authorized-worker") as allowed, \
+            start_remote_worker(broker, workers=1, key_files=(secret_key, keys.server_public),
+                                ready_when="loaded", name="unauthorized-worker") as intruder:
+        wait_for_log(broker, "refused a worker whose public key is not authorized")
+        with ModelClient(broker.address, timeout=60, retries=0, keys=broker.client_keys) as client:
+            answered_by = [client.predict(photo(seed=i)).worker for i in range(8)]
+        # The worker says so itself, once, however often it tries again.
+        wait_for_log(intruder, f"remote_worker ERROR the model server at {broker.backend_address}"
+                     " refused our key")
+        wait_for_log(intruder, "reconnecting")  # with a fresh socket, refused again
+        assert intruder.log_tail(1000).count("refused our key") == 1
     assert {worker.rsplit(":", 1)[1] for worker in answered_by} == {str(allowed.pid)}
 
 
 def test_a_refused_worker_joins_once_its_key_is_authorized_neither_restarted(tmp_path, stranger):
     own = keygen(tmp_path / "keys")
-    with start_broker(keys=own, name="rekeyed-broker") as broker:
-        argv = remote_worker_argv(broker, workers=1, key_files=(stranger.worker_secret(), own.server_public),
-                                  extra_args=("--heartbeat-interval-s", "0.5"))
-        worker = ServerProcess("late-authorized-worker", argv, broker.backend_address,
-                               lambda: "worker(s) ready for" in worker.log_tail())
-        with worker.start():
-            wait_for_log(worker, "refused our key")
-            (own.workers / "stranger.key").write_bytes((stranger.workers / "worker.key").read_bytes())
-            wait_for_log(broker, f"remote worker {socket.gethostname()}:{worker.pid} joined")
-            with ModelClient(broker.address, timeout=60, retries=0, keys=broker.client_keys) as client:
-                assert client.predict(imagegen.jpeg()).worker.endswith(f":{worker.pid}")
+    with start_broker(keys=own, name="rekeyed-broker") as broker, start_remote_worker(
+        broker, workers=1, key_files=(stranger.worker_secret(), own.server_public), ready_when="loaded",
+        extra_args=("--heartbeat-interval-s", "0.5"), name="late-authorized-worker",
+    ) as worker:
+        wait_for_log(worker, "refused our key")
+        (own.workers / "stranger.key").write_bytes((stranger.workers / "worker.key").read_bytes())
+        wait_for_log(broker, f"remote worker {socket.gethostname()}:{worker.pid} joined")
+        with ModelClient(broker.address, timeout=60, retries=0, keys=broker.client_keys) as client:
+            assert client.predict(photo()).worker.endswith(f":{worker.pid}")
 
 
 def test_a_worker_without_keys_says_that_the_broker_requires_them(keys):
-    with start_broker(keys=keys, name="secured-broker") as broker:
-        argv = remote_worker_argv(broker, workers=1)
-        worker = ServerProcess("keyless-worker", argv, broker.backend_address, lambda: True)
-        with worker.start():
-            wait_for_log(worker, f"remote_worker ERROR the model server at {broker.backend_address}"
-                         " requires CURVE keys: give this worker --secret-key and --server-public-key")
+    with start_broker(keys=keys, name="secured-broker") as broker, \
+            start_remote_worker(broker, workers=1, ready_when="launched", name="keyless-worker") as worker:
+        wait_for_log(worker, f"remote_worker ERROR the model server at {broker.backend_address}"
+                     " requires CURVE keys: give this worker --secret-key and --server-public-key")
 
 
 # --- nothing from the wire is unpickled or evaluated ------------------------------------------
@@ -340,19 +318,13 @@ class _WouldRun:
 def test_a_pickle_sent_to_the_model_server_is_refused_not_loaded(model_server, tmp_path):
     marker = tmp_path / "unpickled"
     payload = pickle.dumps(_WouldRun(marker))
-    context = zmq.Context.instance()
-    dealer = context.socket(zmq.DEALER)
-    dealer.linger = 0
-    dealer.connect(model_server.address)
-    try:
+    with raw_dealer(model_server.address) as dealer:
         dealer.send_multipart([b"", payload])
         assert dealer.poll(30_000), "no reply to a pickled request"
         *_, as_request = dealer.recv_multipart()
         dealer.send_multipart([b"", b'{"id": "p"}', payload])
         assert dealer.poll(30_000), "no reply to a pickled image frame"
         *_, as_image = dealer.recv_multipart()
-    finally:
-        dealer.close()
     assert b'"bad_json"' in as_request
     assert b'"not_an_image"' in as_image
     assert not marker.exists(), "the pickle was loaded"
@@ -388,13 +360,13 @@ def test_no_code_can_turn_received_bytes_into_objects(package):
 
 
 def test_the_test_client_uses_keys_and_reports_a_refusal(secured_server, keys, tmp_path):
-    photo = tmp_path / "photo.jpg"
-    photo.write_bytes(imagegen.jpeg())
-    keyed = run("-m", "model_server.test_client", str(photo), "--address", secured_server.address,
+    photo_path = tmp_path / "photo.jpg"
+    photo_path.write_bytes(photo())
+    keyed = run("-m", "model_server.test_client", str(photo_path), "--address", secured_server.address,
                 "--secret-key", str(keys.client_secret()), "--server-public-key", str(keys.server_public))
-    unkeyed = run("-m", "model_server.test_client", str(photo), "--address", secured_server.address)
+    unkeyed = run("-m", "model_server.test_client", str(photo_path), "--address", secured_server.address)
     assert keyed.returncode == 0, keyed.stderr
-    assert f"{photo}: " in keyed.stdout
+    assert f"{photo_path}: " in keyed.stdout
     assert unkeyed.returncode == 1
     assert "requires CURVE keys" in unkeyed.stderr and "[refused]" in unkeyed.stderr
 

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from harness import processes
+from model_server.serving.lifecycle import ServerStartError
 
 SLOW_START_S = 1.0
 
@@ -42,7 +43,7 @@ def test_servers_started_together_are_launched_before_any_is_waited_for() -> Non
 
 def test_one_server_that_fails_to_start_stops_the_others() -> None:
     good, bad = _http_server("test-good"), _http_server("test-bad", exit_code=3)
-    with pytest.raises(processes.ServerStartFailed, match="exited with code 3"), processes.started_together():
+    with pytest.raises(ServerStartError, match="exited with code 3"), processes.started_together():
         good.start()
         bad.start()
     assert not good.running() and not bad.running()

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-import imagegen
+from harness.sample_images import photo
 from model_server.images import decode_image
 from model_server.models import tensorflow_model
 from model_server.models.tensorflow_model import ResNet50Classifier
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
 )
 
-PIXELS = np.stack([decode_image(imagegen.jpeg(seed=seed)) for seed in range(2)])
+PIXELS = np.stack([decode_image(photo(seed=seed)) for seed in range(2)])
 
 #: ResNet50 has 25.6 million float32 parameters: about 102 MB, as ImageNet's file (98 MB).
 REAL_SIZE_BYTES = 90_000_000

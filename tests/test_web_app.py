@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -12,12 +13,12 @@ import pytest
 import imagegen
 from flask_server import uploads
 from flask_server.app import create_app
+from harness.sample_images import NOT_AN_IMAGE, photo
+from harness.stubs import MADE_UP_REPLY, made_up_reply
 from model_server.images import decode_image
 from model_server.protocol import (
     ErrorCode,
     Prediction,
-    PredictReply,
-    Timings,
     encode_error,
     encode_reply,
     request_id_of,
@@ -35,7 +36,7 @@ def test_upload_page_has_a_labelled_file_field_named_file(client):
 
 
 def test_uploader_renders_the_predictions(client, upload):
-    response = upload(client, "/uploader", imagegen.jpeg(), "cat.jpg")
+    response = upload(client, "/uploader", photo(), "cat.jpg")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert page.count('<li>') == 3
@@ -46,13 +47,13 @@ def test_uploader_renders_the_predictions(client, upload):
 
 
 def test_uploader_warns_that_the_weights_are_untrained(client, upload):
-    page = upload(client, "/uploader", imagegen.png()).get_data(as_text=True)
+    page = upload(client, "/uploader", photo(format="PNG")).get_data(as_text=True)
     assert "Untrained weights:" in page
     assert "These labels mean nothing" in page
 
 
 def test_uploader_shows_labels_the_api_returns(client, upload):
-    image = imagegen.jpeg(seed=5)
+    image = photo(seed=5)
     labels = [p["label"] for p in upload(client, "/api/predict", image).get_json()["predictions"]]
     page = upload(client, "/uploader", image).get_data(as_text=True)
     for label in labels:
@@ -61,7 +62,7 @@ def test_uploader_shows_labels_the_api_returns(client, upload):
 
 def test_malicious_file_name_is_escaped(client, upload):
     name = "<script>alert('x')</script>.jpg"
-    response = upload(client, "/uploader", imagegen.jpeg(), name)
+    response = upload(client, "/uploader", photo(), name)
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "<script>" not in page
@@ -72,18 +73,18 @@ def test_file_name_is_never_used_as_a_path(client, upload, tmp_path):
     """The name points at a file that is not an image, and at one that does not exist."""
     existing = tmp_path / "secret.txt"
     existing.write_bytes(b"not an image, and not to be read")
-    response = upload(client, "/uploader", imagegen.jpeg(), str(existing))
+    response = upload(client, "/uploader", photo(), str(existing))
     assert response.status_code == 200, "the uploaded bytes are classified, not the named file"
     assert existing.read_bytes() == b"not an image, and not to be read"
 
     would_be_written = tmp_path / "subdir" / ".." / "written.jpg"
-    assert upload(client, "/uploader", imagegen.jpeg(), str(would_be_written)).status_code == 200
+    assert upload(client, "/uploader", photo(), str(would_be_written)).status_code == 200
     assert not (tmp_path / "written.jpg").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.txt"]
 
 
 def test_api_predict_returns_json(client, upload):
-    response = upload(client, "/api/predict", imagegen.jpeg())
+    response = upload(client, "/api/predict", photo())
     assert response.status_code == 200
     body = response.get_json()
     assert len(body["predictions"]) == 3
@@ -97,7 +98,7 @@ def test_api_predict_returns_json(client, upload):
 
 def test_top_is_a_setting(model_server, make_app, upload):
     client = make_app(model_server.address, TOP=5).test_client()
-    assert len(upload(client, "/api/predict", imagegen.png()).get_json()["predictions"]) == 5
+    assert len(upload(client, "/api/predict", photo(format="PNG")).get_json()["predictions"]) == 5
 
 
 @pytest.mark.parametrize("path", ["/uploader", "/api/predict"])
@@ -118,14 +119,14 @@ def test_missing_file_gets_400(client):
 
 
 def test_file_in_the_wrong_field_gets_400(client, upload):
-    response = upload(client, "/api/predict", imagegen.jpeg(), field="image")
+    response = upload(client, "/api/predict", photo(), field="image")
     assert response.status_code == 400
     assert "'file'" in response.get_json()["error"]["message"]
 
 
 BAD_UPLOADS = [
     pytest.param(imagegen.EMPTY, "empty_file", id="empty"),
-    pytest.param(imagegen.not_an_image(), "not_an_image", id="not-an-image"),
+    pytest.param(NOT_AN_IMAGE, "not_an_image", id="not-an-image"),
     pytest.param(imagegen.truncated_jpeg(), "unreadable_image", id="truncated-jpeg"),
 ]
 
@@ -148,8 +149,8 @@ def test_unusable_upload_gets_400_as_a_page(client, upload, image, code):
 
 
 def test_next_upload_after_a_bad_one_is_answered(client, upload):
-    assert upload(client, "/api/predict", imagegen.not_an_image()).status_code == 400
-    assert upload(client, "/api/predict", imagegen.jpeg()).status_code == 200
+    assert upload(client, "/api/predict", NOT_AN_IMAGE).status_code == 400
+    assert upload(client, "/api/predict", photo()).status_code == 200
 
 
 def test_upload_above_the_limit_gets_413_as_json(app, client, upload):
@@ -186,7 +187,7 @@ def test_pixel_bomb_gets_413_naming_the_megapixel_limit(client, upload, path):
 @pytest.mark.parametrize("path", ["/api/predict", "/uploader"])
 def test_model_server_down_gets_503_with_retry_after(make_app, dead_address, upload, path):
     client = make_app(dead_address, MODEL_SERVER_CONNECT_TIMEOUT=0.2).test_client()
-    response = upload(client, path, imagegen.jpeg())
+    response = upload(client, path, photo())
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
     assert dead_address in response.get_data(as_text=True)
@@ -196,7 +197,7 @@ def test_model_server_down_gets_503_with_retry_after(make_app, dead_address, upl
 def test_model_server_that_never_answers_gets_504(make_app, silent_server, upload, path):
     client = make_app(silent_server.address, MODEL_SERVER_TIMEOUT=0.3,
                       MODEL_SERVER_RETRIES=1).test_client()
-    response = upload(client, path, imagegen.jpeg())
+    response = upload(client, path, photo())
     assert response.status_code == 504
     assert "did not answer within 0.3 s" in response.get_data(as_text=True)
     assert len(silent_server.received) == 2
@@ -225,7 +226,7 @@ def test_model_server_timeout_from_the_environment_gives_504_that_soon(
     monkeypatch.setenv("MODEL_SERVER_RETRIES", "0")
     client = app_from_environment().test_client()
     started = time.perf_counter()
-    response = upload(client, "/api/predict", imagegen.jpeg())
+    response = upload(client, "/api/predict", photo())
     assert response.status_code == 504
     assert "did not answer within 0.2 s" in response.get_json()["error"]["message"]
     assert time.perf_counter() - started < 2, "the default is 5 s an attempt, 3 attempts"
@@ -272,8 +273,8 @@ def test_readyz_is_200_only_when_the_model_server_answers(client, make_app, dead
 
 
 def test_metrics_count_requests_errors_and_model_server_time(client, upload):
-    upload(client, "/api/predict", imagegen.jpeg())
-    upload(client, "/api/predict", imagegen.not_an_image())
+    upload(client, "/api/predict", photo())
+    upload(client, "/api/predict", NOT_AN_IMAGE)
     metrics = client.get("/metrics")
     assert metrics.status_code == 200
     text = metrics.get_data(as_text=True)
@@ -305,8 +306,8 @@ def _busy(request: list[bytes]) -> bytes:
 
 def test_a_busy_model_server_gets_503_with_retry_after(make_app, upload, scripted_server):
     client = make_app(scripted_server(_busy).address).test_client()
-    api = upload(client, "/api/predict", imagegen.jpeg())
-    page = upload(client, "/uploader", imagegen.jpeg())
+    api = upload(client, "/api/predict", photo())
+    page = upload(client, "/uploader", photo())
     assert (api.status_code, api.get_json()["error"]["code"]) == (503, "busy")
     assert api.headers["Retry-After"].isdigit()
     assert page.status_code == 503 and b"The model server is busy" in page.data
@@ -320,8 +321,8 @@ def _decode_timeout(request: list[bytes]) -> bytes:
 def test_an_image_whose_decoding_hung_gets_422(make_app, upload, scripted_server):
     """The image is the likely cause: a 4xx, so that nobody retries it (a 5xx invites retries)."""
     client = make_app(scripted_server(_decode_timeout).address).test_client()
-    api = upload(client, "/api/predict", imagegen.jpeg())
-    page = upload(client, "/uploader", imagegen.jpeg())
+    api = upload(client, "/api/predict", photo())
+    page = upload(client, "/uploader", photo())
     assert (api.status_code, api.get_json()["error"]["code"]) == (422, "decode_timeout")
     assert page.status_code == 422 and b"This image cannot be classified" in page.data
 
@@ -332,17 +333,16 @@ HOSTILE_ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
 
 def _hostile_reply(request: list[bytes]) -> bytes:
     """A model server whose every string is markup: labels, class ids, model and weights names."""
-    request_id = request_id_of(request[0])
-    return encode_reply(PredictReply(
-        [Prediction(f"{HOSTILE} {rank}", f"<b>n0{rank}</b>", 0.5 / rank) for rank in (1, 2, 3)],
-        weights=f"/tmp/{HOSTILE}.h5", model="<img src=x onerror=alert(1)>",
-        timings=Timings(1.0, 1.0, 1.0, 3.0), id=request_id,
+    return encode_reply(dataclasses.replace(
+        MADE_UP_REPLY,
+        predictions=[Prediction(f"{HOSTILE} {rank}", f"<b>n0{rank}</b>", 0.5 / rank) for rank in (1, 2, 3)],
+        weights=f"/tmp/{HOSTILE}.h5", model="<img src=x onerror=alert(1)>", id=request_id_of(request[0]),
     ))
 
 
 def test_everything_a_model_server_says_is_shown_escaped(make_app, upload, scripted_server):
     client = make_app(scripted_server(_hostile_reply).address).test_client()
-    response = upload(client, "/uploader", imagegen.jpeg(), filename="<i>photo</i>.jpg")
+    response = upload(client, "/uploader", photo(), filename="<i>photo</i>.jpg")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "<script>" not in page and "<img src=x" not in page and "<b>" not in page and "<i>" not in page
@@ -353,7 +353,7 @@ def test_everything_a_model_server_says_is_shown_escaped(make_app, upload, scrip
 
 def test_an_error_message_from_the_model_server_is_shown_escaped(make_app, upload, scripted_server):
     server = scripted_server(lambda request: encode_error(ErrorCode.NOT_AN_IMAGE, HOSTILE, request_id_of(request[0])))
-    response = upload(make_app(server.address).test_client(), "/uploader", imagegen.jpeg())
+    response = upload(make_app(server.address).test_client(), "/uploader", photo())
     assert response.status_code == 400
     assert "<script>" not in response.get_data(as_text=True)
     assert HOSTILE_ESCAPED in response.get_data(as_text=True)
@@ -367,8 +367,8 @@ def _original_reply(request: list[bytes]) -> bytes:
 
 def test_a_server_that_sends_only_predictions_is_shown_and_says_what_it_left_out(make_app, upload, scripted_server):
     client = make_app(scripted_server(_original_reply).address).test_client()
-    page = upload(client, "/uploader", imagegen.jpeg())
-    api = upload(client, "/api/predict", imagegen.jpeg())
+    page = upload(client, "/uploader", photo())
+    api = upload(client, "/api/predict", photo())
     assert page.status_code == 200 and b"tabby" in page.data
     assert b"did not say which model and weights answered" in page.data
     assert api.status_code == 200
@@ -379,17 +379,12 @@ def test_a_server_that_sends_only_predictions_is_shown_and_says_what_it_left_out
 # --- what the web app sends the model server -----------------------------------------------------
 
 
-def _tabby(request: list[bytes]) -> bytes:
-    return encode_reply(PredictReply([Prediction("tabby", "n02123045", 0.9)], "imagenet", "resnet50",
-                                     Timings(1.0, 1.0, 1.0, 3.0), id=request_id_of(request[0])))
-
-
 def test_the_web_app_sends_the_pixels_it_decoded_for_the_preview(make_app, upload, scripted_server, monkeypatch):
     decodes = []
     real_open_rgb = uploads.open_rgb
     monkeypatch.setattr(uploads, "open_rgb", lambda data: decodes.append(len(data)) or real_open_rgb(data))
-    server = scripted_server(_tabby)
-    image = imagegen.jpeg()
+    server = scripted_server(made_up_reply)
+    image = photo()
     response = upload(make_app(server.address).test_client(), "/uploader", image)
     assert response.status_code == 200 and b"data:image/jpeg;base64," in response.data
     [[header, pixels]] = server.received
@@ -400,8 +395,8 @@ def test_the_web_app_sends_the_pixels_it_decoded_for_the_preview(make_app, uploa
 
 def test_with_send_pixels_off_the_web_app_sends_the_image_file(make_app, upload, scripted_server, monkeypatch):
     monkeypatch.setenv("MODEL_SERVER_SEND_PIXELS", "0")
-    server = scripted_server(_tabby)
-    image = imagegen.jpeg()
+    server = scripted_server(made_up_reply)
+    image = photo()
     app = create_app({"TESTING": True, "MODEL_SERVER_ADDRESS": server.address})
     assert upload(app.test_client(), "/api/predict", image).status_code == 200
     [[header, sent]] = server.received
@@ -422,7 +417,7 @@ def test_a_send_pixels_setting_that_is_not_yes_or_no_is_refused_naming_it(raw, m
 
 
 def test_an_upload_that_is_not_an_image_is_refused_by_the_web_app_itself(make_app, upload, scripted_server):
-    server = scripted_server(_tabby)
+    server = scripted_server(made_up_reply)
     response = upload(make_app(server.address).test_client(), "/api/predict", b"a shopping list")
     assert (response.status_code, response.get_json()["error"]["code"]) == (400, "not_an_image")
     assert server.received == [], "nothing for the model server to do"

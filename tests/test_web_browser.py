@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from harness import sample_images
 from harness.launch import start_web_app
 from harness.processes import free_port
-from imagegen import jpeg
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -55,7 +55,7 @@ def web_app(model_server):
 @pytest.fixture
 def photo(tmp_path) -> Path:
     path = tmp_path / "holiday <photo>.jpg"
-    path.write_bytes(jpeg())
+    path.write_bytes(sample_images.photo())
     return path
 
 

@@ -7,6 +7,7 @@ import requests
 
 import imagegen
 from harness.launch import start_model_server, start_web_app
+from harness.sample_images import NOT_AN_IMAGE, photo
 
 HTTP_TIMEOUT_S = 30
 
@@ -24,7 +25,7 @@ def post_image(url: str, image: bytes, filename: str = "photo.jpg") -> requests.
 
 
 def test_browser_upload_gets_the_predictions_page(web_app):
-    response = post_image(f"{web_app.address}/uploader", imagegen.jpeg(), "kitten.jpg")
+    response = post_image(f"{web_app.address}/uploader", photo(), "kitten.jpg")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html")
     assert 'Predictions for <span class="filename">kitten.jpg</span>' in response.text
@@ -32,13 +33,13 @@ def test_browser_upload_gets_the_predictions_page(web_app):
 
 
 def test_http_api_returns_predictions_as_json(web_app):
-    response = post_image(f"{web_app.address}/api/predict", imagegen.png())
+    response = post_image(f"{web_app.address}/api/predict", photo(format="PNG"))
     assert response.status_code == 200
     assert len(response.json()["predictions"]) == 3
 
 
 def test_http_upload_that_is_not_an_image_gets_400(web_app):
-    response = post_image(f"{web_app.address}/api/predict", imagegen.not_an_image(), "list.jpg")
+    response = post_image(f"{web_app.address}/api/predict", NOT_AN_IMAGE, "list.jpg")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "not_an_image"
 
@@ -58,7 +59,7 @@ def test_awkward_image_gets_predictions_as_json_and_as_a_page(web_app, image):
 
 UNUSABLE_UPLOADS = [
     pytest.param(imagegen.EMPTY, 400, "empty_file", id="empty"),
-    pytest.param(imagegen.not_an_image(), 400, "not_an_image", id="text"),
+    pytest.param(NOT_AN_IMAGE, 400, "not_an_image", id="text"),
     pytest.param(imagegen.truncated_jpeg(), 400, "unreadable_image", id="truncated-jpeg"),
     pytest.param(imagegen.truncated(imagegen.webp()), 400, "unreadable_image", id="truncated-webp"),
     pytest.param(imagegen.truncated(imagegen.tiff()), 400, "unreadable_image", id="truncated-tiff"),
@@ -76,7 +77,7 @@ def test_unusable_upload_gets_its_status_and_code_and_the_next_is_answered(web_a
     assert refused.json()["error"]["message"]
     page = post_image(f"{web_app.address}/uploader", image)
     assert page.status_code == status and f"<code>{code}</code>" in page.text
-    assert post_image(f"{web_app.address}/api/predict", imagegen.jpeg()).status_code == 200
+    assert post_image(f"{web_app.address}/api/predict", photo()).status_code == 200
 
 
 BOUNDARY = "lab-boundary"
@@ -89,7 +90,7 @@ def multipart(*parts: tuple[bytes, bytes], boundary: str = BOUNDARY, closed: boo
     return body + (f"--{boundary}--\r\n".encode() if closed else b"")
 
 
-IMAGE_PART = (b'name="file"; filename="photo.png"', imagegen.png(16, 16))
+IMAGE_PART = (b'name="file"; filename="photo.png"', photo((16, 16), "PNG"))
 FORM = f"multipart/form-data; boundary={BOUNDARY}"
 HOSTILE_BODIES = [
     pytest.param(b"", FORM, 400, "no_file", id="empty-body"),
@@ -97,10 +98,10 @@ HOSTILE_BODIES = [
     pytest.param(multipart(IMAGE_PART, boundary="other"), FORM, 400, "no_file", id="wrong-boundary"),
     pytest.param(multipart(IMAGE_PART, closed=False), FORM, 400, "no_file", id="unterminated"),
     pytest.param(multipart((b'name="file"', IMAGE_PART[1])), FORM, 400, "no_file", id="no-filename"),
-    pytest.param(imagegen.png(16, 16), "image/png", 200, None, id="raw-image-body"),
-    pytest.param(imagegen.jpeg(), "application/octet-stream", 200, None, id="raw-octet-stream-body"),
+    pytest.param(photo((16, 16), "PNG"), "image/png", 200, None, id="raw-image-body"),
+    pytest.param(photo(), "application/octet-stream", 200, None, id="raw-octet-stream-body"),
     pytest.param(b"", "image/jpeg", 400, "empty_file", id="empty-raw-body"),
-    pytest.param(imagegen.not_an_image(), "image/jpeg", 400, "not_an_image", id="raw-text-as-jpeg"),
+    pytest.param(NOT_AN_IMAGE, "image/jpeg", 400, "not_an_image", id="raw-text-as-jpeg"),
     pytest.param(imagegen.png_bomb(), "image/png", 413, "image_too_large", id="raw-png-bomb"),
     pytest.param(b'{"image": "iVBORw0KGgo="}', "application/json", 400, "no_file", id="json-body"),
     pytest.param(multipart(*[(f'name="f{i}"'.encode(), b"x") for i in range(2000)], IMAGE_PART), FORM,
@@ -122,7 +123,7 @@ def test_hostile_http_body_gets_its_status_and_the_next_upload_is_answered(
     assert response.status_code == status, response.text
     if code is not None:
         assert response.json()["error"]["code"] == code and response.json()["error"]["message"]
-    assert post_image(f"{web_app.address}/api/predict", imagegen.jpeg()).status_code == 200
+    assert post_image(f"{web_app.address}/api/predict", photo()).status_code == 200
 
 
 def test_upload_page_is_served(web_app):
@@ -137,7 +138,7 @@ def test_web_app_recovers_by_itself_when_the_model_server_comes_back():
     web_app = start_web_app(model_server.address, name="recovering-web-app")
     try:
         api = f"{web_app.address}/api/predict"
-        image = imagegen.jpeg(seed=7)
+        image = photo(seed=7)
         before = post_image(api, image)
         assert before.status_code == 200
 
@@ -166,7 +167,7 @@ def test_web_app_recovers_by_itself_when_the_model_server_comes_back():
     ("get", "/metrics"),
 ])
 def test_every_response_carries_the_security_headers(web_app, method, path):
-    files = {"file": ("photo.jpg", imagegen.jpeg(), "image/jpeg")} if method == "post" else None
+    files = {"file": ("photo.jpg", photo(), "image/jpeg")} if method == "post" else None
     response = requests.request(method, f"{web_app.address}{path}", files=files, timeout=HTTP_TIMEOUT_S)
     assert response.status_code in (200, 404)
     headers = response.headers
@@ -195,7 +196,7 @@ def test_a_raw_body_above_the_limit_gets_413(web_app):
 
 
 def test_the_image_as_the_body_gets_the_same_predictions_as_the_form_upload(web_app):
-    image = imagegen.jpeg()
+    image = photo()
     raw = requests.post(f"{web_app.address}/api/predict", data=image,
                         headers={"Content-Type": "image/jpeg"}, timeout=HTTP_TIMEOUT_S)
     form = post_image(f"{web_app.address}/api/predict", image)

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.launch import remote_worker_argv, remote_worker_pids, start_broker, start_remote_worker
-from harness.processes import ServerProcess, ServerStartFailed, parent_pid
+from harness.launch import remote_worker_pids, start_broker, start_remote_worker
+from harness.processes import ServerProcess, parent_pid
 from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
+from model_server.serving.lifecycle import ServerStartError
 from model_server.serving.worker_supervisor import RESTART_DELAY_MIN_S, START_ATTEMPTS
 
 #: A worker silent for 0.3 s × 3 is hung.
@@ -140,14 +141,12 @@ def test_a_killed_supervisor_leaves_no_worker_behind(broker, start_supervised):
 
 def test_a_worker_that_cannot_start_is_tried_a_few_times_then_given_up(broker, tmp_path):
     missing = str(tmp_path / "missing.key_secret")
-    argv = remote_worker_argv(broker, key_files=(missing, missing), supervise=True)
-    supervisor = ServerProcess("test-supervisor-of-a-broken-worker", argv, broker.backend_address,
-                               is_ready=lambda: False)
+    name = "test-supervisor-of-a-broken-worker"
     started = time.monotonic()
-    with pytest.raises(ServerStartFailed, match="exited with code 1"):
-        supervisor.start(timeout=60)
+    with pytest.raises(ServerStartError, match=f"{name} exited with code 1") as failed:
+        start_remote_worker(broker, key_files=(missing, missing), supervise=True, name=name, timeout=60)
     elapsed_s = time.monotonic() - started
-    log = supervisor.log_tail(200)
+    log = str(failed.value)
     assert log.count("started worker pid") == START_ATTEMPTS, log
     assert log.count("before it was ready") == START_ATTEMPTS, log
     assert log.count("restarting it in") == START_ATTEMPTS - 1, log

@@ -11,8 +11,8 @@ Precision is chosen when compiling, not when converting: one IR serves both. ``f
 explicitly (OpenVINO would otherwise pick bf16 on its own on CPUs that have it); ``bf16`` is
 refused, with a message, on a CPU that OpenVINO says cannot do it.
 
-Preprocessing is the NumPy code the TensorFlow runtime uses too (``preprocessing``), so the two
-runtimes differ only in the model's arithmetic.
+Preprocessing and the reading of the probabilities are the TensorFlow runtime's too
+(``classifier.ResNet50Runtime``), so the two runtimes differ only in the model's arithmetic.
 
 OpenVINO's model converter sends usage statistics unless the user opted out; ``import_openvino``
 makes it use the converter's own do-nothing stand-in instead, so nothing leaves the machine.
@@ -37,11 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from ..images import MODEL_INPUT_SIZE
-from ..protocol import BF16, F32, OPENVINO, UNTRAINED, Prediction
-from .classifier import MODEL_NAME, RuntimeUnavailable, check_choice
-from .labels import top_predictions
-from .preprocessing import preprocess_resnet50
+from ..protocol import BF16, F32, OPENVINO
+from .classifier import MODEL_NAME, ResNet50Runtime, RuntimeUnavailable, check_choice
 from .weights import DEFAULT_SEED, UNTRAINED_WARNING, resolve_weights, weights_label
 
 log = logging.getLogger(__name__)
@@ -225,14 +222,13 @@ def convert_keras_resnet50(weights_path: Path | None, seed: int) -> Any:
         return openvino.convert_model(keras_classifier.keras_model)
 
 
-class OpenVINOClassifier:
+class OpenVINOClassifier(ResNet50Runtime):
     """ResNet50 compiled by OpenVINO for the CPU; thread-safe (one infer request per thread)."""
 
     runtime = OPENVINO
 
     def __init__(self, compiled: Any, weights: str, precision: str, load_timings: OpenVINOLoadTimings,
                  ir_path: Path, from_cache: bool):
-        self.model_name = MODEL_NAME
         self.weights = weights
         self.precision = precision
         self.load_timings = load_timings
@@ -284,7 +280,7 @@ class OpenVINOClassifier:
 
         classifier = cls(compiled, weights_label(weights_path), precision,
                          OpenVINOLoadTimings(0, 0, 0, 0, 0), ir_path, from_cache)
-        classifier.predict_batch(np.zeros((1, *MODEL_INPUT_SIZE, 3), np.uint8))
+        classifier.warm_up()
         warmed = time.perf_counter()
         classifier.load_timings = OpenVINOLoadTimings(
             import_openvino=imported - started, convert=converted - imported,
@@ -295,14 +291,6 @@ class OpenVINOClassifier:
                      f"{step} {seconds:.2f} s" for step, seconds in vars(classifier.load_timings).items()))
         return classifier
 
-    @property
-    def untrained(self) -> bool:
-        return self.weights == UNTRAINED
-
-    def preprocess(self, pixels: np.ndarray) -> np.ndarray:
-        """The same preprocessing as the TensorFlow runtime (RGB→BGR, ImageNet mean subtracted)."""
-        return preprocess_resnet50(pixels)
-
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities, shape ``(n, 1000)``, for a preprocessed float32 batch."""
         request = getattr(self._requests, "request", None)
@@ -310,14 +298,6 @@ class OpenVINOClassifier:
             request = self._requests.request = self._compiled.create_infer_request()
         probabilities: np.ndarray = request.infer(np.ascontiguousarray(batch, dtype=np.float32))[0]
         return probabilities
-
-    def predict_batch(self, pixels: np.ndarray) -> np.ndarray:
-        """Probabilities for a uint8 batch of 224×224 RGB images."""
-        return self.infer(self.preprocess(pixels))
-
-    def top_predictions(self, probabilities: np.ndarray, top: int) -> list[Prediction]:
-        """The ``top`` most probable classes of one image, most probable first."""
-        return top_predictions(probabilities, top)
 
 
 def _compile_config(precision: str, threads: int) -> dict[str, Any]:

@@ -20,10 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..images import MODEL_INPUT_SIZE
-from ..protocol import F32, TENSORFLOW, UNTRAINED, Prediction
-from .classifier import MODEL_NAME
-from .labels import top_predictions
-from .preprocessing import preprocess_resnet50
+from ..protocol import F32, TENSORFLOW
+from .classifier import ResNet50Runtime
 from .weights import (
     DEFAULT_SEED,
     UNTRAINED_WARNING,
@@ -82,22 +80,17 @@ def weights_file(source: str = "auto", seed: int = DEFAULT_SEED) -> Path:
     return untrained
 
 
-class ResNet50Classifier:
+class ResNet50Classifier(ResNet50Runtime):
     """Keras ResNet50 built once, with a compiled forward pass; thread-safe for prediction."""
 
     runtime = TENSORFLOW
     precision = F32
 
     def __init__(self, keras_model: Any, forward: Any, weights: str, load_timings: LoadTimings):
-        self.model_name = MODEL_NAME
         self.weights = weights
         self.load_timings = load_timings
         self._keras_model = keras_model
         self._forward = forward
-
-    @property
-    def untrained(self) -> bool:
-        return self.weights == UNTRAINED
 
     @property
     def keras_model(self) -> Any:
@@ -149,7 +142,7 @@ class ResNet50Classifier:
             input_signature=[tf.TensorSpec((None, *MODEL_INPUT_SIZE, 3), tf.float32)],
         )
         classifier = cls(keras_model, forward, weights_label(weights_path), LoadTimings(0, 0, 0, 0))
-        classifier.predict_batch(np.zeros((1, *MODEL_INPUT_SIZE, 3), np.uint8))
+        classifier.warm_up()
         warmed = time.perf_counter()
         classifier.load_timings = LoadTimings(
             import_tensorflow=imported - started,
@@ -159,22 +152,10 @@ class ResNet50Classifier:
         )
         return classifier
 
-    def preprocess(self, pixels: np.ndarray) -> np.ndarray:
-        """ResNet50's own preprocessing (RGB→BGR, ImageNet mean subtracted) on a batch."""
-        return preprocess_resnet50(pixels)
-
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities, shape ``(n, 1000)``, for a preprocessed float32 batch."""
         probabilities: np.ndarray = self._forward(batch).numpy()
         return probabilities
-
-    def predict_batch(self, pixels: np.ndarray) -> np.ndarray:
-        """Probabilities for a uint8 batch of 224×224 RGB images."""
-        return self.infer(self.preprocess(pixels))
-
-    def top_predictions(self, probabilities: np.ndarray, top: int) -> list[Prediction]:
-        """The ``top`` most probable classes of one image, most probable first."""
-        return top_predictions(probabilities, top)
 
 
 def _set_thread_pools(tf: Any, intra_op_threads: int, inter_op_threads: int) -> None:

@@ -25,7 +25,7 @@ from ..environment import MODEL_SERVER_PREFIX
 from ..keys import KeyFileError
 from .health import Starting
 from .http_endpoints import HttpEndpoints, HttpEndpointsUnavailable
-from .lifecycle import stop_on_signals
+from .lifecycle import ServerStartError, stop_on_signals
 from .security import InsecureAddress, check_exposure, worker_keys
 from .settings import InvalidSettings, ServerSettings, add_flags
 from .worker_supervisor import (
@@ -139,7 +139,7 @@ def _serve(settings: ServerSettings, stop: threading.Event, endpoints: HttpEndpo
            started: float) -> int:
     from ..models.classifier import RuntimeUnavailable
     from ..models.weights import WeightsUnavailable
-    from .server import ModelServer, ServerStartError
+    from .server import ModelServer
 
     try:
         classifier = _load_classifier(settings) if settings.workers else None

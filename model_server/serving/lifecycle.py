@@ -1,8 +1,11 @@
-"""How a server process lives and ends: it stops on SIGTERM or Ctrl-C, and dies with its parent.
+"""How a server process lives and ends: it stops on SIGTERM or Ctrl-C, dies with its parent, and
+says why when it cannot start.
 
 The model server, its remote workers and their supervisor, ``python -m harness.serve`` and the
-processes the lab starts all use these two, so that a notebook kernel or a supervisor that dies
-leaves no server behind and every server stops the same way.
+processes the lab starts all use these, so that a notebook kernel or a supervisor that dies
+leaves no server behind and every server stops the same way. ``ServerStartError`` is the one
+error for a server that could not start, raised by the model server itself (an address taken)
+and by ``harness.processes`` for a server process that exited or never answered.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import threading
 
 #: ``prctl``'s option "send me this signal when my parent dies" (``<linux/prctl.h>``).
 PR_SET_PDEATHSIG = 1
+
+
+class ServerStartError(RuntimeError):
+    """A server could not start; the message says where and why (for a process, with its log)."""
 
 
 def stop_on_signals(signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)) -> threading.Event:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ..images import decode_image, pixels_of
 from ..models.classifier import Classifier
-from ..models.pipeline import milliseconds
+from ..models.pipeline import reply_from, stage_timings
 from ..protocol import (
     ErrorCode,
     PingRequest,
@@ -101,19 +101,11 @@ class RequestHandler:
             raise RequestError(f"the model did not answer within {wait_s:g} s",
                                ErrorCode.WORKER_LOST) from None
         predictions = self._classifier.top_predictions(result.probabilities, request.top)
-        timings = Timings(
-            decode=milliseconds(decoded - started),
-            preprocess=round(result.preprocess_ms, 3),
-            inference=round(result.inference_ms, 3),
-            total=milliseconds(time.perf_counter() - started),
-            queue=round(result.queued_ms, 3),
-        )
+        timings = stage_timings(started, decoded, result.preprocess_ms, result.inference_ms,
+                                result.queued_ms)
         self._on_answered(timings)
-        return PredictReply(
-            predictions, self._classifier.weights, self._classifier.model_name, timings,
-            request.id, batch=result.batch_size, worker=WORKER_NAME,
-            runtime=self._classifier.runtime, precision=self._classifier.precision,
-        )
+        return reply_from(self._classifier, predictions, timings, request.id, batch=result.batch_size,
+                          worker=WORKER_NAME)
 
     def server_info(self, request_id: str | None = None) -> ServerInfo:
         return ServerInfo(

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from ..models.classifier import Classifier
 from ..protocol import LOCAL_THREADS_SUFFIX, MAX_REQUEST_BYTES
 from .broker import Broker
+from .lifecycle import ServerStartError
 from .probes import ServerProbes
 from .request_handler import WORKER_NAME
 from .security import (
@@ -48,10 +49,6 @@ log = logging.getLogger(__name__)
 BACKEND_ENDPOINT = "inproc://model-server-workers"
 #: How long the frontend may keep sending the last replies after the server stops.
 FRONTEND_LINGER_MS = 1000
-
-
-class ServerStartError(RuntimeError):
-    """The server could not start listening; the message says where and why."""
 
 
 class ModelServer:

@@ -160,12 +160,12 @@ def test_handle_upload_times_each_stage_under_its_name(nb02, handle_upload, atte
 
 @pytest.mark.real_model
 def test_handle_upload_classifies_with_the_real_untrained_resnet50(handle_upload, attempt):
-    import imagegen
+    from harness.sample_images import photo
     from lab.monolith_parts import REAL_PARTS
     from model_server.models.pipeline import classify_image
     from model_server.models.tensorflow_model import ResNet50Classifier, weights_file
 
-    image = imagegen.jpeg(seed=0)
+    image = photo(seed=0)
     predictions, _ = attempt(handle_upload, image, str(weights_file("random")), REAL_PARTS)
     expected, _ = classify_image(ResNet50Classifier.load("random"), image, 3)
     assert [p.label for p in predictions] == [p.label for p in expected], (
