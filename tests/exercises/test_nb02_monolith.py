@@ -160,7 +160,7 @@ def test_handle_upload_times_each_stage_under_its_name(nb02, handle_upload, atte
 
 def test_handle_upload_classifies_with_the_real_untrained_resnet50(handle_upload, attempt):
     import imagegen
-    from lab.monolith_parts import REAL_PARTS
+    from lab.monolith.parts import REAL_PARTS
     from model_server.models.pipeline import classify_image
     from model_server.models.tensorflow_model import ResNet50Classifier, weights_file
 

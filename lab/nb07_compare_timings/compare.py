@@ -1,7 +1,7 @@
 """Notebook 07: the learner's before and after beside production, timed and compared with their code.
 
 The rows (``ways``) are the learner's own parts where written: ``handle_upload`` (notebook 02) in a
-cold process and in a running monolith (``lab.handler_monolith``), their ``resnet_model_server``
+cold process and in a running monolith (``lab.monolith.handler_app``), their ``resnet_model_server``
 asked by their test client, and by their ``app.py`` over HTTP (notebooks 04 and 06); beside them,
 production: ``flask_server.monolith``, ``python -m model_server`` with ``ModelClient``, and
 ``flask_server.app``. A row whose parts are not written yet says which, and is not measured: the
@@ -9,7 +9,7 @@ reference answers never stand in for the learner's servers here.
 
 The learner writes the timing loop (``time_requests``), ``median`` and ``speed_up`` in
 ``exercises/nb07_compare.py``; once written, the notebook's numbers come from them (the reference
-answers until then, and ``lab.answers`` says which). A written ``median`` or ``speed_up`` may
+answers until then, and ``lab.learner.answers`` says which). A written ``median`` or ``speed_up`` may
 still be wrong or raise: then each number says so beside it and the lab's own value stands in,
 so that the notebook runs on and the learner sees where theirs differs.
 """
@@ -29,13 +29,12 @@ from typing import Any
 
 from harness import http, launch, processes
 from harness.processes import ServerProcess
+from lab.latencies import Summary
+from lab.learner import answers
+from lab.monolith.cold_start import run_handler_cold
+from lab.nb06_flask_client.upload_timing import UploadFailed
+from lab.settings import LabSettings
 from model_server.client import ModelClient
-
-from . import answers
-from .cold_start import run_handler_cold
-from .settings import LabSettings
-from .timing import Summary
-from .upload_timing import UploadFailed
 
 MODULE = "nb07_compare"
 #: How far the learner's number may be from the lab's before it is called different (float rounding).
@@ -141,7 +140,7 @@ def learners_time_requests(quiet: bool = False) -> Callable[..., list[float]]:
 
 def not_written(*parts: Mapping[str, Sequence[str]], directory: Path | None = None) -> str | None:
     """``"not written yet: exercises/app.py uploader"`` for the parts still stubs, or ``None``
-    (in ``directory``; by default the ``exercises`` package Python imports, as ``lab.answers``)."""
+    (in ``directory``; by default the ``exercises`` package Python imports, as ``lab.learner.answers``)."""
     missing = []
     for part in parts:
         for module, names in part.items():
@@ -219,9 +218,9 @@ def start_servers(settings: LabSettings, directory: Path | None = None) -> Serve
 
 def start_handler_monolith(weights: str, package: str = answers.LEARNER,
                            name: str = "your-monolith") -> ServerProcess:
-    """``lab.handler_monolith`` (notebook 02's ``handle_upload`` from ``package``) on a free port."""
+    """``lab.monolith.handler_app`` (notebook 02's ``handle_upload`` from ``package``) on a free port."""
     env = {"FLASK_MODEL_WEIGHTS": weights, "FLASK_HANDLER_PACKAGE": package}
-    return launch.start_wsgi_app("lab.handler_monolith:create_app", name, env, None,
+    return launch.start_wsgi_app("lab.monolith.handler_app:create_app", name, env, None,
                                     processes.START_TIMEOUT_S, "flask")
 
 

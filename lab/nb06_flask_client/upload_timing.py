@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import http
-
-from . import timing
+from lab import latencies
 
 
 class UploadFailed(RuntimeError):
@@ -19,7 +18,7 @@ class UploadFailed(RuntimeError):
 
 
 def time_uploads(label: str, base_url: str, images: Sequence[Path], requests: int, timeout_s: float,
-                 warmup: int = 1) -> timing.Summary:
+                 warmup: int = 1) -> latencies.Summary:
     """``requests`` uploads of ``images`` in turn (after ``warmup`` untimed ones), as the form sends them."""
     seconds = []
     for number in range(warmup + requests):
@@ -29,4 +28,4 @@ def time_uploads(label: str, base_url: str, images: Sequence[Path], requests: in
             raise UploadFailed(f"{label}: uploading {image.name} got HTTP {response.status}")
         if number >= warmup:
             seconds.append(response.seconds)
-    return timing.summarise(label, seconds)
+    return latencies.summarise(label, seconds)
