@@ -1,28 +1,19 @@
-"""Measuring and summarising latencies: one stopwatch and one summary for every notebook.
+"""A way of serving's request times summed up for a table: the median, the fastest and the slowest.
 
 All durations are seconds, measured with ``time.perf_counter`` (monotonic, sub-microsecond).
-A summary gives the median, not the mean, because a few slow requests (a garbage collection, the
-first request on a new connection) would drag a mean around; the fastest and slowest request show
-the spread.
+The median, not the mean, because a few slow requests (a garbage collection, the first request on
+a new connection) would drag a mean around; the fastest and slowest request show the spread. The
+table's figures are ``harness.stats.spread``'s, as the benchmark's are.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
-
-
-def time_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, float]:
-    """Call ``fn`` and return its result and the seconds it took."""
-    started = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - started
+from harness.stats import spread
 
 
 @dataclass(frozen=True)
@@ -42,6 +33,7 @@ class Summary:
 
     @property
     def median(self) -> float:
+        """Unrounded: the learner's ``median`` (notebook 07) is checked against it."""
         return statistics.median(self.samples)
 
     @property
@@ -52,39 +44,12 @@ class Summary:
     def slowest(self) -> float:
         return max(self.samples)
 
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.samples)
-
     def as_row(self) -> dict[str, Any]:
         """The summary as one table row, in seconds rounded to the millisecond."""
-        return {
-            "way": self.label,
-            "requests": self.n,
-            "median (s)": round(self.median, 3),
-            "fastest (s)": round(self.fastest, 3),
-            "slowest (s)": round(self.slowest, 3),
-        }
+        figures = spread(self.samples, digits=3)
+        return {"way": self.label, "requests": figures["rounds"], "median (s)": figures["median"],
+                "fastest (s)": figures["min"], "slowest (s)": figures["max"]}
 
 
 def summarise(label: str, samples: Sequence[float]) -> Summary:
     return Summary(label, tuple(float(s) for s in samples))
-
-
-def speed_up(before: Summary, after: Summary) -> float:
-    """How many times faster ``after`` answers than ``before``, by their medians."""
-    return before.median / after.median
-
-
-def distance_to_range(value: float, low: float, high: float) -> float:
-    """How far ``value`` is outside ``[low, high]``, as a ratio on a log scale (0 inside)."""
-    if low <= value <= high:
-        return 0.0
-    return abs(math.log(value / (low if value < low else high)))
-
-
-def closest_to_range(low: float, high: float, candidates: Mapping[str, float]) -> str:
-    """The name of the candidate whose value lies in, or nearest to, ``[low, high]``."""
-    if not candidates:
-        raise ValueError("no candidates to compare with the range")
-    return min(candidates, key=lambda name: distance_to_range(candidates[name], low, high))
