@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import statistics
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -27,12 +26,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harness import http, launch, processes
+from harness import launch, processes
 from harness.processes import ServerProcess
 from lab.latencies import Summary
 from lab.learner import answers
 from lab.monolith.cold_start import run_handler_cold
-from lab.nb06_flask_client.upload_timing import UploadFailed
+from lab.nb06_flask_client.upload_timing import upload_call
 from lab.settings import LabSettings
 from model_server.client import ModelClient
 
@@ -100,16 +99,14 @@ def summary_rows(summaries: Sequence[Summary], arithmetic: Arithmetic) -> list[d
     rows = []
     for summary in summaries:
         row = summary.as_row()
-        row["median (s)"] = checked("median", arithmetic.median, statistics.median(summary.samples),
-                                    summary.samples).text()
+        row["median (s)"] = checked("median", arithmetic.median, summary.median, summary.samples).text()
         rows.append(row)
     return rows
 
 
 def speed_ups(pairs: Mapping[str, tuple[Summary, Summary]], arithmetic: Arithmetic) -> dict[str, Checked]:
     """``label → (before, after)`` as ``label → how many times faster``, by ``arithmetic.speed_up``."""
-    return {label: checked("speed_up", arithmetic.speed_up,
-                           statistics.median(before.samples) / statistics.median(after.samples),
+    return {label: checked("speed_up", arithmetic.speed_up, before.median / after.median,
                            before.samples, after.samples)
             for label, (before, after) in pairs.items()}
 
@@ -222,17 +219,6 @@ def start_handler_monolith(weights: str, package: str = answers.LEARNER,
     env = {"FLASK_MODEL_WEIGHTS": weights, "FLASK_HANDLER_PACKAGE": package}
     return launch.start_wsgi_app("lab.monolith.handler_app:create_app", name, env, None,
                                     processes.START_TIMEOUT_S, "flask")
-
-
-def upload_call(base_url: str, timeout_s: float) -> Callable[[Path], http.WebResponse]:
-    """One upload of an image to a web app's ``/uploader``, as the form sends it; an error page raises."""
-    def upload(image: Path) -> http.WebResponse:
-        response = http.upload(base_url, image.read_bytes(), image.name, timeout_s)
-        if not response.ok:
-            raise UploadFailed(f"uploading {image.name} to {base_url}/uploader got HTTP {response.status}: "
-                               f"{http.main_element(response.body)[:300]}")
-        return response
-    return upload
 
 
 def test_client_call(test_client: Any, address: str, timeout_s: float) -> Callable[[Path], Any]:
