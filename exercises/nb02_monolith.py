@@ -33,7 +33,7 @@ HANDLER_STAGES = ("import_tensorflow", "build_model", "load_weights", "decode_im
 def handle_upload(image: bytes, weights_file: str, parts: Any, top: int = 3) -> tuple[list, dict[str, float]]:
     """What the monolith does for every upload: return ``(top predictions, seconds per stage)``.
 
-    ``parts`` holds one callable per step (``lab.monolith_parts.REAL_PARTS`` in the notebook,
+    ``parts`` holds one callable per step (``lab.monolith.parts.REAL_PARTS`` in the notebook,
     cheap fakes in the checks), so your code only puts them together, in this order:
 
     1. ``keras = parts.import_tensorflow()``

@@ -73,7 +73,7 @@ class ServerProcess:
         self.name = name
         #: ``python -m`` imports from its working directory first: by default the one holding the
         #: ``exercises`` package this process imports (the checkout, unless ``PYTHONPATH`` puts
-        #: another first), so that a server runs the learner's code that ``lab.answers`` judged.
+        #: another first), so that a server runs the learner's code that ``lab.learner.answers`` judged.
         self._cwd = cwd or package_directory(LEARNER_PACKAGE).parent
         self.argv = argv
         self.address = address

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lab import answers
+from lab.learner import answers
 
 #: Your stopwatch from notebook 02 (``exercises/nb02_monolith.py``); the reference one until yours is
 #: written, and importing this module says which.

@@ -19,7 +19,7 @@ from flask_server.app import create_app
 from harness.launch import start_model_server
 from harness.processes import ServerProcess
 from harness.stubs import ScriptedRouter, scripted_routers
-from lab import checks, stubs
+from lab.learner import checks, stubs
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@
   ``ScriptedRouter``: the CURVE benchmark uses it too, and benchmarks do not import ``tests/``.
 
 The suite and the exercise checks (which run without ``tests/conftest.py``, also from a notebook
-through ``lab.checks``) both import this module: ``tests/`` is on pytest's ``pythonpath``. The web
+through ``lab.learner.checks``) both import this module: ``tests/`` is on pytest's ``pythonpath``. The web
 app and the server machinery are imported where they are used, so that a check of notebook 04 does
 not wait for Flask to load.
 """

@@ -1,11 +1,11 @@
-"""``lab.answers``: a later cell uses the learner's code once it is written, the reference before."""
+"""``lab.learner.answers``: a later cell uses the learner's code once it is written, the reference before."""
 
 from __future__ import annotations
 
 import ast
 import textwrap
 
-from lab import answers
+from lab.learner import answers
 
 EXERCISE = textwrap.dedent('''
     def written(x):

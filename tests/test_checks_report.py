@@ -1,4 +1,4 @@
-"""``lab.checks`` reports the real checks one line per exercise, with the failing checks' hints."""
+"""``lab.learner.checks`` reports the real checks one line per exercise, with the failing checks' hints."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from harness.processes import REPO_ROOT
-from lab import checks, stubs
+from lab.learner import checks, stubs
 
 HALF_WRITTEN = '''
 import time

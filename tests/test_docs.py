@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import stubs
+from lab.learner import stubs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README = REPO_ROOT / "README.md"

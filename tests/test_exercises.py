@@ -2,9 +2,9 @@
 
 Without the second half a check could pass by itself (a test that asserts nothing, a stub that
 happens to return the right thing), and a learner would be told "well done" for no work. The stubs
-checked are the copies the lab keeps (``lab/stubs/``), so a learner's own edits to ``exercises/``,
+checked are the copies the lab keeps (``lab/learner/stubs/``), so a learner's own edits to ``exercises/``,
 committed or not, do not change what this test sees; and those copies must equal every
-``exercises/`` module in which nothing is written yet (``python -m lab.stubs`` refreshes them).
+``exercises/`` module in which nothing is written yet (``python -m lab.learner.stubs`` refreshes them).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import stubs
-from lab.answers import is_stub
-from lab.checks import ANSWERS_VARIABLE, CheckResult
+from lab.learner import stubs
+from lab.learner.answers import is_stub
+from lab.learner.checks import ANSWERS_VARIABLE, CheckResult
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKS = REPO_ROOT / "tests" / "exercises"
@@ -120,18 +120,19 @@ def test_checks_run_only_when_asked_for(tmp_path: Path) -> None:
 
 
 def test_the_kept_stubs_are_the_shipped_ones() -> None:
-    """``lab/stubs/`` holds one copy per ``exercises/`` module, equal to it while nothing in it is
+    """``lab/learner/stubs/`` holds one copy per ``exercises/`` module, equal to it while nothing in it is
     written (a module with written code is a learner's work and is left alone)."""
     shipped = {path.stem for path in (REPO_ROOT / "exercises").glob("*.py") if not path.name.startswith("_")}
     assert set(stubs.modules()) == shipped, (
-        f"lab/stubs/ keeps {sorted(stubs.modules())}, exercises/ has {sorted(shipped)}: run python -m lab.stubs")
+        f"lab/learner/stubs/ keeps {sorted(stubs.modules())}, exercises/ has {sorted(shipped)}: "
+        "run python -m lab.learner.stubs")
     for module in sorted(shipped):
         source = (REPO_ROOT / "exercises" / f"{module}.py").read_text()
         if stubs.written_in(source):
             continue
         assert source == stubs.kept_stub(module), (
-            f"exercises/{module}.py differs from its kept copy lab/stubs/{module}.py.stub: "
-            "run python -m lab.stubs after changing a stub")
+            f"exercises/{module}.py differs from its kept copy lab/learner/stubs/{module}.py.stub: "
+            "run python -m lab.learner.stubs after changing a stub")
 
 
 def test_refreshing_copies_untouched_stubs_and_refuses_written_code(tmp_path: Path, monkeypatch) -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import stubs
-from lab.checks import (
+from lab.learner import stubs
+from lab.learner.checks import (
     ANSWERS_VARIABLE,
     DONE,
     EXERCISE_TESTS,

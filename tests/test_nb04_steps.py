@@ -17,7 +17,8 @@ import pytest
 
 from fakes import ColourClassifier, red_image
 from harness.processes import REPO_ROOT
-from lab import answers, checks, server_steps, stubs
+from lab.learner import answers, checks, stubs
+from lab.nb04_model_server import steps
 
 SOLUTIONS = REPO_ROOT / "solutions"
 
@@ -41,8 +42,8 @@ def request(red: int, request_id: str) -> bytes:
 
 
 def test_step_1_shows_the_envelope_and_the_replies(reference, capsys):
-    server_steps.show_envelopes(reference.envelope_and_body)
-    server_steps.show_replies(reference.RequestHandler, ColourClassifier(0.0),
+    steps.show_envelopes(reference.envelope_and_body)
+    steps.show_replies(reference.RequestHandler, ColourClassifier(0.0),
                               [("a photo", request(7, "p-1")), ("not JSON", b"{nope")])
     out = capsys.readouterr().out
     assert "envelope [b'\\x00k\\x8bEg', b'']" in out and "body     [b'part 1', b'', b'part 2']" in out
@@ -50,7 +51,7 @@ def test_step_1_shows_the_envelope_and_the_replies(reference, capsys):
 
 
 def test_step_2_shows_what_reaches_the_backend_and_that_the_socket_was_closed(reference, capsys):
-    server_steps.one_handler(reference.RequestHandler, reference.BACKEND_ADDRESS, ColourClassifier(0.0),
+    steps.one_handler(reference.RequestHandler, reference.BACKEND_ADDRESS, ColourClassifier(0.0),
                              [b"client-1", b""], [request(3, "p-3")])
     out = capsys.readouterr().out
     assert "the backend received [b'client-1', b'', b'{\"predictions\"" in out
@@ -58,7 +59,7 @@ def test_step_2_shows_what_reaches_the_backend_and_that_the_socket_was_closed(re
 
 
 def test_step_2_says_when_a_handler_leaves_its_socket_open(reference, capsys, monkeypatch):
-    monkeypatch.setattr(server_steps, "WAIT_S", 1.0)
+    monkeypatch.setattr(steps, "WAIT_S", 1.0)
     kept = []
 
     class KeepsItsSocket(reference.RequestHandler):
@@ -68,13 +69,13 @@ def test_step_2_says_when_a_handler_leaves_its_socket_open(reference, capsys, mo
             handler.connect(reference.BACKEND_ADDRESS)
             handler.send_multipart([*self.envelope, b"reply"])
 
-    server_steps.one_handler(KeepsItsSocket, reference.BACKEND_ADDRESS, ColourClassifier(0.0), [b"c"], [b"r"])
+    steps.one_handler(KeepsItsSocket, reference.BACKEND_ADDRESS, ColourClassifier(0.0), [b"c"], [b"r"])
     assert "a socket the handler opened is not closed" in capsys.readouterr().out
     kept[0].close(linger=0)  # the context's term() in its daemon thread then returns
 
 
 def test_step_3_serves_one_request_and_frees_the_port(reference, capsys):
-    server_steps.one_request(reference.Server, ColourClassifier(0.0), request(9, "p-9"))
+    steps.one_request(reference.Server, ColourClassifier(0.0), request(9, "p-9"))
     out = capsys.readouterr().out
     assert "the REQ received [b'{\"predictions\": [{\"label\": \"red 9\"" in out
     assert "'server-loop': 0, 'request-handler': 0}; the port is free again" in out
@@ -84,7 +85,7 @@ def test_step_3_serves_one_request_and_frees_the_port(reference, capsys):
 def test_step_4_shows_the_dropped_attempt_and_the_answered_one(reference, capsys):
     test_client = module_from(SOLUTIONS / "test_client.py")
     handler = reference.RequestHandler(None, [], [], ColourClassifier(0.0))
-    server_steps.drops_the_first(test_client, handler.reply_to, red_image(4), timeout_s=0.3)
+    steps.drops_the_first(test_client, handler.reply_to, red_image(4), timeout_s=0.3)
     out = capsys.readouterr().out
     assert ": dropped" in out and "attempt 2 reached the server" in out and ": answered" in out
     assert "red 4" in out

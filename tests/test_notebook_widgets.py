@@ -14,8 +14,8 @@ import pytest
 
 from harness.processes import free_port
 from harness.sample_images import NOT_AN_IMAGE, sample_image_bytes
-from lab import answers, stubs
-from lab.widgets import ImageUploader, file_from_upload, upload_value
+from lab.learner import answers, stubs
+from lab.nb05_widget_uploader.widgets import ImageUploader, file_from_upload, upload_value
 
 SUNSET = sample_image_bytes()["sunset.jpg"]
 #: Seconds the widget may take to say the model server is down (a person is waiting).

@@ -8,7 +8,7 @@ may still be running: every notebook must stop its servers itself, not leave it 
 Whose answers a notebook runs: never the checkout's ``exercises/`` (a learner running the suite on
 their own work must neither lose it nor have it decide the result). Each notebook gets its own
 ``exercises`` package in a temporary directory, put first on the kernel's ``PYTHONPATH``, which
-``lab.answers``, ``run_checks`` and the servers the notebook starts all use. Notebooks 03, 04, 07
+``lab.learner.answers``, ``run_checks`` and the servers the notebook starts all use. Notebooks 03, 04, 07
 and 08 run as a learner who has written every exercise up to that notebook (the reference
 answers copied in: their own code runs), the others with the stubs as shipped: every fallback to
 the reference is then logged (``LAB_FALLBACK_LOG``), and the cell it happened in must say so at
@@ -27,7 +27,7 @@ import psutil
 import pytest
 from nbclient import NotebookClient
 
-from lab import answers, stubs
+from lab.learner import answers, stubs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -49,7 +49,7 @@ SMALLER_COUNTS = {"LAB_COLD_STARTS": "2", "LAB_MONOLITH_REQUESTS": "2", "LAB_SER
 RUN_TWICE = "06"
 #: The notebooks run with the learner's code in place (every exercise up to theirs written).
 ANSWERS_IN_PLACE = ("03", "04", "07", "08")
-#: A notebook that runs the learner's code where written (``lab.answers``, directly or through lab).
+#: A notebook that runs the learner's code where written (``lab.learner.answers``, directly or through lab).
 USES_ANSWERS = re.compile(r"answers\.(whose|learner_or_reference)|with_learners_code|learners_arithmetic")
 
 
@@ -66,7 +66,7 @@ def lab_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def answers_in_place(monkeypatch: pytest.MonkeyPatch, root: Path, up_to: str | None) -> Path:
-    """Put an ``exercises`` package (``lab.stubs.copy_into``: the stubs, with the reference answers
+    """Put an ``exercises`` package (``lab.learner.stubs.copy_into``: the stubs, with the reference answers
     of notebook ``up_to`` and those before it) first on the kernel's path."""
     stubs.copy_into(root / "exercises", None if up_to is None else f"nb{up_to}")
     path = os.pathsep.join(p for p in (str(root), str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)

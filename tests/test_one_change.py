@@ -12,14 +12,16 @@ from fakes import REPLY
 from harness.load import LoadResult, sleeping_send
 from harness.sample_images import photo_jpegs
 from harness.stats import MeasurementFailed
-from lab import concurrency, experiments, plots, predictions
+from lab.learner import guesses
+from lab.nb08_going_further import load_levels, one_change
+from lab.show import plots
 from model_server.protocol import Timings
 from solutions.nb08_load import closed_loop
 
 
 def _span(client: int, sent: float, replied: float, total_ms: float = 52.5, batch: int = 1):
     reply = dataclasses.replace(REPLY, timings=Timings(2.0, 0.5, 50.0, total_ms), batch=batch)
-    return concurrency.RequestSpan(client, sent, replied, reply)
+    return load_levels.RequestSpan(client, sent, replied, reply)
 
 
 def test_a_span_splits_into_waiting_in_the_worker_and_the_forward_pass() -> None:
@@ -37,13 +39,13 @@ def test_a_span_shorter_than_the_server_says_is_all_worker_time() -> None:
 
 
 def test_spans_start_at_the_first_send_and_go_client_by_client() -> None:
-    spans = concurrency.spans_of([(1, 10.5, 10.7, REPLY), (0, 10.2, 10.4, REPLY), (0, 10.4, 10.6, REPLY)])
+    spans = load_levels.spans_of([(1, 10.5, 10.7, REPLY), (0, 10.2, 10.4, REPLY), (0, 10.4, 10.6, REPLY)])
     assert [(s.client, round(s.sent_s, 6)) for s in spans] == [(0, 0.0), (0, 0.2), (1, 0.3)]
-    assert concurrency.spans_of([]) == []
+    assert load_levels.spans_of([]) == []
 
 
 def test_every_timed_request_under_load_gets_a_span_from_its_own_client(model_server) -> None:
-    (level,) = concurrency.under_load("ours", model_server.address, photo_jpegs(2), levels=(2,), requests=6)
+    (level,) = load_levels.under_load("ours", model_server.address, photo_jpegs(2), levels=(2,), requests=6)
     assert len(level.spans) == 6
     assert sorted({span.client for span in level.spans}) == [0, 1]
     assert all(0 <= span.sent_s < span.replied_s <= level.result.seconds + 0.1 for span in level.spans)
@@ -53,7 +55,7 @@ def test_every_timed_request_under_load_gets_a_span_from_its_own_client(model_se
 
 
 def test_with_one_worker_the_second_client_waits_behind_the_first() -> None:
-    level = experiments.measure(experiments.ONE_WORKER, "random", photo_jpegs(2), clients=2, requests=6)
+    level = one_change.measure(one_change.ONE_WORKER, "random", photo_jpegs(2), clients=2, requests=6)
     assert set(level.batches) == {1}
     # One forward pass at a time: end to end, the passes fit between the first request sent and
     # the last reply read. Placing each pass by when its client read the reply would not do: on a
@@ -69,12 +71,12 @@ def test_with_one_worker_the_second_client_waits_behind_the_first() -> None:
     assert statistics.median(waits) > statistics.median(passes) / 2, (waits, passes)
 
 
-def _level(server: str, spans: list[concurrency.RequestSpan], throughput: float) -> concurrency.LoadLevel:
+def _level(server: str, spans: list[load_levels.RequestSpan], throughput: float) -> load_levels.LoadLevel:
     result = LoadResult(2, len(spans), 0, 1.0, 100.0, 150.0, 150.0, throughput)
     batches = {}
     for span in spans:
         batches[span.reply.batch] = batches.get(span.reply.batch, 0) + 1
-    return concurrency.LoadLevel(server, result, batches, {"host:1": len(spans)}, spans)
+    return load_levels.LoadLevel(server, result, batches, {"host:1": len(spans)}, spans)
 
 
 def test_the_timeline_draws_one_row_per_client_and_labels_shared_batches() -> None:
@@ -88,17 +90,17 @@ def test_the_timeline_draws_one_row_per_client_and_labels_shared_batches() -> No
 
 
 def test_step_rows_say_what_each_change_did() -> None:
-    levels = [_level(s.name, [_span(0, 0.0, 0.1)], t) for s, t in zip(experiments.STEPS, (10.0, 11.0, 16.5))]
-    rows = experiments.step_rows(levels)
-    assert [row["what changed"] for row in rows] == [s.change for s in experiments.STEPS]
+    levels = [_level(s.name, [_span(0, 0.0, 0.1)], t) for s, t in zip(one_change.STEPS, (10.0, 11.0, 16.5))]
+    rows = one_change.step_rows(levels)
+    assert [row["what changed"] for row in rows] == [s.change for s in one_change.STEPS]
     assert [row["× the step before"] for row in rows] == ["", 1.1, 1.5]
 
 
 def test_each_step_changes_one_flag() -> None:
-    for before, after in zip(experiments.STEPS, experiments.STEPS[1:]):
+    for before, after in zip(one_change.STEPS, one_change.STEPS[1:]):
         changed = [f for f in ("workers", "max_batch") if getattr(before, f) != getattr(after, f)]
         assert len(changed) == 1, (before, after)
-    assert experiments.ONE_WORKER.extra_args() == ("--max-batch", "1")
+    assert one_change.ONE_WORKER.extra_args() == ("--max-batch", "1")
 
 
 @pytest.mark.parametrize(("written", "says"), [
@@ -113,12 +115,12 @@ def test_each_step_changes_one_flag() -> None:
     (0, "you predicted 0 images/s."),
 ])
 def test_a_prediction_is_shown_beside_the_measurement_whatever_was_written(written, says) -> None:
-    sentence = predictions.beside(written, 6.0, "images/s")
+    sentence = guesses.beside(written, 6.0, "images/s")
     assert sentence.startswith("Measured 6 images/s") and says in sentence
 
 
 def test_a_prediction_in_a_table_is_the_number_or_what_was_written() -> None:
-    assert [predictions.column(w) for w in (None, 7, "7.5 ms", "no idea")] == [
+    assert [guesses.column(w) for w in (None, 7, "7.5 ms", "no idea")] == [
         "you did not predict", "7", "7.5", "no idea"]
 
 
@@ -129,7 +131,7 @@ def test_the_learners_generator_makes_the_load_and_every_reply_is_kept(model_ser
         calls.append((clients, requests))
         return closed_loop(send, clients, requests)
 
-    (level,) = concurrency.under_load("ours", model_server.address, photo_jpegs(2), levels=(2,),
+    (level,) = load_levels.under_load("ours", model_server.address, photo_jpegs(2), levels=(2,),
                                       requests=7, closed_loop=generator)
     assert calls == [(2, 2), (2, 6)], "a warm-up request per client, then the timed ones, rounded to the clients"
     assert level.run is not None and level.run.requests == level.result.requests == 6
@@ -141,7 +143,7 @@ def test_the_learners_generator_makes_the_load_and_every_reply_is_kept(model_ser
 
 def test_a_generator_that_hides_nothing_turns_a_failed_request_into_a_failed_measurement(dead_address) -> None:
     with pytest.raises(MeasurementFailed, match="nobody, 1 clients"):
-        concurrency.under_load("nobody", dead_address, photo_jpegs(1), levels=(1,), requests=2,
+        load_levels.under_load("nobody", dead_address, photo_jpegs(1), levels=(1,), requests=2,
                                timeout=1.0, closed_loop=closed_loop)
 
 

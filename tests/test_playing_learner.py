@@ -11,7 +11,7 @@ writes one notebook's answers at a time, in the notebooks' order:
    notebook still "not attempted";
 3. the notebook's reference answers are copied in whole: ``run_checks("nbNN")``, run the way a
    notebook cell runs it (the learner's package found on ``PYTHONPATH``), reports every exercise
-   done, and every ``lab.answers`` call that a notebook cell or a ``lab`` helper makes for those
+   done, and every ``lab.learner.answers`` call that a notebook cell or a ``lab`` helper makes for those
    modules now uses the learner's code ("Using your code", their file), not the reference.
 
 No notebook runs here: the checks of one notebook take seconds.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import answers, checks, stubs
+from lab.learner import answers, checks, stubs
 from mutation import Mutant
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -46,8 +46,8 @@ def modules_of(notebook: str) -> list[str]:
 
 
 def answer_calls() -> list[tuple[str, str, tuple[str, ...]]]:
-    """Every ``lab.answers`` call with literal names in the notebooks' cells and in ``lab/``."""
-    texts = [path.read_text() for path in (REPO_ROOT / "lab").glob("*.py")]
+    """Every ``lab.learner.answers`` call with literal names in the notebooks' cells and in ``lab/``."""
+    texts = [path.read_text() for path in (REPO_ROOT / "lab").rglob("*.py")]
     for path in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         cells = json.loads(path.read_text())["cells"]
         texts += ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
@@ -106,7 +106,7 @@ def statuses(output: str) -> dict[tuple[str, str], str]:
 #: Run where a notebook kernel runs (``notebooks/``), with the learner's package first on the path.
 AS_A_NOTEBOOK_CELL = textwrap.dedent('''
     import json, sys
-    from lab import answers, checks
+    from lab.learner import answers, checks
     calls = json.loads(sys.argv[2])
     print("DIRECTORY", checks.answers_directory("exercises"))
     checks.run_checks(sys.argv[1])

@@ -1,4 +1,4 @@
-"""``lab.routing_demo``, which notebook 03 runs the learner's worker and proxy with: real sockets,
+"""``lab.nb03_zeromq_routing.routing_demo``, which notebook 03 runs the learner's worker and proxy with: real sockets,
 nothing left running, and a thread that does not stop is named."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 import pytest
 import zmq
 
-from lab import routing_demo
+from lab.nb03_zeromq_routing import routing_demo
 from solutions.nb03_routing import run_proxy, worker_loop
 
 

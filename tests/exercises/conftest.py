@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from lab.checks import ANSWERS_PROPERTY, ANSWERS_VARIABLE, TOUCHES_PROPERTY, answers_directory
+from lab.learner.checks import ANSWERS_PROPERTY, ANSWERS_VARIABLE, TOUCHES_PROPERTY, answers_directory
 
 HERE = Path(__file__).resolve().parent
 
@@ -109,7 +109,7 @@ def _expect_raises(
 
 
 class _Recording:
-    """The answers module, noting which of its exercises a check reads (``lab.checks`` reports it).
+    """The answers module, noting which of its exercises a check reads (``lab.learner.checks`` reports it).
 
     Reading ``answers.time_call`` adds ``("touches", "time_call")`` to the check's
     ``user_properties``, which pytest's ``--junitxml`` report keeps; so a check file needs no

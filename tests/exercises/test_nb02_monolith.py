@@ -161,7 +161,7 @@ def test_handle_upload_times_each_stage_under_its_name(nb02, handle_upload, atte
 @pytest.mark.real_model
 def test_handle_upload_classifies_with_the_real_untrained_resnet50(handle_upload, attempt):
     from harness.sample_images import photo
-    from lab.monolith_parts import REAL_PARTS
+    from lab.monolith.parts import REAL_PARTS
     from model_server.models.pipeline import classify_image
     from model_server.models.tensorflow_model import ResNet50Classifier, weights_file
 

@@ -17,7 +17,7 @@ import pytest
 import zmq
 
 from harness.processes import free_port
-from lab.routing_demo import NoMessage, inproc_endpoint, loopback_endpoint, receive
+from lab.nb03_zeromq_routing.routing_demo import NoMessage, inproc_endpoint, loopback_endpoint, receive
 
 #: Seconds a REQ waits for its reply: the sockets are local, but a reply a REQ drops never comes.
 REPLY_TIMEOUT_S = 1.0

@@ -1,34 +1,27 @@
-"""The same images through each way of serving ResNet50, timed from the caller's side.
+"""Notebook 02: the same images through the monolith, timed from the caller's side, two ways.
 
-Four ways: the monolith web app (the model built inside every request), a cold Python process per
-request (``lab.cold_start``), the model server called directly with ``ModelClient``, and the split
-web app (HTTP to Flask, ZeroMQ to the model server). Each function cycles through the images it is
-given, so every way sees the same bytes, and fails loudly if a request does not succeed: a timing
-of an error page would be a wrong number, not a slow one.
+The monolith web app (the model built inside every request) and a cold Python process per request
+(``lab.monolith.cold_start``). Each function cycles through the images it is given, so both see the
+same bytes, and fails loudly if a request does not succeed: a timing of an error page would be a
+wrong number, not a slow one. Last, which of them lands nearest the original's published range.
 """
 
 from __future__ import annotations
 
 import itertools
-import statistics
-import time
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.http import ApiAnswer, predict_json, read_answer
 from harness.stats import MeasurementFailed
-from model_server.client import ModelClient
-from model_server.protocol import PredictReply
+from lab.monolith.cold_start import STAGE_TITLES, ColdStart, run_cold_start
+from lab.show.progress import measuring
 
-from .cold_start import STAGE_TITLES, ColdStart, run_cold_start
-from .progress import measuring
-
-#: Labels for tables and plots, one per way of serving the model.
+#: Labels for tables and plots, one per way of running the monolith.
 MONOLITH = "monolith (model built per request)"
 COLD_PROCESS = "cold process per request"
-MODEL_SERVER = "model server (ZeroMQ, direct)"
-WEB_APP = "Flask app + model server"
 
 
 @dataclass(frozen=True)
@@ -36,13 +29,6 @@ class WebRequest:
     filename: str
     seconds: float
     answer: ApiAnswer
-
-
-@dataclass(frozen=True)
-class ServerRequest:
-    filename: str
-    seconds: float
-    reply: PredictReply
 
 
 def _cycle(images: Sequence[Path], count: int) -> Iterator[Path]:
@@ -80,31 +66,10 @@ def _predict_or_fail(base_url: str, path: Path, timeout: float) -> tuple[float, 
     return response.seconds, answer
 
 
-def through_model_server(
-    address: str, images: Sequence[Path], requests: int, timeout: float, warmup: int = 0,
-    progress: bool | None = None,
-) -> list[ServerRequest]:
-    """Send ``requests`` images to the model server with ``ModelClient``, one at a time.
-
-    ``progress``: show a bar (``None``: in a notebook only).
-    """
-    timed = []
-    with ModelClient(address, timeout=timeout) as client:
-        for path in _cycle(images, warmup):
-            client.predict(path.read_bytes())
-        for path in measuring(_cycle(images, requests), f"{requests} requests to the model server",
-                              requests, progress):
-            image = path.read_bytes()
-            started = time.perf_counter()
-            reply = client.predict(image)
-            timed.append(ServerRequest(path.name, time.perf_counter() - started, reply))
-    return timed
-
-
 def through_cold_processes(
     images: Sequence[Path], runs: int, weights: str, timeout: float, progress: bool | None = None
 ) -> list[ColdStart]:
-    """Run ``runs`` cold processes, each classifying one image (``lab.cold_start``).
+    """Run ``runs`` cold processes, each classifying one image (``lab.monolith.cold_start``).
 
     ``progress``: show a bar (``None``: in a notebook only).
     """
@@ -135,18 +100,15 @@ def cold_process_rows(timed: Sequence[ColdStart]) -> list[dict[str, object]]:
     ]
 
 
-#: What a request's round trip is made of, from the server's timings and the caller's clock.
-OUTSIDE_THE_SERVER = "outside the server (ZeroMQ, JSON, base64)"
+def distance_to_range(value: float, low: float, high: float) -> float:
+    """How far ``value`` is outside ``[low, high]``, as a ratio on a log scale (0 inside)."""
+    if low <= value <= high:
+        return 0.0
+    return abs(math.log(value / (low if value < low else high)))
 
 
-def server_stage_medians(timed: Sequence[ServerRequest]) -> dict[str, float]:
-    """Median milliseconds of each stage inside the server, and of the rest of the round trip."""
-    if not timed:
-        raise ValueError("no requests to summarise")
-    stages = {
-        "decode": [r.reply.timings.decode for r in timed],
-        "preprocess": [r.reply.timings.preprocess for r in timed],
-        "inference": [r.reply.timings.inference for r in timed],
-        OUTSIDE_THE_SERVER: [r.seconds * 1000 - r.reply.timings.total for r in timed],
-    }
-    return {name: statistics.median(values) for name, values in stages.items()}
+def closest_to_range(low: float, high: float, candidates: Mapping[str, float]) -> str:
+    """The name of the candidate whose value lies in, or nearest to, ``[low, high]``."""
+    if not candidates:
+        raise ValueError("no candidates to compare with the range")
+    return min(candidates, key=lambda name: distance_to_range(candidates[name], low, high))

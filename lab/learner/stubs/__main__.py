@@ -1,4 +1,4 @@
-"""``python -m lab.stubs``: refresh the kept stubs from ``exercises/`` (see ``lab/stubs/__init__.py``)."""
+"""``python -m lab.learner.stubs``: refresh the kept stubs from ``exercises/`` (see this package's ``__init__``)."""
 
 import argparse
 
@@ -6,8 +6,8 @@ from . import main
 
 if __name__ == "__main__":
     argparse.ArgumentParser(
-        prog="python -m lab.stubs",
-        description="Copy every exercises/ module that is still all stubs into lab/stubs/, the copies "
+        prog="python -m lab.learner.stubs",
+        description="Copy every exercises/ module that is still all stubs into lab/learner/stubs/, the copies "
                     "that 'not attempted' is judged against; refuse (exit 1) for a module with "
                     "something written.").parse_args()
     raise SystemExit(main())

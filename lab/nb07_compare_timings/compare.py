@@ -1,7 +1,7 @@
 """Notebook 07: the learner's before and after beside production, timed and compared with their code.
 
 The rows (``ways``) are the learner's own parts where written: ``handle_upload`` (notebook 02) in a
-cold process and in a running monolith (``lab.handler_monolith``), their ``resnet_model_server``
+cold process and in a running monolith (``lab.monolith.handler_app``), their ``resnet_model_server``
 asked by their test client, and by their ``app.py`` over HTTP (notebooks 04 and 06); beside them,
 production: ``flask_server.monolith``, ``python -m model_server`` with ``ModelClient``, and
 ``flask_server.app``. A row whose parts are not written yet says which, and is not measured: the
@@ -9,7 +9,7 @@ reference answers never stand in for the learner's servers here.
 
 The learner writes the timing loop (``time_requests``), ``median`` and ``speed_up`` in
 ``exercises/nb07_compare.py``; once written, the notebook's numbers come from them (the reference
-answers until then, and ``lab.answers`` says which). A written ``median`` or ``speed_up`` may
+answers until then, and ``lab.learner.answers`` says which). A written ``median`` or ``speed_up`` may
 still be wrong or raise: then each number says so beside it and the lab's own value stands in,
 so that the notebook runs on and the learner sees where theirs differs.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import statistics
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -27,15 +26,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harness import http, launch, processes
+from harness import launch, processes
 from harness.processes import ServerProcess
+from lab.latencies import Summary
+from lab.learner import answers
+from lab.monolith.cold_start import run_handler_cold
+from lab.nb06_flask_client.upload_timing import upload_call
+from lab.settings import LabSettings
 from model_server.client import ModelClient
-
-from . import answers
-from .cold_start import run_handler_cold
-from .settings import LabSettings
-from .timing import Summary
-from .upload_timing import UploadFailed
 
 MODULE = "nb07_compare"
 #: How far the learner's number may be from the lab's before it is called different (float rounding).
@@ -101,16 +99,14 @@ def summary_rows(summaries: Sequence[Summary], arithmetic: Arithmetic) -> list[d
     rows = []
     for summary in summaries:
         row = summary.as_row()
-        row["median (s)"] = checked("median", arithmetic.median, statistics.median(summary.samples),
-                                    summary.samples).text()
+        row["median (s)"] = checked("median", arithmetic.median, summary.median, summary.samples).text()
         rows.append(row)
     return rows
 
 
 def speed_ups(pairs: Mapping[str, tuple[Summary, Summary]], arithmetic: Arithmetic) -> dict[str, Checked]:
     """``label → (before, after)`` as ``label → how many times faster``, by ``arithmetic.speed_up``."""
-    return {label: checked("speed_up", arithmetic.speed_up,
-                           statistics.median(before.samples) / statistics.median(after.samples),
+    return {label: checked("speed_up", arithmetic.speed_up, before.median / after.median,
                            before.samples, after.samples)
             for label, (before, after) in pairs.items()}
 
@@ -141,7 +137,7 @@ def learners_time_requests(quiet: bool = False) -> Callable[..., list[float]]:
 
 def not_written(*parts: Mapping[str, Sequence[str]], directory: Path | None = None) -> str | None:
     """``"not written yet: exercises/app.py uploader"`` for the parts still stubs, or ``None``
-    (in ``directory``; by default the ``exercises`` package Python imports, as ``lab.answers``)."""
+    (in ``directory``; by default the ``exercises`` package Python imports, as ``lab.learner.answers``)."""
     missing = []
     for part in parts:
         for module, names in part.items():
@@ -219,21 +215,10 @@ def start_servers(settings: LabSettings, directory: Path | None = None) -> Serve
 
 def start_handler_monolith(weights: str, package: str = answers.LEARNER,
                            name: str = "your-monolith") -> ServerProcess:
-    """``lab.handler_monolith`` (notebook 02's ``handle_upload`` from ``package``) on a free port."""
+    """``lab.monolith.handler_app`` (notebook 02's ``handle_upload`` from ``package``) on a free port."""
     env = {"FLASK_MODEL_WEIGHTS": weights, "FLASK_HANDLER_PACKAGE": package}
-    return launch.start_wsgi_app("lab.handler_monolith:create_app", name, env, None,
+    return launch.start_wsgi_app("lab.monolith.handler_app:create_app", name, env, None,
                                     processes.START_TIMEOUT_S, "flask")
-
-
-def upload_call(base_url: str, timeout_s: float) -> Callable[[Path], http.WebResponse]:
-    """One upload of an image to a web app's ``/uploader``, as the form sends it; an error page raises."""
-    def upload(image: Path) -> http.WebResponse:
-        response = http.upload(base_url, image.read_bytes(), image.name, timeout_s)
-        if not response.ok:
-            raise UploadFailed(f"uploading {image.name} to {base_url}/uploader got HTTP {response.status}: "
-                               f"{http.main_element(response.body)[:300]}")
-        return response
-    return upload
 
 
 def test_client_call(test_client: Any, address: str, timeout_s: float) -> Callable[[Path], Any]:

@@ -3,10 +3,10 @@
 ``flask_server.monolith`` builds ResNet50 inside every request with the lab's own code. This app
 serves the same pages (``flask_server.pages``: ``/``, ``/uploader``, ``/api/predict``) but answers
 each upload by calling ``handle_upload`` from ``exercises/nb02_monolith.py`` (or ``solutions/``) on
-the real parts (``lab.monolith_parts.REAL_PARTS``), so that notebook 07 can time the learner's own
+the real parts (``lab.monolith.parts.REAL_PARTS``), so that notebook 07 can time the learner's own
 handler in a process that stays up, beside the same handler in a cold process per request.
 
-    FLASK_HANDLER_PACKAGE=exercises FLASK_MODEL_WEIGHTS=random flask --app lab.handler_monolith run
+    FLASK_HANDLER_PACKAGE=exercises FLASK_MODEL_WEIGHTS=random flask --app lab.monolith.handler_app run
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _weights_file() -> str:
 def _classify_with_the_handler(image: bytes, top: int) -> Predicted:
     """One upload through ``handle_upload``; its stages become the page's ``load_timings`` (the
     handler's ``predict``, the fresh model's first call, is the monolith's first inference)."""
-    from .monolith_parts import REAL_PARTS
+    from .parts import REAL_PARTS
 
     package = current_app.config["HANDLER_PACKAGE"]
     handler = importlib.import_module(f"{package}.nb02_monolith").handle_upload

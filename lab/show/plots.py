@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from .cold_start import STAGE_TITLES
-from .settings import ORIGINAL, OriginalFigures
-from .timing import Summary
+from lab.latencies import Summary
+from lab.monolith.cold_start import STAGE_TITLES
+from lab.settings import ORIGINAL, OriginalFigures
 
 if TYPE_CHECKING:
-    from .concurrency import BareModel, LoadLevel, WireFormatRun
+    from lab.nb08_going_further.load_levels import BareModel, LoadLevel
+    from lab.nb09_appendix_wire_and_workers.wire_formats import WireFormatRun
 
 OURS = "#3b6fb6"
 REFERENCE = "#bbbbbb"
@@ -75,21 +76,6 @@ def plot_requests(
     ax.set_ylim(0, max(high, *(max(s) for s in series.values())) * 1.15)
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title("Every monolith request pays for the model")
-    return _finish(fig)
-
-
-def plot_server_stages(stage_ms: Mapping[str, float], title: str) -> Figure:
-    """One stacked bar: where a request's milliseconds go, inside the server and outside it."""
-    fig, ax = plt.subplots(figsize=(8, 2.8))
-    left = 0.0
-    colours = ["#95a5a6", "#f39c12", OURS, "#7f8c8d"]
-    for index, (name, ms) in enumerate(stage_ms.items()):
-        ax.barh([0], [ms], left=left, color=colours[index % len(colours)], label=f"{name}: {ms:.1f} ms")
-        left += ms
-    ax.set_yticks([])
-    ax.set_xlabel("milliseconds (median over the requests)")
-    ax.set_title(f"{title}: {left:.0f} ms in all")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.4), ncol=2, fontsize=8, frameon=False)
     return _finish(fig)
 
 

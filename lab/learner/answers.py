@@ -74,11 +74,6 @@ def unwritten(module: str, name: str, directory: Path | None = None) -> list[str
     return stubs_of(((directory or package_directory(LEARNER)) / f"{module}.py").read_text(), name)
 
 
-def is_written(module: str, *names: str) -> bool:
-    """Whether every one of ``names`` in ``exercises/<module>.py`` is written (no stub left)."""
-    return not any(unwritten(module, name) for name in names)
-
-
 def fallback_announcement(module: str, missing: list[str]) -> str:
     """What a cell prints when it uses the reference answer because the learner's is not written."""
     return (f"{FALLBACK_OPENING}{module}.py: {', '.join(missing)}. Using the reference answer "

@@ -22,10 +22,9 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import HTML
 
+from lab.show.display import predictions_html, runtime_text, thumbnail_data_uri, weights_note
 from model_server.client import ModelClient, ModelServerTimeout, ModelServerUnavailable
 from model_server.protocol import PredictReply, ServerError
-
-from .display import predictions_html, runtime_text, thumbnail_data_uri, weights_note
 
 #: The widget's client gives up quickly: a person is waiting and can simply try again.
 WIDGET_TIMEOUT_S = 10.0
@@ -149,8 +148,8 @@ class ImageUploader:
     def with_learners_code(cls, address: str, **options: Any) -> ImageUploader:
         """The uploader reading uploads with the learner's ``file_from_upload`` and captioning them
         with their ``upload_message`` (``exercises/nb05_widget.py``), the reference ones until
-        written; ``lab.answers`` prints which."""
-        from . import answers
+        written; ``lab.learner.answers`` prints which."""
+        from lab.learner import answers
 
         return cls(address, read_upload=answers.learner_or_reference("nb05_widget", "file_from_upload"),
                    message=answers.learner_or_reference("nb05_widget", "upload_message"), **options)
@@ -187,7 +186,7 @@ class ImageUploader:
         """Send a file through the click's handler (the learner's functions included) and return
         what the widget now shows, for cells that run without a browser. A reference answer
         standing in for the learner's is said first, in every cell that runs it."""
-        from . import answers
+        from lab.learner import answers
 
         references = [fn.__name__ for fn in (self.read_upload, self.message)
                       if getattr(fn, "__module__", "").startswith(f"{answers.REFERENCE}.")]

@@ -1,4 +1,4 @@
-"""``python -m lab.cold_start IMAGE``: the monolith's whole job in a fresh interpreter, timed.
+"""``python -m lab.monolith.cold_start IMAGE``: the monolith's whole job in a fresh interpreter, timed.
 
 The original write-up's ``app.py`` paid for everything on every request: a Python process that
 imports TensorFlow, builds ResNet50, loads its weights, runs the first (tracing) inference and only
@@ -67,7 +67,7 @@ class ColdStart:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.cold_start", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lab.monolith.cold_start", description=__doc__.split("\n")[0])
     parser.add_argument("image", type=Path, help="the image file to classify")
     parser.add_argument("--weights", default="auto", help="auto, imagenet, random or an .h5 path")
     parser.add_argument("--top", type=int, default=3)
@@ -103,7 +103,7 @@ def _run_handler(package: str, image: bytes, weights: str, top: int) -> int:
     from model_server.models.tensorflow_model import weights_file
     from model_server.models.weights import resolve_weights, weights_label
 
-    from .monolith_parts import REAL_PARTS
+    from .parts import REAL_PARTS
 
     handler = importlib.import_module(f"{package}.nb02_monolith").handle_upload
     path = weights_file(weights)
@@ -128,7 +128,7 @@ def run_handler_cold(
 
     The stages are the handler's own, between Python starting and exiting.
     """
-    argv = [sys.executable, "-m", "lab.cold_start", str(image), "--weights", weights,
+    argv = [sys.executable, "-m", "lab.monolith.cold_start", str(image), "--weights", weights,
             "--handler", package]
     wall_s, report, stages = _run_cold(argv, timeout)
     stages["interpreter_exit"] = max(0.0, wall_s - sum(stages.values()))
@@ -139,8 +139,8 @@ def run_handler_cold(
 def run_cold_start(
     image: Path | str, weights: str = "auto", timeout: float = COLD_START_TIMEOUT_S
 ) -> ColdStart:
-    """Run ``python -m lab.cold_start IMAGE`` in a fresh interpreter and time every stage."""
-    argv = [sys.executable, "-m", "lab.cold_start", str(image), "--weights", weights]
+    """Run ``python -m lab.monolith.cold_start IMAGE`` in a fresh interpreter and time every stage."""
+    argv = [sys.executable, "-m", "lab.monolith.cold_start", str(image), "--weights", weights]
     wall_s, report, stages = _run_cold(argv, timeout)
     stages["inference"] = report["inference_s"]
     stages["interpreter_exit"] = max(0.0, wall_s - sum(stages.values()))

@@ -1,7 +1,7 @@
 """What notebook 01 checks: versions, cores, and where the ResNet50 weights will come from.
 
 Nothing here imports TensorFlow: versions are read from the installed packages' metadata, and the
-sanity inference runs in a separate process (``lab.cold_start``), so the notebook's kernel stays
+sanity inference runs in a separate process (``lab.monolith.cold_start``), so the notebook's kernel stays
 light.
 """
 

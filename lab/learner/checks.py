@@ -7,9 +7,9 @@ hint of each failing check under it. ``run_checks()`` gives one line per noteboo
 
 Which exercise a check is about is not written in the check files: the ``load_answers`` fixture
 (``tests/exercises/conftest.py``) notes every exercise a check reads, and pytest's JUnit XML
-report carries those notes back here, with each failure's whole message (``lab.check_hints``:
+report carries those notes back here, with each failure's whole message (``lab.learner.check_hints``:
 the report's own ``message`` attribute is cut at 500 characters). "Not attempted" is judged
-against the stubs as the lab ships them (``lab/stubs/``), not against git: a learner who commits
+against the stubs as the lab ships them (``lab/learner/stubs/``), not against git: a learner who commits
 half-done work still gets its hints.
 """
 
@@ -35,7 +35,7 @@ ANSWERS_VARIABLE = "LAB_ANSWERS"
 CHECK_TIMEOUT_S = 120.0
 #: The properties ``tests/exercises/conftest.py`` writes into each check's report.
 ANSWERS_PROPERTY, TOUCHES_PROPERTY = "answers_module", "touches"
-#: The property ``lab.check_hints`` writes: a failing check's whole message.
+#: The property ``lab.learner.check_hints`` writes: a failing check's whole message.
 HINT_PROPERTY = "hint"
 
 NOT_ATTEMPTED, DONE = "not attempted", "done"
@@ -47,7 +47,7 @@ UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:anyio")
 def checks_command(notebook: str) -> list[str]:
     """The command that runs one notebook's checks (``notebook`` is like ``"nb04"``)."""
     return [sys.executable, "-m", "pytest", str(EXERCISE_TESTS), "-k", notebook, "-q",
-            "--no-header", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-p", "lab.check_hints",
+            "--no-header", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-p", "lab.learner.check_hints",
             f"--confcutdir={EXERCISE_TESTS}"]
 
 
@@ -87,7 +87,7 @@ class ExerciseReport:
 
 
 def answers_directory(answers: str) -> Path:
-    """``exercises`` is wherever Python imports the learner's package from (see ``lab.answers``)."""
+    """``exercises`` is wherever Python imports the learner's package from (see ``lab.learner.answers``)."""
     return package_directory(answers) if answers in (LEARNER, REFERENCE) else Path(answers)
 
 
@@ -135,7 +135,7 @@ def exercises_in(module: str) -> list[str]:
 
 
 def _attempted(module: str, name: str, directory: Path) -> bool:
-    """Written at least in part: fewer stubs left than the shipped stub has (``lab/stubs/``; a
+    """Written at least in part: fewer stubs left than the shipped stub has (``lab/learner/stubs/``; a
     class's given ``__init__`` is not the learner's)."""
     try:
         left = unwritten(module, name, directory)

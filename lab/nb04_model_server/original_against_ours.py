@@ -22,8 +22,7 @@ import zmq
 from harness import original_client
 from harness.load import measured_load
 from harness.stats import percentile
-
-from . import settings
+from lab import settings
 
 #: Clients sending at once in the notebook's comparison.
 CONCURRENCY = (1, 8)

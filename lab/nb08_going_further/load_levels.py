@@ -1,5 +1,4 @@
-"""Several clients at once against a model server, and the bare model as the limit (notebook 08);
-two frames against base64 JSON (its appendix, notebook 09).
+"""Several clients at once against a model server, and the bare model as the limit (notebook 08).
 
 The load is a closed loop (N client threads, each sending a request, waiting for its reply and
 sending the next) on ``harness.sample_images.photo_jpegs``: the learner's ``closed_loop`` from
@@ -11,7 +10,6 @@ when a request fails: a timing that includes errors is a wrong number, not a slo
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections import Counter
@@ -28,17 +26,10 @@ from harness.load import (
     summarize,
 )
 from harness.stats import MeasurementFailed
+from lab import settings
+from lab.show.progress import measuring
 from model_server.client import ModelClient
-from model_server.protocol import (
-    F32,
-    TENSORFLOW,
-    PredictReply,
-    encode_request,
-    encode_request_frames,
-)
-
-from . import settings
-from .progress import measuring
+from model_server.protocol import F32, TENSORFLOW, PredictReply
 
 #: How many clients send at once, in the notebook's runs.
 CONCURRENCY = (1, 4, 8)
@@ -52,13 +43,9 @@ BARE_REPEATS = 8
 BARE_BATCH_SIZES = (1, 2, 4, 8)
 #: How far a server may seem to beat the bare model before that counts as a sign of a busy machine.
 NOISE_MARGIN = 0.05
-#: The wire-format comparison: one client, this many images, each sent in both formats.
-WIRE_REQUESTS = 30
 
 ONE_WORKER = "our server, 1 worker, no batching, base64 JSON"
 OUR_SERVER = "our server: 8 workers, batches of up to 8, two frames"
-BINARY_FRAMES = "two frames: JSON header + image bytes"
-BASE64_JSON = "one frame: base64 in JSON (as the original sends its payload)"
 
 
 @dataclass(frozen=True)
@@ -327,71 +314,3 @@ def impossible_results(levels: Sequence[LoadLevel], bare: BareModel) -> list[str
             signs.append(f"{level.server}, {level.clients} at once: median {level.result.median_ms} ms, "
                          f"below the bare model's batch-1 time ({bare.latency_ms} ms)")
     return signs
-
-
-@dataclass(frozen=True)
-class WireFormatRun:
-    """One wire format at one client: each request's milliseconds, and the bytes one request sends."""
-
-    label: str
-    binary: bool
-    latencies_ms: tuple[float, ...]
-    request_bytes: int
-
-    @property
-    def median_ms(self) -> float:
-        return statistics.median(self.latencies_ms)
-
-    @property
-    def quartiles_ms(self) -> tuple[float, float]:
-        """The 25th and 75th percentiles: half the requests took between these."""
-        low, _, high = statistics.quantiles(self.latencies_ms, n=4)
-        return low, high
-
-    def as_row(self) -> dict[str, object]:
-        low, high = self.quartiles_ms
-        return {
-            "wire format": self.label,
-            "bytes per request": self.request_bytes,
-            "requests": len(self.latencies_ms),
-            "median (ms)": round(self.median_ms, 1),
-            "middle half (ms)": f"{low:.1f}–{high:.1f}",
-        }
-
-
-def request_bytes(image: bytes, binary: bool) -> int:
-    """What one request for ``image`` puts on the wire, in bytes (frames summed)."""
-    frames = encode_request_frames(image) if binary else [encode_request(image)]
-    return sum(len(frame) for frame in frames)
-
-
-def paired_difference_ms(binary: WireFormatRun, base64_json: WireFormatRun) -> float:
-    """Median over the pairs of (base64 JSON − two frames): positive when base64 is slower."""
-    return statistics.median(b - a for a, b in zip(binary.latencies_ms, base64_json.latencies_ms))
-
-
-def compare_wire_formats(
-    address: str, images: Sequence[bytes], requests: int = WIRE_REQUESTS,
-    timeout: float = REQUEST_TIMEOUT_S,
-) -> list[WireFormatRun]:
-    """Two frames, then base64 JSON (the list's order), one client, the formats taking turns.
-
-    Each image is sent in both formats one right after the other, the first of the pair
-    alternating: on a shared machine the load drifts by more than the difference being measured,
-    and timing one format for a while and then the other would measure the drift.
-    """
-    latencies: dict[bool, list[float]] = {True: [], False: []}
-    with ModelClient(address, timeout=timeout, retries=0, binary=True) as binary_client, \
-            ModelClient(address, timeout=timeout, retries=0, binary=False) as base64_client:
-        clients = {True: binary_client, False: base64_client}
-        for client in clients.values():
-            client.predict(images[0])
-        for index in range(requests):
-            image = images[index % len(images)]
-            for binary in ((True, False) if index % 2 == 0 else (False, True)):
-                began = time.perf_counter()
-                clients[binary].predict(image)
-                latencies[binary].append((time.perf_counter() - began) * 1000.0)
-    return [WireFormatRun(BINARY_FRAMES if binary else BASE64_JSON, binary, tuple(latencies[binary]),
-                          round(statistics.mean(request_bytes(image, binary) for image in images)))
-            for binary in (True, False)]

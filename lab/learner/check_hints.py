@@ -1,8 +1,8 @@
-"""A pytest plugin (``-p lab.check_hints``) that keeps each failing check's whole message.
+"""A pytest plugin (``-p lab.learner.check_hints``) that keeps each failing check's whole message.
 
 pytest's JUnit XML report cuts a failure's ``message`` attribute at 500 characters, which cut a
 long hint off mid-word. This writes the whole of it as the check's ``hint`` property, which the
-report keeps in full and ``lab.checks`` reads.
+report keeps in full and ``lab.learner.checks`` reads.
 """
 
 from __future__ import annotations

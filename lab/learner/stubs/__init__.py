@@ -1,13 +1,13 @@
 """The exercise stubs as the lab ships them: one untouched copy of each ``exercises/`` module.
 
-``lab.checks`` judges "not attempted" against these copies (an exercise is attempted once it has
+``lab.learner.checks`` judges "not attempted" against these copies (an exercise is attempted once it has
 fewer stubs left than its copy here), and the suite checks the stubs from here, so that a learner
 who edits or commits ``exercises/`` changes neither. Nothing imports the modules in this folder:
 they are kept as text.
 
 After changing a stub in ``exercises/``, refresh the copies with::
 
-    python -m lab.stubs
+    python -m lab.learner.stubs
 
 It copies every ``exercises/<module>.py`` in which nothing is written yet, and refuses a module
 in which something is (that is someone's work, not a stub). ``tests/test_exercises.py`` fails,
@@ -25,7 +25,7 @@ from ..answers import is_stub
 KEPT = Path(__file__).resolve().parent
 #: The copies are data, not modules: nothing imports, lints or type-checks a stub kept here.
 SUFFIX = ".py.stub"
-REPO_ROOT = KEPT.parent.parent
+REPO_ROOT = KEPT.parents[2]
 EXERCISES, SOLUTIONS = REPO_ROOT / "exercises", REPO_ROOT / "solutions"
 CHECKS = REPO_ROOT / "tests" / "exercises"
 #: Methods a stub class may keep written: they are given, not exercises.
@@ -98,10 +98,10 @@ def refresh(exercises: Path = EXERCISES) -> list[str]:
             refused.append(module)
         elif kept_stub(module) != source:
             (KEPT / f"{module}{SUFFIX}").write_text(source)
-            print(f"lab/stubs/{module}{SUFFIX} refreshed from exercises/{module}.py")
+            print(f"lab/learner/stubs/{module}{SUFFIX} refreshed from exercises/{module}.py")
     for module in set(modules()) - set(shipped):
         (KEPT / f"{module}{SUFFIX}").unlink()
-        print(f"lab/stubs/{module}{SUFFIX} removed: exercises/{module}.py is gone")
+        print(f"lab/learner/stubs/{module}{SUFFIX} removed: exercises/{module}.py is gone")
     return refused
 
 

@@ -16,8 +16,7 @@ from harness import launch
 from harness.load import ClosedLoop
 from model_server.serving.settings import flags
 
-from . import concurrency
-from .concurrency import LoadLevel
+from .load_levels import LoadLevel, under_load
 
 #: Clients sending at once in every step: the fewest that can make one wait for the other.
 CLIENTS = 2
@@ -53,8 +52,8 @@ def measure(setup: Setup, weights: str, images: Sequence[bytes], clients: int = 
         with launch.start_model_server(weights, workers=setup.workers, extra_args=setup.extra_args(),
                                           name="one-change") as server:
             return measure(setup, weights, images, clients, requests, closed_loop, server.address)
-    (level,) = concurrency.under_load(setup.name, address, images, levels=(clients,),
-                                      requests=requests, closed_loop=closed_loop)
+    (level,) = under_load(setup.name, address, images, levels=(clients,), requests=requests,
+                          closed_loop=closed_loop)
     return level
 
 

@@ -15,34 +15,34 @@ import zmq
 from fakes import ColourClassifier, free_address, red_image
 from harness import original_client
 from harness.stats import MeasurementFailed
-from lab import original_server
+from lab.nb04_model_server import original_against_ours
 from model_server.protocol import ServerError
 from solutions import resnet_model_server, test_client
 
 
 def test_mean_batch_is_per_image_not_per_forward_pass():
-    assert original_server.mean_batch({1: 2, 8: 1}) == pytest.approx((1 * 2 + 8 * 8) / 10)
-    assert original_server.mean_batch({}) == 0.0
+    assert original_against_ours.mean_batch({1: 2, 8: 1}) == pytest.approx((1 * 2 + 8 * 8) / 10)
+    assert original_against_ours.mean_batch({}) == 0.0
 
 
 def test_batches_between_counts_only_the_new_forward_passes():
-    assert original_server.batches_between({1: 5, 4: 1}, {1: 7, 4: 1, 8: 2}) == {1: 2, 8: 2}
+    assert original_against_ours.batches_between({1: 5, 4: 1}, {1: 7, 4: 1, 8: 2}) == {1: 2, 8: 2}
 
 
 def test_with_deadline_keeps_the_request_and_adds_the_field():
     request = test_client.encode_request(b"abc")
-    assert json.loads(original_server.with_deadline(request, 1)) == {**json.loads(request), "deadline_ms": 1}
+    assert json.loads(original_against_ours.with_deadline(request, 1)) == {**json.loads(request), "deadline_ms": 1}
 
 
 def test_measure_with_test_client_times_each_level_and_fails_loudly():
     address = free_address()
     with resnet_model_server.Server(address, ColourClassifier(0.01)):
-        rows = original_server.measure_with_test_client("fake", address, test_client, [red_image(1), red_image(2)],
-                                                        levels=(1, 2), requests=4, timeout_s=5)
+        rows = original_against_ours.measure_with_test_client(
+            "fake", address, test_client, [red_image(1), red_image(2)], levels=(1, 2), requests=4, timeout_s=5)
         assert [(row["clients"], row["requests"]) for row in rows] == [(1, 4), (2, 4)]
         assert all(row["images per second"] > 0 for row in rows)
         with pytest.raises(MeasurementFailed, match="not_an_image"):
-            original_server.measure_with_test_client("fake", address, test_client, [b"not an image"],
+            original_against_ours.measure_with_test_client("fake", address, test_client, [b"not an image"],
                                                      levels=(1,), requests=1, timeout_s=5)
 
 
@@ -63,11 +63,11 @@ def test_a_burst_sorts_replies_into_in_time_too_late_and_errors():
     deadline: the first in time, 5 computed too late (the last after 1.2 s)."""
     address = free_address()
     with resnet_model_server.Server(address, OnePassAtATime(0.2)):
-        burst = original_server.burst_with_deadline(address, test_client.encode_request(red_image(1)),
+        burst = original_against_ours.burst_with_deadline(address, test_client.encode_request(red_image(1)),
                                                     clients=6, deadline_ms=300, timeout_s=5)
         assert {kind: figures["requests"] for kind, figures in burst.items()} == {"in time": 1, "too late": 5}
         assert burst["too late"]["slowest (ms)"] >= 1150
-        errors = original_server.burst_with_deadline(address, test_client.encode_request(b"not an image"),
+        errors = original_against_ours.burst_with_deadline(address, test_client.encode_request(b"not an image"),
                                                      clients=2, deadline_ms=300, timeout_s=5)
         assert {kind: figures["requests"] for kind, figures in errors.items()} == {"error: not_an_image": 2}
 
@@ -128,7 +128,7 @@ def test_thread_cost_counts_a_thread_per_request_and_the_memory():
     """The server in this process: its threads are this process's, the load's client threads too."""
     address = free_address()
     with resnet_model_server.Server(address, ColourClassifier(0.1)):
-        (row,) = original_server.thread_cost("fake", address, os.getpid(), [red_image(1), red_image(2)],
+        (row,) = original_against_ours.thread_cost("fake", address, os.getpid(), [red_image(1), red_image(2)],
                                              levels=(4,), requests=8, timeout_s=5)
     assert (row["clients"], row["requests"]) == (4, 8)
     # 4 client threads, and a handler thread for each of their requests while it is computed.

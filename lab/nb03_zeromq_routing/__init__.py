@@ -1,0 +1,1 @@
+"""Notebook 03: the learner's worker and proxy run on real sockets (``routing_demo``)."""

@@ -1,0 +1,1 @@
+"""What the notebooks show: HTML tables and pictures, matplotlib figures, progress bars."""
