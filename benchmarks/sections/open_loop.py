@@ -21,7 +21,6 @@ import contextlib
 import json
 import platform
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -42,6 +41,7 @@ from harness.open_loop import (
     summarize,
     upload_outcome,
 )
+from harness.peaks import PeakWatch
 from harness.sample_images import photo_jpegs
 from model_server.client import ModelClient
 from model_server.protocol import F32, OPENVINO, PRECISIONS, RUNTIMES, TENSORFLOW, ServerError
@@ -93,31 +93,17 @@ def _http_call(url: str, timeout_s: float) -> Callable[[], Call]:
     return lambda: call
 
 
-class QueueWatch:
+@contextlib.contextmanager
+def queue_watch(address: str) -> Iterator[PeakWatch]:
     """The deepest the model server's queue got (requests waiting and being answered), read from
-    its ``stats`` every ``QUEUE_PROBE_INTERVAL_S`` in a thread of its own while a rate runs."""
+    its ``stats`` every ``QUEUE_PROBE_INTERVAL_S`` while a rate runs: ``.peaks[0]``."""
+    with ModelClient(address, timeout=1.0, retries=0) as client:
+        def depth() -> tuple[int]:
+            return (client.stats().queue_depth,)
 
-    def __init__(self, address: str):
-        self._client = ModelClient(address, timeout=1.0, retries=0)
-        self._stop = threading.Event()
-        self.peak = 0
-        self._thread = threading.Thread(target=self._watch, name="open-loop-queue-watch", daemon=True)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(QUEUE_PROBE_INTERVAL_S):
-            try:
-                self.peak = max(self.peak, self._client.stats().queue_depth)
-            except ServerError:
-                pass
-
-    def __enter__(self) -> QueueWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._client.close()
+        with PeakWatch(depth, QUEUE_PROBE_INTERVAL_S, "open-loop-queue-watch", skip=(ServerError,),
+                       first=(0,)) as watch:
+            yield watch
 
 
 def _progress(message: str) -> None:
@@ -165,16 +151,16 @@ def measure_path(
         one_before, capacity_before = (one_client, capacity) if step == 0 else references(make_call, images)
         rate = factor * capacity.throughput
         schedule = poisson_schedule(rate, seconds, MAX_REQUESTS_PER_RATE, seed + step)
-        with QueueWatch(model_address) as queue_watch:
+        with queue_watch(model_address) as queue:
             result = summarize(send(schedule), rate, seconds)
-        rates.append({"factor": factor, **result.as_dict(), "server_queue_peak": queue_watch.peak,
+        rates.append({"factor": factor, **result.as_dict(), "server_queue_peak": queue.peaks[0],
                       "capacity_before": capacity_before.throughput,
                       "one_client_before_ms": one_before.median_ms})
         _progress(f"    {factor:g}× = {result.offered_rate} req/s (capacity right before "
                   f"{capacity_before.throughput}/s, one client {one_before.median_ms} ms): goodput "
                   f"{result.goodput}/s, p50 {result.p50_ms} ms, p99 {result.p99_ms} ms, busy "
                   f"{result.busy_share:.0%}, timeouts {result.timeout_share:.0%}, errors {result.errors}, "
-                  f"late p99 {result.lateness_p99_ms} ms, server queue peak {queue_watch.peak}")
+                  f"late p99 {result.lateness_p99_ms} ms, server queue peak {queue.peaks[0]}")
     wait_until_idle(model_address, 2 * timeout_s)
     return {"one_client": one_client.as_dict(), "capacity": capacity.as_dict(), "rates": rates}
 

@@ -11,7 +11,6 @@ timing that includes errors is a wrong number, not a slow one.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -21,6 +20,7 @@ import zmq
 
 from harness import original_client
 from harness.load import measured_load
+from harness.peaks import PeakWatch
 from harness.stats import percentile
 from lab import settings
 
@@ -141,31 +141,6 @@ def _threads_and_rss(process: psutil.Process) -> tuple[int, int]:
     return sum(p.num_threads() for p in family), sum(p.memory_info().rss for p in family)
 
 
-class _Watch:
-    """Samples a process's threads and memory in a thread of this one until stopped; keeps the peaks."""
-
-    def __init__(self, pid: int, interval_s: float = SAMPLE_INTERVAL_S):
-        self.process = psutil.Process(pid)
-        self.interval_s = interval_s
-        self.idle_threads, self.idle_rss = _threads_and_rss(self.process)
-        self.peak_threads, self.peak_rss = self.idle_threads, self.idle_rss
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._sample, name="watch", daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stopping.wait(self.interval_s):
-            threads, rss = _threads_and_rss(self.process)
-            self.peak_threads, self.peak_rss = max(self.peak_threads, threads), max(self.peak_rss, rss)
-
-    def __enter__(self) -> _Watch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stopping.set()
-        self._thread.join()
-
-
 def thread_cost(
     server: str, address: str, pid: int, images: Sequence[bytes], levels: Sequence[int] = THREAD_COST_LEVELS,
     requests: int | None = None, timeout_s: float | None = None,
@@ -182,6 +157,7 @@ def thread_cost(
     requests = requests or lab.server_requests
     timeout_s = timeout_s or lab.request_timeout_s
     original_client.predict(images[0], address, max_wait_s=timeout_s)  # the first pass, untimed
+    process = psutil.Process(pid)
     rows = []
     for clients in levels:
         latencies_ms: list[float] = []
@@ -194,14 +170,14 @@ def thread_cost(
                 return preds
             return call
 
-        with _Watch(pid) as watch:
+        with PeakWatch(lambda: _threads_and_rss(process), SAMPLE_INTERVAL_S, "watch") as watch:
             result = measured_load(make_call, list(images), clients, max(requests, 2 * clients),
                                    f"{server}, {clients} clients", warmup=0)
         rows.append({
             "server": server, "clients": clients, "requests": result.requests,
             "median (ms)": result.median_ms, "p90 (ms)": percentile(latencies_ms, 90, digits=1),
             "images per second": result.throughput,
-            "threads idle": watch.idle_threads, "threads at peak": watch.peak_threads,
-            "RSS idle (MB)": round(watch.idle_rss / 2**20), "RSS at peak (MB)": round(watch.peak_rss / 2**20),
+            "threads idle": watch.first[0], "threads at peak": watch.peaks[0],
+            "RSS idle (MB)": round(watch.first[1] / 2**20), "RSS at peak (MB)": round(watch.peaks[1] / 2**20),
         })
     return rows
