@@ -18,15 +18,16 @@ from harness.processes import REPO_ROOT
 
 DOCUMENTS = [REPO_ROOT / "README.md", REPO_ROOT / "notebooks" / "README.md",
              *sorted((REPO_ROOT / "docs").glob("*.md"))]
-PACKAGES = ["model_server", "flask_server", "lab", "benchmarks"]
+PACKAGES = ["model_server", "flask_server", "harness", "lab", "benchmarks"]
 #: ``python -m MODULE`` or ``python -m model_server worker|keygen``; pip and pytest are not ours.
-PYTHON_COMMAND = re.compile(r"python -m ((?:model_server|flask_server|lab|benchmarks)[\w.]*)(?: (worker|keygen)\b)?")
+PYTHON_COMMAND = re.compile(r"python -m ((?:model_server|flask_server|harness|lab|benchmarks)[\w.]*)(?: (worker|keygen)\b)?")
 FLASK_COMMAND = re.compile(r"flask --app ([\w.]+)")
 #: Seconds a command may take: some import TensorFlow before they parse their arguments.
 COMMAND_TIMEOUT_S = 120
 #: Commands that must be among those found, so that a change of wording cannot empty the list.
 KNOWN = {"model_server", "model_server worker", "model_server keygen", "model_server.test_client",
-         "benchmarks", "benchmarks.sections.accuracy", "benchmarks.sections.curve_encryption"}
+         "benchmarks", "benchmarks.sections.accuracy", "benchmarks.sections.curve_encryption",
+         "harness.bare", "harness.serve"}
 
 
 def documented_python_commands() -> list[str]:
