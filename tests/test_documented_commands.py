@@ -20,7 +20,8 @@ DOCUMENTS = [REPO_ROOT / "README.md", REPO_ROOT / "notebooks" / "README.md",
              *sorted((REPO_ROOT / "docs").glob("*.md"))]
 PACKAGES = ["model_server", "flask_server", "harness", "lab", "benchmarks"]
 #: ``python -m MODULE`` or ``python -m model_server worker|keygen``; pip and pytest are not ours.
-PYTHON_COMMAND = re.compile(r"python -m ((?:model_server|flask_server|harness|lab|benchmarks)[\w.]*)(?: (worker|keygen)\b)?")
+PYTHON_COMMAND = re.compile(
+    r"python -m ((?:model_server|flask_server|harness|lab|benchmarks)[\w.]*)(?: (worker|keygen)\b)?")
 FLASK_COMMAND = re.compile(r"flask --app ([\w.]+)")
 #: Seconds a command may take: some import TensorFlow before they parse their arguments.
 COMMAND_TIMEOUT_S = 120

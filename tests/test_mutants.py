@@ -25,7 +25,6 @@ from lab.learner import stubs
 from lab.learner.checks import (
     ANSWERS_VARIABLE,
     DONE,
-    EXERCISE_TESTS,
     ExerciseReport,
     checks_command,
     exercise_reports,
@@ -57,8 +56,7 @@ def _report(notebook: str, mutant: Mutant) -> dict[str, list[ExerciseReport]] | 
         answers = mutated_answers(mutant, Path(scratch) / "answers")
         report = Path(scratch) / "report.xml"
         env = {**os.environ, ANSWERS_VARIABLE: str(answers)}
-        command = [str(stubs.check_file_of(mutant.module)) if arg == str(EXERCISE_TESTS) else arg
-                   for arg in checks_command(notebook)]
+        command = checks_command(notebook, stubs.check_file_of(mutant.module))
         finished = subprocess.run([*command, "-m", "not real_model", f"--junitxml={report}"],
                                   cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                                   timeout=CHECKS_TIMEOUT_S)

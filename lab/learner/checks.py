@@ -27,7 +27,7 @@ from xml.etree import ElementTree
 from harness.processes import REPO_ROOT
 
 from .answers import FALLBACK_LOG_VARIABLE, LEARNER, REFERENCE, package_directory, stubs_of, unwritten
-from .stubs import kept_stub
+from .stubs import check_file_of, kept_stub, modules, notebook_of
 
 EXERCISE_TESTS = REPO_ROOT / "tests" / "exercises"
 #: The environment variable the checks read: ``exercises`` (default), ``solutions`` or a directory.
@@ -44,9 +44,10 @@ NOT_ATTEMPTED, DONE = "not attempted", "done"
 UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:anyio")
 
 
-def checks_command(notebook: str) -> list[str]:
-    """The command that runs one notebook's checks (``notebook`` is like ``"nb04"``)."""
-    return [sys.executable, "-m", "pytest", str(EXERCISE_TESTS), "-k", notebook, "-q",
+def checks_command(notebook: str, within: Path = EXERCISE_TESTS) -> list[str]:
+    """The command that runs one notebook's checks (``notebook`` is like ``"nb04"``), all of them
+    or those in ``within`` (one module's check file)."""
+    return [sys.executable, "-m", "pytest", str(within), "-k", notebook, "-q",
             "--no-header", "-p", "no:cacheprovider", *UNUSED_PLUGINS, "-p", "lab.learner.check_hints",
             f"--confcutdir={EXERCISE_TESTS}"]
 
@@ -120,6 +121,15 @@ def read_report(report: Path) -> list[CheckResult]:
     return results
 
 
+def module_of(notebook: str, exercise: str) -> str | None:
+    """The answers module of ``notebook`` in which ``exercise`` (``"Server"``, ``"Server.start"``) is
+    written, if any: a check of one exercise runs only that module's checks, which load no other
+    answers module."""
+    owner = exercise.partition(".")[0]
+    return next((module for module in modules() if notebook_of(module) == notebook
+                 and owner in exercises_in(module)), None)
+
+
 def exercises_in(module: str) -> list[str]:
     """The exercises of a module: the functions, and classes with methods, that its stub leaves to write.
 
@@ -166,9 +176,10 @@ def exercise_reports(results: list[CheckResult], directory: Path) -> dict[str, l
     return {module: list(by_name.values()) for module, by_name in reports.items()}
 
 
-def check_results(pattern: str, answers: str, timeout: float = CHECK_TIMEOUT_S) -> list[CheckResult] | None:
-    """Every check whose name holds ``pattern`` (``"nb04"``; ``"nb0"`` for all), run against
-    ``answers``; ``None`` (with the reason printed) if the checks wrote no report."""
+def check_results(pattern: str, answers: str, timeout: float = CHECK_TIMEOUT_S,
+                  within: Path = EXERCISE_TESTS) -> list[CheckResult] | None:
+    """Every check whose name holds ``pattern`` (``"nb04"``; ``"nb0"`` for all), in ``within``, run
+    against ``answers``; ``None`` (with the reason printed) if the checks wrote no report."""
     # The path, not the name: pytest, run from the checkout, might import another ``exercises``.
     # What the checks print is theirs, not a notebook cell's: their fallbacks are not logged.
     env = {name: value for name, value in os.environ.items() if name != FALLBACK_LOG_VARIABLE}
@@ -176,7 +187,7 @@ def check_results(pattern: str, answers: str, timeout: float = CHECK_TIMEOUT_S) 
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "checks.xml"
         try:
-            finished = subprocess.run([*checks_command(pattern), f"--junitxml={report}"],
+            finished = subprocess.run([*checks_command(pattern, within), f"--junitxml={report}"],
                                       cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                                       timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -239,7 +250,9 @@ def run_checks(notebook: str | None = None, exercise: str | None = None, answers
     checks of that method (a check names it with ``@pytest.mark.exercise("RequestHandler.reply_to")``).
     ``answers="solutions"`` checks the reference answers instead.
     """
-    results = check_results(notebook or "nb0", answers, timeout)
+    module = module_of(notebook, exercise) if notebook and exercise else None
+    results = check_results(notebook or "nb0", answers, timeout,
+                            check_file_of(module) if module else EXERCISE_TESTS)
     if results is None:
         return
     directory = answers_directory(answers)
