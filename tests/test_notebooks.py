@@ -13,6 +13,10 @@ and 08 run as a learner who has written every exercise up to that notebook (the 
 answers copied in: their own code runs), the others with the stubs as shipped: every fallback to
 the reference is then logged (``LAB_FALLBACK_LOG``), and the cell it happened in must say so at
 the top of its output. Each notebook still runs once.
+
+Two notebooks run at a time, each in a kernel of its own with an environment of its own: a
+notebook spends most of its time waiting on the servers and processes it started, and run one
+after another they took most of the suite's time.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -34,13 +41,15 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 #: Seconds one cell may take: the slowest start a model server or time several cold processes.
 CELL_TIMEOUT_S = 600
-#: Seconds one notebook may take in all (pytest-timeout).
+#: Seconds one notebook may take in all (pytest-timeout), waiting for its turn included.
 NOTEBOOK_TIMEOUT_S = 1200
+#: Notebooks run at once.
+AT_ONCE = 2
 
 
 #: Smaller counts than a learner's run: each cell still measures and shows everything, with fewer
 #: repetitions (the defaults, in ``lab/settings.py``, make the notebooks' figures steadier).
-SMALLER_COUNTS = {"LAB_COLD_STARTS": "2", "LAB_MONOLITH_REQUESTS": "2", "LAB_SERVER_REQUESTS": "10",
+SMALLER_COUNTS = {"LAB_COLD_STARTS": "1", "LAB_MONOLITH_REQUESTS": "1", "LAB_SERVER_REQUESTS": "10",
                   "LAB_LOAD_REQUESTS": "16"}
 
 
@@ -53,25 +62,17 @@ ANSWERS_IN_PLACE = ("03", "04", "07", "08")
 USES_ANSWERS = re.compile(r"answers\.(whose|learner_or_reference)|with_learners_code|learners_arithmetic")
 
 
-@pytest.fixture
-def lab_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """What CI runs the notebooks with: untrained weights, no download attempted, smaller counts,
-    fallbacks logged; each test then chooses its answers with ``answers_in_place``."""
-    monkeypatch.setenv("LAB_WEIGHTS", "random")
-    for name, value in SMALLER_COUNTS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    monkeypatch.delenv("LAB_ANSWERS", raising=False)
-    monkeypatch.setenv(answers.FALLBACK_LOG_VARIABLE, str(tmp_path / "fallbacks.jsonl"))
-
-
-def answers_in_place(monkeypatch: pytest.MonkeyPatch, root: Path, up_to: str | None) -> Path:
-    """Put an ``exercises`` package (``lab.learner.stubs.copy_into``: the stubs, with the reference answers
-    of notebook ``up_to`` and those before it) first on the kernel's path."""
-    stubs.copy_into(root / "exercises", None if up_to is None else f"nb{up_to}")
+def lab_environment(root: Path, number: str) -> dict[str, str]:
+    """What CI runs notebook ``number`` with: untrained weights, no download attempted, smaller
+    counts, fallbacks logged to ``root``, and an ``exercises`` package in ``root`` first on the
+    kernel's path (``lab.learner.stubs.copy_into``: the stubs, with the reference answers of the
+    notebook and those before it where the learner's code runs)."""
+    stubs.copy_into(root / "exercises", f"nb{number}" if number in ANSWERS_IN_PLACE else None)
     path = os.pathsep.join(p for p in (str(root), str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-    monkeypatch.setenv("PYTHONPATH", path)
-    return root / "exercises"
+    environment = {**os.environ, "LAB_WEIGHTS": "random", **SMALLER_COUNTS, "TF_CPP_MIN_LOG_LEVEL": "2",
+                   answers.FALLBACK_LOG_VARIABLE: str(root / "fallbacks.jsonl"), "PYTHONPATH": path}
+    environment.pop("LAB_ANSWERS", None)
+    return environment
 
 
 def _alive(processes: set[psutil.Process]) -> list[str]:
@@ -110,18 +111,19 @@ def _new_fallbacks(log: Path, seen: int) -> list[dict[str, object]]:
     return [json.loads(line) for line in log.read_text().splitlines()[seen:]]
 
 
-def run_notebook(path: Path, times: int = 1) -> nbformat.NotebookNode:
-    """Execute the notebook ``times`` times in one kernel; fail if a server outlives its last cell,
-    or if a cell used a reference answer (``LAB_FALLBACK_LOG``) without saying so at its top."""
+def run_notebook(path: Path, environment: dict[str, str], times: int = 1) -> nbformat.NotebookNode:
+    """Execute the notebook ``times`` times in one kernel started with ``environment``; fail if a
+    server outlives its last cell, or if a cell used a reference answer (``LAB_FALLBACK_LOG``)
+    without saying so at its top."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook, kernel_name="python3", timeout=CELL_TIMEOUT_S,
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     )
     started: set[psutil.Process] = set()
-    log = Path(os.environ.get(answers.FALLBACK_LOG_VARIABLE) or os.devnull)
+    log = Path(environment.get(answers.FALLBACK_LOG_VARIABLE) or os.devnull)
     seen = 0
-    with client.setup_kernel():
+    with client.setup_kernel(env=environment):
         kernel = psutil.Process(client.km.provisioner.pid)
         for _ in range(times):
             for index, cell in enumerate(notebook.cells):
@@ -146,16 +148,43 @@ def _stderr_text(notebook: nbformat.NotebookNode) -> str:
     )
 
 
+@dataclass(frozen=True)
+class NotebookRun:
+    """A notebook's run under way (``run_notebook``'s result once done), and where it logs fallbacks."""
+
+    run: Future[nbformat.NotebookNode]
+    fallback_log: Path
+
+
+@pytest.fixture(scope="module")
+def notebook_runs(request: pytest.FixtureRequest,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Path, NotebookRun]]:
+    """The run of every notebook whose test is selected, ``AT_ONCE`` at a time in their order,
+    started when the first is asked for; each test waits for its own. Those not yet begun when
+    the module ends are cancelled."""
+    selected = {item.callspec.params["path"] for item in request.session.items
+                if getattr(item, "originalname", None) == "test_notebook_runs_top_to_bottom_and_stops_its_servers"}
+    with ThreadPoolExecutor(AT_ONCE, thread_name_prefix="notebook") as pool:
+        runs = {}
+        for path in (path for path in NOTEBOOKS if path in selected):
+            number = path.name[:2]
+            environment = lab_environment(tmp_path_factory.mktemp(f"notebook-{number}"), number)
+            run = pool.submit(run_notebook, path, environment, 2 if number == RUN_TWICE else 1)
+            runs[path] = NotebookRun(run, Path(environment[answers.FALLBACK_LOG_VARIABLE]))
+        try:
+            yield runs
+        finally:
+            for started in runs.values():
+                started.run.cancel()
+
+
 @pytest.mark.timeout(NOTEBOOK_TIMEOUT_S)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_top_to_bottom_and_stops_its_servers(
-    path: Path, lab_environment: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_notebook_runs_top_to_bottom_and_stops_its_servers(path: Path, notebook_runs: dict[Path, NotebookRun]) -> None:
     number = path.name[:2]
-    answers_in_place(monkeypatch, tmp_path, number if number in ANSWERS_IN_PLACE else None)
-    notebook = run_notebook(path, times=2 if number == RUN_TWICE else 1)
+    notebook = notebook_runs[path].run.result(timeout=NOTEBOOK_TIMEOUT_S)
     assert "Traceback" not in _stderr_text(notebook), _stderr_text(notebook)
-    log = Path(os.environ[answers.FALLBACK_LOG_VARIABLE])
+    log = notebook_runs[path].fallback_log
     fallbacks = _new_fallbacks(log, 0)
     if number not in ANSWERS_IN_PLACE and USES_ANSWERS.search(path.read_text()):
         assert fallbacks, f"{path.name} ran with the stubs, yet no fallback reached {log}: is it logged?"
