@@ -264,22 +264,25 @@ def test_a_web_app_without_keys_answers_503_refused(secured_server, make_app, up
 
 # --- remote workers: allowed and refused ------------------------------------------------------
 
-@pytest.mark.parametrize("intruder_key", ["stranger's worker key", "our own client key"])
-def test_only_an_authorized_worker_receives_work(keys, stranger, intruder_key):
-    """A worker key nobody authorized, or a key authorized only to send requests, gets no work."""
-    secret_key = stranger.worker_secret() if intruder_key.startswith("stranger") else keys.client_secret()
+def test_only_an_authorized_worker_receives_work(keys, stranger):
+    """A worker key nobody authorized, or a key authorized only to send requests, gets no work:
+    two such workers beside an authorized one, on one broker."""
+    intruder_keys = {"stranger": stranger.worker_secret(), "client-key": keys.client_secret()}
     with start_broker(keys=keys, name="secured-broker") as broker, \
             start_remote_worker(broker, workers=1, keys=keys, name="authorized-worker") as allowed, \
-            start_remote_worker(broker, workers=1, key_files=(secret_key, keys.server_public),
-                                ready_when="loaded", name="unauthorized-worker") as intruder:
+            start_remote_worker(broker, workers=1, key_files=(intruder_keys["stranger"], keys.server_public),
+                                ready_when="loaded", name="unauthorized-worker-stranger") as stranger_worker, \
+            start_remote_worker(broker, workers=1, key_files=(intruder_keys["client-key"], keys.server_public),
+                                ready_when="loaded", name="unauthorized-worker-client-key") as client_key_worker:
         wait_for_log(broker, "refused a worker whose public key is not authorized")
         with ModelClient(broker.address, timeout=60, retries=0, keys=broker.client_keys) as client:
             answered_by = [client.predict(photo(seed=i)).worker for i in range(8)]
-        # The worker says so itself, once, however often it tries again.
-        wait_for_log(intruder, f"remote_worker ERROR the model server at {broker.backend_address}"
-                     " refused our key")
-        wait_for_log(intruder, "reconnecting")  # with a fresh socket, refused again
-        assert intruder.log_tail(1000).count("refused our key") == 1
+        for intruder in (stranger_worker, client_key_worker):
+            # Each says so itself, once, however often it tries again.
+            wait_for_log(intruder, f"remote_worker ERROR the model server at {broker.backend_address}"
+                         " refused our key")
+            wait_for_log(intruder, "reconnecting")  # with a fresh socket, refused again
+            assert intruder.log_tail(1000).count("refused our key") == 1, intruder.name
     assert {worker.rsplit(":", 1)[1] for worker in answered_by} == {str(allowed.pid)}
 
 
