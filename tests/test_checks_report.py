@@ -60,22 +60,16 @@ def test_every_reference_exercise_of_every_notebook_is_checked_and_done(referenc
         assert done == of and int(of) > 0, line
 
 
-@pytest.fixture
-def untouched(tmp_path):
-    """The stubs as shipped (not the checkout's ``exercises/``, which may hold a learner's work)."""
-    return stubs.copy_into(tmp_path / "exercises")
-
-
-def test_untouched_stubs_are_not_attempted_without_hints(untouched, capsys):
-    checks.run_checks("nb02", answers=str(untouched))
+def test_untouched_stubs_are_not_attempted_without_hints(shipped_stubs, capsys):
+    checks.run_checks("nb02", answers=str(shipped_stubs))
     output = capsys.readouterr().out
     assert line_of(output, "time_call").endswith(checks.NOT_ATTEMPTED)
     assert line_of(output, "slowest_stage").endswith(checks.NOT_ATTEMPTED)
     assert "✗" not in output
 
 
-def test_an_untouched_class_is_not_attempted_though_its_given_init_is_written(untouched, capsys):
-    checks.run_checks("nb04", answers=str(untouched))
+def test_an_untouched_class_is_not_attempted_though_its_given_init_is_written(shipped_stubs, capsys):
+    checks.run_checks("nb04", answers=str(shipped_stubs))
     output = capsys.readouterr().out
     assert line_of(output, "RequestHandler").endswith(checks.NOT_ATTEMPTED)
     assert line_of(output, "Server").endswith(checks.NOT_ATTEMPTED)

@@ -45,11 +45,6 @@ def counts(results: list[CheckResult], notebook: str) -> tuple[int, int]:
     return sum(result.passed for result in mine), sum(not result.passed for result in mine)
 
 
-@pytest.fixture(scope="module")
-def untouched_stubs(shipped_stubs: Path) -> Path:
-    return shipped_stubs
-
-
 def _functions(path: Path) -> dict[str, ast.FunctionDef]:
     """The module's functions and its classes' methods (``Server.start``) that a learner writes."""
     tree = ast.parse(path.read_text())
@@ -85,8 +80,8 @@ def test_untouched_stubs_fail_every_check(notebook: str, stub_check_results: lis
         f"a stub's failure should say what to write where: {hints[:3]}")
 
 
-def test_every_exercise_is_a_stub_with_a_solution_of_the_same_signature(untouched_stubs: Path) -> None:
-    stubs = sorted(path for path in untouched_stubs.glob("*.py") if path.name != "__init__.py")
+def test_every_exercise_is_a_stub_with_a_solution_of_the_same_signature(shipped_stubs: Path) -> None:
+    stubs = sorted(path for path in shipped_stubs.glob("*.py") if path.name != "__init__.py")
     assert {path.stem for path in stubs} == set(EXERCISE_OF), "one checks file per exercise module"
     for stub_path in stubs:
         solution_path = REPO_ROOT / "solutions" / stub_path.name
