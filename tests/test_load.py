@@ -72,11 +72,12 @@ def test_sixteen_clients_through_the_web_app_lose_and_mix_up_nothing(model_serve
     assert mismatches == [], mismatches[:3]
 
 
-def test_killing_a_worker_under_load_loses_no_request_and_mixes_up_none():
-    """A worker process killed mid-load: its requests are retried by the clients (Lazy Pirate)."""
+def test_killing_a_worker_under_load_loses_no_request_and_mixes_up_none(openvino_flags):
+    """A worker process killed mid-load: its requests are retried by the clients (Lazy Pirate).
+    The workers run ResNet50 on OpenVINO, quick to start (``openvino_flags``)."""
     with start_broker(name="load-broker") as broker:
-        survivor = start_remote_worker(broker, workers=2, name="load-worker-survivor")
-        victim = start_remote_worker(broker, workers=2, name="load-worker-victim")
+        survivor = start_remote_worker(broker, workers=2, name="load-worker-survivor", extra_args=openvino_flags)
+        victim = start_remote_worker(broker, workers=2, name="load-worker-victim", extra_args=openvino_flags)
         client = ModelClient(broker.address, timeout=5, retries=3)
         expected = {image: [(p.wnid, p.probability) for p in client.predict(image).predictions]
                     for image in IMAGES[:4]}

@@ -1,7 +1,8 @@
 """Who may use the model server: loopback by default, and CURVE keys when it listens beyond.
 
 Every key here is made by the real ``keygen`` command in a temporary directory; servers, workers
-and the web app are real processes with real ZeroMQ sockets, always stopped.
+and the web app are real processes with real ZeroMQ sockets, always stopped. Their model is
+ResNet50 on OpenVINO, quick to start (``openvino_flags``): what is tested here is the keys.
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ def stranger(tmp_path_factory) -> KeyDirectory:
 
 
 @pytest.fixture(scope="module")
-def secured_server(keys):
-    with start_model_server(weights="random", workers=1, keys=keys, name="secured-model-server") as server:
+def secured_server(keys, openvino_flags):
+    with start_model_server(weights="random", workers=1, keys=keys, extra_args=openvino_flags,
+                            name="secured-model-server") as server:
         yield server
 
 
@@ -206,12 +208,13 @@ def test_a_client_with_an_unknown_key_is_refused_and_the_server_logs_it(secured_
 
 
 def test_authorized_keys_added_or_deleted_count_from_the_next_connection_without_a_restart(
-    tmp_path, stranger
+    tmp_path, stranger, openvino_flags
 ):
     own = keygen(tmp_path / "keys")
     ours = ClientKeys.load(own.client_secret(), own.server_public)
     theirs = ClientKeys.load(stranger.client_secret(), own.server_public)
-    with start_model_server(weights="random", workers=1, keys=own, name="rekeyed-model-server") as server:
+    with start_model_server(weights="random", workers=1, keys=own, extra_args=openvino_flags,
+                            name="rekeyed-model-server") as server:
         with _patient_client(server.address, theirs) as client, pytest.raises(ModelServerRefused):
             client.ping()
         (own.clients / "stranger.key").write_bytes((stranger.clients / "client.key").read_bytes())
@@ -264,16 +267,19 @@ def test_a_web_app_without_keys_answers_503_refused(secured_server, make_app, up
 
 # --- remote workers: allowed and refused ------------------------------------------------------
 
-def test_only_an_authorized_worker_receives_work(keys, stranger):
+def test_only_an_authorized_worker_receives_work(keys, stranger, openvino_flags):
     """A worker key nobody authorized, or a key authorized only to send requests, gets no work:
     two such workers beside an authorized one, on one broker."""
     intruder_keys = {"stranger": stranger.worker_secret(), "client-key": keys.client_secret()}
     with start_broker(keys=keys, name="secured-broker") as broker, \
-            start_remote_worker(broker, workers=1, keys=keys, name="authorized-worker") as allowed, \
+            start_remote_worker(broker, workers=1, keys=keys, extra_args=openvino_flags,
+                                name="authorized-worker") as allowed, \
             start_remote_worker(broker, workers=1, key_files=(intruder_keys["stranger"], keys.server_public),
-                                ready_when="loaded", name="unauthorized-worker-stranger") as stranger_worker, \
+                                extra_args=openvino_flags, ready_when="loaded",
+                                name="unauthorized-worker-stranger") as stranger_worker, \
             start_remote_worker(broker, workers=1, key_files=(intruder_keys["client-key"], keys.server_public),
-                                ready_when="loaded", name="unauthorized-worker-client-key") as client_key_worker:
+                                extra_args=openvino_flags, ready_when="loaded",
+                                name="unauthorized-worker-client-key") as client_key_worker:
         wait_for_log(broker, "refused a worker whose public key is not authorized")
         with ModelClient(broker.address, timeout=60, retries=0, keys=broker.client_keys) as client:
             answered_by = [client.predict(photo(seed=i)).worker for i in range(8)]
@@ -286,11 +292,11 @@ def test_only_an_authorized_worker_receives_work(keys, stranger):
     assert {worker.rsplit(":", 1)[1] for worker in answered_by} == {str(allowed.pid)}
 
 
-def test_a_refused_worker_joins_once_its_key_is_authorized_neither_restarted(tmp_path, stranger):
+def test_a_refused_worker_joins_once_its_key_is_authorized_neither_restarted(tmp_path, stranger, openvino_flags):
     own = keygen(tmp_path / "keys")
     with start_broker(keys=own, name="rekeyed-broker") as broker, start_remote_worker(
         broker, workers=1, key_files=(stranger.worker_secret(), own.server_public), ready_when="loaded",
-        extra_args=("--heartbeat-interval-s", "0.5"), name="late-authorized-worker",
+        extra_args=("--heartbeat-interval-s", "0.5", *openvino_flags), name="late-authorized-worker",
     ) as worker:
         wait_for_log(worker, "refused our key")
         (own.workers / "stranger.key").write_bytes((stranger.workers / "worker.key").read_bytes())
@@ -299,9 +305,10 @@ def test_a_refused_worker_joins_once_its_key_is_authorized_neither_restarted(tmp
             assert client.predict(photo()).worker.endswith(f":{worker.pid}")
 
 
-def test_a_worker_without_keys_says_that_the_broker_requires_them(keys):
+def test_a_worker_without_keys_says_that_the_broker_requires_them(keys, openvino_flags):
     with start_broker(keys=keys, name="secured-broker") as broker, \
-            start_remote_worker(broker, workers=1, ready_when="launched", name="keyless-worker") as worker:
+            start_remote_worker(broker, workers=1, ready_when="launched", extra_args=openvino_flags,
+                                name="keyless-worker") as worker:
         wait_for_log(worker, f"remote_worker ERROR the model server at {broker.backend_address}"
                      " requires CURVE keys: give this worker --secret-key and --server-public-key")
 
