@@ -12,7 +12,6 @@ by the quick checks beside them, which this test shows.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import tempfile
@@ -30,23 +29,12 @@ from lab.learner.checks import (
     exercise_reports,
     read_report,
 )
-from mutation import REPO_ROOT, Mutant, mutated_answers
+from mutation import REPO_ROOT, Mutant, all_mutants, mutated_answers
 
-TABLES = sorted((REPO_ROOT / "tests" / "exercises").glob("mutants_nb[0-9][0-9].py"))
 #: Seconds the checks of one module may take against one mutant (1–12 s on a 2-core Zen 4).
 CHECKS_TIMEOUT_S = 240
 AT_ONCE = 4
-
-
-def _table(path: Path) -> list[Mutant]:
-    spec = importlib.util.spec_from_file_location(f"mutant_table_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.MUTANTS)
-
-
-MUTANTS = [(path.stem.removeprefix("mutants_"), mutant) for path in TABLES for mutant in _table(path)]
+MUTANTS = all_mutants()
 
 
 def _report(notebook: str, mutant: Mutant) -> dict[str, list[ExerciseReport]] | str:

@@ -6,7 +6,7 @@ writes one notebook's answers at a time, in the notebooks' order:
 1. before anything is written, the summary ``run_checks()`` prints reports every exercise of every
    notebook as not attempted (from the suite's one run of the checks against the shipped stubs);
 2. the notebook's first exercise is written, with one of the mistakes of its mutation table when
-   it has one (``tests/exercises/mutants_nbNN.py``), else as the reference writes it: that
+   it has one (``tests/exercises/mutants_nbNN.toml``), else as the reference writes it: that
    exercise alone is attempted ("k of n checks pass" with k < n for a mistake), the rest of the
    notebook still "not attempted";
 3. the notebook's reference answers are copied in whole: ``run_checks("nbNN")``, run the way a
@@ -20,7 +20,6 @@ No notebook runs here: the checks of one notebook take seconds.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
 import re
@@ -32,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from lab.learner import answers, checks, stubs
-from mutation import Mutant
+from mutation import Mutant, mutants_of, table_of
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted({stubs.notebook_of(module) for module in stubs.modules()})
@@ -79,14 +78,9 @@ def write_exercise(learner_file: Path, reference: str, name: str) -> None:
 
 
 def first_mistake(notebook: str) -> Mutant | None:
-    table = REPO_ROOT / "tests" / "exercises" / f"mutants_{notebook}.py"
-    if not table.is_file():
+    if not table_of(notebook).is_file():
         return None
-    spec = importlib.util.spec_from_file_location(f"playing_{notebook}", table)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return next(iter(module.MUTANTS), None)
+    return next(iter(mutants_of(notebook)), None)
 
 
 def statuses(output: str) -> dict[tuple[str, str], str]:
