@@ -145,10 +145,10 @@ def test_an_http_address_in_use_stops_the_server_at_once_saying_so():
     assert f"cannot serve /livez, /readyz and /metrics on {http}" in ended.stderr, ended.stderr
 
 
-# --- a pure broker and a remote worker -------------------------------------------------------------
+# --- a pure broker and a remote worker (ResNet50 on OpenVINO, quick to start: openvino_flags) ------
 
 
-def test_a_pure_broker_is_ready_only_while_a_remote_worker_is_joined():
+def test_a_pure_broker_is_ready_only_while_a_remote_worker_is_joined(openvino_flags):
     broker_http, broker_url = http_address()
     worker_http, worker_url = http_address()
     with start_broker(name="test-probes-broker",
@@ -157,7 +157,7 @@ def test_a_pure_broker_is_ready_only_while_a_remote_worker_is_joined():
         assert status == 503 and "no remote worker has joined" in reason, reason
         assert http_get(broker_url + "/livez")[0] == 200
         with start_remote_worker(broker, workers=2, name="test-probes-worker",
-                                 extra_args=(*HEARTBEAT_ARGS, *flags(http_address=worker_http))):
+                                 extra_args=(*HEARTBEAT_ARGS, *flags(http_address=worker_http), *openvino_flags)):
             assert http_get(broker_url + "/readyz")[0] == 200
             eventually(lambda: http_get(worker_url + "/readyz")[0], lambda status: status == 200)
             with ModelClient(broker.address, timeout=30, retries=0) as client:
@@ -178,13 +178,13 @@ def test_a_pure_broker_is_ready_only_while_a_remote_worker_is_joined():
     assert on_worker['model_server_stage_seconds_count{stage="total"}'] == 2
 
 
-def test_a_remote_worker_is_unready_while_its_broker_is_gone():
+def test_a_remote_worker_is_unready_while_its_broker_is_gone(openvino_flags):
     ports = {"port": free_port(), "backend_port": free_port()}
     worker_http, worker_url = http_address()
     first = start_broker(name="test-probes-gone-broker", extra_args=HEARTBEAT_ARGS, **ports)
     try:
         with start_remote_worker(first, workers=1, name="test-probes-gone-worker",
-                                 extra_args=(*HEARTBEAT_ARGS, *flags(http_address=worker_http))):
+                                 extra_args=(*HEARTBEAT_ARGS, *flags(http_address=worker_http), *openvino_flags)):
             eventually(lambda: http_get(worker_url + "/readyz")[0], lambda status: status == 200)
             first.stop()
             _status, reason = eventually(lambda: http_get(worker_url + "/readyz"),

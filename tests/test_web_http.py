@@ -132,9 +132,10 @@ def test_upload_page_is_served(web_app):
     assert 'name="file"' in response.text
 
 
-def test_web_app_recovers_by_itself_when_the_model_server_comes_back():
-    """Stop the model server under a running web app, then start a new one on the same port."""
-    model_server = start_model_server(weights="random", name="restarted-model-server")
+def test_web_app_recovers_by_itself_when_the_model_server_comes_back(openvino_flags):
+    """Stop the model server under a running web app, then start a new one on the same port
+    (ResNet50 on OpenVINO, quick to start: ``openvino_flags``)."""
+    model_server = start_model_server(weights="random", extra_args=openvino_flags, name="restarted-model-server")
     web_app = start_web_app(model_server.address, name="recovering-web-app")
     try:
         api = f"{web_app.address}/api/predict"
@@ -149,7 +150,8 @@ def test_web_app_recovers_by_itself_when_the_model_server_comes_back():
         assert requests.get(f"{web_app.address}/readyz", timeout=HTTP_TIMEOUT_S).status_code == 503
 
         port = int(model_server.address.rsplit(":", 1)[1])
-        model_server = start_model_server(weights="random", port=port, name="restarted-model-server")
+        model_server = start_model_server(weights="random", port=port, extra_args=openvino_flags,
+                                          name="restarted-model-server")
         after = post_image(api, image)
         assert after.status_code == 200
         assert web_app.running(), "the web app was not restarted"
