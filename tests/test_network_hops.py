@@ -2,7 +2,8 @@
 
 Each process runs in a network namespace of its own with its own address (``netns.py``), on one
 bridge, CURVE on (required beyond loopback); the workers run the real ResNet50 (untrained, seeded
-weights: real compute). Worker 1 reaches the broker through ``tcp_relay.py`` (0 ms unless a test
+weights: real compute) on OpenVINO, which starts in a tenth of TensorFlow's time
+(``openvino_flags``). Worker 1 reaches the broker through ``tcp_relay.py`` (0 ms unless a test
 says otherwise); the test process is a host on the bridge too and is the clients. The hosts and
 processes are shared by the tests of this module; each test puts back what it changed.
 
@@ -83,6 +84,8 @@ class Hops:
     network: netns.Network
     keys: KeyDirectory
     hosts: dict[str, netns.Host]
+    #: The flags of the workers' model (``openvino_flags``).
+    model_flags: tuple[str, ...] = ()
     relay: RelayProcess | None = None
     broker: ServerProcess | None = None
     workers: list[ServerProcess] = field(default_factory=list)
@@ -142,7 +145,8 @@ class Hops:
     def start_worker(self, host: str, connect: str) -> ServerProcess:
         chosen = {"weights": "random", "workers": 2, "secret_key": str(self.keys.worker_secret("worker")),
                   "server_public_key": str(self.keys.server_public)}
-        argv = self.hosts[host].command(model_server_command("worker", "--connect", connect, *flags(**chosen)))
+        argv = self.hosts[host].command(model_server_command("worker", "--connect", connect, *flags(**chosen),
+                                                             *self.model_flags))
         process: ServerProcess
 
         def joined() -> bool:
@@ -189,7 +193,7 @@ def keygen(directory: Path) -> KeyDirectory:
 
 
 @pytest.fixture(scope="module")
-def hops(tmp_path_factory):
+def hops(tmp_path_factory, openvino_flags):
     started = time.monotonic()
     before = set(netns.namespaces()), set(netns.root_links())
     keys = keygen(tmp_path_factory.mktemp("hops") / "keys")
@@ -197,7 +201,7 @@ def hops(tmp_path_factory):
     try:
         with netns.Network() as network:
             hosts = {name: network.add_host(name) for name in ("broker", "worker1", "worker2", "web")}
-            world = Hops(network, keys, hosts)
+            world = Hops(network, keys, hosts, model_flags=openvino_flags)
             world.start_broker()
             world.relay = RelayProcess(hosts["worker1"], f"127.0.0.1:{RELAY_PORT}",
                                      f"{hosts['broker'].address}:{BACKEND_PORT}")
