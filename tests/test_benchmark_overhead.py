@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import psutil
 import pytest
 
@@ -49,23 +51,30 @@ def test_the_report_states_the_paired_overhead_next_to_the_block_figures() -> No
     assert "| client_minus_bare_ms | 4.0 |" in table(results)
 
 
-def test_the_probe_times_forward_passes_in_its_own_process_and_leaves_none_behind() -> None:
+@pytest.fixture(scope="module")
+def probe():
+    """One bare-model process for the module (it loads ResNet50: seconds); once stopped, it must
+    be gone, not left running or orphaned."""
     with BareModelProcess() as probe:
-        pid = probe.pid
-        passes = [probe.forward_ms() for _ in range(3)]
-        limits = probe.limits([1, 4], repeats=4)
+        yield probe
+    assert not psutil.pid_exists(probe.pid) or psutil.Process(probe.pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_the_probe_times_forward_passes_in_its_own_process(probe) -> None:
+    passes = [probe.forward_ms() for _ in range(3)]
+    limits = probe.limits([1, 4], repeats=4)
+    assert probe.pid != os.getpid() and psutil.Process(probe.pid).is_running()
     assert all(ms > 1.0 for ms in passes)
     assert sorted(limits["batches"]) == ["1", "4"]
     assert limits["best_batch"] in (1, 4)
     assert limits["best_throughput"] == max(b["throughput"] for b in limits["batches"].values())
     assert limits["latency_ms"] == limits["batches"]["1"]["ms_per_batch"] and limits["decode_ms"] > 0
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 @pytest.mark.timeout(240)
-def test_rounds_time_the_same_images_through_the_client_and_the_web_app(model_server) -> None:
+def test_rounds_time_the_same_images_through_the_client_and_the_web_app(model_server, probe) -> None:
     images = photo_jpegs(2)
-    with BareModelProcess() as probe, start_web_app(model_server.address, name="overhead-web") as web, \
+    with start_web_app(model_server.address, name="overhead-web") as web, \
             ModelClient(model_server.address, timeout=30.0, retries=0) as client:
         rounds = measure_rounds(probe, client, f"{web.address}/api/predict", images, rounds=4)
     assert len(rounds) == 4
