@@ -8,12 +8,14 @@ runs, and which needs TensorFlow.
 - Dependencies point one way: no import cycle between the modules of ``model_server`` or the
   repository's packages, and neither the client side nor the models import the serving side.
 - The web app serves predictions in a Python where TensorFlow and Keras cannot load.
+- ``lab/nbNN_<notebook>/`` serves notebook NN and later ones only, and each is used by its own.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -329,3 +331,75 @@ def test_the_block_really_blocks_tensorflow(tmp_path):
                             cwd=REPO_ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["tensorflow"]
+
+
+# --- lab/: a notebook's helpers serve that notebook and the ones after it --------------------------
+
+#: ``lab.nbNN_<notebook>``: the folder of notebook NN's helpers.
+NOTEBOOK_FOLDER = re.compile(r"^lab\.nb(\d\d)_")
+
+
+def imports_at_run_time(source: str, filename: str) -> set[str]:
+    """The absolute names of what ``source`` imports, leaving out ``if TYPE_CHECKING:`` blocks
+    (they are read by the type checker, never run)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(source, filename))
+    return found
+
+
+def notebook_folders_imported(source: str, filename: str) -> set[int]:
+    return {int(match[1]) for name in imports_at_run_time(source, filename)
+            if (match := NOTEBOOK_FOLDER.match(name))}
+
+
+def notebook_code(path: Path) -> str:
+    """A notebook's code cells as one Python source; IPython's ``%`` and ``!`` lines left out."""
+    cells = json.loads(path.read_text())["cells"]
+    return "\n".join(line for cell in cells if cell["cell_type"] == "code"
+                     for line in "".join(cell["source"]).splitlines()
+                     if not line.lstrip().startswith(("%", "!")))
+
+
+def too_early(importer: str, number: int | None, imported: set[int]) -> list[str]:
+    """``importer`` (of notebook ``number``, or shared by all if ``None``) importing a later
+    notebook's folder, or any notebook's folder if it is shared."""
+    return [f"{importer} imports lab's folder of notebook {other:02d}"
+            for other in sorted(imported) if number is None or other > number]
+
+
+def test_a_notebooks_helpers_are_imported_by_it_and_later_notebooks_only():
+    """A learner who has run notebooks 01-04 has run every helper those notebooks use: nothing
+    in ``lab/nb04_…`` may need notebook 05's. Shared modules (``show``, ``learner``, ...) import
+    no notebook's folder at run time (a type in ``if TYPE_CHECKING:`` is no import)."""
+    wrong = []
+    for path in sorted((REPO_ROOT / "lab").rglob("*.py")):
+        module = module_name(path)
+        folder = NOTEBOOK_FOLDER.match(module)
+        wrong += too_early(module, int(folder[1]) if folder else None,
+                           notebook_folders_imported(path.read_text(), str(path)))
+    for path in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        wrong += too_early(path.name, int(path.name[:2]),
+                           notebook_folders_imported(notebook_code(path), str(path)))
+    assert wrong == []
+
+
+def test_every_notebook_folder_of_lab_is_used_by_its_notebook():
+    folders = sorted(int(path.name[2:4]) for path in (REPO_ROOT / "lab").glob("nb[0-9][0-9]_*") if path.is_dir())
+    notebooks = {int(path.name[:2]): path for path in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    unused = [number for number in folders
+              if number not in notebook_folders_imported(notebook_code(notebooks[number]), str(notebooks[number]))]
+    assert folders and unused == []
