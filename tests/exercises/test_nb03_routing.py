@@ -4,7 +4,7 @@
 ``run_proxy`` (REQ clients through it to REP workers and back, until its context is terminated).
 
 The checks of one exercise never run another exercise: the proxy and the workers they need
-around the learner's code are the checks' own (``_given_worker``, ``_given_proxy``)."""
+around the learner's code are the checks' own (``_given_workers``, ``_given_proxy``)."""
 
 from __future__ import annotations
 
@@ -152,25 +152,39 @@ def open_socket(context):
         socket.close()
 
 
-def _given_worker(context: zmq.Context, address: str, name: bytes, stop: threading.Event) -> threading.Thread:
-    """The checks' own REP worker, answering ``<name> answered <request>`` until ``stop`` is set."""
+def _given_workers(context: zmq.Context, address: str, count: int) -> Callable[[], None]:
+    """The checks' own REP workers, ``worker-<n>`` answering ``worker-<n> answered <request>``, all
+    served by one thread until the function returned is called: it stops them and waits for their
+    sockets to close."""
+    stop = threading.Event()
 
-    def work() -> None:
-        worker = context.socket(zmq.REP)
-        worker.linger = 0
+    def serve() -> None:
+        names: dict[zmq.Socket, bytes] = {}
+        poller = zmq.Poller()
         try:
-            worker.connect(address)
+            for number in range(count):
+                worker = context.socket(zmq.REP)
+                worker.linger = 0
+                names[worker] = f"worker-{number}".encode()
+                worker.connect(address)
+                poller.register(worker, zmq.POLLIN)
             while not stop.is_set():
-                if worker.poll(GIVEN_POLL_MS, zmq.POLLIN):
-                    worker.send(name + b" answered " + worker.recv())
+                for worker, _ in poller.poll(GIVEN_POLL_MS):
+                    worker.send(names[worker] + b" answered " + worker.recv())
         except zmq.ContextTerminated:
             pass
         finally:
-            worker.close()
+            for worker in names:
+                worker.close()
 
-    thread = threading.Thread(target=work, name=f"check-worker-{name.decode()}", daemon=True)
+    thread = threading.Thread(target=serve, name="check-workers", daemon=True)
     thread.start()
-    return thread
+
+    def stop_workers() -> None:
+        stop.set()
+        thread.join(STOP_TIMEOUT_S)
+
+    return stop_workers
 
 
 def _given_proxy(context: zmq.Context) -> tuple[str, str]:
@@ -421,16 +435,7 @@ def _start_proxy(nb03, attempt, server_context, workers: int) -> tuple[_Running,
     frontend = f"tcp://127.0.0.1:{free_port()}"
     backend = inproc_endpoint("proxy-check")
     running = _Running(attempt, nb03.run_proxy, server_context, frontend, backend)
-    stop = threading.Event()
-    threads = [_given_worker(server_context, backend, f"worker-{number}".encode(), stop)
-               for number in range(workers)]
-
-    def stop_workers() -> None:
-        stop.set()
-        for thread in threads:
-            thread.join(STOP_TIMEOUT_S)
-
-    return running, frontend, backend, stop_workers
+    return running, frontend, backend, _given_workers(server_context, backend, workers)
 
 
 def _proxy_hint(running: _Running, server_context: _RecordingContext, frontend: str, backend: str) -> str:
