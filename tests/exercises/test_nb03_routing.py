@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import zmq
+from zmq.devices import ThreadDevice
 
 from harness.processes import free_port
 from lab.nb03_zeromq_routing.routing_demo import NoMessage, inproc_endpoint, loopback_endpoint, receive
@@ -188,23 +189,16 @@ def _given_workers(context: zmq.Context, address: str, count: int) -> Callable[[
 
 
 def _given_proxy(context: zmq.Context) -> tuple[str, str]:
-    """The checks' own ROUTER–DEALER proxy in a thread, until ``context`` is terminated:
-    ``(frontend address, backend address)``."""
-    frontend = context.socket(zmq.ROUTER)
-    backend = context.socket(zmq.DEALER)
-    address, backend_address = loopback_endpoint(frontend), inproc_endpoint("check-backend")
-    backend.bind(backend_address)
-
-    def run() -> None:
-        try:
-            zmq.proxy(frontend, backend)
-        except zmq.ContextTerminated:
-            pass
-        finally:
-            frontend.close(linger=0)
-            backend.close(linger=0)
-
-    threading.Thread(target=run, name="check-proxy", daemon=True).start()
+    """The checks' own ROUTER–DEALER proxy (pyzmq's ``ThreadDevice``) on ``context``, in a thread
+    until the context is terminated: ``(frontend address, backend address)``."""
+    proxy = ThreadDevice(zmq.QUEUE, zmq.ROUTER, zmq.DEALER)
+    proxy.context_factory = lambda: context  # inproc:// joins the sockets of one context only
+    address, backend_address = f"tcp://127.0.0.1:{free_port()}", inproc_endpoint("check-backend")
+    proxy.bind_in(address)
+    proxy.bind_out(backend_address)
+    proxy.setsockopt_in(zmq.LINGER, 0)
+    proxy.setsockopt_out(zmq.LINGER, 0)
+    proxy.start()
     return address, backend_address
 
 
