@@ -87,12 +87,10 @@ def run_load(
     errors = 0
     lock = threading.Lock()
     per_client = max(1, requests // concurrency)
-    start = threading.Barrier(concurrency + 1)
 
     def client(index: int) -> None:
         nonlocal errors
         call = calls[index]
-        start.wait()
         for sent in range(per_client):
             image = images[(index + sent) % len(images)]
             began = time.perf_counter()
@@ -106,15 +104,28 @@ def run_load(
             with lock:
                 latencies.append(elapsed)
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
+    seconds = at_once(concurrency, client)
+    return summarize(latencies, concurrency, per_client * concurrency, errors, seconds)
+
+
+def at_once(count: int, work: Callable[[int], object], join_timeout_s: float | None = None) -> float:
+    """``work(0)`` … ``work(count - 1)``, each in a thread of its own, all let go at the same moment
+    (none gets a head start while the others are still being started); the seconds from then
+    until the last one returned, each waited for ``join_timeout_s`` at most."""
+    go = threading.Barrier(count + 1)
+
+    def run(index: int) -> None:
+        go.wait()
+        work(index)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
     for thread in threads:
         thread.start()
-    start.wait()
+    go.wait()
     began = time.perf_counter()
     for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - began
-    return summarize(latencies, concurrency, per_client * concurrency, errors, seconds)
+        thread.join(join_timeout_s)
+    return time.perf_counter() - began
 
 
 def measured_load(

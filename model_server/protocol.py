@@ -231,7 +231,11 @@ class PredictReply:
 
 @dataclass(frozen=True)
 class ServerInfo:
-    """What a ping returns: enough to tell which model and weights will answer."""
+    """What a ping returns: enough to tell which model and weights will answer.
+
+    ``workers`` counts the worker threads of the process that answered (its ``--workers``);
+    ``extra`` holds the reply's other fields, as they came.
+    """
 
     model: str
     weights: str

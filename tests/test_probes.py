@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from fakes import ColourClassifier, HangsOnce, in_process_model_server, raw_dealer, red_image
 from harness.launch import start_broker, start_model_server, start_remote_worker
@@ -27,6 +26,7 @@ from harness.sample_images import photo
 from model_server.client import ModelClient
 from model_server.protocol import ServerError, encode_request_frames
 from model_server.serving.settings import LOOP_STALL_S, flags, model_server_command
+from prometheus_text import samples_of
 
 #: Heartbeats of the broker and worker tests: a silent side is given up after 0.3 s × 3.
 HEARTBEAT_ARGS = ("--heartbeat-interval-s", "0.3", "--heartbeat-liveness", "3")
@@ -49,15 +49,10 @@ def http_get(url: str) -> tuple[int, str]:
 
 
 def metric_samples(base_url: str) -> dict[str, float]:
-    """``/metrics`` as ``{'name{label="value"}': value}``, labels sorted."""
+    """``/metrics`` as ``{'name{label="value"}': value}`` (``prometheus_text.samples_of``)."""
     status, text = http_get(base_url + "/metrics")
     assert status == 200, text
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
+    return samples_of(text)
 
 
 def eventually(observe: Callable[[], T], wanted: Callable[[T], bool], timeout_s: float = SETTLE_S) -> T:

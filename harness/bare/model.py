@@ -44,7 +44,7 @@ class _BareModel:
 
     def __init__(self, runtime: str, precision: str):
         self.classifier = load_classifier(
-            ServerSettings(weights="random", runtime=runtime, precision=precision))
+            ServerSettings(weights="random", runtime=runtime, precision=precision).model_settings)
         self.images = photo_jpegs()
         self.pixels = np.stack([decode_image(image) for image in self.images])
 

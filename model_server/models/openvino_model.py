@@ -226,12 +226,13 @@ class OpenVINOClassifier(ResNet50Runtime):
     """ResNet50 compiled by OpenVINO for the CPU; thread-safe (one infer request per thread)."""
 
     runtime = OPENVINO
+    #: How long each step of ``load`` took; set by ``load`` once the model has answered its first
+    #: inference, which is one of the steps.
+    load_timings: OpenVINOLoadTimings
 
-    def __init__(self, compiled: Any, weights: str, precision: str, load_timings: OpenVINOLoadTimings,
-                 ir_path: Path, from_cache: bool):
+    def __init__(self, compiled: Any, weights: str, precision: str, ir_path: Path, from_cache: bool):
         self.weights = weights
         self.precision = precision
-        self.load_timings = load_timings
         #: Where the IR this model was compiled from lives, and whether it was already there.
         self.ir_path = ir_path
         self.from_cache = from_cache
@@ -278,8 +279,7 @@ class OpenVINOClassifier(ResNet50Runtime):
         _check_compiled_precision(openvino, compiled, precision)
         compiled_at = time.perf_counter()
 
-        classifier = cls(compiled, weights_label(weights_path), precision,
-                         OpenVINOLoadTimings(0, 0, 0, 0, 0), ir_path, from_cache)
+        classifier = cls(compiled, weights_label(weights_path), precision, ir_path, from_cache)
         classifier.warm_up()
         warmed = time.perf_counter()
         classifier.load_timings = OpenVINOLoadTimings(

@@ -7,30 +7,24 @@ Neither runtime is imported here: only the one chosen is loaded.
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
 
 from ..protocol import BF16, F32, OPENVINO, TENSORFLOW
 from .classifier import Classifier, RuntimeUnavailable, check_choice
 
 
-class ModelSettings(Protocol):
-    """What loading a classifier reads of the settings (the model server's ``ServerSettings``)."""
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which model to load, and how: what ``load_classifier`` reads of the model server's
+    settings (``ServerSettings.model_settings``; their flags say what each field means)."""
 
-    # Properties: read-only, so that a frozen dataclass satisfies the protocol.
-    @property
-    def runtime(self) -> str: ...
-    @property
-    def precision(self) -> str: ...
-    @property
-    def weights(self) -> str: ...
-    @property
-    def seed(self) -> int: ...
-    @property
-    def intra_op_threads(self) -> int: ...
-    @property
-    def inter_op_threads(self) -> int: ...
-    @property
-    def openvino_cache(self) -> str: ...
+    runtime: str
+    precision: str
+    weights: str
+    seed: int
+    intra_op_threads: int
+    inter_op_threads: int
+    openvino_cache: str
 
 
 def load_classifier(settings: ModelSettings) -> Classifier:

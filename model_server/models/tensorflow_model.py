@@ -85,10 +85,12 @@ class ResNet50Classifier(ResNet50Runtime):
 
     runtime = TENSORFLOW
     precision = F32
+    #: How long each step of ``load`` took; set by ``load`` once the model has answered its first
+    #: inference, which is one of the steps.
+    load_timings: LoadTimings
 
-    def __init__(self, keras_model: Any, forward: Any, weights: str, load_timings: LoadTimings):
+    def __init__(self, keras_model: Any, forward: Any, weights: str):
         self.weights = weights
-        self.load_timings = load_timings
         self._keras_model = keras_model
         self._forward = forward
 
@@ -141,7 +143,7 @@ class ResNet50Classifier(ResNet50Runtime):
             lambda pixels: keras_model(pixels, training=False),
             input_signature=[tf.TensorSpec((None, *MODEL_INPUT_SIZE, 3), tf.float32)],
         )
-        classifier = cls(keras_model, forward, weights_label(weights_path), LoadTimings(0, 0, 0, 0))
+        classifier = cls(keras_model, forward, weights_label(weights_path))
         classifier.warm_up()
         warmed = time.perf_counter()
         classifier.load_timings = LoadTimings(

@@ -56,17 +56,8 @@ from ..protocol import (
     error_code_of,
     read_header,
 )
+from . import framing
 from .dispatch import RoundTrips, choose_worker
-from .framing import (
-    WORKER_DISCONNECT,
-    WORKER_HEARTBEAT,
-    WORKER_READY,
-    WORKER_REPLY,
-    WORKER_WORK,
-    WorkerHello,
-    decode_worker_hello,
-    encode_budget,
-)
 from .health import LoopWatch, Verdict
 from .settings import POLL_INTERVAL_MS, ServerSettings
 
@@ -354,13 +345,13 @@ class Broker:
             ticket = self._tickets.get(key)
             if ticket is None:  # answered while it waited
                 continue
-            work = [key, encode_budget((ticket.deadline - now) * 1000.0), *ticket.body]
+            work = [key, framing.encode_budget((ticket.deadline - now) * 1000.0), *ticket.body]
             ticket.worker, ticket.attempts, ticket.sent = worker.identity, ticket.attempts + 1, now
             worker.held.add(key)
             worker.last_sent = now
             if not worker.remote:
                 self._local.send_multipart(work, copy=False)
-            elif not self._send_to_remote(worker, [WORKER_WORK, *work]):
+            elif not self._send_to_remote(worker, [framing.WORKER_WORK, *work]):
                 # Never sent, so no attempt used up: it waits for another worker.
                 worker.held.discard(key)
                 ticket.worker, ticket.attempts = None, ticket.attempts - 1
@@ -383,20 +374,20 @@ class Broker:
         identity, command, rest = frames[0], frames[1], frames[2:]
         now = time.monotonic()
         worker = self._workers.get(identity)
-        if command in (WORKER_READY, WORKER_HEARTBEAT):
+        if command in (framing.WORKER_READY, framing.WORKER_HEARTBEAT):
             try:
-                hello = decode_worker_hello(rest[0] if rest else b"")
+                hello = framing.decode_worker_hello(rest[0] if rest else b"")
             except ValueError as error:
                 log.warning("ignored a worker's %s: %s", command.decode(errors="replace"), error)
                 return
-            if worker is not None and command == WORKER_READY:
+            if worker is not None and command == framing.WORKER_READY:
                 self._forget(worker, "it started over", now)
                 worker = None
             if worker is None and (same := self._same_process(hello)) is not None:
                 # One worker process, two connections: the older one's last words, which TCP
                 # delivered after a cut healed, must not bring it back as a second worker that
                 # nobody answers for. A READY is the live connection: it replaces the older.
-                if command == WORKER_HEARTBEAT:
+                if command == framing.WORKER_HEARTBEAT:
                     return
                 self._forget(same, "it connected again", now)
             if worker is None:
@@ -407,18 +398,18 @@ class Broker:
                 log.info("remote worker %s joined (%d thread(s))", hello.worker, hello.capacity)
             worker.capacity, worker.batch_sizes = hello.capacity, hello.batch_sizes
         elif worker is None:  # a worker forgotten earlier: what it says now is too late
-            if command == WORKER_REPLY:
+            if command == framing.WORKER_REPLY:
                 self._late_replies += 1
             return
         worker.last_heartbeat, worker.expires = now, now + self._worker_timeout_s
-        if command == WORKER_REPLY and len(rest) == 2:
+        if command == framing.WORKER_REPLY and len(rest) == 2:
             self._deliver(identity, rest[0], rest[1])
-        elif command == WORKER_DISCONNECT:
+        elif command == framing.WORKER_DISCONNECT:
             worker.leaving = True
             log.info("remote worker %s is leaving; it finishes its %d request(s)",
                      worker.name, len(worker.held))
 
-    def _same_process(self, hello: WorkerHello) -> Worker | None:
+    def _same_process(self, hello: framing.WorkerHello) -> Worker | None:
         """The worker already known as the process that says ``hello``, on another connection."""
         return next((w for w in self._workers.values()
                      if w.remote and w.name == hello.worker and w.instance == hello.instance), None)
@@ -431,7 +422,8 @@ class Broker:
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self._heartbeat_s
             for worker in remote:
-                if worker.identity in self._workers and not self._send_to_remote(worker, [WORKER_HEARTBEAT]):
+                if (worker.identity in self._workers
+                        and not self._send_to_remote(worker, [framing.WORKER_HEARTBEAT])):
                     self._forget(worker, "it cannot be reached", now)
 
     def _forget(self, worker: Worker, why: str, now: float) -> None:

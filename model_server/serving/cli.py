@@ -233,7 +233,7 @@ def _load_classifier(settings: ServerSettings) -> Classifier:
     from ..models.tensorflow_model import keras_without_plotting
 
     with keras_without_plotting():  # a server never plots
-        return load_classifier(settings)
+        return load_classifier(settings.model_settings)
 
 
 def main(argv: list[str] | None = None) -> int:

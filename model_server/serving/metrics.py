@@ -18,7 +18,7 @@ histograms are observed by the worker threads themselves (prometheus-client lock
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -116,16 +116,42 @@ class BrokerCollector:
             yield from broker_metrics(stats)
 
 
+#: The broker's figures that are one number each: (metric, help, the ``ServerStats`` field).
+BROKER_GAUGES = (
+    ("model_server_waiting", "Requests waiting in the broker for a free worker", "waiting"),
+    ("model_server_in_flight", "Requests a worker is answering", "in_flight"),
+    ("model_server_queue_depth", "Requests in the model server: waiting plus in flight", "queue_depth"),
+    ("model_server_max_queue", "Requests the model server holds before 'busy'", "max_queue"),
+)
+BROKER_COUNTERS = (
+    ("model_server_requests", "Requests the broker accepted", "requests"),
+    ("model_server_replies", "Replies the broker sent for them (errors too)", "replies"),
+    ("model_server_workers_joined", "Remote workers that joined", "workers_joined"),
+    ("model_server_workers_lost", "Remote workers given up (no heartbeat, or unreachable)", "workers_lost"),
+    ("model_server_retries", "Requests sent again after their worker was lost", "retries"),
+    ("model_server_late_replies_dropped", ("Worker replies dropped because their request was answered "
+                                           "already (deadline passed, or sent to another worker)"),
+     "late_replies"),
+)
+#: A remote worker's counts of its link to the broker: (metric, help, the ``LinkFigures`` attribute).
+LINK_COUNTERS = (
+    ("remote_worker_requests", "Requests the broker sent this worker", "requests_received"),
+    ("remote_worker_replies", "Replies this worker sent the broker", "replies_sent"),
+    ("remote_worker_reconnects", "New connections after the broker fell silent", "reconnects"),
+)
+
+
+def figures(source: object, gauges: Iterable[tuple[str, str, str]] = (),
+            counters: Iterable[tuple[str, str, str]] = ()) -> Iterator[Metric]:
+    """A metric for each ``(metric, help, attribute)`` of the tables, its value read from ``source``."""
+    for name, help, attribute in gauges:
+        yield GaugeMetricFamily(name, help, value=getattr(source, attribute))
+    for name, help, attribute in counters:
+        yield CounterMetricFamily(name, help, value=getattr(source, attribute))
+
+
 def broker_metrics(stats: ServerStats) -> Iterator[Metric]:
-    yield GaugeMetricFamily("model_server_waiting", "Requests waiting in the broker for a free worker",
-                            value=stats.waiting)
-    yield GaugeMetricFamily("model_server_in_flight", "Requests a worker is answering",
-                            value=stats.in_flight)
-    yield GaugeMetricFamily("model_server_queue_depth",
-                            "Requests in the model server: waiting plus in flight",
-                            value=stats.queue_depth)
-    yield GaugeMetricFamily("model_server_max_queue", "Requests the model server holds before 'busy'",
-                            value=stats.max_queue)
+    yield from figures(stats, BROKER_GAUGES, BROKER_COUNTERS)
     threads = GaugeMetricFamily("model_server_worker_threads", "Worker threads by kind (local/remote)",
                                 labels=["kind"])
     processes = GaugeMetricFamily("model_server_workers",
@@ -137,27 +163,12 @@ def broker_metrics(stats: ServerStats) -> Iterator[Metric]:
         processes.add_metric([kind], len(of_kind))
     yield threads
     yield processes
-    yield CounterMetricFamily("model_server_requests", "Requests the broker accepted",
-                              value=stats.requests)
-    yield CounterMetricFamily("model_server_replies", "Replies the broker sent for them (errors too)",
-                              value=stats.replies)
     errors = CounterMetricFamily("model_server_errors",
                                  "Error replies by code, the broker's own and the workers'",
                                  labels=["code"])
     for code, count in sorted(stats.errors.items()):
         errors.add_metric([code], count)
     yield errors
-    yield CounterMetricFamily("model_server_workers_joined", "Remote workers that joined",
-                              value=stats.workers_joined)
-    yield CounterMetricFamily("model_server_workers_lost",
-                              "Remote workers given up (no heartbeat, or unreachable)",
-                              value=stats.workers_lost)
-    yield CounterMetricFamily("model_server_retries", "Requests sent again after their worker was lost",
-                              value=stats.retries)
-    yield CounterMetricFamily("model_server_late_replies_dropped",
-                              "Worker replies dropped because their request was answered already "
-                              "(deadline passed, or sent to another worker)",
-                              value=stats.late_replies)
 
 
 class LinkFigures(Protocol):
@@ -182,15 +193,8 @@ class BrokerLinkCollector:
         self._link = link
 
     def collect(self) -> Iterator[Metric]:
-        link = self._link
         yield GaugeMetricFamily(
             "remote_worker_broker_connected",
             "1 if the broker was heard from within the heartbeat liveness window",
-            value=int(link.broker_connected()))
-        yield CounterMetricFamily("remote_worker_requests", "Requests the broker sent this worker",
-                                  value=link.requests_received)
-        yield CounterMetricFamily("remote_worker_replies", "Replies this worker sent the broker",
-                                  value=link.replies_sent)
-        yield CounterMetricFamily("remote_worker_reconnects",
-                                  "New connections after the broker fell silent",
-                                  value=link.reconnects)
+            value=int(self._link.broker_connected()))
+        yield from figures(self._link, counters=LINK_COUNTERS)

@@ -27,15 +27,7 @@ from collections.abc import Callable
 import zmq
 
 from ..curve import ClientKeys, HandshakeWatch, secure_client_socket
-from .framing import (
-    WORKER_DISCONNECT,
-    WORKER_HEARTBEAT,
-    WORKER_READY,
-    WORKER_REPLY,
-    WORKER_WORK,
-    WorkerHello,
-    encode_worker_hello,
-)
+from . import framing
 from .health import LoopWatch
 from .settings import LOOP_STALL_S, ServerSettings
 
@@ -57,7 +49,7 @@ class BrokerLink:
 
     def __init__(
         self, broker_address: str, settings: ServerSettings, context: zmq.Context[zmq.Socket[bytes]],
-        hello: Callable[[], WorkerHello], keys: ClientKeys | None = None,
+        hello: Callable[[], framing.WorkerHello], keys: ClientKeys | None = None,
         still_alive: Callable[[], None] = lambda: None,
     ):
         self.broker_address = broker_address
@@ -97,7 +89,7 @@ class BrokerLink:
         secure_client_socket(self._broker, self._keys)
         self._handshake = HandshakeWatch(self._broker, self.broker_address, self._keys, WORKER_KEYS_HINT)
         self._broker.connect(self.broker_address)
-        self._send([WORKER_READY, encode_worker_hello(self._hello())])
+        self._introduce(framing.WORKER_READY)
 
     def _disconnect(self, linger_ms: int | None = None) -> None:
         if self._broker is not None:
@@ -114,6 +106,10 @@ class BrokerLink:
         if failure is not None and failure != self._refusal:
             log.error("%s; retrying meanwhile", failure)
             self._refusal = failure
+
+    def _introduce(self, command: bytes) -> None:
+        """``READY`` or ``HEARTBEAT``, with this worker's hello (its threads, its batch sizes)."""
+        self._send([command, framing.encode_worker_hello(self._hello())])
 
     def _send(self, frames: list[bytes]) -> None:
         """To the broker, never blocking: what cannot be sent now the broker gets again otherwise
@@ -142,7 +138,7 @@ class BrokerLink:
                     broker_expires, backoff_s = now + self.broker_timeout_s, self._interval_s
                     self._refusal = None
                 if now >= next_heartbeat:
-                    self._send([WORKER_HEARTBEAT, encode_worker_hello(self._hello())])
+                    self._introduce(framing.WORKER_HEARTBEAT)
                     self._still_alive()
                     self._report_refusal()
                     next_heartbeat = now + self._interval_s
@@ -183,23 +179,23 @@ class BrokerLink:
         if events.get(broker):
             heard = True
             command, *work = broker.recv_multipart()
-            if command == WORKER_WORK:
+            if command == framing.WORKER_WORK:
                 self._pool.send_multipart(work)
                 self._held += 1
                 self.requests_received += 1
-            elif command != WORKER_HEARTBEAT:
+            elif command != framing.WORKER_HEARTBEAT:
                 log.warning("ignored an unknown command from the broker: %r", command[:20])
         if events.get(self._pool):
             ticket, reply = self._pool.recv_multipart()
             self._held -= 1
-            self._send([WORKER_REPLY, ticket, reply])
+            self._send([framing.WORKER_REPLY, ticket, reply])
             self.replies_sent += 1
         return heard
 
     def _leave(self) -> None:
         """Tell the broker to send nothing more, and answer what the threads still hold."""
         self.stopping = True
-        self._send([WORKER_DISCONNECT])
+        self._send([framing.WORKER_DISCONNECT])
         deadline = time.monotonic() + self._drain_s
         next_heartbeat = 0.0
         while self._held > 0 and time.monotonic() < deadline:
@@ -207,7 +203,7 @@ class BrokerLink:
             self.loop.came_round()
             self._relay(self._broker)
             if time.monotonic() >= next_heartbeat:
-                self._send([WORKER_HEARTBEAT, encode_worker_hello(self._hello())])
+                self._introduce(framing.WORKER_HEARTBEAT)
                 self._still_alive()
                 next_heartbeat = time.monotonic() + self._interval_s
         log.info("left the broker at %s", self.broker_address)

@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 from ..environment import MODEL_SERVER_PREFIX, settings_from_env
 from ..images import DEFAULT_MAX_PIXELS
 from ..models.classifier import check_choice
+from ..models.runtimes import ModelSettings
 from ..models.weights import DEFAULT_SEED
 from ..protocol import DEFAULT_ADDRESS, F32, PRECISIONS, RUNTIMES, TENSORFLOW
 from .dispatch import DISPATCH_RULES, PEAK_EWMA
@@ -145,6 +146,12 @@ class ServerSettings:
         "serve /livez, /readyz and /metrics (Prometheus) over plain HTTP here, e.g. 0.0.0.0:8000 "
         "in a container; empty: off. Any address is allowed, beyond loopback too, without keys: "
         "they tell how the process is, never a secret or an image", metavar="HOST:PORT"))
+
+    @property
+    def model_settings(self) -> ModelSettings:
+        """The settings that say which model to load, and how (``runtimes.load_classifier``)."""
+        return ModelSettings(**{setting.name: getattr(self, setting.name)
+                                for setting in fields(ModelSettings)})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:

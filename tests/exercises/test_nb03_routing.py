@@ -4,7 +4,7 @@
 ``run_proxy`` (REQ clients through it to REP workers and back, until its context is terminated).
 
 The checks of one exercise never run another exercise: the proxy and the workers they need
-around the learner's code are the checks' own (``_given_worker``, ``_given_proxy``)."""
+around the learner's code are the checks' own (``_given_workers``, ``_given_proxy``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import zmq
+from zmq.devices import ThreadDevice
 
 from harness.processes import free_port
 from lab.nb03_zeromq_routing.routing_demo import NoMessage, inproc_endpoint, loopback_endpoint, receive
@@ -152,45 +153,52 @@ def open_socket(context):
         socket.close()
 
 
-def _given_worker(context: zmq.Context, address: str, name: bytes, stop: threading.Event) -> threading.Thread:
-    """The checks' own REP worker, answering ``<name> answered <request>`` until ``stop`` is set."""
+def _given_workers(context: zmq.Context, address: str, count: int) -> Callable[[], None]:
+    """The checks' own REP workers, ``worker-<n>`` answering ``worker-<n> answered <request>``, all
+    served by one thread until the function returned is called: it stops them and waits for their
+    sockets to close."""
+    stop = threading.Event()
 
-    def work() -> None:
-        worker = context.socket(zmq.REP)
-        worker.linger = 0
+    def serve() -> None:
+        names: dict[zmq.Socket, bytes] = {}
+        poller = zmq.Poller()
         try:
-            worker.connect(address)
+            for number in range(count):
+                worker = context.socket(zmq.REP)
+                worker.linger = 0
+                names[worker] = f"worker-{number}".encode()
+                worker.connect(address)
+                poller.register(worker, zmq.POLLIN)
             while not stop.is_set():
-                if worker.poll(GIVEN_POLL_MS, zmq.POLLIN):
-                    worker.send(name + b" answered " + worker.recv())
+                for worker, _ in poller.poll(GIVEN_POLL_MS):
+                    worker.send(names[worker] + b" answered " + worker.recv())
         except zmq.ContextTerminated:
             pass
         finally:
-            worker.close()
+            for worker in names:
+                worker.close()
 
-    thread = threading.Thread(target=work, name=f"check-worker-{name.decode()}", daemon=True)
+    thread = threading.Thread(target=serve, name="check-workers", daemon=True)
     thread.start()
-    return thread
+
+    def stop_workers() -> None:
+        stop.set()
+        thread.join(STOP_TIMEOUT_S)
+
+    return stop_workers
 
 
 def _given_proxy(context: zmq.Context) -> tuple[str, str]:
-    """The checks' own ROUTER–DEALER proxy in a thread, until ``context`` is terminated:
-    ``(frontend address, backend address)``."""
-    frontend = context.socket(zmq.ROUTER)
-    backend = context.socket(zmq.DEALER)
-    address, backend_address = loopback_endpoint(frontend), inproc_endpoint("check-backend")
-    backend.bind(backend_address)
-
-    def run() -> None:
-        try:
-            zmq.proxy(frontend, backend)
-        except zmq.ContextTerminated:
-            pass
-        finally:
-            frontend.close(linger=0)
-            backend.close(linger=0)
-
-    threading.Thread(target=run, name="check-proxy", daemon=True).start()
+    """The checks' own ROUTER–DEALER proxy (pyzmq's ``ThreadDevice``) on ``context``, in a thread
+    until the context is terminated: ``(frontend address, backend address)``."""
+    proxy = ThreadDevice(zmq.QUEUE, zmq.ROUTER, zmq.DEALER)
+    proxy.context_factory = lambda: context  # inproc:// joins the sockets of one context only
+    address, backend_address = f"tcp://127.0.0.1:{free_port()}", inproc_endpoint("check-backend")
+    proxy.bind_in(address)
+    proxy.bind_out(backend_address)
+    proxy.setsockopt_in(zmq.LINGER, 0)
+    proxy.setsockopt_out(zmq.LINGER, 0)
+    proxy.start()
     return address, backend_address
 
 
@@ -421,16 +429,7 @@ def _start_proxy(nb03, attempt, server_context, workers: int) -> tuple[_Running,
     frontend = f"tcp://127.0.0.1:{free_port()}"
     backend = inproc_endpoint("proxy-check")
     running = _Running(attempt, nb03.run_proxy, server_context, frontend, backend)
-    stop = threading.Event()
-    threads = [_given_worker(server_context, backend, f"worker-{number}".encode(), stop)
-               for number in range(workers)]
-
-    def stop_workers() -> None:
-        stop.set()
-        for thread in threads:
-            thread.join(STOP_TIMEOUT_S)
-
-    return running, frontend, backend, stop_workers
+    return running, frontend, backend, _given_workers(server_context, backend, workers)
 
 
 def _proxy_hint(running: _Running, server_context: _RecordingContext, frontend: str, backend: str) -> str:

@@ -29,6 +29,7 @@ import zmq
 
 from fakes import ColourClassifier, free_address, red_image
 from harness import original_client
+from harness.load import at_once
 from harness.processes import REPO_ROOT
 from model_server.protocol import ServerError, encode_original_request
 
@@ -167,26 +168,17 @@ def ask_as_the_original(address: str, image: bytes, timeout_s: float = REPLY_TIM
                     f"reply within {timeout_s:g} s: {NO_REPLY}", pytrace=False)
 
 
-def at_once(count: int, ask_one) -> tuple[list[object], float]:
+def answers_at_once(count: int, ask_one) -> tuple[list[object], float]:
     """``ask_one(i)`` from ``count`` threads at the same moment; the answers and the seconds it took."""
     answers: list[object] = [None] * count
-    go = threading.Barrier(count + 1)
 
     def client(index: int) -> None:
-        go.wait()
         try:
             answers[index] = ask_one(index)
         except BaseException as error:  # a failed check in a thread: kept, to be reported
             answers[index] = error
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    go.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join(REPLY_TIMEOUT_MS / 1000 + 2)
-    return answers, time.perf_counter() - began
+    return answers, at_once(count, client, join_timeout_s=REPLY_TIMEOUT_MS / 1000 + 2)
 
 
 def test_the_envelope_is_the_identity_and_a_reqs_empty_delimiter(nb04, attempt):
@@ -470,7 +462,8 @@ def test_a_req_client_gets_its_reply(serve):
 def test_16_original_clients_at_once_each_get_their_own_answer(serve):
     server, _ = serve()
     ask_as_the_original(server.address, red_image(1))  # connections made before timing
-    answers, seconds = at_once(ORIGINAL_CLIENTS, lambda i: ask_as_the_original(server.address, red_image(10 + i)))
+    answers, seconds = answers_at_once(ORIGINAL_CLIENTS,
+                                       lambda i: ask_as_the_original(server.address, red_image(10 + i)))
     for i, answer in enumerate(answers):
         if isinstance(answer, BaseException):
             pytest.fail(f"client {i} of {ORIGINAL_CLIENTS}: {answer}", pytrace=False)

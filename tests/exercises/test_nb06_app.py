@@ -202,19 +202,17 @@ def test_not_an_image_gets_400_with_the_servers_message_and_the_app_keeps_servin
     assert _upload(client, JPEG).status_code == 200, "after a bad file, a good image should work again"
 
 
-def test_a_down_model_server_gets_503_and_a_slow_one_504(web_app):
-    client, _ = web_app("down")
-    down = _upload(client, JPEG)
-    assert down.status_code == 503, (
-        f"ask_model_server raised ModelServerDown, but the app answered {down.status_code}: answer 503")
-    assert "is it running?" in down.get_data(as_text=True), (
-        "the 503 page should say what ModelServerDown said (the exception's message)")
-    client, _ = web_app("slow")
-    slow = _upload(client, JPEG)
-    assert slow.status_code == 504, (
-        f"ask_model_server raised ModelServerTooSlow, but the app answered {slow.status_code}: answer 504")
-    assert "did not answer in time" in slow.get_data(as_text=True), (
-        "the 504 page should say what ModelServerTooSlow said (the exception's message)")
+@pytest.mark.parametrize(("behaviour", "status", "raised", "said"), [
+    ("down", 503, "ModelServerDown", "is it running?"),
+    ("slow", 504, "ModelServerTooSlow", "did not answer in time"),
+], ids=["down", "slow"])
+def test_a_down_model_server_gets_503_and_a_slow_one_504(web_app, behaviour, status, raised, said):
+    client, _ = web_app(behaviour)
+    response = _upload(client, JPEG)
+    assert response.status_code == status, (
+        f"ask_model_server raised {raised}, but the app answered {response.status_code}: answer {status}")
+    assert said in response.get_data(as_text=True), (
+        f"the {status} page should say what {raised} said (the exception's message)")
 
 
 @contextmanager
