@@ -38,6 +38,10 @@ NOT_AN_IMAGE_MESSAGE = "the file is not an image the model server can read"
 TIMEOUT_S, RETRIES, CONNECT_TIMEOUT_S = 0.3, 2, 0.2
 #: Seconds a "late" fake waits before it answers: longer than TIMEOUT_S.
 LATE_S = 0.8
+#: Seconds an "ok" fake takes to answer, as a forward pass does: well within TIMEOUT_S, but far
+#: longer than a poll given TIMEOUT_S as milliseconds (0.3 ms), which an instant answer on
+#: loopback could still win (a mutant once passed that way).
+PROMPT_S = 0.05
 #: Seconds a check waits for a call that should give up by itself after at most
 #: (1 + RETRIES) × (CONNECT_TIMEOUT_S + TIMEOUT_S) = 1.5 s: one that waits forever is caught.
 GIVE_UP_S = 10.0
@@ -52,7 +56,7 @@ def _answer_like_the_model_server(request: list[bytes]) -> bytes:
 
 #: How the fake model server answers: ``ok`` (as the model server does), ``silent`` (never) or ``late``.
 BEHAVIOURS: dict[str, Script] = {
-    "ok": _answer_like_the_model_server,
+    "ok": lambda request: Later(PROMPT_S, _answer_like_the_model_server(request)),
     "silent": lambda request: None,
     "late": lambda request: Later(LATE_S, _answer_like_the_model_server(request)),
 }
@@ -310,7 +314,7 @@ def test_a_late_reply_is_given_up_and_an_answer_comes_back_as_sent(app_module, m
     except app_module.ModelServerDown as error:
         _not_called_down(app_module, error, ok.address)
     except app_module.ModelServerTooSlow as error:
-        pytest.fail(f"the model server answers at once, yet ask_model_server raised {error!r}: "
+        pytest.fail(f"the model server answers in {PROMPT_S:g} s, yet ask_model_server raised {error!r}: "
                     "socket.poll takes milliseconds (seconds * 1000)", pytrace=False)
     assert isinstance(reply, bytes) and json.loads(reply) == {"predictions": PREDICTIONS}, (
         f"return the reply frame as received (bytes, from socket.recv()), not {reply!r:.80}")
