@@ -31,6 +31,15 @@ def model_server() -> ServerProcess:
 
 
 @pytest.fixture(scope="session")
+def untrained():
+    """The untrained, seeded ResNet50 on TensorFlow, in the test process, loaded once for the
+    session (seconds apiece). Tests read it or wrap it; none changes it."""
+    from model_server.models.tensorflow_model import ResNet50Classifier
+
+    return ResNet50Classifier.load("random")
+
+
+@pytest.fixture(scope="session")
 def openvino_flags(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, ...]:
     """Flags that make a model server or a remote worker run the same untrained ResNet50 on
     OpenVINO, from an IR converted once for the session.

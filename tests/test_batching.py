@@ -24,20 +24,13 @@ LONG_DELAY_MS = 3000.0
 
 
 @pytest.fixture(scope="module")
-def classifier():
-    from model_server.models.tensorflow_model import ResNet50Classifier
-
-    return ResNet50Classifier.load("random")
-
-
-@pytest.fixture(scope="module")
 def pixels() -> list[np.ndarray]:
     return [decode_image(image) for image in photo_jpegs(6)]
 
 
 @pytest.fixture
-def batcher(classifier):
-    batcher = Batcher(classifier, max_batch=8, max_delay_ms=LONG_DELAY_MS)
+def batcher(untrained):
+    batcher = Batcher(untrained, max_batch=8, max_delay_ms=LONG_DELAY_MS)
     batcher.start()
     yield batcher
     batcher.stop()
@@ -92,8 +85,8 @@ def test_a_lone_client_does_not_wait_after_its_own_answer(batcher, pixels):
         assert result.queued_ms < LONG_DELAY_MS / 3, "waited for company after a batch of one"
 
 
-def test_clients_that_do_not_come_back_are_waited_for_at_most_max_delay(classifier, pixels):
-    batcher = Batcher(classifier, max_batch=8, max_delay_ms=300.0)
+def test_clients_that_do_not_come_back_are_waited_for_at_most_max_delay(untrained, pixels):
+    batcher = Batcher(untrained, max_batch=8, max_delay_ms=300.0)
     batcher.start()
     try:
         assert _answered_together(batcher, pixels[:3]) == 3
@@ -104,16 +97,16 @@ def test_clients_that_do_not_come_back_are_waited_for_at_most_max_delay(classifi
     assert 200.0 < result.queued_ms < LONG_DELAY_MS
 
 
-def test_each_image_in_a_batch_gets_its_own_probabilities(batcher, classifier, pixels):
-    alone = classifier.predict_batch(np.stack(pixels))
+def test_each_image_in_a_batch_gets_its_own_probabilities(batcher, untrained, pixels):
+    alone = untrained.predict_batch(np.stack(pixels))
     results = decoded_together(batcher, pixels)
     assert max(r.batch_size for r in results) > 1
     for expected, result in zip(alone, results):
         np.testing.assert_allclose(result.probabilities, expected, atol=1e-5)
 
 
-def test_no_batch_is_larger_than_max_batch(classifier, pixels):
-    batcher = Batcher(classifier, max_batch=2, max_delay_ms=LONG_DELAY_MS)
+def test_no_batch_is_larger_than_max_batch(untrained, pixels):
+    batcher = Batcher(untrained, max_batch=2, max_delay_ms=LONG_DELAY_MS)
     batcher.start()
     try:
         sizes = [result.batch_size for result in decoded_together(batcher, pixels)]
@@ -202,10 +195,10 @@ def test_an_image_whose_deadline_passed_is_dropped_unrun(batcher, pixels):
     assert batcher.submit(pixels[1], deadline=time.monotonic() + 30).result(timeout=30).batch_size == 1
 
 
-def test_a_hung_forward_pass_is_given_up_and_a_new_thread_takes_over(classifier, pixels):
+def test_a_hung_forward_pass_is_given_up_and_a_new_thread_takes_over(untrained, pixels):
     from model_server.protocol import RequestError
 
-    hangs = HangsOnce(classifier)
+    hangs = HangsOnce(untrained)
     batcher = Batcher(hangs, max_batch=1, max_delay_ms=0)
     batcher.start()
     try:

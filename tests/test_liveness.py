@@ -181,13 +181,6 @@ def test_a_worker_finds_its_broker_again_after_a_restart(openvino_flags):
     assert "reconnecting" in log, log
 
 
-@pytest.fixture(scope="module")
-def untrained():
-    from model_server.models.tensorflow_model import ResNet50Classifier
-
-    return ResNet50Classifier.load("random")
-
-
 def test_a_hung_forward_pass_in_the_server_is_answered_and_the_server_keeps_serving(untrained):
     """The in-process workers: a forward pass that hangs (a classifier that hangs once) is given
     up after --hang-timeout-s; its request is answered worker_lost, the next one normally."""

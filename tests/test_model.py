@@ -45,11 +45,6 @@ def pixel_batch(images=IMAGES) -> np.ndarray:
     return np.stack([decode_image(image) for image in images])
 
 
-@pytest.fixture(scope="module")
-def untrained():
-    return ResNet50Classifier.load("random")
-
-
 # --- the untrained model -------------------------------------------------------------------------
 
 

@@ -46,7 +46,6 @@ from model_server.models.openvino_model import (
     weights_fingerprint,
 )
 from model_server.models.preprocessing import preprocess_resnet50
-from model_server.models.tensorflow_model import ResNet50Classifier
 from model_server.models.weights import DEFAULT_SEED
 from model_server.protocol import BF16, F32, OPENVINO, TENSORFLOW
 from model_server.serving.batching import Batcher
@@ -112,11 +111,6 @@ def ov_classifier(ir_cache, first_load) -> OpenVINOClassifier:
     return OpenVINOClassifier.load("random", cache_dir=ir_cache)
 
 
-@pytest.fixture(scope="module")
-def tf_classifier() -> ResNet50Classifier:
-    return ResNet50Classifier.load("random")
-
-
 # --- the same answers as TensorFlow ---------------------------------------------------------------
 
 
@@ -128,8 +122,8 @@ def test_numpy_preprocessing_is_keras_preprocess_input():
                                atol=1e-4)
 
 
-def test_openvino_f32_gives_tensorflows_probabilities_and_top5(ov_classifier, tf_classifier):
-    agreement = accuracy.compare(tf_classifier, ov_classifier, NAMED_IMAGES)
+def test_openvino_f32_gives_tensorflows_probabilities_and_top5(ov_classifier, untrained):
+    agreement = accuracy.compare(untrained, ov_classifier, NAMED_IMAGES)
     assert len(agreement.images) == len(IMAGES)
     assert agreement.disagreements(F32_BOUND) == []
     assert agreement.top5_agreement == 1.0, "the same top-5 classes in the same order"
@@ -171,9 +165,9 @@ def move_probability(probabilities: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("bound", [F32_BOUND, BF16_BOUND], ids=["f32", "bf16"])
 @pytest.mark.parametrize("change", [lambda p: np.roll(p, 1, axis=-1), swap_top_two, move_probability],
                          ids=["every-class-shifted", "top-two-swapped", "probability-moved"])
-def test_each_bound_fails_a_model_that_answers_differently(tf_classifier, bound, change):
+def test_each_bound_fails_a_model_that_answers_differently(untrained, bound, change):
     """The checks above and below can fail: a model that gives other answers is outside both."""
-    agreement = accuracy.compare(tf_classifier, Altered(tf_classifier, change), NAMED_IMAGES)
+    agreement = accuracy.compare(untrained, Altered(untrained, change), NAMED_IMAGES)
     assert len(agreement.disagreements(bound)) == len(IMAGES)
 
 
@@ -188,8 +182,8 @@ def bf16_classifier(ir_cache, first_load) -> OpenVINOClassifier:
 
 
 @needs_bf16
-def test_openvino_bf16_gives_the_same_answers_as_tensorflow(bf16_classifier, tf_classifier):
-    agreement = accuracy.compare(tf_classifier, bf16_classifier, NAMED_IMAGES)
+def test_openvino_bf16_gives_the_same_answers_as_tensorflow(bf16_classifier, untrained):
+    agreement = accuracy.compare(untrained, bf16_classifier, NAMED_IMAGES)
     assert agreement.disagreements(BF16_BOUND) == []
 
 
@@ -391,7 +385,7 @@ def test_openvino_server_starts_from_the_cache_without_tensorflow(openvino_serve
     assert "resnet50 on openvino f32" in log
 
 
-def test_openvino_server_answers_the_same_protocol_and_says_so(openvino_server, tf_classifier):
+def test_openvino_server_answers_the_same_protocol_and_says_so(openvino_server, untrained):
     with ModelClient(openvino_server.address, timeout=60) as client:
         info = client.ping()
         reply = client.predict(IMAGES[1], top=1000)
@@ -399,7 +393,7 @@ def test_openvino_server_answers_the_same_protocol_and_says_so(openvino_server, 
     assert (reply.runtime, reply.precision, reply.weights) == (OPENVINO, F32, "untrained")
     by_wnid = {p.wnid: p.probability for p in reply.predictions}
     served = np.array([by_wnid[c.wnid] for c in imagenet_classes()])
-    np.testing.assert_allclose(served, tf_classifier.predict_batch(pixel_batch(IMAGES[1:2]))[0],
+    np.testing.assert_allclose(served, untrained.predict_batch(pixel_batch(IMAGES[1:2]))[0],
                                atol=F32_TOLERANCE)
 
 
