@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,6 +36,11 @@ from mutation import REPO_ROOT, Mutant, all_mutants, mutated_answers
 CHECKS_TIMEOUT_S = 240
 AT_ONCE = 4
 MUTANTS = all_mutants()
+#: Held while a thread reads a report (``exercise_reports`` parses the answers with ``ast``): on
+#: CPython 3.11, ``ast.parse`` in several threads at once can fail with "SystemError: AST
+#: constructor recursion depth mismatch" (python/cpython#106905), as it once did here for every
+#: mutant. The checks themselves run in subprocesses, side by side.
+PARSING = threading.Lock()
 
 
 def _report(notebook: str, mutant: Mutant) -> dict[str, list[ExerciseReport]] | str:
@@ -50,7 +56,8 @@ def _report(notebook: str, mutant: Mutant) -> dict[str, list[ExerciseReport]] | 
                                   timeout=CHECKS_TIMEOUT_S)
         if not report.is_file():
             return finished.stdout + finished.stderr
-        return exercise_reports(read_report(report), answers)
+        with PARSING:
+            return exercise_reports(read_report(report), answers)
 
 
 @pytest.fixture(scope="module")
