@@ -122,12 +122,24 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> set[str]:
+def imports_of(path: Path, at_run_time: bool = False) -> set[str]:
     """Every module ``path`` imports, at the top or inside a function, by its absolute name."""
     name = module_name(path)
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    return imports_in(path.read_text(), str(path), package, at_run_time)
+
+
+def imports_in(source: str, filename: str, package: list[str], at_run_time: bool = False) -> set[str]:
+    """Every module ``source`` imports (relative ones resolved within ``package``); with
+    ``at_run_time``, not those in ``if TYPE_CHECKING:`` blocks, which only the type checker reads."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if (at_run_time and isinstance(node, ast.If) and isinstance(node.test, ast.Name)
+                and node.test.id == "TYPE_CHECKING"):
+            for child in node.orelse:
+                visit(child)
+            return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -135,6 +147,10 @@ def imports_of(path: Path) -> set[str]:
                     if node.level else node.module)
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(source, filename))
     return found
 
 
@@ -339,31 +355,9 @@ def test_the_block_really_blocks_tensorflow(tmp_path):
 NOTEBOOK_FOLDER = re.compile(r"^lab\.nb(\d\d)_")
 
 
-def imports_at_run_time(source: str, filename: str) -> set[str]:
-    """The absolute names of what ``source`` imports, leaving out ``if TYPE_CHECKING:`` blocks
-    (they are read by the type checker, never run)."""
-    found: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(ast.parse(source, filename))
-    return found
-
-
-def notebook_folders_imported(source: str, filename: str) -> set[int]:
-    return {int(match[1]) for name in imports_at_run_time(source, filename)
-            if (match := NOTEBOOK_FOLDER.match(name))}
+def notebook_folders(imported: set[str]) -> set[int]:
+    """The numbers of the notebooks whose ``lab`` folder is among ``imported``."""
+    return {int(match[1]) for name in imported if (match := NOTEBOOK_FOLDER.match(name))}
 
 
 def notebook_code(path: Path) -> str:
@@ -372,6 +366,11 @@ def notebook_code(path: Path) -> str:
     return "\n".join(line for cell in cells if cell["cell_type"] == "code"
                      for line in "".join(cell["source"]).splitlines()
                      if not line.lstrip().startswith(("%", "!")))
+
+
+def notebook_folders_of_notebook(path: Path) -> set[int]:
+    """The notebooks whose ``lab`` folder the notebook at ``path`` imports in its code cells."""
+    return notebook_folders(imports_in(notebook_code(path), str(path), [], at_run_time=True))
 
 
 def too_early(importer: str, number: int | None, imported: set[int]) -> list[str]:
@@ -390,10 +389,9 @@ def test_a_notebooks_helpers_are_imported_by_it_and_later_notebooks_only():
         module = module_name(path)
         folder = NOTEBOOK_FOLDER.match(module)
         wrong += too_early(module, int(folder[1]) if folder else None,
-                           notebook_folders_imported(path.read_text(), str(path)))
+                           notebook_folders(imports_of(path, at_run_time=True)))
     for path in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        wrong += too_early(path.name, int(path.name[:2]),
-                           notebook_folders_imported(notebook_code(path), str(path)))
+        wrong += too_early(path.name, int(path.name[:2]), notebook_folders_of_notebook(path))
     assert wrong == []
 
 
@@ -401,5 +399,5 @@ def test_every_notebook_folder_of_lab_is_used_by_its_notebook():
     folders = sorted(int(path.name[2:4]) for path in (REPO_ROOT / "lab").glob("nb[0-9][0-9]_*") if path.is_dir())
     notebooks = {int(path.name[:2]): path for path in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
     unused = [number for number in folders
-              if number not in notebook_folders_imported(notebook_code(notebooks[number]), str(notebooks[number]))]
+              if number not in notebook_folders_of_notebook(notebooks[number])]
     assert folders and unused == []
