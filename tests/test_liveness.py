@@ -29,6 +29,12 @@ ANSWER_BOUND_S = 30.0
 IMAGE = photo_jpegs(1)[0]
 
 
+@pytest.fixture(scope="module")
+def worker_args(openvino_flags) -> tuple[str, ...]:
+    """A remote worker's flags here: the short heartbeats, and ResNet50 on OpenVINO."""
+    return (*HEARTBEAT_ARGS, *openvino_flags)
+
+
 @pytest.fixture
 def context():
     context = zmq.Context()
@@ -57,12 +63,11 @@ def receive(socket: zmq.Socket, timeout_s: float = ANSWER_BOUND_S) -> dict:
     return json.loads(socket.recv_multipart()[-1])
 
 
-def test_requests_lost_with_a_killed_worker_do_not_fill_the_queue(context, openvino_flags):
+def test_requests_lost_with_a_killed_worker_do_not_fill_the_queue(context, worker_args):
     """The broker once counted lost requests as in flight forever: after --max-queue of them,
     every request was answered "busy". Now each lost request is answered and its slot freed."""
     with start_broker(name="test-leak-broker", extra_args=("--max-queue", "2", *HEARTBEAT_ARGS)) as broker:
-        victim = start_remote_worker(broker, workers=2, name="test-leak-victim",
-                                     extra_args=(*HEARTBEAT_ARGS, *openvino_flags))
+        victim = start_remote_worker(broker, workers=2, name="test-leak-victim", extra_args=worker_args)
         try:
             os.kill(victim.pid, signal.SIGSTOP)  # it holds whatever it is sent from now on
             held = [dealer(context, broker.address) for _ in range(2)]
@@ -72,8 +77,7 @@ def test_requests_lost_with_a_killed_worker_do_not_fill_the_queue(context, openv
             os.kill(victim.pid, signal.SIGKILL)
         finally:
             victim.stop()
-        with start_remote_worker(broker, workers=2, name="test-leak-survivor",
-                                 extra_args=(*HEARTBEAT_ARGS, *openvino_flags)):
+        with start_remote_worker(broker, workers=2, name="test-leak-survivor", extra_args=worker_args):
             answers = [receive(socket) for socket in held]
             with ModelClient(broker.address, timeout=ANSWER_BOUND_S, retries=0) as client:
                 replies = [client.predict(IMAGE) for _ in range(3)]
@@ -83,8 +87,7 @@ def test_requests_lost_with_a_killed_worker_do_not_fill_the_queue(context, openv
 
 
 @pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
-def test_requests_held_by_a_lost_worker_are_sent_to_another_one(context, fault, openvino_flags):
-    worker_args = (*HEARTBEAT_ARGS, *openvino_flags)
+def test_requests_held_by_a_lost_worker_are_sent_to_another_one(context, fault, worker_args):
     with start_broker(name="test-lost-broker", extra_args=HEARTBEAT_ARGS) as broker, \
             start_remote_worker(broker, workers=2, name="test-lost-survivor", extra_args=worker_args), \
             start_remote_worker(broker, workers=2, name="test-lost-victim", extra_args=worker_args) as victim:
@@ -161,14 +164,13 @@ def test_a_request_whose_client_gave_up_is_not_computed(context, openvino_flags)
     assert after.queue_depth == 0
 
 
-def test_a_worker_finds_its_broker_again_after_a_restart(openvino_flags):
+def test_a_worker_finds_its_broker_again_after_a_restart(worker_args):
     from harness.processes import free_port
 
     ports = {"port": free_port(), "backend_port": free_port()}
     first = start_broker(name="test-restart-broker", extra_args=HEARTBEAT_ARGS, **ports)
     try:
-        with start_remote_worker(first, workers=1, name="test-restart-worker",
-                                 extra_args=(*HEARTBEAT_ARGS, *openvino_flags)) as worker:
+        with start_remote_worker(first, workers=1, name="test-restart-worker", extra_args=worker_args) as worker:
             first.stop()
             time.sleep(1.5)  # the worker misses the broker's heartbeats and starts reconnecting
             with start_broker(name="test-restart-broker", extra_args=HEARTBEAT_ARGS, **ports) as second:
