@@ -1,8 +1,9 @@
 """Who may use the model server: loopback by default, and CURVE keys when it listens beyond.
 
 Every key here is made by the real ``keygen`` command in a temporary directory; servers, workers
-and the web app are real processes with real ZeroMQ sockets, always stopped. Their model is
-ResNet50 on OpenVINO, quick to start (``openvino_flags``): what is tested here is the keys.
+and the web app are real processes with real ZeroMQ sockets, always stopped. The servers and
+workers started here run ResNet50 on OpenVINO, quick to start (``openvino_flags``): what is
+tested here is the keys.
 """
 
 from __future__ import annotations
